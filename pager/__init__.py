@@ -1,0 +1,1 @@
+"""pager: on-call paging and escalation engine."""

@@ -1,0 +1,29 @@
+"""The `pager` command line (typer). Commands live one module per concern in pager.commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pager.commands import database, schedules
+from pager.commands.common import CliState
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="pager: on-call schedules, paging and escalation.")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config_dir: Annotated[
+        Path | None,
+        typer.Option("--config-dir", envvar="PAGER_CONFIG_DIR", help="Holds schedules/ and escalation_policies/."),
+    ] = None,
+) -> None:
+    """Global options."""
+    ctx.obj = CliState(config_dir=config_dir or Path("."))
+
+
+schedules.register(app)
+database.register(app)
