@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import io
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.tz import tzfile
+
+# No real zone's offsets are further apart than this; the fallback when tz data can't be read.
+_WIDEST_SPAN = timedelta(hours=32)
 
 
 class NaiveInstantError(ValueError):
@@ -28,6 +37,34 @@ def localize(wall: datetime, tz: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
 
 
+@lru_cache(maxsize=512)
+def offset_span(tz: ZoneInfo) -> timedelta:
+    """Largest difference between any two UTC offsets `tz` has ever used (LMT included).
+
+    Reads the same TZif data zoneinfo uses (system TZPATH, then the tzdata package), like
+    ZoneInfo itself does when it is constructed.
+    """
+    key = tz.key
+    try:
+        data = _tzif_bytes(key)
+        parsed: Any = tzfile(io.BytesIO(data))
+        offsets = [info.offset for info in parsed._ttinfo_list]  # all local time types in the file
+    except Exception:
+        return _WIDEST_SPAN
+    if not offsets:
+        return timedelta(0)
+    return timedelta(seconds=max(offsets) - min(offsets))
+
+
+def _tzif_bytes(key: str) -> bytes:
+    for root in TZPATH:
+        candidate = Path(root) / key
+        if candidate.is_file():
+            return candidate.read_bytes()
+    package, _, name = f"tzdata.zoneinfo.{key}".replace("/", ".").rpartition(".")
+    return resources.files(package).joinpath(name).read_bytes()
+
+
 def to_wall(instant: datetime, tz: ZoneInfo) -> datetime:
     """The naive local wall time that `instant` shows in `tz`."""
     return require_aware(instant).astimezone(tz).replace(tzinfo=None, fold=0)
@@ -46,7 +83,9 @@ def parse_instant(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise NaiveInstantError(f"{text!r} is not an ISO 8601 instant (e.g. 2026-03-08T08:30:00+00:00)") from None
+        raise NaiveInstantError(
+            f"{text!r} is not an ISO 8601 instant (e.g. 2026-03-08T08:30:00+00:00)"
+        ) from None
     if parsed.tzinfo is None:
         raise NaiveInstantError(
             f"{text!r} has no UTC offset; add one (e.g. {raw}+00:00 or {raw}Z) so the instant is unambiguous"

@@ -1,0 +1,244 @@
+"""Who is on call: layers, overrides, the secondary rule, final shifts and the next handoff (DESIGN §3).
+
+- Later layers win wherever they have someone; overrides beat every layer for their role.
+- Secondary: the last secondary layer with someone; else the next member after the primary in the
+  rotation layer that decided the primary (skipping whoever ends up primary, so one person never
+  holds both roles by derivation); none for a one-member layer or an iCal layer.
+- Final shifts are cut at every instant where any input can change and each piece is evaluated by
+  the same point lookup, so shifts and point lookups cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pager.core.ical_layer import IcalIndex, IcalLayerError, ical_index
+from pager.core.localtime import require_aware, zone
+from pager.core.model import (
+    FinalShift,
+    Handoff,
+    IcalLayer,
+    OnCall,
+    Override,
+    Role,
+    RotationLayer,
+    Schedule,
+)
+from pager.core.restrictions import RestrictionWindows
+from pager.core.rotation import Rotation, RotationError
+
+_HANDOFF_HORIZONS = (timedelta(days=2), timedelta(days=35), timedelta(days=400))
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot be evaluated (unknown zone, bad rotation, bad .ics)."""
+
+
+@dataclass(frozen=True)
+class LayerHit:
+    """A layer's answer at an instant: `user` holds it as rotation index `k` (None for iCal layers)."""
+
+    layer: int
+    user: str
+    k: int | None
+
+
+class CompiledLayer:
+    """One layer ready for lookups."""
+
+    def __init__(self, index: int, layer: RotationLayer | IcalLayer, tz: ZoneInfo) -> None:
+        self.index = index
+        self.layer = layer
+        self.name = layer.name
+        self.role: Role = layer.role
+        self.rotation: Rotation | None = None
+        self.windows: RestrictionWindows | None = None
+        self.ical: IcalIndex | None = None
+        if isinstance(layer, RotationLayer):
+            if not layer.members:
+                raise ScheduleError(f"layer {layer.name!r} has no members")
+            self.rotation = Rotation(layer.start, tz, layer.shift, layer.handoff_rrule)
+            if layer.restrictions:
+                self.windows = RestrictionWindows(layer.restrictions, tz)
+        else:
+            self.ical = ical_index(layer.ics_text, tz)
+
+    def hit(self, t: datetime) -> LayerHit | None:
+        """Who this layer puts on call at t, if anyone."""
+        if self.ical is not None:
+            user = self.ical.holder_at(t)
+            return None if user is None else LayerHit(self.index, user, None)
+        assert self.rotation is not None and isinstance(self.layer, RotationLayer)
+        if self.windows is not None and not self.windows.active(t):
+            return None
+        k = self.rotation.index_at(t)
+        if k is None:
+            return None
+        members = self.layer.members
+        return LayerHit(self.index, members[k % len(members)], k)
+
+    def boundaries_between(self, a: datetime, b: datetime) -> list[datetime]:
+        """Instants in [a, b) where this layer's answer may change."""
+        if self.ical is not None:
+            return self.ical.boundaries_between(a, b)
+        assert self.rotation is not None
+        points = [instant for instant, _ in self.rotation.handoffs_between(a, b)]
+        if self.windows is not None:
+            points.extend(self.windows.boundaries_between(a, b))
+        return points
+
+    def next_member(self, hit: LayerHit, not_user: str | None) -> str | None:
+        """The first member after `hit` in rotation order who is not `not_user`."""
+        if hit.k is None or not isinstance(self.layer, RotationLayer):
+            return None
+        members = self.layer.members
+        for step in range(1, len(members)):
+            candidate = members[(hit.k + step) % len(members)]
+            if candidate != not_user:
+                return candidate
+        return None
+
+
+class CompiledSchedule:
+    """A schedule with its layers compiled; build with `compile_schedule` (cached)."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        try:
+            self.tz = zone(schedule.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ScheduleError(f"unknown time zone {schedule.time_zone!r}") from None
+        try:
+            self.layers = [CompiledLayer(i, layer, self.tz) for i, layer in enumerate(schedule.layers)]
+        except (RotationError, IcalLayerError) as exc:
+            raise ScheduleError(str(exc)) from None
+
+    def top_hit(self, role: Role, t: datetime) -> LayerHit | None:
+        """The answer of the last layer of `role` that has someone at t."""
+        for layer in reversed(self.layers):
+            if layer.role == role:
+                hit = layer.hit(t)
+                if hit is not None:
+                    return hit
+        return None
+
+    def resolve(self, t: datetime, overrides: Sequence[Override]) -> OnCall:
+        """Point lookup at t (aware UTC) with this schedule's overrides already filtered."""
+        active = {o.role: o for o in overrides if o.start <= t < o.end}  # later overrides win
+        primary_hit = self.top_hit("primary", t)
+        primary: str | None = None
+        primary_source: str | None = None
+        if "primary" in active:
+            primary, primary_source = active["primary"].user, "override"
+        elif primary_hit is not None:
+            primary, primary_source = primary_hit.user, f"layer:{self.layers[primary_hit.layer].name}"
+
+        secondary: str | None = None
+        secondary_source: str | None = None
+        if "secondary" in active:
+            secondary, secondary_source = active["secondary"].user, "override"
+        else:
+            secondary_hit = self.top_hit("secondary", t)
+            if secondary_hit is not None:
+                secondary = secondary_hit.user
+                secondary_source = f"layer:{self.layers[secondary_hit.layer].name}"
+            elif primary_hit is not None:
+                deciding = self.layers[primary_hit.layer]
+                secondary = deciding.next_member(primary_hit, primary)
+                secondary_source = f"next-in:{deciding.name}" if secondary else None
+        return OnCall(self.schedule.id, t, primary, secondary, primary_source, secondary_source)
+
+    def boundaries_between(self, a: datetime, b: datetime, overrides: Sequence[Override]) -> list[datetime]:
+        """Sorted instants in [a, b), starting with a, where the answer may change."""
+        points = {a}
+        for layer in self.layers:
+            points.update(layer.boundaries_between(a, b))
+        for override in overrides:
+            points.update(p for p in (override.start, override.end) if a <= p < b)
+        return sorted(points)
+
+
+@lru_cache(maxsize=256)
+def compile_schedule(schedule: Schedule) -> CompiledSchedule:
+    """Compile (and cache) `schedule`; raises ScheduleError when it cannot be evaluated."""
+    return CompiledSchedule(schedule)
+
+
+def _own_overrides(schedule: Schedule, overrides: Sequence[Override]) -> list[Override]:
+    own = []
+    for override in overrides:
+        if override.schedule != schedule.id:
+            continue
+        own.append(
+            Override(
+                override.schedule,
+                override.role,
+                require_aware(override.start),
+                require_aware(override.end),
+                override.user,
+            )
+        )
+    return own
+
+
+def resolve_on_call(schedule: Schedule, at: datetime, overrides: Sequence[Override] = ()) -> OnCall:
+    """Who is primary and secondary at instant `at`, and what decided each."""
+    return compile_schedule(schedule).resolve(require_aware(at), _own_overrides(schedule, overrides))
+
+
+def _role_user(on_call: OnCall, role: Role) -> tuple[str | None, str | None]:
+    if role == "primary":
+        return on_call.primary, on_call.primary_source
+    return on_call.secondary, on_call.secondary_source
+
+
+def final_shifts(
+    schedule: Schedule, role: Role, start: datetime, end: datetime, overrides: Sequence[Override] = ()
+) -> list[FinalShift]:
+    """The final shifts of `role` in [start, end): merged per person, clipped, gaps left out."""
+    start, end = require_aware(start), require_aware(end)
+    if end <= start:
+        return []
+    compiled = compile_schedule(schedule)
+    own = _own_overrides(schedule, overrides)
+    points = compiled.boundaries_between(start, end, own)
+    shifts: list[FinalShift] = []
+    for i, point in enumerate(points):
+        piece_end = points[i + 1] if i + 1 < len(points) else end
+        user, source = _role_user(compiled.resolve(point, own), role)
+        if user is None:
+            continue
+        last = shifts[-1] if shifts else None
+        if last is not None and last.user == user and last.end == point:
+            sources = last.sources if source in last.sources or source is None else (*last.sources, source)
+            shifts[-1] = FinalShift(role, user, last.start, piece_end, sources)
+        else:
+            shifts.append(FinalShift(role, user, point, piece_end, (source,) if source else ()))
+    return shifts
+
+
+def next_handoff(
+    schedule: Schedule, after: datetime, role: Role = "primary", overrides: Sequence[Override] = ()
+) -> Handoff | None:
+    """The first instant strictly after `after` at which `role` changes hands (looking ~400 days ahead).
+
+    A handoff to nobody (a gap starts) is a handoff too: `to_user` is None.
+    """
+    after = require_aware(after)
+    current, _ = _role_user(resolve_on_call(schedule, after, overrides), role)
+    window_start = after + timedelta(microseconds=1)
+    for horizon in _HANDOFF_HORIZONS:
+        cursor = window_start
+        for shift in final_shifts(schedule, role, window_start, after + horizon, overrides):
+            if shift.start > cursor and current is not None:
+                return Handoff(role, cursor, current, None)
+            if shift.user != current:
+                return Handoff(role, shift.start, current, shift.user)
+            cursor = shift.end
+        if cursor < after + horizon and current is not None:
+            return Handoff(role, cursor, current, None)
+    return None
