@@ -10,7 +10,9 @@ import typer
 from pager.commands import database, schedules
 from pager.commands.common import CliState
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="pager: on-call schedules, paging and escalation.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="pager: on-call schedules, paging and escalation."
+)
 
 
 @app.callback()
@@ -18,7 +20,9 @@ def main(
     ctx: typer.Context,
     config_dir: Annotated[
         Path | None,
-        typer.Option("--config-dir", envvar="PAGER_CONFIG_DIR", help="Holds schedules/ and escalation_policies/."),
+        typer.Option(
+            "--config-dir", envvar="PAGER_CONFIG_DIR", help="Holds schedules/ and escalation_policies/."
+        ),
     ] = None,
 ) -> None:
     """Global options."""

@@ -33,7 +33,9 @@ def parse_shift(text: str) -> ShiftLength:
     """Parse `8h`, `1d`, `2w` or `1mo`; the amount must be at least 1."""
     match = _SHIFT_RE.match(str(text))
     if not match:
-        raise DurationError(f"bad shift {text!r}: expected a whole number and h, d, w or mo (e.g. 1w, 12h, 1mo)")
+        raise DurationError(
+            f"bad shift {text!r}: expected a whole number and h, d, w or mo (e.g. 1w, 12h, 1mo)"
+        )
     amount = int(match.group(1))
     if amount < 1:
         raise DurationError(f"bad shift {text!r}: must be at least 1")
@@ -48,7 +50,9 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
         return timedelta(0)
     match = _DURATION_RE.match(raw)
     if not match:
-        raise DurationError(f"bad duration {text!r}: expected a whole number and s, m, h or d (e.g. 30s, 5m, 2h)")
+        raise DurationError(
+            f"bad duration {text!r}: expected a whole number and s, m, h or d (e.g. 30s, 5m, 2h)"
+        )
     seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if seconds == 0 and not allow_zero:
         raise DurationError(f"bad duration {text!r}: must be longer than zero")
