@@ -7,11 +7,14 @@ reading handoffs get, so a 22:00–06:00 night is 9 hours on a fall-back night a
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import bisect
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pager.core.localtime import localize, offset_span, require_aware, to_wall
 from pager.core.model import Restriction
+
+_MONTHS_CACHED = 48
 
 
 class RestrictionWindows:
@@ -23,6 +26,7 @@ class RestrictionWindows:
         # How many local days before/after t's local date a window touching t can start.
         span = offset_span(tz) + timedelta(hours=1)
         self._reach = timedelta(days=span.days + 2)
+        self._months: dict[tuple[int, int], tuple[list[datetime], list[datetime]]] = {}
 
     def _windows_starting_on(self, day: date) -> list[tuple[datetime, datetime]]:
         windows = []
@@ -42,12 +46,36 @@ class RestrictionWindows:
 
     def active(self, t: datetime) -> bool:
         """Is t inside any window?"""
-        t = require_aware(t)
-        for day in self._days(t, t):
-            for begin, end in self._windows_starting_on(day):
-                if begin <= t < end:
-                    return True
-        return False
+        if t.tzinfo is not UTC:
+            t = require_aware(t)
+        starts, ends = self._months.get((t.year, t.month)) or self._month_windows(t.year, t.month)
+        position = bisect.bisect_right(starts, t)
+        return position > 0 and t < ends[position - 1]
+
+    def _month_windows(self, year: int, month: int) -> tuple[list[datetime], list[datetime]]:
+        """Disjoint, sorted windows overlapping one UTC month (bounded cache)."""
+        first = datetime(year, month, 1, tzinfo=UTC)
+        after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        windows = sorted(
+            window
+            for day in self._days(first, after)
+            for window in self._windows_starting_on(day)
+            if window[0] < after and window[1] > first
+        )
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        for begin, end in windows:
+            if end <= begin:
+                continue  # a window a clock change made empty
+            if ends and begin <= ends[-1]:
+                ends[-1] = max(ends[-1], end)
+            else:
+                starts.append(begin)
+                ends.append(end)
+        if len(self._months) >= _MONTHS_CACHED:
+            self._months.pop(next(iter(self._months)))
+        self._months[(year, month)] = (starts, ends)
+        return starts, ends
 
     def boundaries_between(self, a: datetime, b: datetime) -> list[datetime]:
         """Every window start or end in [a, b)."""

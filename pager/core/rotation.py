@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -205,6 +205,19 @@ def make_cadence(start: datetime, shift: ShiftLength | None, rule: str | None) -
     return FixedCadence(start, timedelta(seconds=shift.amount * unit_seconds))
 
 
+_MONTHS_CACHED = 48
+_MAX_INDEXED_PER_MONTH = 2_000
+
+
+@dataclass(frozen=True)
+class _MonthIndex:
+    """Holder index at the month's first instant, then each handoff and the highest k so far."""
+
+    at_start: int
+    instants: list[datetime]
+    best: list[int]
+
+
 class Rotation:
     """Handoff instants of one rotation in one zone."""
 
@@ -219,6 +232,7 @@ class Rotation:
         # Any two UTC offsets of the zone differ by at most this much (plus a safety hour), which
         # bounds how far a handoff's wall time can be from t's wall time and still straddle t.
         self._span = offset_span(tz) + timedelta(hours=1)
+        self._months: dict[tuple[int, int], _MonthIndex] = {}
 
     def handoff(self, k: int) -> datetime:
         """UTC instant of handoff k (k = 0 is `start`)."""
@@ -226,6 +240,44 @@ class Rotation:
 
     def index_at(self, t: datetime) -> int | None:
         """The highest k whose handoff instant is <= t, or None before the first handoff."""
+        if t.tzinfo is not UTC:
+            t = require_aware(t)
+        month = self._months.get((t.year, t.month))
+        if month is None:
+            month = self._month_index(t.year, t.month)
+            if month is None:
+                return self.index_at_uncached(t)
+        position = bisect.bisect_right(month.instants, t)
+        k = month.best[position - 1] if position else month.at_start
+        return None if k < 0 else k
+
+    def _month_index(self, year: int, month: int) -> _MonthIndex | None:
+        """Handoffs of one UTC month, so repeated lookups there are a bisect (bounded cache).
+
+        None when the month holds too many handoffs for an index to pay off.
+        """
+        first = datetime(year, month, 1, tzinfo=UTC)
+        after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        naive_first, naive_after = first.replace(tzinfo=None), after.replace(tzinfo=None)
+        density = self.cadence.last_at_or_before(naive_after) - self.cadence.last_at_or_before(naive_first)
+        if density > _MAX_INDEXED_PER_MONTH:
+            return None
+        at_start = self.index_at_uncached(first)
+        best: list[int] = []
+        instants: list[datetime] = []
+        running = -1 if at_start is None else at_start
+        for instant, k in self.handoffs_between(first, after):
+            running = max(running, k)
+            instants.append(instant)
+            best.append(running)
+        index = _MonthIndex(at_start=-1 if at_start is None else at_start, instants=instants, best=best)
+        if len(self._months) >= _MONTHS_CACHED:
+            self._months.pop(next(iter(self._months)))
+        self._months[(year, month)] = index
+        return index
+
+    def index_at_uncached(self, t: datetime) -> int | None:
+        """`index_at` computed from the cadence directly (no month cache)."""
         t = require_aware(t)
         wall = to_wall(t, self.tz)
         surely_before = self.cadence.last_at_or_before(wall - self._span)

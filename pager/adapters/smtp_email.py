@@ -1,0 +1,95 @@
+"""Email pages over SMTP (`smtp://user:pass@host:port?starttls=1`)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Where and how to connect, parsed from PAGER_SMTP_URL."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    starttls: bool
+    tls: bool
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Parse `smtp://user:pass@host:port?starttls=1` (or `smtps://` for implicit TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(f"PAGER_SMTP_URL must look like smtp://user:pass@host:port, got {url!r}")
+    query = parse_qs(parts.query)
+    starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
+    return SmtpTarget(
+        host=parts.hostname,
+        port=parts.port or (465 if parts.scheme == "smtps" else 25),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        starttls=starttls,
+        tls=parts.scheme == "smtps",
+    )
+
+
+class SmtpEmailNotifier:
+    """Sends one email per page with one-click links; SMTP 5xx is permanent, 4xx transient."""
+
+    method: Method = "email"
+
+    def __init__(self, target: SmtpTarget, sender: str, timeout: float = 10.0) -> None:
+        self.target = target
+        self.sender = sender
+        self.timeout = timeout
+
+    def _compose(self, page: Page) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = page.address
+        message["Subject"] = page.subject or page.body[:78]
+        message["Message-ID"] = f"<{page.idempotency_key.replace(':', '.')}@pager>"
+        lines = [page.body, ""]
+        lines.extend(f"{action.capitalize()}: {url}" for action, url in page.links.items())
+        message.set_content("\n".join(lines))
+        return message
+
+    def send(self, page: Page) -> DeliveryResult:
+        message = self._compose(page)
+        try:
+            smtp_class = smtplib.SMTP_SSL if self.target.tls else smtplib.SMTP
+            with smtp_class(self.target.host, self.target.port, timeout=self.timeout) as smtp:
+                if self.target.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.target.username:
+                    smtp.login(self.target.username, self.target.password or "")
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reason = next(iter(exc.recipients.values()))
+            return _by_code(code, reason)
+        except smtplib.SMTPResponseException as exc:
+            return _by_code(exc.smtp_code, exc.smtp_error)
+        except (ConnectionRefusedError, smtplib.SMTPConnectError) as exc:
+            return DeliveryResult(Outcome.TRANSIENT, error=f"smtp connect: {exc}")
+        except (OSError, smtplib.SMTPException) as exc:
+            return DeliveryResult(Outcome.UNKNOWN, error=f"smtp: {type(exc).__name__}: {exc}")
+        return DeliveryResult(Outcome.SENT, provider_id=str(message["Message-ID"]))
+
+    def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
+        # SMTP keeps no queryable record. Re-sending with the same Message-ID is safe: mail
+        # clients collapse duplicates by Message-ID, while a lost page is not safe.
+        return None
+
+
+def _by_code(code: int, reason: bytes | str) -> DeliveryResult:
+    text = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+    outcome = Outcome.PERMANENT if 500 <= code < 600 else Outcome.TRANSIENT
+    return DeliveryResult(outcome, error=f"smtp {code}: {text}", error_code=code)

@@ -1,0 +1,65 @@
+"""Shared Twilio plumbing: building the SDK client and classifying its failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from pager.adapters.delivery import DeliveryResult, Outcome
+
+# Twilio error codes that mean "this will never work for this number".
+PERMANENT_CODES = frozenset({21211, 21214, 21217, 21401, 21408, 21610, 21612, 21614, 13224, 13227})
+
+
+def make_client(
+    account_sid: str, auth_token: str, api_base: str | None = None, timeout: float = 10.0
+) -> Client:
+    """A twilio SDK client; `api_base` points it at another host (our fake in tests)."""
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+    if api_base:
+        # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of every URL.
+        client.edge = None
+        client.region = None
+        client.api.base_url = api_base.rstrip("/")
+    return client
+
+
+def classify_exception(exc: Exception) -> DeliveryResult:
+    """Map an SDK or transport exception to an outcome (DESIGN §5)."""
+    if isinstance(exc, TwilioRestException):
+        code = int(exc.code) if isinstance(exc.code, int) else None
+        message = f"twilio {exc.status}: {exc.msg}"
+        if exc.status >= 500 or exc.status == 429:
+            return DeliveryResult(Outcome.TRANSIENT, error=message, error_code=code)
+        return DeliveryResult(Outcome.PERMANENT, error=message, error_code=code)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return DeliveryResult(Outcome.TRANSIENT, error=f"connect timeout: {exc}")
+    if isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc):
+        return DeliveryResult(Outcome.TRANSIENT, error=f"connection refused: {exc}")
+    # A read timeout or a dropped connection: the request may have been accepted.
+    return DeliveryResult(Outcome.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
+
+
+def _refused(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or "NewConnectionError" in type(current).__name__:
+            return True
+        if "Connection refused" in str(current) or "NewConnectionError" in str(current):
+            return True
+        current = current.__cause__ or current.__context__ or _reason(current)
+    return False
+
+
+def _reason(exc: BaseException) -> BaseException | None:
+    reason: Any = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        return reason
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], BaseException) else None

@@ -1,0 +1,60 @@
+"""Voice pages through Twilio's Calls API: the summary is spoken, one key press answers (DESIGN §5)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.adapters.twilio_client import classify_exception
+from pager.adapters.twilio_sms import CLOCK_SLACK
+
+KEYS_PROMPT = "Press 4 to acknowledge, 6 to resolve, 5 to escalate."
+
+
+def page_twiml(summary: str, gather_url: str) -> str:
+    """TwiML that says `summary` and gathers one digit, posting it to `gather_url`."""
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=gather_url, method="POST", timeout=10)
+    gather.say(summary)
+    gather.say(KEYS_PROMPT)
+    response.redirect(gather_url, method="POST")  # no key pressed: the gather handler repeats
+    return str(response)
+
+
+class TwilioVoiceNotifier:
+    """Places calls; reconciles an uncertain attempt against the number's call list.
+
+    The delivery loop never has two voice attempts to one number in flight, so a call to that
+    number created after the attempt is ours.
+    """
+
+    method: Method = "voice"
+
+    def __init__(self, client: Client, from_number: str, public_url: str) -> None:
+        self.client = client
+        self.from_number = from_number
+        self.public_url = public_url.rstrip("/")
+
+    def send(self, page: Page) -> DeliveryResult:
+        gather_url = f"{self.public_url}/twilio/voice/gather?alert={page.alert_id}"
+        try:
+            call = self.client.calls.create(
+                to=page.address,
+                from_=self.from_number,
+                twiml=page_twiml(page.body, gather_url),
+                status_callback=f"{self.public_url}/twilio/status",
+            )
+        except Exception as exc:  # classified, never swallowed
+            return classify_exception(exc)
+        return DeliveryResult(Outcome.SENT, provider_id=str(call.sid))
+
+    def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
+        since = attempted_at.astimezone(UTC) - CLOCK_SLACK  # the SDK formats it as UTC as-is
+        for call in self.client.calls.list(to=page.address, from_=self.from_number, start_time_after=since):
+            created = call.date_created
+            if created is None or created >= since:
+                return str(call.sid)
+        return None
