@@ -13,7 +13,8 @@ import typer
 
 from pager.commands.common import fail, print_json, state
 from pager.config.errors import ConfigError
-from pager.config.schedules import load_schedule_file, load_schedules, schedule_files
+from pager.config.loader import load_config
+from pager.config.schedules import load_schedule_file, schedule_files
 from pager.core.coverage import Coverage, find_gaps, measure_coverage
 from pager.core.localtime import NaiveInstantError, format_instant, parse_instant, zone
 from pager.core.model import ROLES, FinalShift, Role, Schedule
@@ -45,11 +46,12 @@ def check(
     ] = False,
     start: FromOption = None,
 ) -> None:
-    """Validate every schedule file; print `path:line: message` for each problem and exit 1 if any."""
+    """Validate every schedule and policy file; print `path:line: message` per problem, exit 1 if any."""
     config_dir = state(ctx).config_dir
     if not (config_dir / "schedules").is_dir():
         fail(f"no schedules/ directory in {config_dir} (set --config-dir or PAGER_CONFIG_DIR)")
-    schedules, errors = load_schedules(config_dir)
+    config = load_config(config_dir)
+    schedules, errors = config.schedules, list(config.errors)
     if require_coverage:
         window_start = _instant("--from", start)
         for schedule in schedules.values():
@@ -60,7 +62,7 @@ def check(
         files = len({e.path for e in errors})
         print(f"{len(errors)} problem(s) in {files} file(s)", file=sys.stderr)
         raise typer.Exit(1)
-    print(f"OK: {len(schedules)} schedules")
+    print(f"OK: {len(schedules)} schedules, {len(config.policies)} policies, {len(config.services)} services")
 
 
 def oncall(
