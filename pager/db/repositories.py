@@ -1,0 +1,256 @@
+"""Small typed queries over the tables. The caller owns the session and its transaction.
+
+Claiming due work is safe with several workers: on Postgres the claim selects with
+`FOR UPDATE SKIP LOCKED`, so two workers never lock the same row; on SQLite the session's
+`BEGIN IMMEDIATE` (pager.db.session) makes the claiming transaction the only writer, so the next
+claimer sees the first one's committed changes. Both need a write session (not `read_only`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from pager.core.model import Override, Role
+from pager.db.tables import (
+    Alert,
+    ContactKind,
+    ContactMethod,
+    NotificationRule,
+    OutboxMessage,
+    OverrideRow,
+    Service,
+    TimelineEntry,
+    User,
+)
+
+
+def create_user(
+    session: Session, *, handle: str, name: str, now: datetime, time_zone: str | None = None
+) -> User:
+    """Add a user (flushed, so `id` is set); a taken handle raises IntegrityError."""
+    user = User(handle=handle, name=name, time_zone=time_zone, created_at=now)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user_by_handle(session: Session, handle: str) -> User | None:
+    """The user with this handle, if any."""
+    return session.exec(select(User).where(User.handle == handle)).first()
+
+
+def add_contact_method(
+    session: Session, *, user_id: int, kind: ContactKind, address: str, now: datetime, verified: bool = False
+) -> ContactMethod:
+    """Add a contact method; the same (user, kind, address) twice raises IntegrityError."""
+    method = ContactMethod(user_id=user_id, kind=kind, address=address, verified=verified, created_at=now)
+    session.add(method)
+    session.flush()
+    return method
+
+
+def contact_methods_of(session: Session, user_id: int) -> list[ContactMethod]:
+    """A user's contact methods in the order they were added."""
+    query = select(ContactMethod).where(ContactMethod.user_id == user_id).order_by(col(ContactMethod.id))
+    return list(session.exec(query))
+
+
+def add_notification_rule(
+    session: Session,
+    *,
+    user_id: int,
+    contact_method_id: int,
+    delay_seconds: int,
+    now: datetime,
+    position: int = 0,
+) -> NotificationRule:
+    """Add a paging step: use `contact_method_id` `delay_seconds` after the user is paged."""
+    rule = NotificationRule(
+        user_id=user_id,
+        contact_method_id=contact_method_id,
+        delay_seconds=delay_seconds,
+        position=position,
+        created_at=now,
+    )
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def notification_rules_of(session: Session, user_id: int) -> list[NotificationRule]:
+    """A user's paging steps, earliest first (ties by position, then age)."""
+    query = (
+        select(NotificationRule)
+        .where(NotificationRule.user_id == user_id)
+        .order_by(
+            col(NotificationRule.delay_seconds), col(NotificationRule.position), col(NotificationRule.id)
+        )
+    )
+    return list(session.exec(query))
+
+
+def find_service_by_integration_key(session: Session, integration_key: str) -> Service | None:
+    """The service an integration key routes to, if any."""
+    return session.exec(select(Service).where(Service.integration_key == integration_key)).first()
+
+
+def add_override(
+    session: Session, override: Override, *, now: datetime, created_by: str | None = None
+) -> OverrideRow:
+    """Store `override`; `end <= start` raises IntegrityError (CHECK constraint)."""
+    row = OverrideRow(
+        schedule_id=override.schedule,
+        role=override.role,
+        user_handle=override.user,
+        start=override.start,
+        end=override.end,
+        created_by=created_by,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def overrides_overlapping(
+    session: Session, schedule_id: str, start: datetime, end: datetime
+) -> list[Override]:
+    """Overrides of `schedule_id` whose `[start, end)` meets the window `[start, end)`.
+
+    Returned in creation order, so where two overlap the later-created one comes later.
+    """
+    query = (
+        select(OverrideRow)
+        .where(
+            OverrideRow.schedule_id == schedule_id, col(OverrideRow.start) < end, col(OverrideRow.end) > start
+        )
+        .order_by(col(OverrideRow.id))
+    )
+    return [_as_override(row) for row in session.exec(query)]
+
+
+def _as_override(row: OverrideRow) -> Override:
+    role: Role = row.role
+    return Override(schedule=row.schedule_id, role=role, start=row.start, end=row.end, user=row.user_handle)
+
+
+def find_open_alert(session: Session, service_id: str, dedup_key: str, *, lock: bool = False) -> Alert | None:
+    """The alert still open (not resolved) for this dedup key; `lock` holds its row until commit."""
+    query = select(Alert).where(
+        Alert.service_id == service_id, Alert.dedup_key == dedup_key, Alert.status != "resolved"
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.exec(query).first()
+
+
+def add_timeline_entry(
+    session: Session,
+    *,
+    alert_id: int,
+    at: datetime,
+    kind: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """Append a line to an alert's timeline."""
+    entry = TimelineEntry(alert_id=alert_id, at=at, kind=kind, message=message, data=data or {})
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def timeline_of(session: Session, alert_id: int) -> list[TimelineEntry]:
+    """An alert's timeline, oldest first."""
+    query = (
+        select(TimelineEntry)
+        .where(TimelineEntry.alert_id == alert_id)
+        .order_by(col(TimelineEntry.at), col(TimelineEntry.id))
+    )
+    return list(session.exec(query))
+
+
+def claim_due_alerts(session: Session, now: datetime, *, limit: int = 100) -> list[Alert]:
+    """Open alerts whose `next_action_at` has come, earliest first, locked for this transaction.
+
+    The rows stay claimed only until the transaction ends: before committing, the caller must move
+    each alert's `next_action_at` (or clear it), or the next claimer will take it again.
+    """
+    query = (
+        select(Alert)
+        .where(Alert.status != "resolved", col(Alert.next_action_at) <= now)
+        .order_by(col(Alert.next_action_at), col(Alert.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.exec(query))
+
+
+def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> OutboxMessage | None:
+    """Insert `message` unless its idempotency key exists; the new row, or None if it was there.
+
+    One statement (`INSERT … ON CONFLICT DO NOTHING`), so a concurrent insert of the same key by
+    another worker cannot fail this transaction: one of them inserts, the other gets None.
+    """
+    values = message.model_dump(exclude={"id"})
+    table = OutboxMessage.metadata.tables["outbox"]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(table.c.id)
+    )
+    new_id = session.execute(statement).scalar_one_or_none()
+    return None if new_id is None else session.get(OutboxMessage, new_id)
+
+
+def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[OutboxMessage]:
+    """Take pending pages that are due and mark them `sending` (attempts + 1, last_attempt_at = now).
+
+    A page marked `sending` is never claimed again: once this transaction commits, the caller
+    sends it and records the outcome; one left in `sending` is reconciled, not resent blindly.
+    """
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == "pending",
+            col(OutboxMessage.due_at) <= now,
+            or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+        )
+        .order_by(col(OutboxMessage.due_at), col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    claimed = list(session.exec(query))
+    for message in claimed:
+        message.status = "sending"
+        message.attempts += 1
+        message.last_attempt_at = now
+        message.updated_at = now
+    session.flush()
+    return claimed
+
+
+def cancel_pending_outbox(session: Session, alert_id: int, now: datetime) -> int:
+    """Cancel an alert's pages not yet sent (on ack or resolve); returns how many."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.alert_id == alert_id, OutboxMessage.status == "pending")
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    pending = list(session.exec(query))
+    for message in pending:
+        message.status = "cancelled"
+        message.updated_at = now
+    session.flush()
+    return len(pending)

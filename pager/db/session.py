@@ -1,0 +1,140 @@
+"""Engines, sessions and schema migrations.
+
+SQLite (the default) runs in WAL mode with a busy timeout and foreign keys on, and every session
+opens with `BEGIN IMMEDIATE`: one writer at a time, so a read-then-write (claiming due rows, dedup on
+ingest) can never interleave with another writer. Read-only sessions begin DEFERRED and run beside
+the writer. Postgres goes through psycopg 3 and relies on row locks (`FOR UPDATE SKIP LOCKED`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Execution option read by the SQLite `begin` hook: DEFERRED, IMMEDIATE or EXCLUSIVE.
+SQLITE_BEGIN_OPTION = "pager_sqlite_begin"
+_SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class UnsupportedDatabase(ValueError):
+    """The URL names a database other than SQLite or Postgres."""
+
+
+def database_url(url: str | URL) -> URL:
+    """Parse `url`; bare `postgresql://` / `postgres://` get the psycopg 3 driver (the one installed)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise UnsupportedDatabase(
+            f"unsupported database URL {shown}: use sqlite:/// or postgresql+psycopg://"
+        )
+    return parsed
+
+
+def create_db_engine(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    sqlite_foreign_keys: bool = True,
+    sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Engine:
+    """An engine for `url` (SQLite or Postgres), configured as the module docstring says.
+
+    `sqlite_foreign_keys=False` is for migrations only: SQLite batch migrations rebuild tables,
+    and with foreign keys on, dropping the old copy would cascade into the rows that reference it.
+    """
+    parsed = database_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": sqlite_busy_timeout_ms / 1000}}
+    if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+        # Every pooled connection would otherwise get its own empty in-memory database.
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    engine = create_engine(parsed, echo=echo, **kwargs)
+    _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys, busy_timeout_ms=sqlite_busy_timeout_ms)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module (it would begin lazily, DEFERRED, and not for
+        # SELECT); the `begin` hook below emits it instead. PRAGMAs must run outside a transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        mode = str(connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")).upper()
+        if mode not in _SQLITE_BEGIN_MODES:
+            raise ValueError(
+                f"{SQLITE_BEGIN_OPTION} must be one of {sorted(_SQLITE_BEGIN_MODES)}, not {mode!r}"
+            )
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """A session whose transaction commits when the block ends and rolls back if it raises.
+
+    Objects stay readable after commit (`expire_on_commit=False`). `read_only=True` only changes
+    SQLite's BEGIN to DEFERRED, so the session does not queue behind the writer; it must not write.
+    """
+    bind = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}) if read_only else engine
+    session = Session(bind, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str | URL) -> Config:
+    """Alembic configuration for migrations/ with `url` handed to env.py (alembic.ini is not read)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Passed as an attribute, not a main option: ini interpolation would mangle `%` in passwords.
+    config.attributes["database_url"] = database_url(url).render_as_string(hide_password=False)
+    return config
+
+
+def upgrade_schema(url: str | URL, revision: str = "head") -> None:
+    """Run the migrations up to `revision`."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade_schema(url: str | URL, revision: str) -> None:
+    """Run the migrations down to `revision` (`base` removes every table)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str | URL) -> str | None:
+    """The revision the database is at, or None when it has never been migrated."""
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

@@ -1,0 +1,400 @@
+"""Database tables (SQLModel) and the API shapes built on them.
+
+Shapes follow the full-stack FastAPI template: `XBase` holds the fields a client may send, `XCreate`
+is the request body, `X` (table=True) is the row, `XPublic` is what the API returns. Tables that no
+client writes (timeline, outbox) have only the row. Every instant is aware UTC (`UTCDateTime`);
+enumerated text columns carry CHECK constraints built from the same tuples as their Literal types.
+Migrations (migrations/versions) are written by hand from these models; keep both in step.
+"""
+
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+from pydantic import AwareDatetime
+from sqlalchemy import JSON, CheckConstraint, Dialect, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
+from sqlmodel import Field, SQLModel
+
+from pager.core.model import Role
+
+# Deterministic constraint names, so migrations can name what they create and later drop.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+ContactKind = Literal["sms", "voice", "email"]
+AlertStatus = Literal["triggered", "acknowledged", "resolved"]
+Severity = Literal["critical", "error", "warning", "info"]
+OutboxStatus = Literal["pending", "sending", "sent", "delivered", "failed", "cancelled", "unknown"]
+TokenRole = Literal["admin", "responder", "viewer"]
+
+CONTACT_KINDS: tuple[str, ...] = get_args(ContactKind)
+ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+OUTBOX_STATUSES: tuple[str, ...] = get_args(OutboxStatus)
+TOKEN_ROLES: tuple[str, ...] = get_args(TokenRole)
+SCHEDULE_ROLES: tuple[str, ...] = get_args(Role)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: refuses naive datetimes, stores UTC, always reads back aware UTC.
+
+    Postgres keeps `timestamptz`; SQLite has no zone support, so the value is stored as naive UTC
+    text in one fixed format, which also keeps SQLite's text comparisons in time order.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: instants must carry an offset")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_document() -> TypeEngine[Any]:
+    """JSON column type: JSONB on Postgres, JSON text elsewhere. Reassign, don't mutate in place."""
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+def utc_now() -> datetime:
+    """Default for created_at/updated_at when the caller did not pass its own `now`."""
+    return datetime.now(UTC)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    """CHECK that `column` holds one of `values` (named `ck_<table>_<column>`)."""
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=column)
+
+
+def _instant(*, index: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime(), index=index)
+
+
+def _optional_instant(*, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime(), index=index)
+
+
+def _created() -> Any:
+    return Field(default_factory=utc_now, sa_type=UTCDateTime())
+
+
+def _updated() -> Any:
+    return Field(default_factory=utc_now, sa_type=UTCDateTime(), sa_column_kwargs={"onupdate": utc_now})
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+class UserBase(SQLModel):
+    handle: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    time_zone: str | None = Field(default=None, max_length=64)
+
+
+class UserCreate(UserBase):
+    pass
+
+
+class User(UserBase, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created()
+
+
+class UserPublic(UserBase):
+    id: int
+    created_at: datetime
+
+
+class ContactMethodBase(SQLModel):
+    kind: ContactKind = Field(sa_type=String(16))
+    address: str = Field(max_length=320)
+
+
+class ContactMethodCreate(ContactMethodBase):
+    pass
+
+
+class ContactMethod(ContactMethodBase, table=True):
+    __tablename__ = "contact_methods"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "address"), one_of("kind", CONTACT_KINDS))
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    verified: bool = False
+    created_at: datetime = _created()
+
+
+class ContactMethodPublic(ContactMethodBase):
+    id: int
+    user_id: int
+    verified: bool
+    created_at: datetime
+
+
+class NotificationRuleBase(SQLModel):
+    contact_method_id: int = Field(foreign_key="contact_methods.id", ondelete="CASCADE", index=True)
+    delay_seconds: int = Field(default=0, ge=0)
+    position: int = 0
+
+
+class NotificationRuleCreate(NotificationRuleBase):
+    pass
+
+
+class NotificationRule(NotificationRuleBase, table=True):
+    """One step of a user's paging plan: contact `contact_method_id` `delay_seconds` after being paged."""
+
+    __tablename__ = "notification_rules"
+    __table_args__ = (CheckConstraint("delay_seconds >= 0", name="delay_seconds"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    created_at: datetime = _created()
+
+
+class NotificationRulePublic(NotificationRuleBase):
+    id: int
+    user_id: int
+
+
+# --- services and alerts ---------------------------------------------------------------------------
+
+
+class ServiceBase(SQLModel):
+    id: str = Field(primary_key=True, max_length=100)
+    name: str = Field(max_length=200)
+    policy_id: str = Field(max_length=100, index=True)
+    runbook: str | None = Field(default=None, sa_type=Text)
+
+
+class Service(ServiceBase, table=True):
+    """A service from a policy file; the row exists to hold its generated integration key."""
+
+    __tablename__ = "services"
+
+    integration_key: str = Field(max_length=64, unique=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class ServicePublic(ServiceBase):
+    integration_key: str
+
+
+class AlertBase(SQLModel):
+    service_id: str = Field(foreign_key="services.id", max_length=100, index=True)
+    dedup_key: str = Field(max_length=255)
+    summary: str = Field(max_length=1024)
+    severity: Severity = Field(default="critical", sa_type=String(16))
+    source: str = Field(default="", max_length=255)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
+
+
+class Alert(AlertBase, table=True):
+    """An alert; `id` is the short number people type back (`42a`) and is never reused."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # At most one open alert per (service, dedup key); a resolved one frees the key.
+        Index(
+            "uq_alerts_open_dedup_key",
+            "service_id",
+            "dedup_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+        one_of("status", ALERT_STATUSES),
+        one_of("severity", SEVERITIES),
+        CheckConstraint("level >= 1 AND loop >= 1 AND event_count >= 1", name="counters"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: AlertStatus = Field(default="triggered", sa_type=String(16), index=True)
+    event_count: int = 1
+    level: int = 1
+    loop: int = 1
+    next_action_at: datetime | None = _optional_instant(index=True)
+    last_event_at: datetime = _created()
+    acknowledged_at: datetime | None = _optional_instant()
+    acknowledged_by: str | None = Field(default=None, max_length=255)
+    resolved_at: datetime | None = _optional_instant()
+    resolved_by: str | None = Field(default=None, max_length=255)
+    escalation_state: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class AlertPublic(AlertBase):
+    id: int
+    status: AlertStatus
+    event_count: int
+    level: int
+    loop: int
+    next_action_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimelineEntry(SQLModel, table=True):
+    """One line of an alert's history: triggers, pages, delivery attempts, acks, escalations."""
+
+    __tablename__ = "alert_timeline"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id", ondelete="CASCADE", index=True)
+    at: datetime = _instant()
+    kind: str = Field(max_length=64)
+    message: str = Field(sa_type=Text)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
+
+
+class TimelineEntryPublic(SQLModel):
+    id: int
+    alert_id: int
+    at: datetime
+    kind: str
+    message: str
+    data: dict[str, Any]
+
+
+# --- delivery --------------------------------------------------------------------------------------
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One page to send; `idempotency_key` makes a second insert of the same page a no-op.
+
+    `due_at` is when it first becomes sendable, `next_attempt_at` (if set) delays a retry;
+    `last_attempt_at` is when it was last marked `sending`, which reconciliation needs.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_due_at", "status", "due_at"),
+        one_of("method", CONTACT_KINDS),
+        one_of("status", OUTBOX_STATUSES),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=255, unique=True)
+    alert_id: int | None = Field(default=None, foreign_key="alerts.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    method: ContactKind = Field(sa_type=String(16))
+    address: str = Field(max_length=320)
+    body: str = Field(sa_type=Text)
+    status: OutboxStatus = Field(default="pending", sa_type=String(16))
+    due_at: datetime = _instant()
+    attempts: int = 0
+    next_attempt_at: datetime | None = _optional_instant()
+    last_attempt_at: datetime | None = _optional_instant()
+    provider_id: str | None = Field(default=None, max_length=255)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+# --- schedules -------------------------------------------------------------------------------------
+
+
+class OverrideBase(SQLModel):
+    schedule_id: str = Field(max_length=100)
+    role: Role = Field(default="primary", sa_type=String(16))
+    user_handle: str = Field(max_length=64)
+    start: AwareDatetime = Field(sa_type=UTCDateTime())
+    end: AwareDatetime = Field(sa_type=UTCDateTime())
+
+
+class OverrideCreate(OverrideBase):
+    pass
+
+
+class OverrideRow(OverrideBase, table=True):
+    """`user_handle` holds `role` of `schedule_id` in `[start, end)`; beats every layer."""
+
+    __tablename__ = "overrides"
+    __table_args__ = (
+        Index("ix_overrides_schedule_id_end", "schedule_id", "end"),
+        one_of("role", SCHEDULE_ROLES),
+        CheckConstraint('"end" > "start"', name="span"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_by: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _created()
+
+
+class OverridePublic(OverrideBase):
+    id: int
+    created_by: str | None
+    created_at: datetime
+
+
+# --- tokens (only hashes are stored) -----------------------------------------------------------------
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+    __table_args__ = (one_of("role", TOKEN_ROLES),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=128, unique=True)
+    role: TokenRole = Field(sa_type=String(16))
+    name: str = Field(max_length=200)
+    created_at: datetime = _created()
+    last_used_at: datetime | None = _optional_instant()
+    revoked_at: datetime | None = _optional_instant()
+
+
+class ApiTokenPublic(SQLModel):
+    id: int
+    role: TokenRole
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CalendarToken(SQLModel, table=True):
+    """Opens one calendar feed: a person's (`user_id`) or a schedule's (`schedule_id`), never both."""
+
+    __tablename__ = "calendar_tokens"
+    __table_args__ = (
+        CheckConstraint(
+            "(user_id IS NOT NULL AND schedule_id IS NULL) OR (user_id IS NULL AND schedule_id IS NOT NULL)",
+            name="one_feed",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE", index=True)
+    schedule_id: str | None = Field(default=None, max_length=100, index=True)
+    token_hash: str = Field(max_length=128, unique=True)
+    created_at: datetime = _created()
+    revoked_at: datetime | None = _optional_instant()

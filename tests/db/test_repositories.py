@@ -1,0 +1,550 @@
+"""Repositories against a real, migrated database (SQLite file, or Postgres in CI's second pass)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlmodel import Session, select
+
+from pager.core.model import Override
+from pager.db.repositories import (
+    add_contact_method,
+    add_notification_rule,
+    add_override,
+    add_timeline_entry,
+    cancel_pending_outbox,
+    claim_due_alerts,
+    claim_due_outbox,
+    contact_methods_of,
+    create_user,
+    find_open_alert,
+    find_service_by_integration_key,
+    find_user_by_handle,
+    insert_outbox_if_absent,
+    notification_rules_of,
+    overrides_overlapping,
+    timeline_of,
+)
+from pager.db.session import create_db_engine, session_scope, upgrade_schema
+from pager.db.tables import Alert, CalendarToken, OutboxMessage, Service, User
+from tests.db.conftest import backend_of
+
+NOW = datetime(2026, 3, 8, 8, 30, tzinfo=UTC)
+
+
+def add_service(session: Session, service_id: str = "checkout-api") -> Service:
+    service = Service(
+        id=service_id, name=service_id.title(), policy_id="checkout", integration_key=f"key-{service_id}"
+    )
+    session.add(service)
+    session.flush()
+    return service
+
+
+def add_alert(session: Session, dedup_key: str, *, next_action_at: datetime | None = None) -> Alert:
+    alert = Alert(
+        service_id="checkout-api",
+        dedup_key=dedup_key,
+        summary=f"{dedup_key} broke",
+        next_action_at=next_action_at,
+    )
+    session.add(alert)
+    session.flush()
+    return alert
+
+
+def page(key: str, *, due_at: datetime = NOW, next_attempt_at: datetime | None = None) -> OutboxMessage:
+    return OutboxMessage(
+        idempotency_key=key,
+        method="sms",
+        address="+15550100",
+        body=f"ALERT {key}",
+        due_at=due_at,
+        next_attempt_at=next_attempt_at,
+    )
+
+
+def claimed_ids(engine: Engine, now: datetime, limit: int) -> list[int]:
+    with session_scope(engine) as session:
+        return [m.id for m in claim_due_outbox(session, now, limit=limit) if m.id is not None]
+
+
+# --- users, contact methods, rules ------------------------------------------------------------------
+
+
+@pytest.mark.database
+def test_users_are_found_by_handle_and_handles_are_unique(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        dana = create_user(session, handle="dana", name="Dana Scully", now=NOW, time_zone="America/Chicago")
+    with session_scope(engine, read_only=True) as session:
+        found = find_user_by_handle(session, "dana")
+        assert found is not None and found.id == dana.id and found.time_zone == "America/Chicago"
+        assert find_user_by_handle(session, "erin") is None
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        create_user(session, handle="dana", name="Another Dana", now=NOW)
+
+
+@pytest.mark.database
+def test_contact_methods_are_unique_per_user_and_checked(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        dana = create_user(session, handle="dana", name="Dana", now=NOW)
+        assert dana.id is not None
+        sms = add_contact_method(session, user_id=dana.id, kind="sms", address="+15550100", now=NOW)
+        add_contact_method(session, user_id=dana.id, kind="voice", address="+15550100", now=NOW)
+        add_contact_method(session, user_id=dana.id, kind="email", address="dana@example.com", now=NOW)
+        user_id = dana.id
+    with session_scope(engine) as session:
+        assert [m.kind for m in contact_methods_of(session, user_id)] == ["sms", "voice", "email"]
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        add_contact_method(session, user_id=user_id, kind="sms", address="+15550100", now=NOW)
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        add_contact_method(session, user_id=user_id, kind="pigeon", address="roof", now=NOW)  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        add_contact_method(session, user_id=user_id + 999, kind="sms", address="+15550199", now=NOW)
+    with session_scope(engine) as session:
+        rule = add_notification_rule(
+            session, user_id=user_id, contact_method_id=sms.id or 0, delay_seconds=0, now=NOW
+        )
+        assert rule.id is not None
+
+
+@pytest.mark.database
+def test_notification_rules_come_earliest_first_and_go_with_their_user(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        erin = create_user(session, handle="erin", name="Erin", now=NOW)
+        assert erin.id is not None
+        sms = add_contact_method(session, user_id=erin.id, kind="sms", address="+15550101", now=NOW)
+        voice = add_contact_method(session, user_id=erin.id, kind="voice", address="+15550101", now=NOW)
+        email = add_contact_method(
+            session, user_id=erin.id, kind="email", address="erin@example.com", now=NOW
+        )
+        for method, delay, position in ((voice, 60, 0), (email, 0, 1), (sms, 0, 0)):
+            assert method.id is not None
+            add_notification_rule(
+                session,
+                user_id=erin.id,
+                contact_method_id=method.id,
+                delay_seconds=delay,
+                position=position,
+                now=NOW,
+            )
+        erin_id = erin.id
+        expected = [sms.id, email.id, voice.id]
+    with session_scope(engine) as session:
+        assert [r.contact_method_id for r in notification_rules_of(session, erin_id)] == expected
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        add_notification_rule(
+            session, user_id=erin_id, contact_method_id=expected[0] or 0, delay_seconds=-5, now=NOW
+        )
+    with session_scope(engine) as session:
+        user = session.get(User, erin_id)
+        assert user is not None
+        session.delete(user)
+    with session_scope(engine) as session:
+        assert notification_rules_of(session, erin_id) == []
+        assert contact_methods_of(session, erin_id) == []
+
+
+# --- alerts -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.database
+def test_at_most_one_open_alert_per_service_and_dedup_key(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        add_service(session, "search-api")
+        first = add_alert(session, "disk-full")
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        add_alert(session, "disk-full")
+
+    with session_scope(engine) as session:  # acknowledged is still open
+        alert = session.get(Alert, first.id)
+        assert alert is not None
+        alert.status = "acknowledged"
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        add_alert(session, "disk-full")
+
+    with session_scope(engine) as session:  # the same key on another service is another alert
+        session.add(Alert(service_id="search-api", dedup_key="disk-full", summary="search disk"))
+
+    with session_scope(engine) as session:
+        alert = session.get(Alert, first.id)
+        assert alert is not None
+        alert.status, alert.resolved_at, alert.resolved_by = "resolved", NOW, "dana"
+    with session_scope(engine) as session:
+        second = add_alert(session, "disk-full")
+        assert second.id != first.id
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        add_alert(session, "disk-full")
+
+    with session_scope(engine) as session:
+        found = find_open_alert(session, "checkout-api", "disk-full", lock=True)
+        assert found is not None and found.id == second.id
+        assert find_open_alert(session, "checkout-api", "other") is None
+
+
+@pytest.mark.database
+def test_alert_numbers_are_never_reused(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        add_alert(session, "a")
+        latest = add_alert(session, "b")
+    with session_scope(engine) as session:
+        session.execute(text("DELETE FROM alerts WHERE id = :id"), {"id": latest.id})
+    with session_scope(engine) as session:
+        again = add_alert(session, "c")
+    assert latest.id is not None and again.id is not None and again.id > latest.id
+
+
+@pytest.mark.database
+def test_alert_details_and_timeline_round_trip(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        alert = add_alert(session, "cpu")
+        alert.details = {"host": "web-1", "values": [1, 2.5, None], "nested": {"ok": False}}
+        assert alert.id is not None
+        add_timeline_entry(
+            session, alert_id=alert.id, at=NOW + timedelta(minutes=5), kind="escalated", message="L2"
+        )
+        add_timeline_entry(session, alert_id=alert.id, at=NOW, kind="triggered", message="new", data={"n": 1})
+        alert_id = alert.id
+    with session_scope(engine) as session:
+        stored = session.get(Alert, alert_id)
+        assert stored is not None
+        assert stored.details == {"host": "web-1", "values": [1, 2.5, None], "nested": {"ok": False}}
+        lines = timeline_of(session, alert_id)
+        assert [(line.kind, line.at, line.data) for line in lines] == [
+            ("triggered", NOW, {"n": 1}),
+            ("escalated", NOW + timedelta(minutes=5), {}),
+        ]
+
+
+@pytest.mark.database
+def test_claim_due_alerts_takes_only_open_due_ones_earliest_first(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        late = add_alert(session, "late", next_action_at=NOW - timedelta(minutes=1))
+        early = add_alert(session, "early", next_action_at=NOW - timedelta(minutes=5))
+        exact = add_alert(session, "exact", next_action_at=NOW)
+        add_alert(session, "future", next_action_at=NOW + timedelta(seconds=1))
+        add_alert(session, "no-timer")
+        done = add_alert(session, "done", next_action_at=NOW - timedelta(hours=1))
+        done.status = "resolved"
+    with session_scope(engine) as session:
+        due = claim_due_alerts(session, NOW)
+        assert [a.id for a in due] == [early.id, late.id, exact.id]
+        assert [a.id for a in claim_due_alerts(session, NOW, limit=2)] == [early.id, late.id]
+
+
+@pytest.mark.database
+def test_instants_compare_as_instants_whatever_the_offset(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        alert = add_alert(session, "tz", next_action_at=datetime(2026, 3, 8, 10, 0, tzinfo=UTC))
+    plus_one = timezone(timedelta(hours=1))
+    with session_scope(engine) as session:
+        # 10:30+01:00 is 09:30 UTC: before the timer, although "10:30" sorts after "10:00" as text.
+        assert claim_due_alerts(session, datetime(2026, 3, 8, 10, 30, tzinfo=plus_one)) == []
+        due = claim_due_alerts(session, datetime(2026, 3, 8, 11, 0, tzinfo=plus_one))
+        assert [a.id for a in due] == [alert.id]
+
+
+# --- instants -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.database
+def test_naive_datetimes_are_refused(engine: Engine) -> None:
+    with pytest.raises(StatementError, match="naive datetime"), session_scope(engine) as session:
+        create_user(session, handle="naive", name="Naive", now=datetime(2026, 3, 8, 8, 30))
+    with pytest.raises(StatementError, match="naive datetime"), session_scope(engine) as session:
+        claim_due_outbox(session, datetime(2026, 3, 8, 8, 30))
+    with session_scope(engine) as session:
+        assert find_user_by_handle(session, "naive") is None
+
+
+@pytest.mark.database
+def test_instants_read_back_as_aware_utc(engine: Engine) -> None:
+    chicago_cdt = timezone(timedelta(hours=-5))
+    written = datetime(2026, 3, 8, 3, 30, 15, 123456, tzinfo=chicago_cdt)
+    with session_scope(engine) as session:
+        create_user(session, handle="dana", name="Dana", now=written)
+    with session_scope(engine) as session:
+        dana = find_user_by_handle(session, "dana")
+        assert dana is not None
+        assert dana.created_at == written
+        assert dana.created_at.tzinfo is UTC
+        assert dana.created_at.isoformat() == "2026-03-08T08:30:15.123456+00:00"
+
+
+# --- overrides ----------------------------------------------------------------------------------------
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 3, 8, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.database
+def test_overrides_are_found_by_overlapping_window(engine: Engine) -> None:
+    morning = Override(schedule="checkout", role="primary", start=at(8), end=at(12), user="dana")
+    noon = Override(schedule="checkout", role="secondary", start=at(12), end=at(14), user="erin")
+    elsewhere = Override(schedule="search", role="primary", start=at(8), end=at(20), user="frank")
+    with session_scope(engine) as session:
+        for override in (noon, morning, elsewhere):
+            add_override(session, override, now=NOW, created_by="dana")
+    with session_scope(engine, read_only=True) as session:
+        assert overrides_overlapping(session, "checkout", at(0), at(23)) == [noon, morning]
+        assert overrides_overlapping(session, "checkout", at(11, 59), at(12, 1)) == [noon, morning]
+        assert overrides_overlapping(session, "checkout", at(12), at(13)) == [noon]  # [8, 12) ends at 12
+        assert overrides_overlapping(session, "checkout", at(6), at(8)) == []  # window ends as it starts
+        assert overrides_overlapping(session, "checkout", at(9), at(10)) == [morning]  # inside one
+        assert overrides_overlapping(session, "checkout", at(14), at(20)) == []
+        assert overrides_overlapping(session, "search", at(19), at(21)) == [elsewhere]
+        found = overrides_overlapping(session, "checkout", at(9), at(10))[0]
+        assert found.start.tzinfo is UTC and found.end.tzinfo is UTC
+
+
+@pytest.mark.database
+def test_an_override_must_end_after_it_starts(engine: Engine) -> None:
+    backwards = Override(schedule="checkout", role="primary", start=at(12), end=at(12), user="dana")
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        add_override(session, backwards, now=NOW)
+
+
+# --- outbox -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.database
+def test_outbox_inserts_each_idempotency_key_once(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        first = insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0"))
+        assert first is not None and first.id is not None and first.status == "pending"
+        assert insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0")) is None
+    with session_scope(engine) as session:  # also across transactions
+        assert insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0")) is None
+        assert insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/voice/1")) is not None
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        session.add(page("alert:42/loop:1/level:1/user:7/sms/0"))  # the constraint itself holds
+    assert len(claimed_ids(engine, NOW, limit=10)) == 2
+
+
+@pytest.mark.database
+def test_claim_due_outbox_marks_rows_sending_once(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        due = [
+            insert_outbox_if_absent(session, page(f"due-{i}", due_at=NOW - timedelta(minutes=i)))
+            for i in range(3)
+        ]
+        insert_outbox_if_absent(session, page("later", due_at=NOW + timedelta(seconds=1)))
+        insert_outbox_if_absent(session, page("retry-later", next_attempt_at=NOW + timedelta(seconds=30)))
+        retry_now = insert_outbox_if_absent(
+            session, page("retry-now", next_attempt_at=NOW - timedelta(seconds=1))
+        )
+    with session_scope(engine) as session:
+        claimed = claim_due_outbox(session, NOW)
+        expected = [due[2], due[1], due[0], retry_now]
+        assert [m.id for m in claimed] == [m.id for m in expected if m is not None]
+        assert {(m.status, m.attempts, m.last_attempt_at) for m in claimed} == {("sending", 1, NOW)}
+    with session_scope(engine) as session:
+        assert claim_due_outbox(session, NOW) == []
+        stored = session.get(OutboxMessage, claimed[0].id)
+        assert stored is not None and stored.status == "sending" and stored.last_attempt_at == NOW
+    assert len(claimed_ids(engine, NOW + timedelta(seconds=30), limit=10)) == 2
+
+
+@pytest.mark.database
+def test_cancel_pending_outbox_leaves_sent_pages_alone(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        alert = add_alert(session, "cpu")
+        other = add_alert(session, "mem")
+        for key, alert_id in (("a-0", alert.id), ("a-1", alert.id), ("b-0", other.id)):
+            message = page(key)
+            message.alert_id = alert_id
+            insert_outbox_if_absent(session, message)
+    claimed_ids(engine, NOW, limit=1)  # a-0 is on its way
+    with session_scope(engine) as session:
+        assert cancel_pending_outbox(session, alert.id or 0, NOW) == 1
+    with session_scope(engine) as session:
+        statuses = {m.idempotency_key: m.status for m in session.exec(select(OutboxMessage))}
+    assert statuses == {"a-0": "sending", "a-1": "cancelled", "b-0": "pending"}
+
+
+# --- concurrent claims ----------------------------------------------------------------------------------
+
+
+def second_engine(url: str) -> Engine:
+    """Another pool on the same database that gives up on a held lock after 0.2 s instead of hanging."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        options = " ".join(filter(None, [str(parsed.query.get("options", "")), "-c lock_timeout=200"]))
+        parsed = parsed.update_query_dict({"options": options})
+    return create_db_engine(parsed, sqlite_busy_timeout_ms=200)
+
+
+@pytest.mark.database
+def test_a_held_outbox_claim_is_never_handed_out_again(engine: Engine, database_url_at_head: str) -> None:
+    with session_scope(engine) as session:
+        pages = [insert_outbox_if_absent(session, page(f"p-{i}")) for i in range(4)]
+        all_ids = {m.id for m in pages if m is not None}
+    other = second_engine(database_url_at_head)
+    try:
+        with session_scope(engine) as holder:
+            held = {m.id for m in claim_due_outbox(holder, NOW, limit=2)}
+            if backend_of(database_url_at_head) == "postgresql":
+                # SKIP LOCKED: the other worker gets the rest at once, never the held rows.
+                assert set(claimed_ids(other, NOW, limit=10)) == all_ids - held
+            else:
+                # One writer at a time: the other worker cannot even begin while the claim is open.
+                with pytest.raises(OperationalError, match="locked"):
+                    claimed_ids(other, NOW, limit=10)
+        later = set(claimed_ids(other, NOW, limit=10))
+        assert later.isdisjoint(held)
+        assert later == (set() if backend_of(database_url_at_head) == "postgresql" else all_ids - held)
+    finally:
+        other.dispose()
+
+
+@pytest.mark.database
+def test_a_held_alert_claim_is_never_handed_out_again(engine: Engine, database_url_at_head: str) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        for i in range(4):
+            add_alert(session, f"a-{i}", next_action_at=NOW - timedelta(minutes=i))
+    other = second_engine(database_url_at_head)
+    try:
+        with session_scope(engine) as holder:
+            held = claim_due_alerts(holder, NOW, limit=2)
+            if backend_of(database_url_at_head) == "postgresql":
+                with session_scope(other) as session:
+                    rest = {a.id for a in claim_due_alerts(session, NOW)}
+                assert len(rest) == 2 and rest.isdisjoint(a.id for a in held)
+            else:
+                with pytest.raises(OperationalError, match="locked"), session_scope(other) as session:
+                    claim_due_alerts(session, NOW)
+            for alert in held:
+                alert.next_action_at = NOW + timedelta(minutes=5)
+        with session_scope(other) as session:
+            assert {a.id for a in claim_due_alerts(session, NOW)}.isdisjoint(a.id for a in held)
+    finally:
+        other.dispose()
+
+
+def hammer(engine: Engine, workers: int, work: Callable[[], list[int]]) -> list[list[int]]:
+    """Run `work` in `workers` threads, released together; each returns what it claimed."""
+    start = threading.Barrier(workers)
+
+    def worker() -> list[int]:
+        start.wait()
+        taken: list[int] = []
+        while batch := work():
+            taken.extend(batch)
+        return taken
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda _: worker(), range(workers)))
+
+
+@pytest.mark.database
+def test_concurrent_outbox_claims_never_share_a_row(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        for i in range(60):
+            insert_outbox_if_absent(session, page(f"p-{i}"))
+    per_worker = hammer(engine, 8, lambda: claimed_ids(engine, NOW, limit=3))
+    everything = [row for taken in per_worker for row in taken]
+    assert len(everything) == len(set(everything)) == 60
+    with session_scope(engine) as session:
+        assert {m.attempts for m in session.exec(select(OutboxMessage))} == {1}
+
+
+@pytest.mark.database
+def test_concurrent_alert_claims_never_share_a_row(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        for i in range(40):
+            add_alert(session, f"a-{i}", next_action_at=NOW - timedelta(seconds=i))
+
+    def escalate_some() -> list[int]:
+        with session_scope(engine) as session:
+            due = claim_due_alerts(session, NOW, limit=3)
+            for alert in due:
+                alert.level += 1
+                alert.next_action_at = NOW + timedelta(minutes=5)
+            return [a.id for a in due if a.id is not None]
+
+    per_worker = hammer(engine, 8, escalate_some)
+    everything = [row for taken in per_worker for row in taken]
+    assert len(everything) == len(set(everything)) == 40
+    with session_scope(engine) as session:
+        assert {a.level for a in session.exec(select(Alert))} == {2}
+
+
+# --- tokens and services -------------------------------------------------------------------------------
+
+
+@pytest.mark.database
+def test_calendar_tokens_open_exactly_one_feed(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        dana = create_user(session, handle="dana", name="Dana", now=NOW)
+        session.add(CalendarToken(user_id=dana.id, token_hash="h-user"))
+        session.add(CalendarToken(schedule_id="checkout", token_hash="h-schedule"))
+        dana_id = dana.id
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        session.add(CalendarToken(user_id=dana_id, schedule_id="checkout", token_hash="h-both"))
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        session.add(CalendarToken(token_hash="h-none"))
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        session.add(CalendarToken(schedule_id="search", token_hash="h-user"))
+
+
+@pytest.mark.database
+def test_services_are_found_by_integration_key(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+    with session_scope(engine) as session:
+        found = find_service_by_integration_key(session, "key-checkout-api")
+        assert found is not None and found.id == "checkout-api"
+        assert find_service_by_integration_key(session, "key-unknown") is None
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        session.add(
+            Service(id="other", name="Other", policy_id="checkout", integration_key="key-checkout-api")
+        )
+
+
+# --- SQLite engine (always a local file: this is about SQLite itself) ---------------------------------
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    url = f"sqlite:///{tmp_path / 'single-writer.db'}"
+    upgrade_schema(url)
+    created = create_db_engine(url, sqlite_busy_timeout_ms=200)
+    try:
+        yield created
+    finally:
+        created.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_engine: Engine) -> None:
+    with sqlite_engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
+
+
+def test_sqlite_has_one_writer_but_readers_run_beside_it(sqlite_engine: Engine) -> None:
+    with session_scope(sqlite_engine) as session:
+        create_user(session, handle="dana", name="Dana", now=NOW)
+    with session_scope(sqlite_engine) as writer:
+        create_user(writer, handle="erin", name="Erin", now=NOW)
+        with session_scope(sqlite_engine, read_only=True) as reader:  # sees the last commit, not waiting
+            assert find_user_by_handle(reader, "dana") is not None
+            assert find_user_by_handle(reader, "erin") is None
+        with pytest.raises(OperationalError, match="locked"), session_scope(sqlite_engine) as second:
+            find_user_by_handle(second, "dana")  # even a read in a write session waits for the writer
