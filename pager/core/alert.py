@@ -1,0 +1,260 @@
+"""An alert as the escalation state machine sees it: its state, the events, the commands (DESIGN §4, §5).
+
+Plain frozen values; pager.core.escalation.decide turns (state, event) into a Decision. The DB layer
+persists AlertState as columns or as `to_document()` JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from pager.core.localtime import require_aware
+from pager.core.policy import Method
+
+Status = Literal["triggered", "acknowledged", "resolved"]
+# Where a triggered alert is on the ladder; kept as it was while acknowledged (manual escalate reads it).
+Stage = Literal["paging", "no_one_on_call", "exhausted"]
+Outcome = Literal["applied", "ignored", "already_acknowledged", "already_resolved"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Level `level` of loop `loop` paged `users` at `at` (pages of the alert's current cycle only)."""
+
+    loop: int
+    level: int
+    at: datetime
+    users: tuple[str, ...]
+
+
+_INSTANTS = (
+    "triggered_at",
+    "last_event_at",
+    "escalate_at",
+    "retrigger_at",
+    "auto_resolve_at",
+    "acknowledged_at",
+    "resolved_at",
+)
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """Everything `decide` needs to know about one alert; persist it as columns or `to_document()`.
+
+    `cycle` counts fresh starts of the ladder (1, then +1 on each re-trigger after an ack timeout and on
+    each manual escalate past the end of the last loop); with `loop` and `level` it keeps idempotency
+    keys unique.
+    Deadlines: `escalate_at` (triggered: level timeout or no-one retry), `retrigger_at` (acknowledged,
+    ack_timeout), `auto_resolve_at` (open, no new event); `next_action_at` is the earliest.
+    """
+
+    status: Status
+    stage: Stage
+    cycle: int
+    loop: int
+    level: int
+    triggered_at: datetime
+    last_event_at: datetime
+    escalate_at: datetime | None = None
+    retrigger_at: datetime | None = None
+    auto_resolve_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    pages: tuple[Page, ...] = ()
+
+    @property
+    def next_action_at(self) -> datetime | None:
+        """When the worker must call `decide` with a Timer next (None: never, until another event)."""
+        due = [t for t in (self.escalate_at, self.retrigger_at, self.auto_resolve_at) if t is not None]
+        return min(due, default=None)
+
+    def to_document(self) -> dict[str, Any]:
+        """A JSON-ready dict (ISO instants); `next_action_at` is included for convenience."""
+        doc: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _INSTANTS:
+            doc[name] = _iso(doc[name])
+        doc["pages"] = [
+            {"loop": p.loop, "level": p.level, "at": p.at.isoformat(), "users": list(p.users)}
+            for p in self.pages
+        ]
+        doc["next_action_at"] = _iso(self.next_action_at)
+        return doc
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> AlertState:
+        """The state `to_document()` wrote (extra keys such as `next_action_at` are ignored)."""
+        values: dict[str, Any] = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}
+        for name in _INSTANTS:
+            raw = values.get(name)
+            values[name] = None if raw is None else require_aware(datetime.fromisoformat(raw))
+        values["pages"] = tuple(
+            Page(
+                int(p["loop"]),
+                int(p["level"]),
+                require_aware(datetime.fromisoformat(p["at"])),
+                tuple(p["users"]),
+            )
+            for p in doc.get("pages", ())
+        )
+        return cls(**values)
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.isoformat()
+
+
+# Events -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger: opens the alert (state None) or, on an open alert, is a deduplicated repeat."""
+
+
+@dataclass(frozen=True)
+class Timer:
+    """The worker's wake-up, due when `now >= state.next_action_at`; early or repeated ones are no-ops."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Acknowledge; `by` is a user handle, None for an integration event."""
+
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolve:
+    """Resolve; `by` is a user handle, None for an integration event."""
+
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Escalate:
+    """Manual escalate: the next level is paged now."""
+
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryFailed:
+    """A page failed for good (the delivery layer retried transient errors); its idempotency-key parts."""
+
+    user: str
+    method: Method
+    cycle: int
+    loop: int
+    level: int
+    step: int
+    reason: str = ""
+
+
+Event = Trigger | Timer | Ack | Resolve | Escalate | DeliveryFailed
+
+
+# Commands -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotificationStep:
+    """One rule step of a page: send by `method` at `due_at` (an outbox row keyed by `key` + the alert)."""
+
+    user: str
+    method: Method
+    step: int
+    due_at: datetime
+    cycle: int
+    loop: int
+    level: int
+
+    @property
+    def key(self) -> tuple[int, int, int, str, str, int]:
+        """Idempotency-key parts (the alert id is the caller's): cycle, loop, level, user, method, step."""
+        return (self.cycle, self.loop, self.level, self.user, self.method, self.step)
+
+    def idempotency_key(self, alert_id: int | str) -> str:
+        """The outbox key `<alert>:c<cycle>:l<loop>:v<level>:<user>:<method>:<step>`."""
+        return f"{alert_id}:c{self.cycle}:l{self.loop}:v{self.level}:{self.user}:{self.method}:{self.step}"
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Page `user`: make sure an outbox row exists for each step, due no later than its `due_at`.
+
+    A row that already exists is left alone, or brought forward when it is still pending and the new
+    `due_at` is earlier (a delivery-failure fallback); a crash between decide and commit is harmless.
+    """
+
+    user: str
+    steps: tuple[NotificationStep, ...]
+
+
+@dataclass(frozen=True)
+class CancelPendingNotifications:
+    """Rule steps stop: cancel every outbox row of the alert not yet being sent."""
+
+    reason: Literal["acknowledged", "resolved"]
+
+
+TimelineKind = Literal[
+    "triggered",
+    "trigger_repeated",
+    "level_paged",
+    "level_skipped",
+    "no_one_on_call",
+    "exhausted",
+    "acknowledged",
+    "resolved",
+    "auto_resolved",
+    "retriggered",
+    "escalated",
+    "delivery_failed",
+    "ignored",
+]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One thing that happened, for the alert's timeline; `loop`/`level`/`users` when a level is involved."""
+
+    kind: TimelineKind
+    message: str
+    at: datetime
+    actor: str | None = None
+    loop: int | None = None
+    level: int | None = None
+    users: tuple[str, ...] = ()
+
+
+Command = Notify | CancelPendingNotifications | TimelineEntry
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The new state, the commands in the order they happened, and how the event was taken."""
+
+    state: AlertState
+    commands: tuple[Command, ...] = ()
+    outcome: Outcome = "applied"
+
+    @property
+    def next_wakeup(self) -> datetime | None:
+        """The state's `next_action_at`: when to call `decide` with a Timer."""
+        return self.state.next_action_at
+
+    @property
+    def timeline(self) -> tuple[TimelineEntry, ...]:
+        """The timeline entries among the commands."""
+        return tuple(c for c in self.commands if isinstance(c, TimelineEntry))
+
+    @property
+    def notifications(self) -> tuple[Notify, ...]:
+        """The pages among the commands."""
+        return tuple(c for c in self.commands if isinstance(c, Notify))
