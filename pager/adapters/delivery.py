@@ -52,5 +52,9 @@ class Notifier(Protocol):
         ...
 
     def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
-        """The provider's id for `page` if an attempt at `attempted_at` reached it, else None."""
+        """The provider's id for `page` if an attempt at `attempted_at` reached it, else None.
+
+        None means "the provider has no record": the page may be sent again. When the provider
+        cannot be asked, this raises; the caller keeps the attempt unknown and asks again later.
+        """
         ...

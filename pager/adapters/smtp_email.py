@@ -41,6 +41,9 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
+_ACCOUNT_CODES = frozenset({530, 534, 535})
+
+
 class SmtpEmailNotifier:
     """Sends one email per page with one-click links; SMTP 5xx is permanent, 4xx transient."""
 
@@ -55,7 +58,9 @@ class SmtpEmailNotifier:
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = page.address
-        message["Subject"] = page.subject or page.body[:78]
+        # A header may not hold a line break (the email package raises): keep the first line.
+        first_line = next(iter((page.subject or page.body).splitlines()), "")
+        message["Subject"] = first_line if page.subject else first_line[:78]
         message["Message-ID"] = f"<{page.idempotency_key.replace(':', '.')}@pager>"
         lines = [page.body, ""]
         lines.extend(f"{action.capitalize()}: {url}" for action, url in page.links.items())
@@ -91,5 +96,7 @@ class SmtpEmailNotifier:
 
 def _by_code(code: int, reason: bytes | str) -> DeliveryResult:
     text = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
-    outcome = Outcome.PERMANENT if 500 <= code < 600 else Outcome.TRANSIENT
+    # 530/535 are our own login failing, not the recipient: retry, fall back only when retries run out.
+    permanent = 500 <= code < 600 and code not in _ACCOUNT_CODES
+    outcome = Outcome.PERMANENT if permanent else Outcome.TRANSIENT
     return DeliveryResult(outcome, error=f"smtp {code}: {text}", error_code=code)

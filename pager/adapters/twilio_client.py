@@ -11,8 +11,9 @@ from twilio.rest import Client
 
 from pager.adapters.delivery import DeliveryResult, Outcome
 
-# Twilio error codes that mean "this will never work for this number".
-PERMANENT_CODES = frozenset({21211, 21214, 21217, 21401, 21408, 21610, 21612, 21614, 13224, 13227})
+# Our own credentials or account, not the recipient: retried (an operator can fix it), and the
+# page falls back to another method only after the retries run out.
+_ACCOUNT_STATUSES = frozenset({401, 403})
 
 
 def make_client(
@@ -33,7 +34,7 @@ def classify_exception(exc: Exception) -> DeliveryResult:
     if isinstance(exc, TwilioRestException):
         code = int(exc.code) if isinstance(exc.code, int) else None
         message = f"twilio {exc.status}: {exc.msg}"
-        if exc.status >= 500 or exc.status == 429:
+        if exc.status >= 500 or exc.status == 429 or exc.status in _ACCOUNT_STATUSES:
             return DeliveryResult(Outcome.TRANSIENT, error=message, error_code=code)
         return DeliveryResult(Outcome.PERMANENT, error=message, error_code=code)
     if isinstance(exc, requests.exceptions.ConnectTimeout):

@@ -11,6 +11,8 @@ from pager.adapters.twilio_client import classify_exception
 
 # Provider clocks and ours differ a little; look this far before the attempt when reconciling.
 CLOCK_SLACK = timedelta(seconds=30)
+# Reconciliation reads the number's newest messages/calls a page at a time, as far as the attempt.
+RECONCILE_PAGE = 50
 
 
 class TwilioSmsNotifier:
@@ -36,11 +38,22 @@ class TwilioSmsNotifier:
         return DeliveryResult(Outcome.SENT, provider_id=str(message.sid))
 
     def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
+        """The sid of a message to `page.address` with exactly `page.body`, sent since the attempt.
+
+        None means Twilio has no such message, so the page may be sent again. When Twilio cannot
+        be asked this raises whatever the SDK raised (`TwilioException` for an error answer to the
+        list, `requests.RequestException` for the transport) instead: "don't know" must never read
+        as "not sent". The caller keeps the attempt unknown and reconciles again later.
+        """
         since = attempted_at.astimezone(UTC) - CLOCK_SLACK  # the SDK formats it as UTC as-is
-        for message in self.client.messages.list(
-            to=page.address, from_=self.from_number, date_sent_after=since
+        # No DateSent filter: a message still queued has no date_sent yet and would be missed.
+        # The list is newest first, so stop at the first message created before the attempt.
+        for message in self.client.messages.stream(
+            to=page.address, from_=self.from_number, page_size=RECONCILE_PAGE
         ):
             created = message.date_created
-            if message.body == page.body and (created is None or created >= since):
+            if created is not None and created < since:
+                break
+            if message.body == page.body:
                 return str(message.sid)
         return None

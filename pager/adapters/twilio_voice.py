@@ -9,7 +9,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
 from pager.adapters.twilio_client import classify_exception
-from pager.adapters.twilio_sms import CLOCK_SLACK
+from pager.adapters.twilio_sms import CLOCK_SLACK, RECONCILE_PAGE
 
 KEYS_PROMPT = "Press 4 to acknowledge, 6 to resolve, 5 to escalate."
 
@@ -52,9 +52,18 @@ class TwilioVoiceNotifier:
         return DeliveryResult(Outcome.SENT, provider_id=str(call.sid))
 
     def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
+        """The sid of a call from our number to `page.address` started since the attempt, else None.
+
+        Raises (`TwilioException`, `requests.RequestException`) when Twilio cannot be asked, as
+        `TwilioSmsNotifier.reconcile` does: the caller reconciles again later, never re-sends.
+        """
         since = attempted_at.astimezone(UTC) - CLOCK_SLACK  # the SDK formats it as UTC as-is
-        for call in self.client.calls.list(to=page.address, from_=self.from_number, start_time_after=since):
+        # No StartTime filter: a call still queued has no start_time yet. Newest first.
+        for call in self.client.calls.stream(
+            to=page.address, from_=self.from_number, page_size=RECONCILE_PAGE
+        ):
             created = call.date_created
-            if created is None or created >= since:
-                return str(call.sid)
+            if created is not None and created < since:
+                break
+            return str(call.sid)
         return None
