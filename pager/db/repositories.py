@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -212,6 +212,12 @@ def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> OutboxM
     return None if new_id is None else session.get(OutboxMessage, new_id)
 
 
+def find_outbox_by_key(session: Session, idempotency_key: str) -> OutboxMessage | None:
+    """The outbox row with this idempotency key, if any."""
+    query = select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
+    return session.exec(query).first()
+
+
 def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[OutboxMessage]:
     """Take pending pages that are due and mark them `sending` (attempts + 1, last_attempt_at = now).
 
@@ -235,6 +241,40 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
         message.status = "sending"
         message.attempts += 1
         message.last_attempt_at = now
+        message.updated_at = now
+    session.flush()
+    return claimed
+
+
+def claim_uncertain_outbox(
+    session: Session, now: datetime, *, lease_expired_before: datetime, hold_until: datetime, limit: int = 100
+) -> list[OutboxMessage]:
+    """Pages whose outcome is unknown, or left `sending` by a worker whose lease ran out.
+
+    They are marked `unknown` and held until `hold_until` so no other worker reconciles them at the
+    same time; the caller asks the provider and records what it says.
+    """
+    query = (
+        select(OutboxMessage)
+        .where(
+            or_(
+                col(OutboxMessage.status).in_(["unknown"]),
+                and_(
+                    col(OutboxMessage.status).in_(["sending"]),
+                    col(OutboxMessage.last_attempt_at) < lease_expired_before,
+                ),
+            ),
+            or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    claimed = list(session.exec(query))
+    for message in claimed:
+        message.status = "unknown"
+        message.next_attempt_at = hold_until
         message.updated_at = now
     session.flush()
     return claimed

@@ -1,0 +1,78 @@
+"""The words of a page: SMS (one GSM-7 segment), the voice prompt, the email (DESIGN §5)."""
+
+from __future__ import annotations
+
+SMS_LIMIT = 160
+_GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("^{}\\[~]|€")  # each costs two septets
+_ELLIPSIS = "..."
+
+
+def gsm7_length(text: str) -> int:
+    """Septets `text` takes in GSM-7; raises ValueError for a character GSM-7 cannot carry."""
+    length = 0
+    for char in text:
+        if char in _GSM7_BASIC:
+            length += 1
+        elif char in _GSM7_EXTENDED:
+            length += 2
+        else:
+            raise ValueError(f"{char!r} is not a GSM-7 character")
+    return length
+
+
+def to_gsm7(text: str) -> str:
+    """`text` with whitespace runs folded to one space and non-GSM-7 characters replaced by `?`.
+
+    One stray emoji would otherwise switch the whole SMS to UCS-2 and cut its capacity to 70.
+    """
+    folded = " ".join(text.split())
+    return "".join(c if c in _GSM7_BASIC or c in _GSM7_EXTENDED else "?" for c in folded)
+
+
+def _fit(prefix: str, middle: str, suffix: str, limit: int) -> str:
+    room = limit - gsm7_length(prefix) - gsm7_length(suffix)
+    if gsm7_length(middle) <= room:
+        return prefix + middle + suffix
+    kept = ""
+    budget = room - len(_ELLIPSIS)
+    for char in middle:
+        cost = gsm7_length(char)
+        if cost > budget:
+            break
+        kept += char
+        budget -= cost
+    return prefix + kept.rstrip() + _ELLIPSIS + suffix
+
+
+def sms_text(alert_id: int, service_id: str, summary: str) -> str:
+    """`ALERT 42 checkout-api: <summary>. Reply 42a ack, 42r resolve, 42e escalate` in <= 160 GSM-7."""
+    reply = f". Reply {alert_id}a ack, {alert_id}r resolve, {alert_id}e escalate"
+    prefix = f"ALERT {alert_id} {to_gsm7(service_id)}: "
+    text = _fit(prefix, to_gsm7(summary).rstrip("."), reply, SMS_LIMIT)
+    if gsm7_length(text) > SMS_LIMIT:  # only a very long service id gets here
+        text = _fit("", text, "", SMS_LIMIT)
+    return text
+
+
+def voice_text(alert_id: int, service_name: str, summary: str) -> str:
+    """What the call says before the key prompt."""
+    return f"Pager alert {alert_id} for {service_name}. {summary.strip().rstrip('.')}."
+
+
+def email_subject(alert_id: int, service_id: str, summary: str) -> str:
+    """One line, at most 120 characters."""
+    subject = f"[pager] ALERT {alert_id} {service_id}: {' '.join(summary.split())}"
+    return subject if len(subject) <= 120 else subject[:117] + _ELLIPSIS
+
+
+def email_body(alert_id: int, service_name: str, summary: str, runbook: str | None) -> str:
+    """The plain-text body above the one-click links."""
+    lines = [f"Alert {alert_id} for {service_name}:", "", summary.strip(), ""]
+    if runbook:
+        lines.append(f"Runbook: {runbook}")
+    lines.append("The links below open a confirmation page; nothing changes until you confirm.")
+    return "\n".join(lines)

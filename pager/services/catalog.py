@@ -1,0 +1,66 @@
+"""Services declared in policy files, mirrored into the database with their integration keys."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from pager.config.loader import LoadedConfig
+from pager.db.tables import Service
+from pager.services.errors import NotFound
+
+
+def new_integration_key() -> str:
+    """A fresh integration key (128 random bits, hex like PagerDuty's 32-character keys)."""
+    return secrets.token_hex(16)
+
+
+def sync_services(session: Session, config: LoadedConfig, now: datetime) -> list[Service]:
+    """Create rows for newly declared services and update names/policies; keys are never changed here.
+
+    A service dropped from the files keeps its row (its alerts refer to it) and its key.
+    """
+    existing = {row.id: row for row in session.exec(select(Service))}
+    for service_id, (ref, policy) in config.services.items():
+        row = existing.get(service_id)
+        if row is None:
+            row = Service(
+                id=service_id,
+                name=ref.name,
+                policy_id=policy.id,
+                runbook=ref.runbook,
+                integration_key=new_integration_key(),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+        elif (row.name, row.policy_id, row.runbook) != (ref.name, policy.id, ref.runbook):
+            row.name, row.policy_id, row.runbook, row.updated_at = ref.name, policy.id, ref.runbook, now
+            session.add(row)
+    session.flush()
+    return list_services(session)
+
+
+def list_services(session: Session) -> list[Service]:
+    """Every service row, by id."""
+    return list(session.exec(select(Service).order_by(col(Service.id))))
+
+
+def require_service(session: Session, service_id: str) -> Service:
+    """The service row, or NotFound."""
+    row = session.get(Service, service_id)
+    if row is None:
+        raise NotFound(f"no service {service_id!r}")
+    return row
+
+
+def rotate_integration_key(session: Session, service_id: str, now: datetime) -> Service:
+    """Give the service a new integration key; the old one stops working at once."""
+    row = require_service(session, service_id)
+    row.integration_key = new_integration_key()
+    row.updated_at = now
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,286 @@
+"""Page delivery from the outbox (DESIGN §5): no page lost, none sent twice.
+
+1. Claim due rows and mark them `sending` with their exact text, and commit, before any provider call.
+2. Call the providers (in parallel threads), outside any transaction.
+3. Record each outcome in a new transaction: sent; transient -> retry with backoff; permanent ->
+   failed, and the alert's state machine falls back to the user's next method at once; unknown ->
+   reconciled against the provider before anything is sent again.
+A worker that dies mid-call leaves rows `sending`; after a lease they are reconciled like unknowns.
+Every attempt and outcome goes on the alert's timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.core.alert import DeliveryFailed
+from pager.db import repositories as repo
+from pager.db.session import session_scope
+from pager.db.tables import Alert, OutboxMessage
+from pager.services.paging import AlertTransaction
+from pager.services.runtime import Runtime
+
+log = logging.getLogger("pager.delivery")
+
+BATCH = 100
+SENDERS = 8
+SENDING_LEASE = timedelta(seconds=30)  # longer than any provider call's timeout
+MAX_TRANSIENT_ATTEMPTS = 8
+MAX_BACKOFF = timedelta(seconds=30)
+DEFER = timedelta(seconds=5)
+THROTTLE_PER_MINUTE = 20  # pages to one address per rolling minute; the rest wait, never dropped
+_IN_FLIGHT = ("sending", "unknown")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A claimed row's snapshot: what is being sent, and to whom."""
+
+    row_id: int
+    page: Page
+    attempts: int
+    user: str
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before retry number `attempts` (1 s, 2 s, 4 s ... capped at 30 s)."""
+    return min(timedelta(seconds=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def key_parts(idempotency_key: str) -> tuple[int, int, int, str, Method, int]:
+    """(cycle, loop, level, user, method, step) of an idempotency key (see NotificationStep)."""
+    _alert, cycle, loop, level, user, method, step = idempotency_key.split(":")
+    checked: Method = "sms" if method == "sms" else "voice" if method == "voice" else "email"
+    return int(cycle[1:]), int(loop[1:]), int(level[1:]), user, checked, int(step)
+
+
+def page_of(row: OutboxMessage) -> Page:
+    """The provider-facing page for an outbox row (email rows keep their subject on the first line)."""
+    assert row.alert_id is not None
+    subject, body = "", row.body
+    if row.method == "email":
+        subject, _, body = row.body.partition("\n")
+        body = body.lstrip("\n")
+    return Page(row.idempotency_key, row.alert_id, row.method, row.address, body, subject)
+
+
+def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
+    """Send every due page (claim, call, record); returns how many provider calls were made."""
+    total = 0
+    with ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="pager-send") as senders:
+        while True:
+            attempts = _claim(runtime, now, batch)
+            if not attempts:
+                return total
+            results = list(senders.map(lambda a: _send(runtime, a), attempts))
+            _record(runtime, now, zip(attempts, results, strict=True))
+            total += len(attempts)
+            if len(attempts) < batch:
+                return total
+
+
+def _send(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
+    try:
+        return runtime.notifiers[attempt.page.method].send(attempt.page)
+    except Exception as exc:  # an adapter bug must not lose the page: reconcile it instead
+        log.exception("send_crashed key=%s", attempt.page.idempotency_key)
+        return DeliveryResult(Outcome.UNKNOWN, error=f"adapter error: {exc}")
+
+
+def _claim(runtime: Runtime, now: datetime, batch: int) -> list[Attempt]:
+    with session_scope(runtime.engine) as session:
+        rows = repo.claim_due_outbox(session, now, limit=batch)
+        if not rows:
+            return []
+        work = AlertTransaction(session, runtime, now)
+        recent = _recent_counts(session, now, {row.address for row in rows}, {row.id for row in rows})
+        busy_voice = _voice_in_flight(session, {row.id for row in rows if row.method == "voice"})
+        attempts: list[Attempt] = []
+        for row in rows:
+            assert row.id is not None and row.alert_id is not None
+            user = key_parts(row.idempotency_key)[3]
+            reason = None
+            if row.method == "voice" and row.address in busy_voice:
+                reason = "a call to this number is still in flight"
+            elif recent.get(row.address, 0) >= THROTTLE_PER_MINUTE:
+                reason = f"more than {THROTTLE_PER_MINUTE} pages to this address in the last minute"
+            if reason is not None:
+                row.status, row.attempts, row.next_attempt_at = "pending", row.attempts - 1, now + DEFER
+                session.add(row)
+                work.timeline(row.alert_id, "page_deferred", f"{row.method} to {user} deferred 5s: {reason}")
+                continue
+            if row.method == "voice":
+                busy_voice.add(row.address)
+            recent[row.address] = recent.get(row.address, 0) + 1
+            work.timeline(
+                row.alert_id,
+                "page_attempt",
+                f"{row.method} to {user} ({row.address}): attempt {row.attempts}",
+                {"user": user, "method": row.method, "key": row.idempotency_key},
+            )
+            attempts.append(Attempt(row.id, page_of(row), row.attempts, user))
+        return attempts
+
+
+def _recent_counts(
+    session: Session, now: datetime, addresses: set[str], exclude: set[int | None]
+) -> dict[str, int]:
+    query = (
+        select(OutboxMessage.address, func.count())
+        .where(
+            col(OutboxMessage.address).in_(addresses),
+            col(OutboxMessage.last_attempt_at) >= now - timedelta(minutes=1),
+            col(OutboxMessage.status).in_(("sending", "sent", "delivered", "unknown")),
+            col(OutboxMessage.id).not_in([i for i in exclude if i is not None]),
+        )
+        .group_by(col(OutboxMessage.address))
+    )
+    return {address: int(count) for address, count in session.exec(query)}
+
+
+def _voice_in_flight(session: Session, exclude: set[int | None]) -> set[str]:
+    query = select(OutboxMessage.address).where(
+        OutboxMessage.method == "voice",
+        col(OutboxMessage.status).in_(_IN_FLIGHT),
+        col(OutboxMessage.id).not_in([i for i in exclude if i is not None]),
+    )
+    return set(session.exec(query))
+
+
+def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, DeliveryResult]]) -> None:
+    with session_scope(runtime.engine) as session:
+        work = AlertTransaction(session, runtime, now)
+        for attempt, result in outcomes:
+            row = session.get(OutboxMessage, attempt.row_id)
+            if row is None:
+                continue
+            try:
+                with session.begin_nested():
+                    _record_one(session, work, row, attempt, result, now)
+            except Exception:
+                log.exception("record_failed key=%s outcome=%s", row.idempotency_key, result.outcome)
+
+
+def _record_one(
+    session: Session,
+    work: AlertTransaction,
+    row: OutboxMessage,
+    attempt: Attempt,
+    result: DeliveryResult,
+    now: datetime,
+) -> None:
+    assert row.alert_id is not None
+    what = f"{row.method} to {attempt.user}"
+    row.updated_at = now
+    row.last_error = result.error
+    log.info(
+        "page_outcome alert=%d key=%s attempt=%d outcome=%s provider_id=%s error=%s",
+        row.alert_id,
+        row.idempotency_key,
+        attempt.attempts,
+        result.outcome,
+        result.provider_id or "-",
+        result.error or "-",
+    )
+    if result.outcome is Outcome.SENT:
+        row.status, row.provider_id = "sent", result.provider_id
+        work.timeline(
+            row.alert_id, "page_sent", f"{what} sent ({result.provider_id})", {"user": attempt.user}
+        )
+    elif result.outcome is Outcome.TRANSIENT and attempt.attempts < MAX_TRANSIENT_ATTEMPTS:
+        wait = backoff(attempt.attempts)
+        row.status, row.next_attempt_at = "pending", now + wait
+        retry = f"retrying in {int(wait.total_seconds())}s"
+        work.timeline(
+            row.alert_id,
+            "page_retry",
+            f"{what} failed on attempt {attempt.attempts}: {result.error}; {retry}",
+        )
+    elif result.outcome is Outcome.UNKNOWN:
+        row.status, row.next_attempt_at = "unknown", now
+        work.timeline(
+            row.alert_id,
+            "page_unknown",
+            f"{what}: outcome unknown ({result.error}); checking with the provider",
+        )
+    else:
+        row.status = "failed"
+        work.timeline(row.alert_id, "page_failed", f"{what} failed for good: {result.error}")
+        session.add(row)
+        _fall_back(session, work, row)
+    session.add(row)
+
+
+def _fall_back(session: Session, work: AlertTransaction, row: OutboxMessage) -> None:
+    """Tell the alert's state machine the page failed, so it brings the user's next method forward."""
+    cycle, loop, level, user, method, step = key_parts(row.idempotency_key)
+    query = (
+        select(Alert)
+        .where(Alert.id == row.alert_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    alert = session.exec(query).first()
+    if alert is not None:
+        work.handle(alert, DeliveryFailed(user, method, cycle, loop, level, step, row.last_error or ""))
+
+
+def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
+    """Ask the provider about pages whose outcome is unknown; resend only those it has no record of."""
+    with session_scope(runtime.engine) as session:
+        rows = repo.claim_uncertain_outbox(
+            session,
+            now,
+            lease_expired_before=now - SENDING_LEASE,
+            hold_until=now + SENDING_LEASE,
+            limit=batch,
+        )
+        snapshots = [(row.id, page_of(row), row.last_attempt_at or now) for row in rows]
+    for row_id, page, attempted_at in snapshots:
+        found: str | None = None
+        error: str | None = None
+        try:
+            found = runtime.notifiers[page.method].reconcile(page, attempted_at)
+        except Exception as exc:  # the provider could not be asked: still unknown, ask again later
+            error = f"{type(exc).__name__}: {exc}"
+        with session_scope(runtime.engine) as session:
+            row = session.get(OutboxMessage, row_id)
+            assert row is not None and row.alert_id is not None
+            work = AlertTransaction(session, runtime, now)
+            user = key_parts(row.idempotency_key)[3]
+            alert = session.get(Alert, row.alert_id)
+            if error is not None:
+                row.next_attempt_at = now + DEFER
+                work.timeline(
+                    row.alert_id, "page_unknown", f"{page.method} to {user}: cannot check yet ({error})"
+                )
+            elif found is not None:
+                row.status, row.provider_id = "sent", found
+                work.timeline(
+                    row.alert_id, "page_reconciled", f"{page.method} to {user}: provider has it ({found})"
+                )
+            elif alert is not None and alert.status != "triggered":
+                row.status = "cancelled"
+                work.timeline(
+                    row.alert_id,
+                    "page_reconciled",
+                    f"{page.method} to {user}: never sent; alert is {alert.status}",
+                )
+            else:
+                row.status, row.next_attempt_at = "pending", now
+                work.timeline(
+                    row.alert_id,
+                    "page_reconciled",
+                    f"{page.method} to {user}: provider has no record; resending",
+                )
+            row.updated_at = now
+            session.add(row)
+    return len(snapshots)

@@ -1,0 +1,229 @@
+"""One transaction's worth of escalation work: decide with the pure core, write what it decided.
+
+GoAlert's shape: load what the decision needs (alert state, policy, who is on call, users' rules),
+call `pager.core.escalation.decide`, then apply its result — state columns, timeline rows, outbox
+rows, cancellations — inside the caller's transaction, so either all of it happens or none.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from pager.core.alert import (
+    AlertState,
+    CancelPendingNotifications,
+    Decision,
+    Event,
+    NotificationStep,
+    Notify,
+    TimelineEntry,
+)
+from pager.core.escalation import decide
+from pager.core.model import Override
+from pager.core.page_text import email_body, email_subject, sms_text, voice_text
+from pager.core.policy import EscalationPolicy, NotificationRule, ResolveTargets, on_call_resolver
+from pager.db import repositories as repo
+from pager.db.tables import Alert, OutboxMessage, Service, User
+from pager.services.ack_links import LinkAction, link_url, make_link_token
+from pager.services.overrides import overrides_for
+from pager.services.runtime import Runtime
+from pager.services.users import EffectiveRule, effective_rules
+
+log = logging.getLogger("pager.engine")
+
+# While an alert's policy is not loaded (a bad reload, a renamed file) it is retried this often.
+MISSING_POLICY_RETRY = timedelta(minutes=1)
+
+
+class AlertTransaction:
+    """Decides and applies events for alerts inside one open session; caches per transaction."""
+
+    def __init__(self, session: Session, runtime: Runtime, now: datetime) -> None:
+        self.session = session
+        self.runtime = runtime
+        self.now = now
+        self._users: dict[str, User | None] = {}
+        self._rules: dict[str, list[EffectiveRule]] = {}
+        self._overrides: dict[str, list[Override]] = {}
+        self._services: dict[str, Service | None] = {}
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def service(self, service_id: str) -> Service | None:
+        if service_id not in self._services:
+            self._services[service_id] = self.session.get(Service, service_id)
+        return self._services[service_id]
+
+    def policy_for(self, alert: Alert) -> EscalationPolicy | None:
+        service = self.service(alert.service_id)
+        return None if service is None else self.runtime.config.policies.get(service.policy_id)
+
+    def user(self, handle: str) -> User | None:
+        if handle not in self._users:
+            self._users[handle] = repo.find_user_by_handle(self.session, handle)
+        return self._users[handle]
+
+    def rules(self, handle: str) -> list[EffectiveRule]:
+        if handle not in self._rules:
+            user = self.user(handle)
+            self._rules[handle] = [] if user is None else effective_rules(self.session, user)
+        return self._rules[handle]
+
+    def rules_for(self, handle: str) -> list[NotificationRule]:
+        return [step.rule for step in self.rules(handle)]
+
+    def resolver(self, policy: EscalationPolicy) -> ResolveTargets:
+        overrides: list[Override] = []
+        for schedule_id in sorted(_schedules_of(policy)):
+            if schedule_id not in self._overrides:
+                window_end = self.now + timedelta(seconds=1)
+                self._overrides[schedule_id] = overrides_for(self.session, schedule_id, self.now, window_end)
+            overrides.extend(self._overrides[schedule_id])
+        return on_call_resolver(self.runtime.config.schedules, overrides)
+
+    # -- deciding and applying ---------------------------------------------------------------------
+
+    def handle(self, alert: Alert, event: Event) -> Decision | None:
+        """Decide `event` for `alert` and apply it; None when the alert's policy is not loaded."""
+        policy = self.policy_for(alert)
+        if policy is None:
+            self._policy_missing(alert)
+            return None
+        state = AlertState.from_document(alert.escalation_state) if alert.escalation_state else None
+        decision = decide(policy, state, event, self.now, self.resolver(policy), self.rules_for)
+        self.apply(alert, decision)
+        return decision
+
+    def apply(self, alert: Alert, decision: Decision) -> None:
+        """Write `decision` for `alert`: state columns, timeline, outbox rows, cancellations."""
+        assert alert.id is not None
+        state = decision.state
+        alert.status = state.status
+        alert.level, alert.loop = state.level, state.loop
+        alert.next_action_at = state.next_action_at
+        alert.last_event_at = state.last_event_at
+        alert.acknowledged_at, alert.acknowledged_by = state.acknowledged_at, state.acknowledged_by
+        alert.resolved_at, alert.resolved_by = state.resolved_at, state.resolved_by
+        alert.escalation_state = state.to_document()
+        alert.updated_at = self.now
+        self.session.add(alert)
+        for command in decision.commands:
+            if isinstance(command, TimelineEntry):
+                self.timeline(alert.id, command.kind, command.message, _details(command))
+            elif isinstance(command, Notify):
+                self._queue(alert, command)
+            elif isinstance(command, CancelPendingNotifications):
+                cancelled = repo.cancel_pending_outbox(self.session, alert.id, self.now)
+                if cancelled:
+                    self.timeline(
+                        alert.id,
+                        "pages_cancelled",
+                        f"{cancelled} pending page(s) cancelled ({command.reason})",
+                    )
+        self.session.flush()
+        log.info(
+            "alert_decided alert=%d status=%s level=%d loop=%d next_action_at=%s outcome=%s",
+            alert.id,
+            alert.status,
+            alert.level,
+            alert.loop,
+            alert.next_action_at.isoformat() if alert.next_action_at else "-",
+            decision.outcome,
+        )
+
+    def timeline(self, alert_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+        repo.add_timeline_entry(
+            self.session, alert_id=alert_id, at=self.now, kind=kind, message=message, data=data
+        )
+
+    def _policy_missing(self, alert: Alert) -> None:
+        assert alert.id is not None
+        service = self.service(alert.service_id)
+        policy_id = service.policy_id if service is not None else "?"
+        self.timeline(
+            alert.id,
+            "policy_missing",
+            f"escalation policy {policy_id!r} is not loaded; nobody can be paged; retrying in 1 minute",
+        )
+        alert.next_action_at = self.now + MISSING_POLICY_RETRY
+        alert.updated_at = self.now
+        self.session.add(alert)
+        log.error("policy_missing alert=%d policy=%s", alert.id, policy_id)
+
+    def _queue(self, alert: Alert, notify: Notify) -> None:
+        assert alert.id is not None
+        rules = self.rules(notify.user)
+        if not rules:
+            reason = "no such user" if self.user(notify.user) is None else "no contact methods"
+            self.timeline(
+                alert.id, "cannot_page", f"cannot page {notify.user}: {reason}", {"user": notify.user}
+            )
+            log.error("cannot_page alert=%d user=%s reason=%s", alert.id, notify.user, reason)
+            return
+        for step in notify.steps:
+            if step.step >= len(rules) or rules[step.step].rule.method != step.method:
+                self.timeline(
+                    alert.id,
+                    "cannot_page",
+                    f"cannot page {notify.user} by {step.method}: the rule step is gone",
+                    {"user": notify.user, "step": step.step},
+                )
+                continue
+            self._queue_step(alert, step, rules[step.step].address)
+
+    def _queue_step(self, alert: Alert, step: NotificationStep, address: str) -> None:
+        assert alert.id is not None
+        key = step.idempotency_key(alert.id)
+        row = OutboxMessage(
+            idempotency_key=key,
+            alert_id=alert.id,
+            user_id=(self.user(step.user) or User(handle="", name="")).id,
+            method=step.method,
+            address=address,
+            body=self._body(alert, step),
+            status="pending",
+            due_at=max(step.due_at, self.now),
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        if repo.insert_outbox_if_absent(self.session, row) is not None:
+            return
+        existing = repo.find_outbox_by_key(self.session, key)
+        if existing is not None and existing.status == "pending" and existing.due_at > row.due_at:
+            existing.due_at = row.due_at  # a delivery-failure fallback brings the step forward
+            existing.updated_at = self.now
+            self.session.add(existing)
+
+    def _body(self, alert: Alert, step: NotificationStep) -> str:
+        assert alert.id is not None
+        service = self.service(alert.service_id)
+        name = service.name if service is not None else alert.service_id
+        if step.method == "sms":
+            return sms_text(alert.id, alert.service_id, alert.summary)
+        if step.method == "voice":
+            return voice_text(alert.id, name, alert.summary)
+        secret, public = self.runtime.settings.secret_key, self.runtime.settings.public_url
+        actions: tuple[tuple[str, LinkAction], ...] = (("Acknowledge", "ack"), ("Resolve", "resolve"))
+        links = [
+            f"{label}: {link_url(public, make_link_token(secret, alert.id, action, step.user))}"
+            for label, action in actions
+        ]
+        body = email_body(alert.id, name, alert.summary, service.runbook if service else None)
+        return "\n".join([email_subject(alert.id, alert.service_id, alert.summary), "", body, "", *links])
+
+
+def _schedules_of(policy: EscalationPolicy) -> set[str]:
+    return {t.ref for level in policy.levels for t in level.targets if t.kind == "schedule"}
+
+
+def _details(entry: TimelineEntry) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    for name in ("loop", "level", "users"):
+        value = getattr(entry, name, None)
+        if value is not None:
+            details[name] = list(value) if isinstance(value, tuple) else value
+    return details

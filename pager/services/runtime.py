@@ -1,0 +1,76 @@
+"""What the services need at run time: the database, the loaded config, the notifiers, the settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from pager.adapters.console import ConsoleNotifier
+from pager.adapters.delivery import Method, Notifier
+from pager.adapters.smtp_email import SmtpEmailNotifier, parse_smtp_url
+from pager.adapters.twilio_client import make_client
+from pager.adapters.twilio_sms import TwilioSmsNotifier
+from pager.adapters.twilio_voice import TwilioVoiceNotifier
+from pager.config.errors import ConfigInvalid
+from pager.config.loader import LoadedConfig, load_config
+from pager.db.session import create_db_engine
+from pager.services.wakeup import Waker
+from pager.settings import Settings, get_settings
+
+log = logging.getLogger("pager.runtime")
+
+
+@dataclass
+class Runtime:
+    """Long-lived dependencies of one process; `config` is replaced whole on a good reload."""
+
+    engine: Engine
+    settings: Settings
+    config: LoadedConfig
+    notifiers: dict[Method, Notifier]
+    waker: Waker = field(default_factory=Waker)
+
+    @property
+    def config_dir(self) -> Path:
+        return self.settings.config_dir
+
+    def reload_config(self) -> bool:
+        """Load the config again; keep the last good one (and log why) when the new one has problems."""
+        fresh = load_config(self.config_dir)
+        if fresh.errors:
+            for error in fresh.errors:
+                log.error("config_rejected %s", error)
+            return False
+        self.config = fresh
+        return True
+
+
+def build_notifiers(settings: Settings) -> dict[Method, Notifier]:
+    """Twilio for sms/voice and SMTP for email when configured; the console for whatever is not."""
+    notifiers: dict[Method, Notifier] = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
+    sid, token, from_number = (
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.twilio_from_number,
+    )
+    if sid and token and from_number:
+        client = make_client(sid, token, settings.twilio_api_base)
+        public = settings.public_url.rstrip("/")
+        notifiers["sms"] = TwilioSmsNotifier(client, from_number, f"{public}/twilio/status")
+        notifiers["voice"] = TwilioVoiceNotifier(client, from_number, public)
+    if settings.smtp_url:
+        notifiers["email"] = SmtpEmailNotifier(parse_smtp_url(settings.smtp_url), settings.email_from)
+    return notifiers
+
+
+def build_runtime(settings: Settings | None = None) -> Runtime:
+    """A runtime from the environment; raises ConfigInvalid when the config directory has problems."""
+    settings = settings or get_settings()
+    config = load_config(settings.config_dir)
+    if config.errors:
+        raise ConfigInvalid(config.errors)
+    engine = create_db_engine(settings.database_url)
+    return Runtime(engine=engine, settings=settings, config=config, notifiers=build_notifiers(settings))

@@ -1,0 +1,150 @@
+"""Waking the worker the moment there is work, so a new alert does not wait for the next tick.
+
+In one process a threading.Event does it. Across processes: Postgres LISTEN/NOTIFY, and for SQLite
+a Unix datagram socket beside the database file. The 1-second tick stays the safety net: a lost
+wake-up only costs up to a second, never a page.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+log = logging.getLogger("pager.wakeup")
+
+CHANNEL = "pager_wake"
+
+
+class Waker:
+    """An in-process wake-up flag the worker waits on."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def wake(self) -> None:
+        """Ask the worker to run now."""
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until woken or `timeout` seconds pass; True when woken. Clears the flag."""
+        woken = self._event.wait(timeout)
+        self._event.clear()
+        return woken
+
+
+def sqlite_wake_path(engine: Engine) -> Path | None:
+    """The wake socket's path for a file-backed SQLite database (None otherwise)."""
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return Path(database).resolve().with_name(Path(database).name + ".wake")
+
+
+def notify_worker(engine: Engine) -> None:
+    """Wake workers in other processes (best effort: the tick catches anything missed)."""
+    try:
+        if engine.url.get_backend_name() == "postgresql":
+            with engine.begin() as connection:
+                connection.execute(text(f"NOTIFY {CHANNEL}"))
+            return
+        path = sqlite_wake_path(engine)
+        if path is None or not path.exists():
+            return
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.setblocking(False)
+            sender.sendto(b"w", str(path))
+    except OSError as exc:
+        log.debug("wake_skipped reason=%s", exc)
+    except Exception as exc:  # a wake-up must never fail the request that asked for it
+        log.warning("wake_failed reason=%s", exc)
+
+
+class WakeListener:
+    """A daemon thread that turns cross-process wake-ups into `waker.wake()`."""
+
+    def __init__(self, engine: Engine, waker: Waker) -> None:
+        self.engine = engine
+        self.waker = waker
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._path: Path | None = None
+
+    def start(self) -> None:
+        """Start listening (Postgres LISTEN or the SQLite socket); a failure only logs."""
+        if self.engine.url.get_backend_name() == "postgresql":
+            target = self._listen_postgres
+        else:
+            self._path = sqlite_wake_path(self.engine)
+            if self._path is None or not self._bind_socket(self._path):
+                return
+            target = self._listen_socket
+        self._thread = threading.Thread(target=target, name="pager-wake", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening and remove the socket file this listener created."""
+        self._stop.set()
+        if self._socket is not None:
+            self._socket.close()
+            if self._path is not None:
+                self._path.unlink(missing_ok=True)
+
+    def _bind_socket(self, path: Path) -> bool:
+        if path.exists() and _socket_alive(path):
+            log.info("wake_socket_taken path=%s (another worker listens; relying on the tick)", path)
+            return False
+        path.unlink(missing_ok=True)  # left by a worker that died
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            receiver.bind(str(path))
+        except OSError as exc:
+            receiver.close()
+            log.warning("wake_socket_unavailable path=%s reason=%s", path, exc)
+            return False
+        receiver.settimeout(1.0)
+        self._socket = receiver
+        return True
+
+    def _listen_socket(self) -> None:
+        assert self._socket is not None
+        while not self._stop.is_set():
+            try:
+                self._socket.recv(64)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.waker.wake()
+
+    def _listen_postgres(self) -> None:
+        import psycopg
+
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in connection.notifies(timeout=1.0, stop_after=1):
+                            self.waker.wake()
+            except psycopg.Error as exc:
+                log.warning("wake_listen_failed reason=%s; retrying", exc)
+                self._stop.wait(1.0)
+
+
+def _socket_alive(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
