@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = None
     smtp_url: str | None = None
     email_from: str = "pager@localhost"
+    # A page left `sending` this long (its worker died mid-call) is reconciled with the provider.
+    # Keep it above the provider calls' timeout (10 s), or a slow live call could be reconciled too.
+    sending_lease_seconds: float = Field(default=30.0, gt=0)
 
 
 def get_settings() -> Settings:

@@ -33,7 +33,7 @@ def classify_exception(exc: Exception) -> DeliveryResult:
     """Map an SDK or transport exception to an outcome (DESIGN §5)."""
     if isinstance(exc, TwilioRestException):
         code = int(exc.code) if isinstance(exc.code, int) else None
-        message = f"twilio {exc.status}: {exc.msg}"
+        message = f"twilio {exc.status}" + (f" error {code}" if code else "") + f": {exc.msg}"
         if exc.status >= 500 or exc.status == 429 or exc.status in _ACCOUNT_STATUSES:
             return DeliveryResult(Outcome.TRANSIENT, error=message, error_code=code)
         return DeliveryResult(Outcome.PERMANENT, error=message, error_code=code)

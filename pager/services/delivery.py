@@ -2,10 +2,11 @@
 
 1. Claim due rows and mark them `sending` with their exact text, and commit, before any provider call.
 2. Call the providers (in parallel threads), outside any transaction.
-3. Record each outcome in a new transaction: sent; transient -> retry with backoff; permanent ->
-   failed, and the alert's state machine falls back to the user's next method at once; unknown ->
-   reconciled against the provider before anything is sent again.
-A worker that dies mid-call leaves rows `sending`; after a lease they are reconciled like unknowns.
+3. Record each outcome, as soon as its call returns, in a new transaction: sent; transient -> retry
+   with backoff; permanent -> failed, and the alert's state machine falls back to the user's next
+   method at once; unknown -> reconciled against the provider before anything is sent again.
+A worker that dies mid-call leaves rows `sending`; after a lease (settings.sending_lease_seconds,
+longer than any provider call's timeout) they are reconciled like unknowns.
 Every attempt and outcome goes on the alert's timeline.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +33,6 @@ log = logging.getLogger("pager.delivery")
 
 BATCH = 100
 SENDERS = 8
-SENDING_LEASE = timedelta(seconds=30)  # longer than any provider call's timeout
 MAX_TRANSIENT_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(seconds=30)
 DEFER = timedelta(seconds=5)
@@ -80,8 +80,11 @@ def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -
             attempts = _claim(runtime, now, batch)
             if not attempts:
                 return total
-            results = list(senders.map(lambda a: _send(runtime, a), attempts))
-            _record(runtime, now, zip(attempts, results, strict=True))
+            calls = {senders.submit(_send, runtime, attempt): attempt for attempt in attempts}
+            # Each outcome is recorded the moment its call returns: a page already sent must not wait
+            # in memory for a slow sibling call, or a crash meanwhile would send it a second time.
+            for call in as_completed(calls):
+                _record(runtime, now, [(calls[call], call.result())])
             total += len(attempts)
             if len(attempts) < batch:
                 return total
@@ -235,12 +238,13 @@ def _fall_back(session: Session, work: AlertTransaction, row: OutboxMessage) -> 
 
 def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
     """Ask the provider about pages whose outcome is unknown; resend only those it has no record of."""
+    lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
     with session_scope(runtime.engine) as session:
         rows = repo.claim_uncertain_outbox(
             session,
             now,
-            lease_expired_before=now - SENDING_LEASE,
-            hold_until=now + SENDING_LEASE,
+            lease_expired_before=now - lease,
+            hold_until=now + lease,
             limit=batch,
         )
         snapshots = [(row.id, page_of(row), row.last_attempt_at or now) for row in rows]

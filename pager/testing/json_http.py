@@ -54,6 +54,8 @@ class JsonHttpServer:
 
 
 class _Server(ThreadingHTTPServer):
+    # The stdlib's backlog of 5 drops connects when a client sends in parallel (the engine uses 8).
+    request_queue_size = 128
     daemon_threads = True
     app: JsonApp
 

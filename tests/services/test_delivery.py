@@ -1,0 +1,208 @@
+"""Delivery failures on a fake clock, through the real twilio SDK against the in-repo fake Twilio.
+
+DESIGN §5: transient errors retried with backoff, permanent ones fall back to the next method at
+once, unknown outcomes reconciled with the provider before anything is sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from pager.adapters.console import ConsoleNotifier
+from pager.adapters.twilio_client import make_client
+from pager.adapters.twilio_sms import TwilioSmsNotifier
+from pager.adapters.twilio_voice import TwilioVoiceNotifier
+from pager.config.loader import load_config
+from pager.db import repositories as repo
+from pager.db.session import session_scope
+from pager.db.tables import OutboxMessage
+from pager.services import alerts, catalog, users
+from pager.services.runtime import Runtime
+from pager.settings import Settings
+from pager.testing.fake_twilio import FakeTwilio, Fault
+from pager.worker import tick
+from tests.services.test_engine import timeline, write_config
+
+pytestmark = pytest.mark.database
+
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+SID, TOKEN, FROM = "AC" + "0" * 32, "test-token", "+15550009999"
+ALICE_SMS, ALICE_VOICE = "+15550000001", "+15551000001"
+
+
+class Clock:
+    """The one fake clock shared by the engine's `now` and the fake Twilio's timestamps."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fake(clock: Clock) -> Iterator[FakeTwilio]:
+    with FakeTwilio(SID, TOKEN, clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+def runtime(engine: Engine, tmp_path: Path, fake: FakeTwilio) -> Runtime:
+    config_dir = write_config(tmp_path / "config")
+    config = load_config(config_dir)
+    settings = Settings(database_url=str(engine.url), config_dir=config_dir, sending_lease_seconds=30)
+    client = make_client(SID, TOKEN, fake.base_url, timeout=0.5)
+    notifiers = {
+        "sms": TwilioSmsNotifier(client, FROM, "https://pager.example.com/twilio/status"),
+        "voice": TwilioVoiceNotifier(client, FROM, "https://pager.example.com"),
+        "email": ConsoleNotifier("email"),
+    }
+    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        users.add_user(session, handle="alice", name="Alice", now=T0, sms=ALICE_SMS, voice=ALICE_VOICE)
+        users.add_user(session, handle="carol", name="Carol", now=T0, sms="+15550000003")
+        catalog.sync_services(session, config, T0)
+    return built
+
+
+def run_at(runtime: Runtime, clock: Clock, seconds: float) -> None:
+    clock.now = T0 + timedelta(seconds=seconds)
+    tick(runtime, clock.now)
+
+
+def posts(fake: FakeTwilio, resource: str) -> list[dict[str, str]]:
+    return [r.form for r in fake.requests if r.method == "POST" and r.path.endswith(f"/{resource}.json")]
+
+
+def outbox(runtime: Runtime, method: str) -> OutboxMessage:
+    with session_scope(runtime.engine, read_only=True) as session:
+        return session.exec(select(OutboxMessage).where(OutboxMessage.method == method)).one()
+
+
+def trigger(runtime: Runtime) -> int:
+    return alerts.trigger_alert(
+        runtime, service_id="api", summary="Disk full", now=T0, dedup_key="d"
+    ).alert_id
+
+
+def test_500_twice_then_created_is_one_sms_and_three_attempts(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    fake.fail_next(Fault("server_error"), count=2)
+    alert_id = trigger(runtime)
+    run_at(runtime, clock, 0)  # attempt 1: 500, retry in 1 s
+    run_at(runtime, clock, 0.5)  # not due yet
+    run_at(runtime, clock, 1)  # attempt 2: 500, retry in 2 s
+    run_at(runtime, clock, 3)  # attempt 3: created
+    run_at(runtime, clock, 10)
+    assert len(fake.messages) == 1
+    assert len(posts(fake, "Messages")) == 3
+    row = outbox(runtime, "sms")
+    assert (row.status, row.attempts, row.provider_id) == ("sent", 3, fake.messages[0]["sid"])
+    lines = timeline(runtime, alert_id)
+    attempts = [line for line in lines if line.startswith("page_attempt: sms to alice")]
+    assert [a.rsplit(" ", 1)[-1] for a in attempts] == ["1", "2", "3"]
+    assert sum(line.startswith("page_retry: sms to alice failed") for line in lines) == 2
+    assert any(line.startswith("page_sent: sms to alice sent") for line in lines)
+
+
+def test_invalid_number_falls_back_to_voice_at_once(runtime: Runtime, fake: FakeTwilio, clock: Clock) -> None:
+    fake.fail_to(ALICE_SMS, Fault("invalid_to"))
+    alert_id = trigger(runtime)
+    run_at(runtime, clock, 0)  # SMS: 21211 -> failed; the voice step (due at 1 min) is brought forward
+    assert outbox(runtime, "sms").status == "failed"
+    assert outbox(runtime, "voice").due_at == T0
+    run_at(runtime, clock, 0)
+    assert [c["To"] for c in posts(fake, "Calls")] == [ALICE_VOICE]
+    assert len(posts(fake, "Messages")) == 1  # the failed SMS was not retried
+    lines = timeline(runtime, alert_id)
+    assert any(
+        line.startswith("page_failed: sms to alice failed for good") and "21211" in line for line in lines
+    )
+
+
+def test_unknown_outcome_that_reached_twilio_is_reconciled_not_resent(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    fake.fail_next(Fault("hang", record=True, delay=None))
+    alert_id = trigger(runtime)
+    run_at(runtime, clock, 0)  # times out after the request went out
+    assert outbox(runtime, "sms").status == "unknown"
+    run_at(runtime, clock, 1)  # reconcile: Twilio has it
+    run_at(runtime, clock, 5)
+    assert len(fake.messages) == 1
+    assert len(posts(fake, "Messages")) == 1
+    row = outbox(runtime, "sms")
+    assert (row.status, row.provider_id) == ("sent", fake.messages[0]["sid"])
+    assert any(
+        line.startswith("page_reconciled: sms to alice: provider has it")
+        for line in timeline(runtime, alert_id)
+    )
+
+
+def test_unknown_outcome_that_never_reached_twilio_is_sent_once(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    fake.fail_next(Fault("hang", record=False, delay=None))
+    trigger(runtime)
+    run_at(runtime, clock, 0)
+    run_at(runtime, clock, 1)  # reconcile: no record -> pending again
+    run_at(runtime, clock, 2)  # resent
+    run_at(runtime, clock, 10)
+    assert len(fake.messages) == 1
+    assert outbox(runtime, "sms").status == "sent"
+
+
+def test_a_worker_that_died_mid_send_is_reconciled_after_the_lease(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    trigger(runtime)
+    with session_scope(runtime.engine) as session:  # a worker claims the SMS, sends it, then dies
+        (claimed,) = [row for row in repo.claim_due_outbox(session, T0) if row.method == "sms"]
+        body = claimed.body
+    make_client(SID, TOKEN, fake.base_url).messages.create(to=ALICE_SMS, from_=FROM, body=body)
+    run_at(runtime, clock, 10)  # within the lease: left alone
+    assert outbox(runtime, "sms").status == "sending"
+    run_at(runtime, clock, 31)  # lease over: reconciled, found, not sent again
+    assert len(posts(fake, "Messages")) == 1
+    assert outbox(runtime, "sms").status == "sent"
+
+
+def test_acknowledged_alert_is_not_resent_after_an_unknown_outcome(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    fake.fail_next(Fault("hang", record=False, delay=None))
+    alert_id = trigger(runtime)
+    run_at(runtime, clock, 0)
+    alerts.act_on_alert(runtime, alert_id, "ack", by="alice", now=T0 + timedelta(seconds=0.5))
+    run_at(runtime, clock, 1)
+    run_at(runtime, clock, 5)
+    assert fake.messages == []
+    assert outbox(runtime, "sms").status == "cancelled"
+
+
+def test_pages_to_one_number_are_throttled_not_dropped(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    for number in range(25):
+        alerts.trigger_alert(
+            runtime, service_id="api", summary=f"disk {number}", now=T0, dedup_key=f"k{number}"
+        )
+    run_at(runtime, clock, 0)
+    assert len(fake.messages) == 20
+    run_at(runtime, clock, 5)
+    assert len(fake.messages) == 20  # still inside the rolling minute
+    run_at(runtime, clock, 65)
+    assert len(fake.messages) == 25
+    assert len({m["body"] for m in fake.messages}) == 25

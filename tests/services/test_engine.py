@@ -1,0 +1,276 @@
+"""The engine on a fake clock: each rule of DESIGN §4 through the services and the database.
+
+Time never passes by itself here: every call gets `now`, and `tick(runtime, now)` is the worker.
+Pages go to console notifiers, whose `sent` lists say exactly what left.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from pager.adapters.console import ConsoleNotifier
+from pager.config.loader import load_config
+from pager.db.session import session_scope
+from pager.db.tables import Alert, OutboxMessage
+from pager.services import alerts, catalog, overrides, users
+from pager.services.runtime import Runtime
+from pager.settings import Settings
+from pager.worker import tick
+
+pytestmark = pytest.mark.database
+
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 09:00 America/Chicago: alice's weekly shift
+
+SCHEDULES = {
+    "team": """\
+        time_zone: America/Chicago
+        layers:
+          - name: weekly
+            members: [alice, bob]
+            start: 2026-01-05T09:00
+            shift: 1w
+        """,
+    # Someone only at night: nobody is on it at T0.
+    "nights": """\
+        time_zone: America/Chicago
+        layers:
+          - name: night
+            members: [dana]
+            start: 2026-01-05T22:00
+            shift: 1d
+            restrictions:
+              - {days: [mon, tue, wed, thu, fri, sat, sun], from: "22:00", to: "06:00"}
+        """,
+}
+
+POLICIES = {
+    "main": """\
+        repeat: 1
+        ack_timeout: 30m
+        levels:
+          - notify: [schedule:team]
+            escalate_after: 5m
+          - notify: [schedule:nights]
+            escalate_after: 5m
+          - notify: [user:carol]
+            escalate_after: 10m
+        services:
+          - {id: api, name: API}
+        """,
+    "empty": """\
+        levels:
+          - notify: [schedule:nights]
+            escalate_after: 5m
+        services:
+          - {id: batch, name: Batch jobs}
+        """,
+}
+
+
+def write_config(root: Path) -> Path:
+    for folder, files in (("schedules", SCHEDULES), ("escalation_policies", POLICIES)):
+        (root / folder).mkdir(parents=True)
+        for name, text in files.items():
+            (root / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.fixture
+def runtime(engine: Engine, tmp_path: Path) -> Iterator[Runtime]:
+    config_dir = write_config(tmp_path / "config")
+    config = load_config(config_dir)
+    assert config.errors == []
+    settings = Settings(
+        database_url=str(engine.url), config_dir=config_dir, public_url="https://pager.example.com"
+    )
+    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
+    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        for handle, number in (("alice", 1), ("bob", 2), ("carol", 3), ("dana", 4)):
+            users.add_user(
+                session,
+                handle=handle,
+                name=handle.title(),
+                now=T0,
+                sms=f"+1555000000{number}",
+                voice=f"+1555100000{number}",
+                email=f"{handle}@example.com",
+            )
+        catalog.sync_services(session, config, T0)
+    yield built
+
+
+def sent(runtime: Runtime) -> list[tuple[str, str, str]]:
+    """(method, address, idempotency key) of everything the console notifiers sent, in order."""
+    pages = []
+    for method in ("sms", "voice", "email"):
+        notifier = runtime.notifiers[method]  # type: ignore[index]
+        assert isinstance(notifier, ConsoleNotifier)
+        pages.extend((p.method, p.address, p.idempotency_key) for p in notifier.sent)
+    return pages
+
+
+def who_was_paged(runtime: Runtime, method: str = "sms") -> list[str]:
+    return [key.split(":")[4] for m, _, key in sent(runtime) if m == method]
+
+
+def timeline(runtime: Runtime, alert_id: int) -> list[str]:
+    with session_scope(runtime.engine, read_only=True) as session:
+        return [f"{e.kind}: {e.message}" for e in alerts.alert_timeline(session, alert_id)]
+
+
+def alert_row(runtime: Runtime, alert_id: int) -> Alert:
+    with session_scope(runtime.engine, read_only=True) as session:
+        return alerts.get_alert(session, alert_id)
+
+
+def trigger(runtime: Runtime, now: datetime = T0, service: str = "api", key: str = "k") -> int:
+    return alerts.trigger_alert(
+        runtime, service_id=service, summary="Error rate high", now=now, dedup_key=key
+    ).alert_id
+
+
+def test_level_one_is_paged_by_each_rule_step_at_its_time(runtime: Runtime) -> None:
+    alert_id = trigger(runtime)
+    tick(runtime, T0)
+    assert sorted(sent(runtime)) == [
+        ("email", "alice@example.com", f"{alert_id}:c1:l1:v1:alice:email:2"),
+        ("sms", "+15550000001", f"{alert_id}:c1:l1:v1:alice:sms:0"),
+    ]
+    tick(runtime, T0 + timedelta(seconds=59))
+    assert len(sent(runtime)) == 2  # voice waits for its 1-minute rule step
+    tick(runtime, T0 + timedelta(minutes=1))
+    assert ("voice", "+15551000001", f"{alert_id}:c1:l1:v1:alice:voice:1") in sent(runtime)
+    assert "level_paged: level 1 (loop 1) paged: alice" in timeline(runtime, alert_id)
+
+
+def test_repeat_trigger_counts_into_the_open_alert_and_pages_nobody(runtime: Runtime) -> None:
+    first = trigger(runtime)
+    tick(runtime, T0)
+    again = alerts.trigger_alert(
+        runtime, service_id="api", summary="x", now=T0 + timedelta(seconds=30), dedup_key="k"
+    )
+    tick(runtime, T0 + timedelta(seconds=30))
+    assert (again.alert_id, again.created, again.outcome) == (first, False, "deduplicated")
+    assert alert_row(runtime, first).event_count == 2
+    assert who_was_paged(runtime) == ["alice"]
+    assert any(line.startswith("trigger_repeated") for line in timeline(runtime, first))
+
+
+def test_empty_level_is_skipped_at_once_and_the_timeline_says_so(runtime: Runtime) -> None:
+    alert_id = trigger(runtime)
+    tick(runtime, T0)
+    tick(runtime, T0 + timedelta(minutes=5))  # level 1 timed out; level 2 (nights) has nobody at 09:05
+    assert who_was_paged(runtime) == ["alice", "carol"]
+    carol_key = [key for _, _, key in sent(runtime) if ":carol:sms:" in key]
+    assert carol_key == [f"{alert_id}:c1:l1:v3:carol:sms:0"]
+    lines = timeline(runtime, alert_id)
+    assert "level_skipped: no one on call at level 2 (loop 1); skipped" in lines
+    assert alert_row(runtime, alert_id).next_action_at == T0 + timedelta(minutes=15)
+
+
+def test_nobody_on_call_anywhere_keeps_the_alert_and_retries_every_minute(runtime: Runtime) -> None:
+    alert_id = trigger(runtime, service="batch")
+    tick(runtime, T0)
+    row = alert_row(runtime, alert_id)
+    assert (row.status, row.next_action_at) == ("triggered", T0 + timedelta(minutes=1))
+    assert any(line.startswith("no_one_on_call") for line in timeline(runtime, alert_id))
+    assert sent(runtime) == []
+    with session_scope(runtime.engine) as session:
+        overrides.add_override(
+            session,
+            runtime.config,
+            schedule_id="nights",
+            role="primary",
+            user="bob",
+            start=T0 + timedelta(seconds=90),
+            end=T0 + timedelta(hours=1),
+            now=T0,
+        )
+    tick(runtime, T0 + timedelta(minutes=1))
+    assert sent(runtime) == []  # the override starts at 15:01:30
+    tick(runtime, T0 + timedelta(minutes=2))
+    assert who_was_paged(runtime) == ["bob"]
+
+
+def test_ladder_loops_then_is_exhausted_and_the_alert_stays_triggered(runtime: Runtime) -> None:
+    alert_id = trigger(runtime)
+    for minute in (0, 5, 15, 20, 30):
+        tick(runtime, T0 + timedelta(minutes=minute))
+    # loop 1: alice (0), nights skipped, carol (5); loop 2: alice (15), carol (20); exhausted at 30.
+    assert who_was_paged(runtime) == ["alice", "carol", "alice", "carol"]
+    row = alert_row(runtime, alert_id)
+    assert (row.status, row.loop, row.next_action_at) == ("triggered", 2, None)
+    assert any(line.startswith("exhausted: escalation exhausted") for line in timeline(runtime, alert_id))
+
+
+def test_ack_stops_escalation_and_cancels_pending_steps(runtime: Runtime) -> None:
+    alert_id = trigger(runtime)
+    tick(runtime, T0)
+    outcome = alerts.act_on_alert(runtime, alert_id, "ack", by="alice", now=T0 + timedelta(seconds=20))
+    assert outcome.outcome == "applied"
+    for minute in (1, 5, 10, 29):
+        tick(runtime, T0 + timedelta(minutes=minute))
+    assert who_was_paged(runtime) == ["alice"]
+    assert who_was_paged(runtime, "voice") == []  # the 1-minute voice step was cancelled
+    with session_scope(runtime.engine, read_only=True) as session:
+        voice = session.exec(select(OutboxMessage).where(OutboxMessage.method == "voice")).one()
+    assert voice.status == "cancelled"
+    second = alerts.act_on_alert(runtime, alert_id, "ack", by="bob", now=T0 + timedelta(minutes=2))
+    assert second.outcome == "already_acknowledged"
+
+
+def test_ack_timeout_retriggers_from_level_one_with_fresh_keys(runtime: Runtime) -> None:
+    alert_id = trigger(runtime)
+    tick(runtime, T0)
+    alerts.act_on_alert(runtime, alert_id, "ack", by="alice", now=T0 + timedelta(minutes=1))
+    tick(runtime, T0 + timedelta(minutes=31))  # ack_timeout 30m
+    keys = [key for method, _, key in sent(runtime) if method == "sms"]
+    assert keys == [f"{alert_id}:c1:l1:v1:alice:sms:0", f"{alert_id}:c2:l1:v1:alice:sms:0"]
+    assert alert_row(runtime, alert_id).status == "triggered"
+
+
+def test_resolve_is_final_and_a_later_trigger_opens_a_new_alert(runtime: Runtime) -> None:
+    first = trigger(runtime)
+    tick(runtime, T0)
+    alerts.act_on_alert(runtime, first, "resolve", by="alice", now=T0 + timedelta(minutes=1))
+    tick(runtime, T0 + timedelta(minutes=10))
+    assert who_was_paged(runtime) == ["alice"]
+    second = alerts.trigger_alert(
+        runtime, service_id="api", summary="again", now=T0 + timedelta(minutes=11), dedup_key="k"
+    )
+    assert second.created and second.alert_id != first
+    assert alert_row(runtime, first).status == "resolved"
+
+
+def test_manual_escalate_pages_the_next_level_now(runtime: Runtime) -> None:
+    alert_id = trigger(runtime)
+    tick(runtime, T0)
+    alerts.act_on_alert(runtime, alert_id, "escalate", by="alice", now=T0 + timedelta(minutes=1))
+    tick(runtime, T0 + timedelta(minutes=1))
+    assert who_was_paged(runtime) == ["alice", "carol"]
+
+
+def test_a_user_without_contact_methods_is_on_the_timeline_not_silently_skipped(runtime: Runtime) -> None:
+    with session_scope(runtime.engine) as session:
+        users.add_user(session, handle="zed", name="Zed", now=T0)
+        overrides.add_override(
+            session,
+            runtime.config,
+            schedule_id="team",
+            role="primary",
+            user="zed",
+            start=T0,
+            end=T0 + timedelta(hours=1),
+            now=T0,
+        )
+    alert_id = trigger(runtime)
+    tick(runtime, T0)
+    assert "cannot_page: cannot page zed: no contact methods" in timeline(runtime, alert_id)
