@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pager.commands import database, schedules
+from pager.commands import alerts, database, overrides, schedules, services, simulate, users, worker
 from pager.commands.common import CliState
 
 app = typer.Typer(
@@ -30,4 +30,10 @@ def main(
 
 
 schedules.register(app)
+simulate.register(app)
+users.register(app)
+services.register(app)
+overrides.register(app)
+alerts.register(app)
+worker.register(app)
 database.register(app)

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from pager.config.errors import ConfigInvalid
+from pager.core.localtime import NaiveInstantError, parse_instant
+from pager.core.model import Override
+from pager.db.session import (
+    UnsupportedDatabase,
+    create_db_engine,
+    current_revision,
+    database_url,
+    session_scope,
+)
+from pager.services.errors import DomainError
+from pager.services.overrides import overrides_for
+from pager.services.runtime import Runtime, build_runtime
+from pager.settings import Settings, get_settings
 
 
 @dataclass
@@ -35,3 +55,100 @@ def fail(message: str) -> NoReturn:
 def print_json(document: Any) -> None:
     """One JSON document on stdout."""
     print(json.dumps(document, indent=2, sort_keys=False))
+
+
+# --- the database and the services, as commands reach them ----------------------------------------
+
+
+def fail_with(exc: Exception) -> NoReturn:
+    """The one place where a service error becomes `error: message` on stderr and exit 1."""
+    if isinstance(exc, ConfigInvalid):
+        for problem in exc.errors:
+            print(problem, file=sys.stderr)
+        fail(f"{len(exc.errors)} problem(s) in the config; run `pager check`")
+    if isinstance(exc, DomainError | NaiveInstantError):
+        fail(str(exc))
+    if isinstance(exc, UnsupportedDatabase):
+        fail(f"PAGER_DATABASE_URL: {exc}")
+    if isinstance(exc, SQLAlchemyError):
+        fail(f"database error: {exc}")
+    raise exc
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Run a command body; domain, config and database errors leave through `fail_with`."""
+    try:
+        yield
+    except (DomainError, ConfigInvalid, NaiveInstantError, UnsupportedDatabase, SQLAlchemyError) as exc:
+        fail_with(exc)
+
+
+def now_utc() -> datetime:
+    """The command's `now`: the CLI is an edge, so it reads the clock once and hands it to services."""
+    return datetime.now(UTC)
+
+
+def parse_option_instant(option: str, text: str) -> datetime:
+    """An ISO 8601 instant with offset from option `option`; a naive or malformed one exits 1."""
+    try:
+        return parse_instant(text)
+    except NaiveInstantError as exc:
+        fail(f"{option}: {exc}")
+
+
+def cli_settings(ctx: typer.Context) -> Settings:
+    """Settings from the environment with the global --config-dir applied."""
+    return get_settings().model_copy(update={"config_dir": state(ctx).config_dir})
+
+
+def database_is_migrated(url: str) -> bool:
+    """True when the database exists and has a schema; never creates a missing SQLite file."""
+    parsed = database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:" or parsed.query.get("mode") == "memory":
+            return False  # a fresh in-memory database is empty by definition
+        if not Path(path).is_file():
+            return False
+    return current_revision(parsed) is not None
+
+
+def open_database(settings: Settings) -> Engine:
+    """An engine on the migrated database, or exit 1 telling the user to run `pager db upgrade`."""
+    with reported_errors():
+        if not database_is_migrated(settings.database_url):
+            shown = database_url(settings.database_url).render_as_string(hide_password=True)
+            fail(f"database {shown} has no schema; run `pager db upgrade` first")
+        return create_db_engine(settings.database_url)
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    """The services' runtime (database, config from --config-dir, notifiers), or exit 1 saying why."""
+    settings = cli_settings(ctx)
+    open_database(settings).dispose()
+    with reported_errors():
+        return build_runtime(settings)
+
+
+def stored_overrides(schedule_ids: Iterable[str], start: datetime, end: datetime) -> list[Override]:
+    """Overrides of these schedules meeting [start, end) from PAGER_DATABASE_URL.
+
+    Without a database (the default SQLite file missing, or never migrated) nobody can have stored an
+    override, so the answer is none. A database that is configured but unreachable is an error: showing
+    the rota without its overrides would name the wrong person.
+    """
+    url = get_settings().database_url
+    with reported_errors():
+        if not database_is_migrated(url):
+            return []
+        engine = create_db_engine(url)
+        try:
+            with session_scope(engine, read_only=True) as session:
+                return [
+                    override
+                    for schedule_id in schedule_ids
+                    for override in overrides_for(session, schedule_id, start, end)
+                ]
+        finally:
+            engine.dispose()

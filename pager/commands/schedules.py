@@ -1,4 +1,7 @@
-"""Schedule commands: check, oncall, shifts, coverage (DESIGN §3, §8)."""
+"""Schedule commands: check, oncall, shifts, coverage (DESIGN §3, §8).
+
+`oncall`, `shifts` and `coverage` apply the overrides stored in the database when there is one.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pager.commands.common import fail, print_json, state
+from pager.commands.common import fail, print_json, state, stored_overrides
 from pager.config.errors import ConfigError
 from pager.config.loader import load_config
 from pager.config.schedules import load_schedule_file, schedule_files
@@ -71,11 +74,12 @@ def oncall(
     at: AtOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Who is primary and secondary at an instant."""
+    """Who is primary and secondary at an instant (overrides stored in the database included)."""
     schedule = _load_one(state(ctx).config_dir, schedule_id)
     instant = _instant("--at", at)
+    overrides = stored_overrides([schedule.id], instant, instant + timedelta(seconds=1))
     try:
-        on_call = resolve_on_call(schedule, instant)
+        on_call = resolve_on_call(schedule, instant, overrides)
     except ScheduleError as exc:
         fail(str(exc))
     if as_json:
@@ -110,10 +114,11 @@ def shifts(
     window_start, window_end = _instant("--from", start), _instant("--to", end)
     if window_end <= window_start:
         fail("--to must be later than --from")
+    overrides = stored_overrides([schedule.id], window_start, window_end)
     found: list[FinalShift] = []
     try:
         for wanted in [role] if role else list(ROLES):
-            found.extend(final_shifts(schedule, wanted, window_start, window_end))
+            found.extend(final_shifts(schedule, wanted, window_start, window_end, overrides))
     except ScheduleError as exc:
         fail(str(exc))
     found.sort(key=lambda s: (s.start, ROLES.index(s.role)))
@@ -161,8 +166,10 @@ def coverage(
     """Gaps where nobody is primary or secondary, and each person's on-call and night hours."""
     schedule = _load_one(state(ctx).config_dir, schedule_id)
     window_start = _instant("--from", start)
+    window_end = window_start + timedelta(days=days)
+    overrides = stored_overrides([schedule.id], window_start, window_end)
     try:
-        report = measure_coverage(schedule, window_start, window_start + timedelta(days=days))
+        report = measure_coverage(schedule, window_start, window_end, overrides)
     except ScheduleError as exc:
         fail(str(exc))
     if as_json:

@@ -101,7 +101,7 @@ def test_shipped_schedules_pass_check_in_a_real_process() -> None:
     result = pager_process("check")
     assert (result.returncode, result.stdout.strip(), result.stderr) == (
         0,
-        f"OK: {len(SHIPPED)} schedules",
+        f"OK: {len(SHIPPED)} schedules, 3 policies, 5 services",
         "",
     )
 
@@ -167,7 +167,7 @@ layers:
 """
     schedule_dir(tmp_path, office=office)
     code, out, _ = pager("--config-dir", str(tmp_path), "check", "--from", "2026-06-01T00:00:00Z")
-    assert (code, out.strip()) == (0, "OK: 1 schedules")
+    assert (code, out.strip()) == (0, "OK: 1 schedules, 0 policies, 0 services")
     code, _, err = pager(
         "--config-dir", str(tmp_path), "check", "--require-coverage", "--from", "2026-06-01T00:00:00Z"
     )
@@ -184,7 +184,7 @@ def test_shipped_schedules_have_no_primary_gap_in_30_days() -> None:
     code, out, err = pager(
         "--config-dir", str(REPO), "check", "--require-coverage", "--from", "2026-12-20T00:00:00Z"
     )
-    assert (code, out.strip(), err) == (0, f"OK: {len(SHIPPED)} schedules", "")
+    assert (code, out.strip(), err) == (0, f"OK: {len(SHIPPED)} schedules, 3 policies, 5 services", "")
 
 
 # -- oncall: the public examples (DESIGN §10) ------------------------------------------------------------
