@@ -1,0 +1,73 @@
+"""The FastAPI application: routers only translate HTTP <-> services; errors mapped in one place."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI
+
+from pager.api import health
+from pager.api.errors import install_error_handlers
+from pager.db.session import session_scope
+from pager.services.catalog import sync_services
+from pager.services.runtime import Runtime
+from pager.worker import Worker
+
+log = logging.getLogger("pager.api")
+
+API_DESCRIPTION = (
+    "pager: on-call schedules, paging and escalation. Monitoring posts alerts (PagerDuty Events v2, "
+    "Alertmanager, Grafana, generic JSON); people acknowledge by SMS, voice or email; calendars show shifts."
+)
+
+
+def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
+    """The app for `runtime`; with `run_worker` the worker runs in a thread of this process."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        with session_scope(runtime.engine) as session:
+            sync_services(session, runtime.config, datetime.now(UTC))
+        worker = Worker(runtime) if run_worker else None
+        thread = None
+        if worker is not None:
+            thread = threading.Thread(
+                target=worker.run, kwargs={"install_signals": False}, name="pager-worker"
+            )
+            thread.start()
+        try:
+            yield
+        finally:
+            if worker is not None and thread is not None:
+                worker.stop()
+                thread.join(timeout=10)
+
+    app = FastAPI(title="pager", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in _feature_routers():
+        app.include_router(router)
+    return app
+
+
+def _feature_routers() -> list[APIRouter]:
+    """Routers of the feature modules present (each module exposes `router`)."""
+    import importlib
+
+    routers = []
+    for name in ("ingest", "twilio_webhooks", "ack_links", "calendars", "rest"):
+        try:
+            module = importlib.import_module(f"pager.api.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pager.api.{name}":
+                raise
+            continue
+        router = module.router
+        assert isinstance(router, APIRouter)
+        routers.append(router)
+    return routers

@@ -1,0 +1,69 @@
+"""Every error the API answers has one shape: `{"error": {"code", "message", "details"}}`.
+
+Domain errors are mapped to HTTP here and nowhere else. (The PagerDuty-compatible /v2/enqueue keeps
+PagerDuty's own error body, as clients of that API expect; its router answers that itself.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pager.core.localtime import NaiveInstantError
+from pager.services.errors import Conflict, DomainError, InvalidInput, NotFound
+
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (InvalidInput, 422, "invalid_input"),
+    (NaiveInstantError, 422, "invalid_input"),
+]
+
+
+def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    """The one error document."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
+    """A JSONResponse carrying the one error document."""
+    return JSONResponse(status_code=status, content=error_body(code, message, details))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map domain errors, validation errors and HTTP errors to the one error shape."""
+
+    async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
+        for kind, status, code in _STATUS:
+            if isinstance(exc, kind):
+                return error_response(status, code, str(exc))
+        return error_response(400, "bad_request", str(exc))
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        details = [
+            {"field": ".".join(str(part) for part in error.get("loc", ())), "message": error.get("msg", "")}
+            for error in exc.errors()
+        ]
+        fields = ", ".join(d["field"] for d in details) or "the request"
+        return error_response(422, "invalid_input", f"invalid {fields}", details)
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error"
+        )
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        response = error_response(exc.status_code, code, message)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    app.add_exception_handler(DomainError, on_domain)
+    app.add_exception_handler(NaiveInstantError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
