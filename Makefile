@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m pager.demo
+	$(BIN)/pager demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check pager tests bench

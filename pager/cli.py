@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pager.commands import alerts, database, overrides, schedules, services, simulate, users, worker
+from pager.commands import alerts, database, overrides, schedules, server, services, simulate, users, worker
 from pager.commands.common import CliState
 
 app = typer.Typer(
@@ -36,4 +36,5 @@ services.register(app)
 overrides.register(app)
 alerts.register(app)
 worker.register(app)
+server.register(app)
 database.register(app)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from pager.commands.common import runtime
+from pager.log_format import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -22,9 +21,7 @@ def worker(ctx: typer.Context) -> None:
     from pager.worker import run_worker  # APScheduler loads only for the command that needs it
 
     pager = runtime(ctx)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # The scheduler would log every one-second tick; pager's own lines say what happened.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging()
     try:
         run_worker(pager)
     except KeyboardInterrupt:

@@ -45,6 +45,7 @@ class Runtime:
                 log.error("config_rejected %s", error)
             return False
         self.config = fresh
+        log.info("config_reloaded schedules=%d policies=%d", len(fresh.schedules), len(fresh.policies))
         return True
 
 

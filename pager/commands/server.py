@@ -1,0 +1,149 @@
+"""`pager serve` (the HTTP service, worker in-process unless told not to) and `pager demo`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+from collections.abc import Iterable
+from datetime import datetime
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from pager.adapters.console import ConsoleNotifier
+from pager.commands.common import cli_settings, now_utc, open_database, reported_errors, runtime
+from pager.config.loader import LoadedConfig
+from pager.db import repositories as repo
+from pager.db.session import session_scope, upgrade_schema
+from pager.log_format import configure_logging
+from pager.services import catalog, users
+from pager.services.config_watch import ConfigWatcher
+from pager.services.runtime import Runtime, build_runtime
+from pager.services.tokens import create_api_token
+
+HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` and `demo` to `app`."""
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+
+
+def serve(
+    ctx: typer.Context,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8080,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the worker in this process.")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (and run the worker in-process unless --no-worker)."""
+    configure_logging()
+    pager = runtime(ctx)
+    _serve(pager, host, port, run_worker=not no_worker)
+
+
+def demo(ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
+    """Seed demo users, services and an admin token into the database, then serve with console pages."""
+    configure_logging()
+    settings = cli_settings(ctx)
+    if settings.public_url == "http://127.0.0.1:8080" and (host, port) != ("127.0.0.1", 8080):
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    with reported_errors():
+        upgrade_schema(settings.database_url)
+    open_database(settings).dispose()
+    with reported_errors():
+        pager = build_runtime(settings)
+    # Demo people have fictional numbers: whatever the environment says, pages only go to the console.
+    pager.notifiers = {method: ConsoleNotifier(method) for method in ("sms", "voice", "email")}
+    token, services = seed_demo(pager, now_utc())
+    print(demo_banner(pager.settings.public_url, token, services))
+    _serve(pager, host, port, run_worker=True)
+
+
+def _serve(pager: Runtime, host: str, port: int, *, run_worker: bool) -> None:
+    import uvicorn
+
+    from pager.api.app import create_app
+
+    watcher = ConfigWatcher(pager)
+    watcher.start()
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        pager.reload_config()  # refuses (and logs path:line) a bad config, keeping the last good one
+
+    signal.signal(signal.SIGHUP, on_hup)
+    try:
+        uvicorn.run(create_app(pager, run_worker=run_worker), host=host, port=port, log_config=None)
+    finally:
+        watcher.stop()
+        pager.engine.dispose()
+
+
+def demo_handles(config: LoadedConfig) -> list[str]:
+    """Every user handle the shipped schedules and policies name."""
+    handles: set[str] = set()
+    for schedule in config.schedules.values():
+        for layer in schedule.layers:
+            handles.update(getattr(layer, "members", ()))
+    for policy in config.policies.values():
+        handles.update(t.ref for level in policy.levels for t in level.targets if t.kind == "user")
+    return sorted(handles)
+
+
+def seed_demo(pager: Runtime, now: datetime) -> tuple[str, list[tuple[str, str]]]:
+    """Idempotently add fake users for every handle, sync services, and mint an admin token."""
+    with session_scope(pager.engine) as session:
+        for number, handle in enumerate(demo_handles(pager.config), start=1):
+            if repo.find_user_by_handle(session, handle) is None:
+                users.add_user(
+                    session,
+                    handle=handle,
+                    name=handle.title(),
+                    now=now,
+                    sms=f"+1555010{number:04d}",  # 555-01xx: reserved for fiction
+                    voice=f"+1555010{number:04d}",
+                    email=f"{handle}@example.com",
+                )
+        services = [
+            (row.id, row.integration_key) for row in catalog.sync_services(session, pager.config, now)
+        ]
+        _, token = create_api_token(session, role="admin", name="demo", now=now)
+    return token, services
+
+
+def demo_banner(public_url: str, token: str, services: Iterable[tuple[str, str]]) -> str:
+    """What a new user needs next: the URL, the token, the keys and a curl that fires an alert."""
+    services = list(services)
+    lines = [
+        "",
+        f"pager demo is running at {public_url}  (API docs: {public_url}/docs)",
+        f"admin API token (shown once): {token}",
+        "",
+        "integration keys:",
+        *(f"  {service_id:<18} {key}" for service_id, key in services),
+    ]
+    if services:
+        service_id, key = next(((s, k) for s, k in services if s == "checkout-api"), services[0])
+        event = {
+            "routing_key": key,
+            "event_action": "trigger",
+            "dedup_key": "demo-1",
+            "payload": {"summary": "Checkout error rate above 5%", "source": "demo", "severity": "critical"},
+        }
+        curl = (
+            f"curl -sS -X POST {public_url}/v2/enqueue -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(json.dumps(event))}"
+        )
+        lines += [
+            "",
+            f"fire a test alert on {service_id} (pages appear below as 'page method=…' lines):",
+            f"  {curl}",
+            f"then list alerts: curl -sS -H 'Authorization: Bearer {token}' {public_url}/api/v1/alerts",
+        ]
+    lines.append("")
+    return "\n".join(lines)
