@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from pager.commands import alerts, database, overrides, schedules, server, services, simulate, users, worker
+from pager.commands import (
+    alerts,
+    database,
+    overrides,
+    schedules,
+    server,
+    services,
+    simulate,
+    tokens,
+    users,
+    worker,
+)
 from pager.commands.common import CliState
 
 app = typer.Typer(
@@ -37,4 +48,5 @@ overrides.register(app)
 alerts.register(app)
 worker.register(app)
 server.register(app)
+tokens.register(app)
 database.register(app)

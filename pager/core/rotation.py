@@ -288,16 +288,23 @@ class Rotation:
         return surely_before if surely_before >= 0 else None
 
     def handoffs_between(self, a: datetime, b: datetime) -> list[tuple[datetime, int]]:
-        """(instant, k) of every handoff with a <= instant < b, ordered by instant then k."""
+        """(instant, k) of every effective handoff with a <= instant < b, in order.
+
+        A handoff that a clock change makes vanish (a later k lands at or before it) is left out:
+        its member never holds the rotation.
+        """
         a, b = require_aware(a), require_aware(b)
         if b <= a:
             return []
         first = max(0, self.cadence.last_at_or_before(to_wall(a, self.tz) - self._span))
         last = self.cadence.last_at_or_before(to_wall(b, self.tz) + self._span)
         found = []
-        for k in range(first, last + 1):
+        earliest_later: datetime | None = None  # the earliest instant of any higher k seen so far
+        for k in range(last, first - 1, -1):
             instant = self.handoff(k)
-            if a <= instant < b:
-                found.append((instant, k))
-        found.sort()
+            if earliest_later is None or instant < earliest_later:
+                if a <= instant < b:
+                    found.append((instant, k))
+                earliest_later = instant
+        found.reverse()
         return found

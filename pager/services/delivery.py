@@ -218,11 +218,11 @@ def _record_one(
         row.status = "failed"
         work.timeline(row.alert_id, "page_failed", f"{what} failed for good: {result.error}")
         session.add(row)
-        _fall_back(session, work, row)
+        fall_back(session, work, row)
     session.add(row)
 
 
-def _fall_back(session: Session, work: AlertTransaction, row: OutboxMessage) -> None:
+def fall_back(session: Session, work: AlertTransaction, row: OutboxMessage) -> None:
     """Tell the alert's state machine the page failed, so it brings the user's next method forward."""
     cycle, loop, level, user, method, step = key_parts(row.idempotency_key)
     query = (

@@ -1,0 +1,115 @@
+"""One-click email links (DESIGN §5): GET shows a confirmation page, only POST changes anything.
+
+Mail scanners and link previews follow GETs, so a GET never acts. Links are signed, expire after a
+day and work once; a refused link gets a page saying why, with a 4xx status.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from pager.api.deps import NowDep, RuntimeDep
+from pager.services import phone
+
+router = APIRouter(prefix="/ack", tags=["email links"])
+
+VERB = {"ack": "Acknowledge", "resolve": "Resolve"}
+REFUSAL_STATUS: dict[phone.LinkProblem, int] = {"invalid": 400, "gone": 404, "used": 409, "expired": 410}
+REFUSAL_TITLE: dict[phone.LinkProblem, str] = {
+    "invalid": "This link is not valid",
+    "gone": "Alert not found",
+    "used": "This link was already used",
+    "expired": "This link has expired",
+}
+# The token is in the URL: keep it out of caches, referrers and search engines.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;line-height:1.5}"
+    "button{font-size:1.1rem;padding:.6rem 1.4rem;cursor:pointer}.muted{color:#555}"
+)
+
+
+def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A small self-contained HTML page; `body` is already escaped HTML."""
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)} - pager</title><style>{_STYLE}</style></head>"
+        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def _refused(refusal: phone.LinkRefused) -> HTMLResponse:
+    body = (
+        f"<p>{escape(str(refusal))}</p><p class='muted'>Nothing was changed. You can still act on the "
+        "alert by replying to its SMS or with the pager command line.</p>"
+    )
+    return page(REFUSAL_TITLE[refusal.problem], body, REFUSAL_STATUS[refusal.problem])
+
+
+def _html_doc(description: str, example: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"example": example}}}
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: _html_doc("Tampered or unknown token; nothing changed", "<h1>This link is not valid</h1>"),
+    404: _html_doc("The alert no longer exists", "<h1>Alert not found</h1>"),
+    409: _html_doc("The link was used before; nothing changed", "<h1>This link was already used</h1>"),
+    410: _html_doc("The link has expired; nothing changed", "<h1>This link has expired</h1>"),
+}
+
+
+@router.get(
+    "/{token}",
+    summary="Confirmation page for an email link (changes nothing)",
+    response_class=HTMLResponse,
+    responses={
+        200: _html_doc("What the link would do, with a button", "<h1>Acknowledge alert 42?</h1>"),
+        **REFUSALS,
+    },
+)
+def confirm_link(token: str, runtime: RuntimeDep) -> HTMLResponse:
+    try:
+        view = phone.inspect_link(runtime, token)
+    except phone.LinkRefused as refusal:
+        return _refused(refusal)
+    verb = VERB[view.action]
+    state = view.status
+    if view.status == "acknowledged" and view.acknowledged_by:
+        state += f" by {view.acknowledged_by}"
+    if view.status == "resolved" and view.resolved_by:
+        state += f" by {view.resolved_by}"
+    body = (
+        f"<p><strong>{escape(view.service_id)}</strong>: {escape(view.summary)}</p>"
+        f"<p class='muted'>Alert {view.alert_id} is {escape(state)}. This link was sent to "
+        f"{escape(view.user)}.</p>"
+        f"<form method='post'><button type='submit'>{verb} alert {view.alert_id}</button></form>"
+    )
+    return page(f"{verb} alert {view.alert_id}?", body)
+
+
+@router.post(
+    "/{token}",
+    summary="Act on an email link: acknowledge or resolve",
+    response_class=HTMLResponse,
+    responses={
+        200: _html_doc("What happened", "<h1>Alert 42 acknowledged.</h1>"),
+        **REFUSALS,
+    },
+)
+def use_link(token: str, runtime: RuntimeDep, now: NowDep) -> HTMLResponse:
+    try:
+        result = phone.use_link(runtime, token, now)
+    except phone.LinkRefused as refusal:
+        return _refused(refusal)
+    return page(result.message, f"<p class='muted'>Alert {result.alert_id}. You can close this page.</p>")

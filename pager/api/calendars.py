@@ -1,0 +1,130 @@
+"""Calendar feeds (webcal): a person's shifts and a schedule's shifts, opened by a feed token.
+
+A wrong, revoked or foreign token answers 404 exactly like a feed that does not exist, never 401:
+the answer must not tell a guesser which handles or schedules have feeds. The feed's bytes are
+stable within an hour (pager.services.calendars), so its strong ETag repeats and a client sending
+If-None-Match gets a 304 without the body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from pager.api.deps import NowDep, RuntimeDep
+from pager.api.rest.schemas import ErrorDocument, NamePath
+from pager.services.calendars import Feed, etag_matches, schedule_feed, user_feed
+
+router = APIRouter(prefix="/calendar", tags=["calendars"])
+
+# Feeds carry a token in their URL: no shared cache may keep them; a client may reuse one for 5 minutes.
+CACHE_CONTROL = "private, max-age=300"
+MEDIA_TYPE = "text/calendar; charset=utf-8"
+
+_ERROR_EXAMPLE_404 = {
+    "error": {
+        "code": "not_found",
+        "message": "no such calendar feed (unknown, revoked, or a token for another feed)",
+        "details": [],
+    }
+}
+_ERROR_EXAMPLE_422 = {
+    "error": {
+        "code": "invalid_input",
+        "message": "alarm: bad duration '15 minutes': expected a whole number and s, m, h or d",
+        "details": [],
+    }
+}
+_FEED_EXAMPLE = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//pager//On-call calendar//EN\r\n"
+    "NAME:On call: Alice Smith (alice)\r\nBEGIN:VEVENT\r\n"
+    "SUMMARY:On call (primary): Checkout primary — alice\r\n"
+    "DTSTART:20260302T150000Z\r\nDTEND:20260309T140000Z\r\n...\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+_HEADERS_DOC = {
+    "ETag": {"description": "Strong validator of the feed's bytes.", "schema": {"type": "string"}},
+    "Cache-Control": {"description": CACHE_CONTROL, "schema": {"type": "string"}},
+    "Content-Disposition": {
+        "description": 'inline; filename="<id>.ics"',
+        "schema": {"type": "string"},
+    },
+}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The iCalendar feed (RFC 5545).",
+        "content": {"text/calendar": {"schema": {"type": "string"}, "example": _FEED_EXAMPLE}},
+        "headers": _HEADERS_DOC,
+    },
+    304: {"description": "Not modified: If-None-Match named the current ETag."},
+    404: {
+        "model": ErrorDocument,
+        "description": "No such feed, or the token does not open it (unknown, revoked, another feed's).",
+        "content": {"application/json": {"example": _ERROR_EXAMPLE_404}},
+    },
+    422: {
+        "model": ErrorDocument,
+        "description": "A malformed or missing query parameter (`alarm`, `token`).",
+        "content": {"application/json": {"example": _ERROR_EXAMPLE_422}},
+    },
+}
+
+TokenQuery = Annotated[
+    str,
+    Query(
+        description="The feed token from `pager calendar-token create` or the API.",
+        examples=["pgc_3q2-7wGx0kqfY9m1..."],
+    ),
+]
+AlarmQuery = Annotated[
+    str | None,
+    Query(
+        description="Add a display alarm this long before each shift: 30s, 15m, 2h, 1d (at most 7 days).",
+        examples=["15m"],
+    ),
+]
+IfNoneMatch = Annotated[str | None, Header(description="An ETag from an earlier fetch.")]
+
+
+@router.get(
+    "/users/{handle}.ics",
+    summary="A person's on-call shifts in every schedule (iCalendar)",
+    response_class=Response,
+    responses=RESPONSES,
+)
+def user_calendar(
+    handle: NamePath,
+    token: TokenQuery,
+    runtime: RuntimeDep,
+    now: NowDep,
+    alarm: AlarmQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Every shift `handle` holds, primary or secondary, from 15 days back to a year ahead."""
+    return _respond(user_feed(runtime, handle, token, now, alarm), if_none_match)
+
+
+@router.get(
+    "/schedules/{schedule_id}.ics",
+    summary="A schedule's primary and secondary shifts (iCalendar)",
+    response_class=Response,
+    responses=RESPONSES,
+)
+def schedule_calendar(
+    schedule_id: NamePath,
+    token: TokenQuery,
+    runtime: RuntimeDep,
+    now: NowDep,
+    alarm: AlarmQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Both roles of the schedule, from 15 days back to a year ahead."""
+    return _respond(schedule_feed(runtime, schedule_id, token, now, alarm), if_none_match)
+
+
+def _respond(feed: Feed, if_none_match: str | None) -> Response:
+    headers = {"ETag": feed.etag, "Cache-Control": CACHE_CONTROL}
+    if etag_matches(if_none_match, feed.etag):
+        return Response(status_code=304, headers=headers)
+    headers["Content-Disposition"] = f'inline; filename="{feed.filename}"'
+    return Response(content=feed.body, media_type=MEDIA_TYPE, headers=headers)

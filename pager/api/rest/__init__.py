@@ -1,0 +1,15 @@
+"""REST API /api/v1: one router per concern, each route guarded by a bearer-token role.
+
+Roles: viewer reads everything except tokens (and integration keys); responder may also act on
+alerts and manage overrides; admin may do everything (users, tokens, key rotation). See docs/api.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from pager.api.rest import alerts, overrides, policies, schedules, tokens, users
+
+router = APIRouter(prefix="/api/v1")
+for _module in (users, schedules, overrides, policies, alerts, tokens):
+    router.include_router(_module.router)

@@ -1,0 +1,90 @@
+"""/api/v1/overrides: someone else holds a schedule's role for a while."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from pager.api.deps import NowDep, ResponderDep, RuntimeDep, SessionDep, ViewerDep
+from pager.api.rest.pages import PageDep, slice_page
+from pager.api.rest.schemas import NAME_PATTERN, IdPath, OverrideIn, OverrideOut, Page, error_responses
+from pager.db.tables import OverrideRow
+from pager.services.errors import InvalidInput, NotFound
+from pager.services.overrides import add_override, delete_override, list_overrides
+
+router = APIRouter(prefix="/overrides", tags=["overrides"])
+
+
+@router.get("", summary="List overrides", responses=error_responses(401, 422))
+def list_all(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    page: PageDep,
+    _token: ViewerDep,
+    schedule: Annotated[
+        str | None, Query(pattern=NAME_PATTERN, max_length=100, description="Only this schedule's overrides.")
+    ] = None,
+) -> Page[OverrideOut]:
+    """Stored overrides, oldest first (where two overlap, the later one wins). Needs a viewer token."""
+    rows = [override_out(row) for row in list_overrides(session, schedule)]
+    return slice_page(request, response, page, rows)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an override",
+    responses=error_responses(401, 403, 422),
+)
+def create(
+    body: OverrideIn, runtime: RuntimeDep, session: SessionDep, now: NowDep, token: ResponderDep
+) -> OverrideOut:
+    """`user` holds `role` of `schedule` in [start, end), beating every layer. Needs a responder token.
+
+    422 when the end is not after the start, the role is not primary/secondary, or the schedule or
+    user is unknown.
+    """
+    try:
+        row = add_override(
+            session,
+            runtime.config,
+            schedule_id=body.schedule,
+            role=body.role,
+            user=body.user,
+            start=body.start,
+            end=body.end,
+            now=now,
+            created_by=f"api:{token.name}",
+        )
+    except NotFound as exc:
+        # The schedule and user are fields of the body: naming an unknown one is invalid input.
+        raise InvalidInput(str(exc)) from None
+    return override_out(row)
+
+
+@router.delete(
+    "/{override_id}",
+    status_code=204,
+    summary="Delete an override",
+    responses=error_responses(401, 403, 404, 422),
+)
+def delete(override_id: IdPath, session: SessionDep, _token: ResponderDep) -> Response:
+    """Remove the override; the layers decide again for its span. Needs a responder token."""
+    delete_override(session, override_id)
+    return Response(status_code=204)
+
+
+def override_out(row: OverrideRow) -> OverrideOut:
+    """An override as the API shows it (same keys as `pager override list --json`)."""
+    return OverrideOut(
+        id=row.id or 0,
+        schedule=row.schedule_id,
+        role=row.role,
+        user=row.user_handle,
+        start=row.start,
+        end=row.end,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )

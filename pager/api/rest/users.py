@@ -1,0 +1,85 @@
+"""/api/v1/users: people, their contact methods and their notification rules."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from sqlmodel import Session
+
+from pager.api.deps import AdminDep, NowDep, SessionDep, ViewerDep
+from pager.api.rest.pages import PageDep, slice_page
+from pager.api.rest.schemas import (
+    ContactMethodOut,
+    NamePath,
+    NotificationRuleOut,
+    Page,
+    UserIn,
+    UserOut,
+    error_responses,
+)
+from pager.db import repositories as repo
+from pager.db.tables import ContactMethod, User
+from pager.services.users import add_user, effective_rules, list_users, require_user
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get(
+    "",
+    summary="List users with their contact methods and notification rules",
+    responses=error_responses(401, 422),
+)
+def list_all(
+    request: Request, response: Response, session: SessionDep, page: PageDep, _token: ViewerDep
+) -> Page[UserOut]:
+    """Every user by handle. Needs a viewer token."""
+    users = [user_out(session, user, methods) for user, methods in list_users(session)]
+    return slice_page(request, response, page, users)
+
+
+@router.get(
+    "/{handle}",
+    summary="One user with contact methods and notification rules",
+    responses=error_responses(401, 404),
+)
+def show(handle: NamePath, session: SessionDep, _token: ViewerDep) -> UserOut:
+    """The user with this handle. Needs a viewer token."""
+    user = require_user(session, handle)
+    return user_out(session, user, repo.contact_methods_of(session, user.id or 0))
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Add a user",
+    responses=error_responses(401, 403, 409, 422),
+)
+def create(body: UserIn, session: SessionDep, now: NowDep, _token: AdminDep) -> UserOut:
+    """Add a user with contact methods; they are paged by the default rules. Needs an admin token."""
+    user = add_user(
+        session, handle=body.handle, name=body.name, now=now, sms=body.sms, voice=body.voice, email=body.email
+    )
+    return user_out(session, user, repo.contact_methods_of(session, user.id or 0))
+
+
+def user_out(session: Session, user: User, methods: list[ContactMethod]) -> UserOut:
+    """A user as the API shows them: rules are the effective ones (stored, else the defaults)."""
+    stored = repo.notification_rules_of(session, user.id or 0)
+    return UserOut(
+        handle=user.handle,
+        name=user.name,
+        time_zone=user.time_zone,
+        created_at=user.created_at,
+        contact_methods=[
+            ContactMethodOut(id=m.id or 0, kind=m.kind, address=m.address, verified=m.verified)
+            for m in methods
+        ],
+        notification_rules=[
+            NotificationRuleOut(
+                method=step.rule.method,
+                delay_seconds=int(step.rule.delay.total_seconds()),
+                address=step.address,
+            )
+            for step in effective_rules(session, user)
+        ],
+        default_rules=not stored,
+    )

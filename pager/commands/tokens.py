@@ -1,0 +1,234 @@
+"""Token commands: API bearer tokens (`pager token`) and calendar feed tokens (`pager calendar-token`).
+
+A new token is printed once, alone on stdout so scripts can capture it; only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from pager.commands.common import (
+    cli_settings,
+    fail,
+    now_utc,
+    open_database,
+    print_json,
+    reported_errors,
+    runtime,
+)
+from pager.commands.schedules import render_table
+from pager.core.localtime import format_instant
+from pager.db.session import session_scope
+from pager.db.tables import ApiToken, CalendarToken
+from pager.services import calendars
+from pager.services.tokens import create_api_token, list_api_tokens, revoke_api_token, revoke_calendar_token
+
+token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens (roles admin, responder, viewer).")
+calendar_token_app = typer.Typer(no_args_is_help=True, help="Calendar feed tokens, one feed each.")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+ScheduleOption = Annotated[
+    str | None, typer.Option("--schedule", help="A schedule's feed instead of a person's.")
+]
+HandleArgument = Annotated[
+    str | None, typer.Argument(metavar="[HANDLE]", help="The person whose feed it opens.")
+]
+_SHOWN_ONCE = "store it now: it is not shown again (only a hash is kept)"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the token commands to `app`."""
+    app.add_typer(token_app, name="token")
+    app.add_typer(calendar_token_app, name="calendar-token")
+
+
+# --- API tokens ----------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def create(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option("--role", help="admin, responder or viewer.")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for (default: the role).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API token and print it once."""
+    engine = open_database(cli_settings(ctx))
+    try:
+        with reported_errors(), session_scope(engine) as session:
+            row, plaintext = create_api_token(session, role=role, name=name, now=now_utc())
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json({**api_token_document(row), "token": plaintext})
+        return
+    print(plaintext)
+    print(f"API token {row.id} ({row.role}, {row.name}): {_SHOWN_ONCE}", file=sys.stderr)
+
+
+@token_app.command("list")
+def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Every API token, revoked ones included (never the token itself)."""
+    engine = open_database(cli_settings(ctx))
+    try:
+        with reported_errors(), session_scope(engine, read_only=True) as session:
+            rows = list_api_tokens(session)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json([api_token_document(row) for row in rows])
+        return
+    if not rows:
+        print("no API tokens; create one with `pager token create --role admin`")
+        return
+    table = [
+        [str(r.id), r.role, r.name, format_instant(r.created_at), _instant_or_dash(r.last_used_at), _state(r)]
+        for r in rows
+    ]
+    print(render_table(["ID", "ROLE", "NAME", "CREATED (UTC)", "LAST USED (UTC)", "STATE"], table))
+
+
+@token_app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    token_id: Annotated[int, typer.Argument(metavar="ID", help="The token's id (see `token list`).")],
+) -> None:
+    """Revoke an API token; it stops working at once."""
+    engine = open_database(cli_settings(ctx))
+    try:
+        with reported_errors(), session_scope(engine) as session:
+            revoke_api_token(session, token_id, now_utc())
+    finally:
+        engine.dispose()
+    print(f"revoked API token {token_id}")
+
+
+# --- calendar tokens -----------------------------------------------------------------------------
+
+
+@calendar_token_app.command("create")
+def calendar_create(
+    ctx: typer.Context,
+    handle: HandleArgument = None,
+    schedule: ScheduleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a token for HANDLE's feed (or --schedule ID's) and print the full feed URL once."""
+    _one_feed(handle, schedule)
+    settings = cli_settings(ctx)
+    if schedule is not None:
+        pager = runtime(ctx)
+        try:
+            with reported_errors(), session_scope(pager.engine) as session:
+                row, plaintext = calendars.create_schedule_feed_token(
+                    session, pager.config, schedule, now_utc()
+                )
+        finally:
+            pager.engine.dispose()
+        url = calendars.schedule_feed_url(settings.public_url, schedule, plaintext)
+    else:
+        assert handle is not None
+        engine = open_database(settings)
+        try:
+            with reported_errors(), session_scope(engine) as session:
+                row, plaintext = calendars.create_user_feed_token(session, handle, now_utc())
+        finally:
+            engine.dispose()
+        url = calendars.user_feed_url(settings.public_url, handle, plaintext)
+    if as_json:
+        print_json({**calendar_token_document(row, handle, schedule), "token": plaintext, "url": url})
+        return
+    print(url)
+    print(f"calendar token {row.id}: {_SHOWN_ONCE}", file=sys.stderr)
+
+
+@calendar_token_app.command("list")
+def calendar_list(
+    ctx: typer.Context,
+    handle: HandleArgument = None,
+    schedule: ScheduleOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """HANDLE's feed tokens (or --schedule ID's), revoked ones included."""
+    _one_feed(handle, schedule)
+    engine = open_database(cli_settings(ctx))
+    try:
+        with reported_errors(), session_scope(engine, read_only=True) as session:
+            if schedule is not None:
+                rows = calendars.schedule_feed_tokens(session, schedule)
+            else:
+                assert handle is not None
+                rows = calendars.user_feed_tokens(session, handle)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json([calendar_token_document(row, handle, schedule) for row in rows])
+        return
+    if not rows:
+        print("no calendar tokens")
+        return
+    table = [[str(r.id), format_instant(r.created_at), _state(r)] for r in rows]
+    print(render_table(["ID", "CREATED (UTC)", "STATE"], table))
+
+
+@calendar_token_app.command("revoke")
+def calendar_revoke(
+    ctx: typer.Context,
+    token_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The token's id (see `calendar-token list`).")
+    ],
+) -> None:
+    """Revoke a calendar token; its feed URL answers 404 from now on."""
+    engine = open_database(cli_settings(ctx))
+    try:
+        with reported_errors(), session_scope(engine) as session:
+            revoke_calendar_token(session, token_id, now_utc())
+    finally:
+        engine.dispose()
+    print(f"revoked calendar token {token_id}")
+
+
+# --- shapes --------------------------------------------------------------------------------------
+
+
+def api_token_document(row: ApiToken) -> dict[str, Any]:
+    """The JSON shape of one API token (never its hash)."""
+    return {
+        "id": row.id,
+        "role": row.role,
+        "name": row.name,
+        "created_at": format_instant(row.created_at),
+        "last_used_at": _instant_or_none(row.last_used_at),
+        "revoked_at": _instant_or_none(row.revoked_at),
+    }
+
+
+def calendar_token_document(row: CalendarToken, handle: str | None, schedule: str | None) -> dict[str, Any]:
+    """The JSON shape of one calendar token (never its hash)."""
+    return {
+        "id": row.id,
+        "feed": "schedule" if schedule is not None else "user",
+        "target": schedule if schedule is not None else handle,
+        "created_at": format_instant(row.created_at),
+        "revoked_at": _instant_or_none(row.revoked_at),
+    }
+
+
+def _one_feed(handle: str | None, schedule: str | None) -> None:
+    if (handle is None) == (schedule is None):
+        fail("give a HANDLE or --schedule ID (one of them)")
+
+
+def _state(row: ApiToken | CalendarToken) -> str:
+    return "active" if row.revoked_at is None else f"revoked {format_instant(row.revoked_at)}"
+
+
+def _instant_or_dash(instant: Any) -> str:
+    return "-" if instant is None else format_instant(instant)
+
+
+def _instant_or_none(instant: Any) -> str | None:
+    return None if instant is None else format_instant(instant)

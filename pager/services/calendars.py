@@ -1,0 +1,248 @@
+"""Shifts over time: who is on call at an instant, final shifts in a window, and the calendar feeds.
+
+Feeds (DESIGN §7): a person's feed has every shift they hold, primary or secondary, in every
+schedule; a schedule's feed has both roles of that schedule. Both cover 15 days back and one year
+ahead, with the overrides stored in the database applied.
+
+Stable bytes, so ETags repeat: the window and every DTSTAMP are anchored on `now` floored to the
+hour. Within one hour the same schedules and overrides give byte-identical feeds (and the same
+ETag, so a client's If-None-Match gets a 304); the feed changes on the hour, when an override is
+added or removed, or when the config changes.
+
+A calendar token opens exactly one feed. An unknown or revoked token, or a token for another feed,
+is NotFound — the same answer as a feed that does not exist, so a token never reveals which feeds do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from sqlmodel import Session, col, select
+
+from pager.adapters.ical_feed import CalendarShift, calendar_shifts, render_calendar
+from pager.config.loader import LoadedConfig
+from pager.core.durations import DurationError, parse_duration
+from pager.core.localtime import require_aware
+from pager.core.model import ROLES, FinalShift, OnCall, Role, Schedule
+from pager.core.schedule import final_shifts, resolve_on_call
+from pager.db import repositories as repo
+from pager.db.session import session_scope
+from pager.db.tables import CalendarToken
+from pager.services.errors import InvalidInput, NotFound
+from pager.services.overrides import overrides_for
+from pager.services.runtime import Runtime
+from pager.services.tokens import create_calendar_token, find_calendar_token, revoke_calendar_token
+from pager.services.users import require_user
+
+FEED_BACK = timedelta(days=15)
+FEED_AHEAD = timedelta(days=365)
+MAX_ALARM = timedelta(days=7)
+# Longest window the shifts query answers in one call (a feed's window is 380 days).
+MAX_SHIFTS_WINDOW = timedelta(days=400)
+_NO_FEED = "no such calendar feed (unknown, revoked, or a token for another feed)"
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A rendered feed: the .ics bytes, their strong ETag, and the name it is served under."""
+
+    body: bytes
+    etag: str
+    filename: str
+    name: str
+
+
+# --- on call and shifts ------------------------------------------------------------------------
+
+
+def require_schedule(config: LoadedConfig, schedule_id: str) -> Schedule:
+    """The loaded schedule `schedule_id`, or NotFound."""
+    schedule = config.schedules.get(schedule_id)
+    if schedule is None:
+        raise NotFound(f"no schedule {schedule_id!r}")
+    return schedule
+
+
+def on_call_at(session: Session, config: LoadedConfig, schedule_id: str, at: datetime) -> OnCall:
+    """Who holds each role of `schedule_id` at instant `at`, stored overrides included."""
+    schedule = require_schedule(config, schedule_id)
+    at = require_aware(at)
+    overrides = overrides_for(session, schedule.id, at, at + timedelta(seconds=1))
+    return resolve_on_call(schedule, at, overrides)
+
+
+def schedule_shifts(
+    session: Session,
+    config: LoadedConfig,
+    schedule_id: str,
+    start: datetime,
+    end: datetime,
+    roles: Sequence[Role] = ROLES,
+) -> list[FinalShift]:
+    """Final shifts of `roles` in [start, end) with stored overrides, by start then role."""
+    schedule = require_schedule(config, schedule_id)
+    start, end = require_aware(start), require_aware(end)
+    if end <= start:
+        raise InvalidInput("the window must end after it starts (`to` > `from`)")
+    if end - start > MAX_SHIFTS_WINDOW:
+        raise InvalidInput(f"the window may be at most {MAX_SHIFTS_WINDOW.days} days long")
+    overrides = overrides_for(session, schedule.id, start, end)
+    found = [shift for role in roles for shift in final_shifts(schedule, role, start, end, overrides)]
+    return sorted(found, key=lambda s: (s.start, ROLES.index(s.role)))
+
+
+# --- feeds -------------------------------------------------------------------------------------
+
+
+def feed_anchor(now: datetime) -> datetime:
+    """`now` floored to the hour: the instant a feed is generated at (see the module docstring)."""
+    return require_aware(now).replace(minute=0, second=0, microsecond=0)
+
+
+def feed_window(now: datetime) -> tuple[datetime, datetime]:
+    """The span a feed generated at `now` covers: [anchor - 15 days, anchor + 365 days)."""
+    anchor = feed_anchor(now)
+    return anchor - FEED_BACK, anchor + FEED_AHEAD
+
+
+def parse_alarm(text: str | None) -> timedelta | None:
+    """The `?alarm=` value (`15m`, `1h`, ... up to 7 days) as a timedelta; None when not asked for."""
+    if text is None or not text.strip():
+        return None
+    try:
+        alarm = parse_duration(text)
+    except DurationError as exc:
+        raise InvalidInput(f"alarm: {exc}") from None
+    if alarm > MAX_ALARM:
+        raise InvalidInput(f"alarm: at most {MAX_ALARM.days} days before a shift")
+    return alarm
+
+
+def user_feed(runtime: Runtime, handle: str, token: str, now: datetime, alarm: str | None = None) -> Feed:
+    """The feed of every shift `handle` holds in any schedule; NotFound unless `token` opens it."""
+    start, end = feed_window(now)
+    config = runtime.config
+    with session_scope(runtime.engine, read_only=True) as session:
+        user = repo.find_user_by_handle(session, handle)
+        row = find_calendar_token(session, token)
+        if user is None or row is None or row.user_id is None or row.user_id != user.id:
+            raise NotFound(_NO_FEED)
+        reminder = parse_alarm(alarm)
+        overrides = {sid: overrides_for(session, sid, start, end) for sid in sorted(config.schedules)}
+    entries: list[CalendarShift] = []
+    for schedule_id in sorted(config.schedules):
+        schedule = config.schedules[schedule_id]
+        for role in ROLES:
+            held = [
+                shift
+                for shift in final_shifts(schedule, role, start, end, overrides[schedule_id])
+                if shift.user == handle
+            ]
+            entries.extend(calendar_shifts(schedule, held))
+    return _feed(entries, f"On call: {user.name} ({user.handle})", handle, now, reminder)
+
+
+def schedule_feed(
+    runtime: Runtime, schedule_id: str, token: str, now: datetime, alarm: str | None = None
+) -> Feed:
+    """The feed of both roles of `schedule_id`; NotFound unless `token` opens it."""
+    start, end = feed_window(now)
+    schedule = runtime.config.schedules.get(schedule_id)
+    with session_scope(runtime.engine, read_only=True) as session:
+        row = find_calendar_token(session, token)
+        if schedule is None or row is None or row.schedule_id != schedule.id:
+            raise NotFound(_NO_FEED)
+        reminder = parse_alarm(alarm)
+        overrides = overrides_for(session, schedule.id, start, end)
+    entries = [
+        entry
+        for role in ROLES
+        for entry in calendar_shifts(schedule, final_shifts(schedule, role, start, end, overrides))
+    ]
+    return _feed(entries, f"On call: {schedule.name}", schedule.id, now, reminder)
+
+
+def _feed(
+    entries: Sequence[CalendarShift], name: str, feed_id: str, now: datetime, alarm: timedelta | None
+) -> Feed:
+    body = render_calendar(entries, name=name, alarm=alarm, generated_at=feed_anchor(now))
+    etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+    safe_id = "".join(ch for ch in feed_id if ch not in '"\\/\r\n') or "calendar"
+    return Feed(body=body, etag=etag, filename=f"{safe_id}.ics", name=name)
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """True when an If-None-Match header names `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`."""
+    if not if_none_match:
+        return False
+    candidates = [part.strip() for part in if_none_match.split(",")]
+    return any(c == "*" or c.removeprefix("W/") == etag for c in candidates)
+
+
+# --- feed tokens -------------------------------------------------------------------------------
+
+
+def user_feed_url(public_url: str, handle: str, token: str) -> str:
+    """The full URL of `handle`'s feed opened by `token`."""
+    return f"{public_url.rstrip('/')}/calendar/users/{quote(handle, safe='')}.ics?token={quote(token)}"
+
+
+def schedule_feed_url(public_url: str, schedule_id: str, token: str) -> str:
+    """The full URL of schedule `schedule_id`'s feed opened by `token`."""
+    return (
+        f"{public_url.rstrip('/')}/calendar/schedules/{quote(schedule_id, safe='')}.ics?token={quote(token)}"
+    )
+
+
+def create_user_feed_token(session: Session, handle: str, now: datetime) -> tuple[CalendarToken, str]:
+    """A new token for `handle`'s feed (row, plaintext); NotFound for an unknown user."""
+    user = require_user(session, handle)
+    return create_calendar_token(session, now=now, user_id=user.id)
+
+
+def create_schedule_feed_token(
+    session: Session, config: LoadedConfig, schedule_id: str, now: datetime
+) -> tuple[CalendarToken, str]:
+    """A new token for schedule `schedule_id`'s feed (row, plaintext); NotFound for an unknown schedule."""
+    schedule = require_schedule(config, schedule_id)
+    return create_calendar_token(session, now=now, schedule_id=schedule.id)
+
+
+def user_feed_tokens(session: Session, handle: str) -> list[CalendarToken]:
+    """Every feed token ever made for `handle` (revoked ones included), oldest first."""
+    user = require_user(session, handle)
+    query = select(CalendarToken).where(CalendarToken.user_id == user.id).order_by(col(CalendarToken.id))
+    return list(session.exec(query))
+
+
+def schedule_feed_tokens(session: Session, schedule_id: str) -> list[CalendarToken]:
+    """Every feed token ever made for schedule `schedule_id` (revoked ones included), oldest first.
+
+    Works for a schedule that is no longer in the config too, so its old tokens can still be listed.
+    """
+    query = (
+        select(CalendarToken).where(CalendarToken.schedule_id == schedule_id).order_by(col(CalendarToken.id))
+    )
+    return list(session.exec(query))
+
+
+def revoke_user_feed_token(session: Session, handle: str, token_id: int, now: datetime) -> CalendarToken:
+    """Revoke token `token_id` of `handle`'s feed; NotFound when it is not one of theirs."""
+    owned = {row.id for row in user_feed_tokens(session, handle)}
+    if token_id not in owned:
+        raise NotFound(f"no calendar token {token_id} for user {handle!r}")
+    return revoke_calendar_token(session, token_id, now)
+
+
+def revoke_schedule_feed_token(
+    session: Session, schedule_id: str, token_id: int, now: datetime
+) -> CalendarToken:
+    """Revoke token `token_id` of schedule `schedule_id`'s feed; NotFound when it is not one of its."""
+    owned = {row.id for row in schedule_feed_tokens(session, schedule_id)}
+    if token_id not in owned:
+        raise NotFound(f"no calendar token {token_id} for schedule {schedule_id!r}")
+    return revoke_calendar_token(session, token_id, now)

@@ -1,0 +1,385 @@
+"""Acknowledging by phone and by email link (DESIGN §5, §6).
+
+- Inbound SMS: the reply grammar (pager.core.sms_grammar) says what is asked; the sender's number
+  says who asks. Only a person who was paged for an alert may act on it: someone with a page to them
+  attempted for that alert (an outbox row of theirs that got as far as a provider call). Anyone else
+  is refused and nothing changes.
+- Voice: the call says the alert and gathers one key, 4 ack, 6 resolve, 5 escalate.
+- Twilio status callbacks mark pages delivered or failed; a failure falls back to the person's next
+  method through the engine, exactly as a failed send does (pager.services.delivery.fall_back).
+- Email links: signed, expiring, single-use tokens; a used link's nonce is kept on the alert's
+  timeline (kind `link_used`), so a replay is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlmodel import Session, col, select
+
+from pager.core.alert import Ack, Resolve
+from pager.core.page_text import SMS_LIMIT, gsm7_length, to_gsm7, voice_text
+from pager.core.sms_grammar import HELP_TEXT, KEYS, Action, Command, parse_reply
+from pager.db.session import session_scope
+from pager.db.tables import Alert, ContactMethod, OutboxMessage, Service, TimelineEntry, User
+from pager.services.ack_links import (
+    LINK_LIFETIME_SECONDS,
+    LinkAction,
+    LinkClaim,
+    LinkInvalid,
+    read_link_token,
+)
+from pager.services.alerts import act_on_alert
+from pager.services.delivery import fall_back, key_parts
+from pager.services.paging import AlertTransaction
+from pager.services.runtime import Runtime
+
+log = logging.getLogger("pager.phone")
+
+NOT_REGISTERED = "This number is not set up in pager, so it cannot act on alerts."
+NO_OPEN_ALERTS = "You have no open alerts."
+LINK_USED = "link_used"
+_DONE: dict[Action, str] = {"ack": "acknowledged", "resolve": "resolved", "escalate": "escalated"}
+# Twilio's MessageStatus / CallStatus values that end a page one way or the other; others are progress.
+DELIVERED_STATUSES = frozenset({"delivered", "completed"})
+FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
+_FINAL_ROW_STATUSES = ("delivered", "failed", "cancelled")
+
+
+def not_paged(alert_id: int) -> str:
+    """The refusal for someone who was not paged for `alert_id` (also for an alert that doesn't exist)."""
+    return f"You were not paged for alert {alert_id}."
+
+
+# --- who may act -----------------------------------------------------------------------------------
+
+
+def _owners(session: Session, number: str) -> dict[int, str]:
+    """user id -> handle of the people who have `number` as an SMS or voice contact."""
+    query = (
+        select(User.id, User.handle)
+        .join(ContactMethod, col(ContactMethod.user_id) == col(User.id))
+        .where(ContactMethod.address == number.strip(), col(ContactMethod.kind).in_(("sms", "voice")))
+        .order_by(col(User.id))
+    )
+    return {user_id: handle for user_id, handle in session.exec(query) if user_id is not None}
+
+
+def _paged_handle(session: Session, alert_id: int, owners: dict[int, str]) -> str | None:
+    """The handle (among `owners`) of someone paged for `alert_id`; None when none of them was."""
+    if not owners:
+        return None
+    query = (
+        select(OutboxMessage.user_id)
+        .where(
+            OutboxMessage.alert_id == alert_id,
+            col(OutboxMessage.user_id).in_(list(owners)),
+            col(OutboxMessage.last_attempt_at).is_not(None),
+        )
+        .order_by(col(OutboxMessage.user_id))
+    )
+    user_id = session.exec(query).first()
+    return None if user_id is None else owners[user_id]
+
+
+def _open_alerts_paged(session: Session, owners: dict[int, str]) -> list[Alert]:
+    """Open alerts any of `owners` was paged for, oldest first."""
+    paged = select(OutboxMessage.alert_id).where(
+        col(OutboxMessage.user_id).in_(list(owners)), col(OutboxMessage.last_attempt_at).is_not(None)
+    )
+    query = select(Alert).where(col(Alert.id).in_(paged), Alert.status != "resolved").order_by(col(Alert.id))
+    return list(session.exec(query))
+
+
+# --- replies -----------------------------------------------------------------------------------------
+
+
+def confirmation(alert: Alert, action: Action, outcome: str) -> str:
+    """What to tell the person after `act_on_alert` took `action` with `outcome`."""
+    if outcome == "already_acknowledged":
+        return f"Alert {alert.id} is already acknowledged by {alert.acknowledged_by or 'an integration'}."
+    if outcome == "already_resolved":
+        who = f" by {alert.resolved_by}" if alert.resolved_by else ""
+        return f"Alert {alert.id} is already resolved{who}."
+    if outcome == "policy_missing":
+        return f"Alert {alert.id} was not changed: its escalation policy is not loaded."
+    return f"Alert {alert.id} {_DONE[action]}."
+
+
+def open_alerts_text(alerts: list[Alert]) -> str:
+    """`Open alerts: 42 checkout-api, 43 db. Reply 42a to ack.`, shortened to fit one SMS."""
+    first = alerts[0].id
+    suffix = f". Reply {first}a to ack."
+    entries = [f"{alert.id} {to_gsm7(alert.service_id)}" for alert in alerts]
+    for shown in range(len(entries), 0, -1):
+        more = f" and {len(entries) - shown} more" if shown < len(entries) else ""
+        text = "Open alerts: " + ", ".join(entries[:shown]) + more + suffix
+        if gsm7_length(text) <= SMS_LIMIT:
+            return text
+    return f"{len(entries)} open alerts{suffix}"
+
+
+def _read_alert(runtime: Runtime, alert_id: int) -> Alert | None:
+    with session_scope(runtime.engine, read_only=True) as session:
+        return session.get(Alert, alert_id)
+
+
+def _act(runtime: Runtime, alert_id: int, action: Action, by: str, now: datetime) -> str:
+    result = act_on_alert(runtime, alert_id, action, by=by, now=now)
+    alert = _read_alert(runtime, alert_id)
+    assert alert is not None
+    log.info("phone_action alert=%d action=%s by=%s outcome=%s", alert_id, action, by, result.outcome)
+    return confirmation(alert, action, result.outcome)
+
+
+# --- inbound SMS -------------------------------------------------------------------------------------
+
+
+def handle_sms(runtime: Runtime, number: str, text: str, now: datetime) -> str:
+    """Carry out an inbound SMS from `number`; returns the reply to send back."""
+    reply = parse_reply(text)
+    if not isinstance(reply, Command):
+        return HELP_TEXT
+    with session_scope(runtime.engine, read_only=True) as session:
+        owners = _owners(session, number)
+        if not owners:
+            log.warning("sms_refused reason=unknown_number")
+            return NOT_REGISTERED
+        target = reply.alert_id
+        if target is None:
+            open_alerts = _open_alerts_paged(session, owners)
+            if not open_alerts:
+                return NO_OPEN_ALERTS
+            if len(open_alerts) > 1:
+                return open_alerts_text(open_alerts)
+            target = open_alerts[0].id
+            assert target is not None
+        by = _paged_handle(session, target, owners)
+    if by is None:
+        log.warning("sms_refused reason=not_paged alert=%d", target)
+        return not_paged(target)
+    return _act(runtime, target, reply.action, by, now)
+
+
+# --- voice -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoicePrompt:
+    """Say `text`, then ask for a key (4 ack, 6 resolve, 5 escalate)."""
+
+    alert_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class VoiceDone:
+    """Say `text` and hang up."""
+
+    text: str
+
+
+VoiceReply = VoicePrompt | VoiceDone
+
+
+def _voice_check(session: Session, alert_id: int, number: str) -> tuple[Alert | None, str | None]:
+    alert = session.get(Alert, alert_id)
+    by = _paged_handle(session, alert_id, _owners(session, number)) if alert is not None else None
+    return alert, by
+
+
+def voice_answer(runtime: Runtime, alert_id: int, number: str) -> VoiceReply:
+    """What a call to `number` about `alert_id` says when answered: the alert and the key prompt."""
+    with session_scope(runtime.engine, read_only=True) as session:
+        alert, by = _voice_check(session, alert_id, number)
+        if alert is None or by is None:
+            log.warning("voice_refused reason=not_paged alert=%d", alert_id)
+            return VoiceDone(not_paged(alert_id) + " Goodbye.")
+        service = session.get(Service, alert.service_id)
+        name = service.name if service is not None else alert.service_id
+        return VoicePrompt(alert_id, voice_text(alert_id, name, alert.summary))
+
+
+def voice_keypress(runtime: Runtime, alert_id: int, number: str, digits: str, now: datetime) -> VoiceReply:
+    """Carry out the key pressed on a call to `number` about `alert_id`; other keys repeat the prompt."""
+    action = KEYS.get(digits.strip())
+    if action is None:
+        return voice_answer(runtime, alert_id, number)
+    with session_scope(runtime.engine, read_only=True) as session:
+        alert, by = _voice_check(session, alert_id, number)
+    if alert is None or by is None:
+        log.warning("voice_refused reason=not_paged alert=%d", alert_id)
+        return VoiceDone(not_paged(alert_id) + " Goodbye.")
+    return VoiceDone(_act(runtime, alert_id, action, by, now) + " Goodbye.")
+
+
+# --- delivery status callbacks -----------------------------------------------------------------------
+
+StatusOutcome = Literal["delivered", "failed", "progress", "already_final", "unknown_page"]
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What a status callback did to the page with that provider id."""
+
+    outcome: StatusOutcome
+    alert_id: int | None = None
+
+
+def record_status(
+    runtime: Runtime, provider_id: str, status: str, error_code: str | None, now: datetime
+) -> StatusUpdate:
+    """Mark the page Twilio calls `provider_id` delivered or failed; a failure falls back at once."""
+    status = status.strip().lower()
+    with session_scope(runtime.engine) as session:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.provider_id == provider_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        row = session.exec(query).first()
+        if row is None or row.alert_id is None:
+            log.warning("status_for_unknown_page provider_id=%s status=%s", provider_id, status)
+            return StatusUpdate("unknown_page")
+        if status not in DELIVERED_STATUSES | FAILED_STATUSES:
+            return StatusUpdate("progress", row.alert_id)
+        if row.status in _FINAL_ROW_STATUSES:
+            return StatusUpdate("already_final", row.alert_id)
+        work = AlertTransaction(session, runtime, now)
+        what = f"{row.method} to {key_parts(row.idempotency_key)[3]}"
+        row.updated_at = now
+        if status in DELIVERED_STATUSES:
+            row.status = "delivered"
+            session.add(row)
+            work.timeline(row.alert_id, "page_delivered", f"{what} delivered ({provider_id})")
+            return StatusUpdate("delivered", row.alert_id)
+        row.status = "failed"
+        row.last_error = status + (f" (Twilio error {error_code})" if error_code else "")
+        session.add(row)
+        work.timeline(row.alert_id, "page_failed", f"{what} failed: {row.last_error}")
+        fall_back(session, work, row)
+        return StatusUpdate("failed", row.alert_id)
+
+
+# --- email links -------------------------------------------------------------------------------------
+
+LinkProblem = Literal["invalid", "expired", "used", "gone"]
+
+
+class LinkRefused(Exception):
+    """A link that cannot be acted on; `problem` says why, the message says it to the person."""
+
+    def __init__(self, problem: LinkProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem: LinkProblem = problem
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What the confirmation page shows: the alert as it is now and what the link would do."""
+
+    alert_id: int
+    action: LinkAction
+    user: str
+    service_id: str
+    summary: str
+    status: str
+    acknowledged_by: str | None
+    resolved_by: str | None
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What using a link did, in words for the person."""
+
+    alert_id: int
+    action: LinkAction
+    outcome: str
+    message: str
+
+
+def _claim(runtime: Runtime, token: str, max_age: int) -> LinkClaim:
+    secret = runtime.settings.secret_key
+    try:
+        return read_link_token(secret, token, max_age)
+    except LinkInvalid as exc:
+        problem: LinkProblem = "expired" if _signed_but_old(secret, token) else "invalid"
+        raise LinkRefused(problem, f"{str(exc).capitalize()}.") from None
+
+
+def _signed_but_old(secret: str, token: str) -> bool:
+    try:
+        read_link_token(secret, token, max_age=100 * 365 * 86400)
+    except LinkInvalid:
+        return False
+    return True
+
+
+def _used(session: Session, claim: LinkClaim) -> bool:
+    query = select(TimelineEntry).where(
+        TimelineEntry.alert_id == claim.alert_id, TimelineEntry.kind == LINK_USED
+    )
+    return any(entry.data.get("nonce") == claim.nonce for entry in session.exec(query))
+
+
+def _check(session: Session, claim: LinkClaim, alert: Alert | None) -> Alert:
+    if alert is None:
+        raise LinkRefused("gone", f"Alert {claim.alert_id} no longer exists.")
+    if _used(session, claim):
+        raise LinkRefused("used", "This link has already been used; each link works once.")
+    return alert
+
+
+def inspect_link(runtime: Runtime, token: str, *, max_age: int = LINK_LIFETIME_SECONDS) -> LinkView:
+    """What `token` would do, without doing it (mail scanners follow links); LinkRefused if it can't."""
+    claim = _claim(runtime, token, max_age)
+    with session_scope(runtime.engine, read_only=True) as session:
+        alert = _check(session, claim, session.get(Alert, claim.alert_id))
+        return LinkView(
+            claim.alert_id,
+            claim.action,
+            claim.user,
+            alert.service_id,
+            alert.summary,
+            alert.status,
+            alert.acknowledged_by,
+            alert.resolved_by,
+        )
+
+
+def use_link(
+    runtime: Runtime, token: str, now: datetime, *, max_age: int = LINK_LIFETIME_SECONDS
+) -> LinkResult:
+    """Act on `token` once: the action, its `link_used` mark and the check for an earlier one share one
+    transaction under the alert's row lock, so two clicks at once cannot both act."""
+    claim = _claim(runtime, token, max_age)
+    with session_scope(runtime.engine) as session:
+        query = (
+            select(Alert)
+            .where(Alert.id == claim.alert_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        alert = _check(session, claim, session.exec(query).first())
+        work = AlertTransaction(session, runtime, now)
+        if work.user(claim.user) is None:
+            raise LinkRefused("invalid", f"The person this link was sent to ({claim.user}) no longer exists.")
+        event = Ack(claim.user) if claim.action == "ack" else Resolve(claim.user)
+        decision = work.handle(alert, event)
+        outcome = decision.outcome if decision is not None else "policy_missing"
+        if decision is not None:  # a link that could not act stays usable
+            work.timeline(
+                claim.alert_id,
+                LINK_USED,
+                f"email link to {claim.action} used by {claim.user}",
+                {"nonce": claim.nonce, "user": claim.user, "action": claim.action},
+            )
+        message = confirmation(alert, claim.action, outcome)
+    log.info(
+        "link_used alert=%d action=%s by=%s outcome=%s", claim.alert_id, claim.action, claim.user, outcome
+    )
+    return LinkResult(claim.alert_id, claim.action, outcome, message)

@@ -1,0 +1,529 @@
+"""Twilio webhooks over HTTP (DESIGN §6): SMS replies, voice keys, status callbacks, and signatures.
+
+Requests are signed the way Twilio signs them (RequestValidator.compute_signature over PAGER_PUBLIC_URL
++ path + query and the form). Every refusal is checked against the database, not only the status.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import Engine
+from sqlmodel import col, select
+from twilio.request_validator import RequestValidator
+
+from pager.adapters.console import ConsoleNotifier
+from pager.api.app import create_app
+from pager.api.deps import get_now
+from pager.config.loader import load_config
+from pager.core.sms_grammar import HELP_TEXT
+from pager.db.session import session_scope
+from pager.db.tables import Alert, OutboxMessage, TimelineEntry
+from pager.services import alerts, catalog, users
+from pager.services.phone import NOT_REGISTERED, open_alerts_text
+from pager.services.runtime import Runtime
+from pager.settings import Settings
+from pager.worker import tick
+
+pytestmark = pytest.mark.database
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 09:00 America/Chicago: alice is on call
+PUBLIC = "https://pager.example.com"
+AUTH_TOKEN = "twilio-auth-token-for-tests"
+SMS = {"alice": "+15550000001", "bob": "+15550000002", "carol": "+15550000003", "dana": "+15550000004"}
+VOICE = {handle: "+1555100" + number[-4:] for handle, number in SMS.items()}
+
+SCHEDULE = """\
+    time_zone: America/Chicago
+    layers:
+      - name: weekly
+        members: [alice, bob]
+        start: 2026-01-05T09:00
+        shift: 1w
+    """
+POLICY = """\
+    levels:
+      - notify: [schedule:team]
+        escalate_after: 5m
+      - notify: [user:carol]
+        escalate_after: 10m
+    services:
+      - {id: checkout-api, name: Checkout API}
+      - {id: db, name: Database}
+    """
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+
+@pytest.fixture
+def runtime(engine: Engine, tmp_path: Path) -> Runtime:
+    config_dir = tmp_path / "config"
+    for folder, name, text in (("schedules", "team", SCHEDULE), ("escalation_policies", "main", POLICY)):
+        (config_dir / folder).mkdir(parents=True)
+        (config_dir / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
+    config = load_config(config_dir)
+    assert config.errors == []
+    settings = Settings(
+        database_url=str(engine.url),
+        config_dir=config_dir,
+        public_url=PUBLIC,
+        twilio_auth_token=AUTH_TOKEN,
+        secret_key="test-secret",
+    )
+    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
+    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        for handle in SMS:
+            users.add_user(
+                session,
+                handle=handle,
+                name=handle.title(),
+                now=T0,
+                sms=SMS[handle],
+                voice=VOICE[handle],
+                email=f"{handle}@example.com",
+            )
+        catalog.sync_services(session, config, T0)
+    return built
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(runtime: Runtime, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(runtime, run_worker=False)
+    app.dependency_overrides[get_now] = lambda: clock.now
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def fixture(name: str, **changes: str) -> dict[str, str]:
+    form: dict[str, str] = json.loads((FIXTURES / name).read_text())
+    form.pop("_note")
+    return form | changes
+
+
+def signed_post(
+    client: TestClient,
+    path: str,
+    form: dict[str, str],
+    *,
+    token: str = AUTH_TOKEN,
+    signed_url: str | None = None,
+    signed_form: dict[str, str] | None = None,
+) -> Response:
+    """POST `form` to `path` with the X-Twilio-Signature Twilio would send (or a deliberately bad one)."""
+    url = signed_url if signed_url is not None else PUBLIC + path
+    signature = RequestValidator(token).compute_signature(
+        url, signed_form if signed_form is not None else form
+    )
+    return client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+def sms_from(client: TestClient, handle_or_number: str, body: str) -> str:
+    """Text `body` from a user's (or any) number; returns the text of the TwiML reply."""
+    number = SMS.get(handle_or_number, handle_or_number)
+    response = signed_post(client, "/twilio/sms", fixture("twilio_inbound_sms.json", From=number, Body=body))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    root = ElementTree.fromstring(response.text)
+    messages = [m.text for m in root.iter("Message")]
+    assert len(messages) == 1
+    return messages[0] or ""
+
+
+def page(runtime: Runtime, key: str = "k", service: str = "checkout-api", at: datetime = T0) -> int:
+    """Open an alert and let the worker page level 1 (alice by SMS and email; voice a minute later)."""
+    alert_id = alerts.trigger_alert(
+        runtime, service_id=service, summary="High error rate", now=at, dedup_key=key
+    ).alert_id
+    tick(runtime, at)
+    return alert_id
+
+
+def alert_row(runtime: Runtime, alert_id: int) -> Alert:
+    with session_scope(runtime.engine, read_only=True) as session:
+        row = session.get(Alert, alert_id)
+        assert row is not None
+        return row
+
+
+def timeline(runtime: Runtime, alert_id: int) -> list[str]:
+    with session_scope(runtime.engine, read_only=True) as session:
+        query = (
+            select(TimelineEntry).where(TimelineEntry.alert_id == alert_id).order_by(col(TimelineEntry.id))
+        )
+        return [f"{e.kind}: {e.message}" for e in session.exec(query)]
+
+
+def snapshot(runtime: Runtime) -> dict[str, Any]:
+    """Everything a refused request must leave alone: alerts, timelines, outbox."""
+    with session_scope(runtime.engine, read_only=True) as session:
+        return {
+            "alerts": [row.model_dump() for row in session.exec(select(Alert).order_by(col(Alert.id)))],
+            "timeline": [
+                row.model_dump()
+                for row in session.exec(select(TimelineEntry).order_by(col(TimelineEntry.id)))
+            ],
+            "outbox": [
+                row.model_dump()
+                for row in session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))
+            ],
+        }
+
+
+def outbox(runtime: Runtime, alert_id: int, method: str, user: str = "alice") -> OutboxMessage:
+    with session_scope(runtime.engine, read_only=True) as session:
+        query = select(OutboxMessage).where(
+            OutboxMessage.alert_id == alert_id,
+            OutboxMessage.method == method,
+            col(OutboxMessage.idempotency_key).contains(f":{user}:"),
+        )
+        row = session.exec(query).first()
+        assert row is not None
+        return row
+
+
+# --- SMS replies ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "action"),
+    [
+        ("{id}a", "ack"),
+        ("{id} a", "ack"),
+        ("a {id}", "ack"),
+        ("ACK {id}", "ack"),
+        ("{id}r", "resolve"),
+        ("res {id}", "resolve"),
+        (" Resolve {id}. ", "resolve"),
+        ("{id}e", "escalate"),
+        ("esc {id}", "escalate"),
+        ("escalate {id}!", "escalate"),
+        ("a", "ack"),
+        ("Ack", "ack"),
+        ("4", "ack"),
+        ("r", "resolve"),
+        ("6", "resolve"),
+        ("e", "escalate"),
+        ("5", "escalate"),
+    ],
+)
+def test_each_reply_form_acts_on_the_alert(
+    client: TestClient, runtime: Runtime, clock: Clock, template: str, action: str
+) -> None:
+    alert_id = page(runtime)
+    clock.now = T0 + timedelta(seconds=30)
+    reply = sms_from(client, "alice", template.format(id=alert_id))
+    row = alert_row(runtime, alert_id)
+    if action == "ack":
+        assert reply == f"Alert {alert_id} acknowledged."
+        assert (row.status, row.acknowledged_by, row.acknowledged_at) == ("acknowledged", "alice", clock.now)
+        assert outbox(runtime, alert_id, "voice").status == "cancelled"  # the 1-minute call never goes out
+    elif action == "resolve":
+        assert reply == f"Alert {alert_id} resolved."
+        assert (row.status, row.resolved_by, row.resolved_at) == ("resolved", "alice", clock.now)
+    else:
+        assert reply == f"Alert {alert_id} escalated."
+        assert (row.status, row.level) == ("triggered", 2)
+        assert "escalated: escalated by alice" in timeline(runtime, alert_id)
+        assert "level_paged: level 2 (loop 1) paged: carol" in timeline(runtime, alert_id)
+
+
+def test_second_ack_is_answered_politely_and_changes_nothing(
+    client: TestClient, runtime: Runtime, clock: Clock
+) -> None:
+    alert_id = page(runtime)
+    clock.now = T0 + timedelta(seconds=20)
+    assert sms_from(client, "alice", f"{alert_id}a") == f"Alert {alert_id} acknowledged."
+    clock.now = T0 + timedelta(seconds=40)
+    assert sms_from(client, "alice", f"{alert_id}a") == f"Alert {alert_id} is already acknowledged by alice."
+    row = alert_row(runtime, alert_id)
+    assert (row.status, row.acknowledged_at) == ("acknowledged", T0 + timedelta(seconds=20))
+    clock.now = T0 + timedelta(minutes=1)
+    assert sms_from(client, "alice", f"{alert_id}r") == f"Alert {alert_id} resolved."
+    assert sms_from(client, "alice", f"{alert_id}a") == f"Alert {alert_id} is already resolved by alice."
+    assert alert_row(runtime, alert_id).status == "resolved"
+
+
+def test_bare_reply_lists_the_open_alerts_when_there_are_several(
+    client: TestClient, runtime: Runtime
+) -> None:
+    first = page(runtime, key="one")
+    second = page(runtime, key="two", service="db")
+    before = snapshot(runtime)
+    reply = sms_from(client, "alice", "a")
+    assert reply == f"Open alerts: {first} checkout-api, {second} db. Reply {first}a to ack."
+    assert snapshot(runtime) == before
+    assert sms_from(client, "alice", f"{second}a") == f"Alert {second} acknowledged."
+    # The acknowledged one is still open, so a bare reply still has two to choose from.
+    assert sms_from(client, "alice", "6").startswith("Open alerts: ")
+    assert alert_row(runtime, first).status == "triggered"
+
+
+def test_a_long_list_of_open_alerts_is_cut_to_one_sms() -> None:
+    many = [Alert(id=1000 + n, service_id=f"service-{n}", dedup_key="k", summary="s") for n in range(30)]
+    text = open_alerts_text(many)
+    assert len(text) <= 160
+    assert text.startswith("Open alerts: 1000 service-0, 1001 service-1, ")
+    shown = text.count("service-")
+    assert text.endswith(f" and {30 - shown} more. Reply 1000a to ack.")
+
+
+def test_bare_reply_with_nothing_open_says_so(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    assert sms_from(client, "alice", f"{alert_id}r") == f"Alert {alert_id} resolved."
+    before = snapshot(runtime)
+    assert sms_from(client, "alice", "a") == "You have no open alerts."
+    assert snapshot(runtime) == before
+
+
+def test_a_sender_who_was_not_paged_is_refused_and_nothing_changes(
+    client: TestClient, runtime: Runtime
+) -> None:
+    alert_id = page(runtime)  # alice is on call; carol is level 2, not paged yet
+    before = snapshot(runtime)
+    for text in (f"{alert_id}a", f"{alert_id}r", f"esc {alert_id}"):
+        assert sms_from(client, "carol", text) == f"You were not paged for alert {alert_id}."
+    assert sms_from(client, "carol", "a") == "You have no open alerts."
+    assert sms_from(client, "alice", "999a") == "You were not paged for alert 999."  # no such alert
+    assert sms_from(client, "+15559999999", f"{alert_id}a") == NOT_REGISTERED
+    assert snapshot(runtime) == before
+
+
+def test_unknown_text_gets_help_and_changes_nothing(client: TestClient, runtime: Runtime) -> None:
+    page(runtime)
+    before = snapshot(runtime)
+    for text in ("hello", "42x", "ack ack", "", "👍"):
+        assert sms_from(client, "alice", text) == HELP_TEXT
+    assert snapshot(runtime) == before
+
+
+# --- signatures ----------------------------------------------------------------------------------
+
+
+def assert_forbidden(response: Response) -> None:
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_unsigned_post_is_refused_and_nothing_changes(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    before = snapshot(runtime)
+    form = fixture("twilio_inbound_sms.json", From=SMS["alice"], Body=f"{alert_id}a")
+    assert_forbidden(client.post("/twilio/sms", data=form))
+    assert_forbidden(client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": ""}))
+    assert snapshot(runtime) == before
+    assert alert_row(runtime, alert_id).status == "triggered"
+
+
+def test_wrongly_signed_posts_are_refused_and_nothing_changes(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    before = snapshot(runtime)
+    form = fixture("twilio_inbound_sms.json", From=SMS["alice"], Body=f"{alert_id}r")
+    # Another account's token.
+    assert_forbidden(signed_post(client, "/twilio/sms", form, token="someone-elses-token"))
+    # A genuine signature for another URL: another endpoint, or the host the proxy forwarded to.
+    assert_forbidden(signed_post(client, "/twilio/sms", form, signed_url=f"{PUBLIC}/twilio/voice"))
+    assert_forbidden(signed_post(client, "/twilio/sms", form, signed_url="http://testserver/twilio/sms"))
+    # A genuine signature for a different message: the body was changed on the way.
+    assert_forbidden(signed_post(client, "/twilio/sms", form, signed_form=form | {"Body": "hello"}))
+    # Status callbacks and voice are checked the same way.
+    sms = outbox(runtime, alert_id, "sms")
+    status = fixture("twilio_status_callback.json", MessageSid=sms.provider_id or "")
+    assert_forbidden(client.post("/twilio/status", data=status))
+    gather = fixture("twilio_voice_gather.json", To=VOICE["alice"])
+    assert_forbidden(client.post(f"/twilio/voice/gather?alert={alert_id}", data=gather))
+    assert_forbidden(
+        signed_post(
+            client,
+            f"/twilio/voice/gather?alert={alert_id}",
+            gather,
+            signed_url=f"{PUBLIC}/twilio/voice/gather?alert={alert_id + 1}",
+        )
+    )
+    assert snapshot(runtime) == before
+
+
+def test_webhooks_are_refused_when_no_auth_token_is_configured(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    before = snapshot(runtime)
+    runtime.settings.twilio_auth_token = None
+    form = fixture("twilio_inbound_sms.json", From=SMS["alice"], Body=f"{alert_id}a")
+    assert_forbidden(signed_post(client, "/twilio/sms", form))
+    assert snapshot(runtime) == before
+
+
+# --- voice ---------------------------------------------------------------------------------------
+
+
+def voice_post(client: TestClient, path: str, handle: str, digits: str | None = None) -> ElementTree.Element:
+    form = fixture("twilio_voice_gather.json", To=VOICE[handle])
+    if digits is None:
+        form.pop("Digits")
+    else:
+        form["Digits"] = digits
+    response = signed_post(client, path, form)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    return ElementTree.fromstring(response.text)
+
+
+def said(twiml: ElementTree.Element) -> list[str]:
+    return [say.text or "" for say in twiml.iter("Say")]
+
+
+def test_answered_call_says_the_alert_and_gathers_one_key(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    tick(runtime, T0 + timedelta(minutes=1))  # the voice step
+    twiml = voice_post(client, f"/twilio/voice?alert={alert_id}", "alice")
+    gather = twiml.find("Gather")
+    assert gather is not None
+    assert gather.get("numDigits") == "1"
+    assert gather.get("action") == f"{PUBLIC}/twilio/voice/gather?alert={alert_id}&attempt=1"
+    assert said(twiml)[0] == f"Pager alert {alert_id} for Checkout API. High error rate."
+    assert "Press 4 to acknowledge, 6 to resolve, 5 to escalate." in said(twiml)
+
+
+@pytest.mark.parametrize(
+    ("digit", "status", "reply"),
+    [("4", "acknowledged", "acknowledged"), ("6", "resolved", "resolved"), ("5", "triggered", "escalated")],
+)
+def test_keys_4_6_5_act_on_the_alert(
+    client: TestClient, runtime: Runtime, clock: Clock, digit: str, status: str, reply: str
+) -> None:
+    alert_id = page(runtime)
+    clock.now = T0 + timedelta(minutes=1)
+    tick(runtime, clock.now)
+    twiml = voice_post(client, f"/twilio/voice/gather?alert={alert_id}", "alice", digit)
+    assert said(twiml) == [f"Alert {alert_id} {reply}. Goodbye."]
+    assert twiml.find("Hangup") is not None
+    row = alert_row(runtime, alert_id)
+    assert row.status == status
+    if digit == "5":
+        assert row.level == 2
+    else:
+        assert "alice" in (row.acknowledged_by, row.resolved_by)
+
+
+def test_any_other_key_repeats_the_prompt_then_hangs_up(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    before = snapshot(runtime)
+    twiml = voice_post(client, f"/twilio/voice/gather?alert={alert_id}", "alice", "9")
+    gather = twiml.find("Gather")
+    assert gather is not None
+    assert gather.get("action") == f"{PUBLIC}/twilio/voice/gather?alert={alert_id}&attempt=2"
+    twiml = voice_post(client, f"/twilio/voice/gather?alert={alert_id}&attempt=2", "alice", None)
+    assert twiml.find("Gather") is not None
+    twiml = voice_post(client, f"/twilio/voice/gather?alert={alert_id}&attempt=3", "alice", "#")
+    assert (twiml.find("Gather"), said(twiml)) == (None, ["No key pressed. Goodbye."])
+    assert snapshot(runtime) == before
+
+
+def test_a_callee_who_was_not_paged_cannot_act_by_voice(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    before = snapshot(runtime)
+    for path, digits in (
+        (f"/twilio/voice?alert={alert_id}", None),
+        (f"/twilio/voice/gather?alert={alert_id}", "4"),
+    ):
+        twiml = voice_post(client, path, "carol", digits)
+        assert said(twiml) == [f"You were not paged for alert {alert_id}. Goodbye."]
+        assert twiml.find("Gather") is None
+    assert snapshot(runtime) == before
+    assert alert_row(runtime, alert_id).status == "triggered"
+
+
+# --- status callbacks ------------------------------------------------------------------------------
+
+
+def status_post(client: TestClient, **changes: str) -> dict[str, Any]:
+    response = signed_post(client, "/twilio/status", fixture("twilio_status_callback.json", **changes))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_delivered_callback_marks_the_page_delivered(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    sms = outbox(runtime, alert_id, "sms")
+    assert sms.status == "sent" and sms.provider_id
+    assert status_post(client, MessageSid=sms.provider_id, MessageStatus="sent") == {
+        "outcome": "progress",
+        "alert_id": alert_id,
+    }
+    assert outbox(runtime, alert_id, "sms").status == "sent"
+    body = status_post(client, MessageSid=sms.provider_id, MessageStatus="delivered", ErrorCode="")
+    assert body == {"outcome": "delivered", "alert_id": alert_id}
+    assert outbox(runtime, alert_id, "sms").status == "delivered"
+    assert f"page_delivered: sms to alice delivered ({sms.provider_id})" in timeline(runtime, alert_id)
+
+
+def test_failed_callback_marks_the_page_failed_and_falls_back_at_once(
+    client: TestClient, runtime: Runtime, clock: Clock
+) -> None:
+    alert_id = page(runtime)
+    sms = outbox(runtime, alert_id, "sms")
+    assert outbox(runtime, alert_id, "voice").due_at == T0 + timedelta(minutes=1)
+    clock.now = T0 + timedelta(seconds=10)
+    body = status_post(client, MessageSid=sms.provider_id or "")  # the fixture: undelivered, 30003
+    assert body == {"outcome": "failed", "alert_id": alert_id}
+    failed = outbox(runtime, alert_id, "sms")
+    assert (failed.status, failed.last_error) == ("failed", "undelivered (Twilio error 30003)")
+    voice = outbox(runtime, alert_id, "voice")
+    assert (voice.status, voice.due_at) == ("pending", clock.now)  # brought forward from T0 + 1m
+    lines = timeline(runtime, alert_id)
+    assert "page_failed: sms to alice failed: undelivered (Twilio error 30003)" in lines
+    assert any(line.startswith("delivery_failed:") and "falling back to voice now" in line for line in lines)
+    # Twilio may post the same outcome twice: the second changes nothing.
+    before = snapshot(runtime)
+    assert status_post(client, MessageSid=sms.provider_id or "")["outcome"] == "already_final"
+    assert snapshot(runtime) == before
+
+
+def test_call_callbacks_use_call_statuses(client: TestClient, runtime: Runtime, clock: Clock) -> None:
+    alert_id = page(runtime)
+    clock.now = T0 + timedelta(minutes=1)
+    tick(runtime, clock.now)
+    call = outbox(runtime, alert_id, "voice")
+    assert call.status == "sent"
+    form = fixture("twilio_voice_gather.json", CallSid=call.provider_id or "", CallStatus="no-answer")
+    response = signed_post(client, "/twilio/status", form)
+    assert response.json() == {"outcome": "failed", "alert_id": alert_id}
+    assert outbox(runtime, alert_id, "voice").last_error == "no-answer"
+    assert any(
+        line.startswith("page_failed: voice to alice failed: no-answer")
+        for line in timeline(runtime, alert_id)
+    )
+
+
+def test_callback_for_an_unknown_page_changes_nothing(client: TestClient, runtime: Runtime) -> None:
+    page(runtime)
+    before = snapshot(runtime)
+    assert status_post(client, MessageSid="SM" + "f" * 32) == {"outcome": "unknown_page", "alert_id": None}
+    assert snapshot(runtime) == before
+
+
+def test_openapi_documents_the_form_bodies_and_refusals(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in ("/twilio/sms", "/twilio/voice", "/twilio/voice/gather", "/twilio/status"):
+        operation = spec["paths"][path]["post"]
+        assert operation["summary"]
+        assert "application/x-www-form-urlencoded" in operation["requestBody"]["content"]
+        assert {"200", "403", "422"} <= set(operation["responses"])
