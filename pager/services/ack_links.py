@@ -27,6 +27,10 @@ class LinkInvalid(Exception):
     """A token that is tampered with, expired, or not one of ours."""
 
 
+class LinkExpired(LinkInvalid):
+    """A genuine token that is past its lifetime."""
+
+
 def make_link_token(secret_key: str, alert_id: int, action: LinkAction, user: str) -> str:
     """A URL-safe token signed with the server's secret key (timestamped inside)."""
     serializer = URLSafeTimedSerializer(secret_key, salt=_SALT)
@@ -40,7 +44,7 @@ def read_link_token(secret_key: str, token: str, max_age: int = LINK_LIFETIME_SE
     try:
         payload = serializer.loads(token, max_age=max_age)
     except SignatureExpired:
-        raise LinkInvalid("this link has expired") from None
+        raise LinkExpired("this link has expired") from None
     except BadSignature:
         raise LinkInvalid("this link is not valid") from None
     action = payload.get("act") if isinstance(payload, dict) else None
