@@ -7,13 +7,13 @@ used by two policies) are checked against everything loaded.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
 
 from pager.config.errors import ConfigError
 from pager.config.yaml_source import (
+    ID_RE,
     LocatedReader,
     YamlMapping,
     YamlScalar,
@@ -37,7 +37,6 @@ from pager.core.policy import (
 POLICY_KEYS = ("name", "repeat", "ack_timeout", "auto_resolve", "levels", "services")
 LEVEL_KEYS = ("notify", "escalate_after")
 SERVICE_KEYS = ("id", "name", "runbook")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 def policy_files(config_dir: Path) -> list[Path]:
@@ -85,11 +84,7 @@ class _PolicyReader(LocatedReader):
         self.service_owner = service_owner
 
     def policy(self, document: YamlValue | None) -> EscalationPolicy | None:
-        policy_id = self.path.stem
-        if not _ID_RE.match(policy_id):
-            self.error(
-                1, f"file name {self.path.name!r} is not a usable policy id: use letters, digits, - and _"
-            )
+        policy_id = self.file_id("policy")
         if document is None:
             if not self.errors:
                 self.error(1, "empty file: a policy needs levels")
@@ -150,14 +145,15 @@ class _PolicyReader(LocatedReader):
             return default
 
     def levels(self, document: YamlMapping) -> list[Level] | None:
-        entry = document.get("levels")
-        if entry is None:
-            self.error(document.line, "missing levels: a policy needs at least one level")
+        items = self.required_list(
+            document,
+            "levels",
+            "missing levels: a policy needs at least one level",
+            "levels must be a non-empty list of {notify: [...], escalate_after: 5m}",
+        )
+        if items is None:
             return None
-        if not isinstance(entry.value, YamlSequence) or not entry.value.items:
-            self.error(entry.line, "levels must be a non-empty list of {notify: [...], escalate_after: 5m}")
-            return None
-        levels = [self.level(item) for item in entry.value.items]
+        levels = [self.level(item) for item in items.items]
         return None if any(level is None for level in levels) else [lv for lv in levels if lv is not None]
 
     def level(self, item: YamlValue) -> Level | None:
@@ -223,7 +219,7 @@ class _PolicyReader(LocatedReader):
                 if item.get("id") is None:
                     self.error(item.line, "service has no id")
                 continue
-            if not _ID_RE.match(service_id):
+            if not ID_RE.match(service_id):
                 self.error(item.line, f"service id {service_id!r}: use letters, digits, - and _")
                 continue
             if service_id in self.service_owner:

@@ -34,7 +34,6 @@ ROTATION_KEYS = ("name", "role", "members", "start", "shift", "handoff", "restri
 ICAL_KEYS = ("name", "role", "ical")
 RESTRICTION_KEYS = ("days", "from", "to")
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 _DATE_ONLY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Only used to check an RRULE's grammar when the layer's own `start` is itself broken.
@@ -82,12 +81,7 @@ class _ScheduleReader(LocatedReader):
     """Turns one file's located YAML into a Schedule, recording problems instead of stopping at the first."""
 
     def schedule(self, document: YamlValue | None) -> Schedule | None:
-        schedule_id = self.path.stem
-        if not _ID_RE.match(schedule_id):
-            self.error(
-                1,
-                f"file name {self.path.name!r} is not a usable schedule id: use letters, digits, - and _",
-            )
+        schedule_id = self.file_id("schedule")
         if document is None:
             if not self.errors:
                 self.error(1, "empty file: a schedule needs time_zone and layers")
@@ -124,16 +118,17 @@ class _ScheduleReader(LocatedReader):
         return value
 
     def layers(self, document: YamlMapping) -> list[Layer] | None:
-        entry = document.get("layers")
-        if entry is None:
-            self.error(document.line, "missing layers: a schedule needs at least one layer")
-            return None
-        if not isinstance(entry.value, YamlSequence) or not entry.value.items:
-            self.error(entry.line, "layers must be a non-empty list of layers")
+        items = self.required_list(
+            document,
+            "layers",
+            "missing layers: a schedule needs at least one layer",
+            "layers must be a non-empty list of layers",
+        )
+        if items is None:
             return None
         layers: list[Layer] = []
         first_line: dict[str, int] = {}
-        for item in entry.value.items:
+        for item in items.items:
             if not isinstance(item, YamlMapping):
                 self.error(
                     item.line,

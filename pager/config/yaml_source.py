@@ -8,6 +8,7 @@ would otherwise turn an unquoted `22:00` into the number 1320 and `no` into Fals
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ import yaml
 from pager.config.errors import ConfigError
 
 _NULL_TAG = "tag:yaml.org,2002:null"
+# What a schedule, policy or service id may look like (a file stem, a URL segment).
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
@@ -156,6 +159,25 @@ class LocatedReader:
             self.error(value.line, f"{what} is empty")
             return None
         return value.text.strip()
+
+    def file_id(self, kind: str) -> str:
+        """The file's stem as the id of a `kind`; an error when it is not letters, digits, - and _."""
+        if not ID_RE.match(self.path.stem):
+            self.error(
+                1, f"file name {self.path.name!r} is not a usable {kind} id: use letters, digits, - and _"
+            )
+        return self.path.stem
+
+    def required_list(self, mapping: YamlMapping, key: str, missing: str, shape: str) -> YamlSequence | None:
+        """The non-empty list under `key`; `missing` / `shape` are the errors when it is absent / not one."""
+        entry = mapping.get(key)
+        if entry is None:
+            self.error(mapping.line, missing)
+            return None
+        if not isinstance(entry.value, YamlSequence) or not entry.value.items:
+            self.error(entry.line, shape)
+            return None
+        return entry.value
 
     def optional_text(self, mapping: YamlMapping, key: str) -> str | None:
         """The text of `key` when present (None when absent, or when it is not usable text)."""
