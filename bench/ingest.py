@@ -1,0 +1,362 @@
+"""POST /v2/enqueue under concurrent load, beside a bare FastAPI endpoint; prints one JSON document.
+
+Two real server processes on 127.0.0.1, each `uvicorn.run(app, ...)` with the same settings (one
+process, no access log, log level warning):
+- pager: `create_app(runtime, run_worker=True)` with console notifiers, on a fresh SQLite file
+  database (WAL, migrated with `upgrade_schema`) in a temp dir; one service whose integration key is
+  fixed, one user on call, so every new alert queues real pages and the worker in the same process
+  sends them (console) while the load runs. The per-key throttle is widened for the run (it would
+  answer 429 after 120 events: that path is not what is measured) — nothing else is changed.
+- bare: a FastAPI app whose POST /v2/enqueue reads the JSON body and answers PagerDuty's 202 body.
+
+The load generator is this process: asyncio + one httpx.AsyncClient, `--concurrency` workers each
+posting in a loop for `--seconds` after `--warmup` seconds, over loopback. Scenarios: `bare`; `dedup`
+(the same dedup_key every time: one open alert, every request a dedup hit); `new` (a fresh dedup_key
+per request: a new alert, its timeline and outbox rows per request). Targets: dedup >= 50 % and new
+>= 25 % of bare's requests/s, p99 < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+ROUTING_KEY = "be7c4000000000000000000000000001"
+SCHEDULE = """\
+    time_zone: UTC
+    layers:
+      - name: weekly
+        members: [ann]
+        start: 2026-01-05T09:00
+        shift: 1w
+    """
+POLICY = """\
+    levels:
+      - notify: [schedule:team]
+        escalate_after: 30m
+    services:
+      - {id: bench, name: Bench}
+    """
+UVICORN = {"host": "127.0.0.1", "log_level": "warning", "access_log": False, "workers": 1}
+
+
+def event(dedup_key: str) -> dict[str, Any]:
+    return {
+        "routing_key": ROUTING_KEY,
+        "event_action": "trigger",
+        "dedup_key": dedup_key,
+        "payload": {
+            "summary": "Disk /var/lib/postgresql 97% full on db-1",
+            "source": "db-1.example.com",
+            "severity": "critical",
+            "custom_details": {"free_bytes": 1073741824, "mount": "/var/lib/postgresql"},
+        },
+    }
+
+
+# --- servers (run as child processes of this script) --------------------------------------------------
+
+
+def prepare_pager(root: Path) -> str:
+    """Config dir and a migrated SQLite database with the service and its on-call user; the DB URL."""
+    from sqlalchemy import update
+
+    from pager.config.loader import load_config
+    from pager.db.session import create_db_engine, session_scope, upgrade_schema
+    from pager.db.tables import Service
+    from pager.services import catalog, users
+
+    for folder, name, text in (("schedules", "team", SCHEDULE), ("escalation_policies", "main", POLICY)):
+        (root / "config" / folder).mkdir(parents=True)
+        (root / "config" / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
+    url = f"sqlite:///{root / 'pager-bench.db'}"
+    upgrade_schema(url)
+    engine = create_db_engine(url)
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        users.add_user(
+            session, handle="ann", name="Ann", now=now, sms="+15555550101", email="ann@example.com"
+        )
+        catalog.sync_services(session, load_config(root / "config"), now)
+        session.execute(update(Service).where(Service.id == "bench").values(integration_key=ROUTING_KEY))  # type: ignore[arg-type]
+    engine.dispose()
+    return url
+
+
+def serve_pager(root: Path, url: str, port: int) -> None:
+    import uvicorn
+
+    from pager.adapters.console import ConsoleNotifier
+    from pager.api.app import create_app
+    from pager.config.loader import load_config
+    from pager.db.session import create_db_engine
+    from pager.services.ingest import Throttle
+    from pager.services.runtime import Runtime
+    from pager.settings import Settings
+
+    settings = Settings(database_url=url, config_dir=root / "config")
+    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
+    runtime = Runtime(
+        engine=create_db_engine(url),
+        settings=settings,
+        config=load_config(root / "config"),
+        notifiers=notifiers,  # type: ignore[arg-type]
+    )
+    app = create_app(runtime, run_worker=True)
+    app.state.ingest_throttle = Throttle(rate_per_minute=1e9, burst=1e9)
+    uvicorn.run(app, port=port, **UVICORN)  # type: ignore[arg-type]
+
+
+def bare_app() -> FastAPI:
+    """The baseline: FastAPI reading the JSON body and answering PagerDuty's 202 body, nothing else."""
+    app = FastAPI()
+
+    @app.post("/v2/enqueue", status_code=202)
+    async def enqueue(request: Request) -> JSONResponse:
+        body = json.loads(await request.body())
+        content = {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}
+        return JSONResponse(status_code=202, content=content)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve_bare(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(bare_app(), port=port, **UVICORN)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(args: list[str], port: int):  # type: ignore[no-untyped-def]
+    process = subprocess.Popen([sys.executable, __file__, *args], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server {args} did not start") from None
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- load generator ---------------------------------------------------------------------------------
+
+
+async def generate(
+    port: int, dedup_key: str | None, concurrency: int, seconds: float, warmup: float
+) -> dict[str, Any]:
+    """Post for warmup + seconds with `concurrency` connections; latencies of the measured part.
+
+    `dedup_key` None means a fresh key per request (new alerts).
+    """
+    url = f"http://127.0.0.1:{port}/v2/enqueue"
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    total = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+        start = time.perf_counter()
+        measure_from, stop_at = start + warmup, start + warmup + seconds
+
+        async def worker() -> None:
+            nonlocal total
+            while (sent := time.perf_counter()) < stop_at:
+                body = event(dedup_key or f"bench-new-{uuid.uuid4().hex}")
+                response = await client.post(url, json=body)
+                done = time.perf_counter()
+                total += 1
+                if sent >= measure_from:
+                    latencies.append(done - sent)
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return {"latencies": latencies, "statuses": statuses, "total": total}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_round(port: int, pid: int, scenario: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One timed round: `args.clients` generator processes sharing `args.concurrency` connections."""
+    dedup_key = None
+    if scenario != "new":
+        dedup_key = f"bench-{scenario}-{uuid.uuid4().hex}"
+        if scenario == "dedup":  # open the alert first: every measured request is then a dedup hit
+            httpx.post(f"http://127.0.0.1:{port}/v2/enqueue", json=event(dedup_key)).raise_for_status()
+    per_client = max(1, args.concurrency // args.clients)
+    command = [sys.executable, __file__, "--generate", str(port), dedup_key or "-", str(per_client)]
+    command += [str(args.seconds), str(args.warmup)]
+    cpu_before = process_cpu_seconds(pid)
+    generators = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(args.clients)]
+    outputs = [json.loads(g.communicate(timeout=args.seconds + args.warmup + 60)[0]) for g in generators]
+    cpu = process_cpu_seconds(pid) - cpu_before
+    latencies = [value for out in outputs for value in out["latencies"]]
+    statuses: dict[str, int] = {}
+    for out in outputs:
+        for code, count in out["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + count
+    total = sum(out["total"] for out in outputs)
+    return {
+        "rps": statuses.get("202", 0) / args.seconds,
+        "latencies": latencies,
+        "statuses": statuses,
+        "server_cpu_ms_per_request": 1000 * cpu / max(1, total),
+    }
+
+
+def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = sorted(value for r in rounds for value in r["latencies"])
+    statuses: dict[str, int] = {}
+    for r in rounds:
+        for code, count in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + count
+
+    def quantile(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000, 2)
+
+    return {
+        "rps": round(statistics.median(r["rps"] for r in rounds), 1),
+        "rps_rounds": [round(r["rps"], 1) for r in rounds],
+        "p50_ms": quantile(0.5),
+        "p99_ms": quantile(0.99),
+        "requests": len(latencies),
+        "statuses": statuses,
+        "server_cpu_ms_per_request": round(
+            statistics.median(r["server_cpu_ms_per_request"] for r in rounds), 3
+        ),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rounds: dict[str, list[dict[str, Any]]] = {"bare": [], "dedup": [], "new": []}
+    with tempfile.TemporaryDirectory(prefix="pager-bench-ingest-") as tmp:
+        root = Path(tmp)
+        url = prepare_pager(root)
+        bare_port, pager_port = free_port(), free_port()
+        with (
+            server(["--serve-bare", str(bare_port)], bare_port) as bare,
+            server(["--serve-pager", str(root), url, str(pager_port)], pager_port) as pager,
+        ):
+            # Rounds interleave the scenarios, so a change in the machine's load hits each alike.
+            for _ in range(args.rounds):
+                rounds["bare"].append(one_round(bare_port, bare.pid, "bare", args))
+                rounds["dedup"].append(one_round(pager_port, pager.pid, "dedup", args))
+                rounds["new"].append(one_round(pager_port, pager.pid, "new", args))
+        alerts = count_alerts(url)
+    results = {scenario: summarize(scenario_rounds) for scenario, scenario_rounds in rounds.items()}
+    bare_rps = results["bare"]["rps"] or 1.0
+    return {
+        "bare_rps": results["bare"]["rps"],
+        "dedup_rps": results["dedup"]["rps"],
+        "new_rps": results["new"]["rps"],
+        "dedup_ratio": round(results["dedup"]["rps"] / bare_rps, 3),
+        "new_ratio": round(results["new"]["rps"] / bare_rps, 3),
+        "dedup_p99_ms": results["dedup"]["p99_ms"],
+        "new_p99_ms": results["new"]["p99_ms"],
+        "bare_p99_ms": results["bare"]["p99_ms"],
+        "targets": {"dedup_ratio": 0.5, "new_ratio": 0.25, "p99_ms": 100},
+        "detail": results,
+        "alerts_stored": alerts,
+        "database": "SQLite file (WAL, SQLite default synchronous=FULL) in the system temp dir",
+        "setup": {
+            "concurrency": args.concurrency,
+            "generator_processes": args.clients,
+            "rounds": args.rounds,
+            "seconds_per_round": args.seconds,
+            "warmup_seconds": args.warmup,
+            "load_generator": f"httpx {httpx.__version__} AsyncClient (asyncio), loopback",
+            "server": "uvicorn, 1 process each, access log off",
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+
+
+def count_alerts(url: str) -> int:
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from pager.db.session import create_db_engine, session_scope
+    from pager.db.tables import Alert
+
+    engine = create_db_engine(url)
+    try:
+        with session_scope(engine, read_only=True) as session:
+            return int(session.exec(select(func.count()).select_from(Alert)).one())
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=32, help="connections in all (default 32)")
+    parser.add_argument("--clients", type=int, default=4, help="generator processes sharing them")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per round")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--serve-bare", metavar="PORT", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-pager", nargs=3, metavar=("ROOT", "URL", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--generate", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare is not None:
+        serve_bare(args.serve_bare)
+    elif args.serve_pager is not None:
+        root, url, port = args.serve_pager
+        serve_pager(Path(root), url, int(port))
+    elif args.generate is not None:
+        port, key, concurrency, seconds, warmup = args.generate
+        result = asyncio.run(
+            generate(int(port), None if key == "-" else key, int(concurrency), float(seconds), float(warmup))
+        )
+        print(json.dumps(result))
+    else:
+        print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""Alert ingest over HTTP: `/v2/enqueue` (PagerDuty Events API v2) and `/integrations/{kind}/{key}`.
+
+Every accepted request has committed its alert change and outbox rows before it is answered 202; the
+worker (woken at once) does the paging after the response. Bodies are read as a stream and refused
+past 512 KB without being held whole. `/v2/enqueue` answers with PagerDuty's own bodies (clients of
+that API parse them); the integrations answer with pager's one error shape.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from pager.api.deps import NowDep, RuntimeDep
+from pager.services import ingest
+from pager.services.errors import DomainError
+from pager.services.ingest import (
+    MAX_BODY_BYTES,
+    IngestAction,
+    MalformedBody,
+    PayloadInvalid,
+    Throttle,
+    Throttled,
+    UnknownKey,
+)
+from pager.services.runtime import Runtime
+
+router = APIRouter(tags=["ingest"])
+
+
+class BodyTooLarge(Exception):
+    """The request body is over MAX_BODY_BYTES."""
+
+
+async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused (BodyTooLarge) from its Content-Length or as soon as the count passes `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def throttle_of(request: Request) -> Throttle:
+    """The app's per-key throttle (created on first use; tests and benches may set their own)."""
+    state = request.app.state
+    throttle: Throttle | None = getattr(state, "ingest_throttle", None)
+    if throttle is None:
+        throttle = state.ingest_throttle = Throttle()
+    return throttle
+
+
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON schema with its $defs inlined, to sit in an OpenAPI requestBody."""
+    schema = model.model_json_schema(by_alias=True)
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(copy.deepcopy(defs[ref.removeprefix("#/$defs/")]))
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def _request_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
+    content = {"application/json": {"schema": _inline_schema(model), "example": example}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+# --- /v2/enqueue ------------------------------------------------------------------------------------
+
+
+class EnqueueAccepted(BaseModel):
+    """PagerDuty's 202 body."""
+
+    status: Literal["success"] = "success"
+    message: str = "Event processed"
+    dedup_key: str
+
+
+class EnqueueRejected(BaseModel):
+    """PagerDuty's error body (400 invalid event, 429 throttled)."""
+
+    status: str
+    message: str
+    errors: list[str]
+
+
+def _invalid_event(*errors: str) -> JSONResponse:
+    body = EnqueueRejected(status="invalid event", message="Event object is invalid", errors=list(errors))
+    return JSONResponse(status_code=400, content=body.model_dump())
+
+
+THROTTLED_BODY = {
+    "status": "throttle event",
+    "message": "Requests for this routing key are arriving too quickly. Please retry later.",
+    "errors": ["Too many events for this routing key."],
+}
+
+
+def _throttled(retry_after: float) -> JSONResponse:
+    body = EnqueueRejected.model_validate(THROTTLED_BODY)
+    headers = {"Retry-After": str(max(1, round(retry_after)))}
+    return JSONResponse(status_code=429, content=body.model_dump(), headers=headers)
+
+
+PD_TRIGGER_EXAMPLE = {
+    "routing_key": "0123456789abcdef0123456789abcdef",
+    "event_action": "trigger",
+    "dedup_key": "disk-full/db-1",
+    "payload": {"summary": "Disk 97% full on db-1", "source": "db-1.example.com", "severity": "critical"},
+}
+
+
+@router.post(
+    "/v2/enqueue",
+    summary="Send an event (PagerDuty Events API v2 compatible)",
+    description=(
+        "Trigger, acknowledge or resolve an alert of the service whose integration key is `routing_key`. "
+        "Same fields, limits and answers as PagerDuty's Events API v2: 202 once the event is stored, "
+        "400 `invalid event` naming each bad field (also for an unknown routing key and for a body over "
+        "512 KB), 429 when the key sends more than 60 events a minute beyond a burst of 120. "
+        "An acknowledge or resolve for a dedup key with no open alert is accepted and changes nothing. "
+        "Errors use PagerDuty's body shape, not pager's."
+    ),
+    status_code=202,
+    response_model=EnqueueAccepted,
+    responses={
+        400: {
+            "model": EnqueueRejected,
+            "description": "Invalid event",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": "invalid event",
+                        "message": "Event object is invalid",
+                        "errors": [
+                            "payload.severity: Input should be 'critical', 'error', 'warning' or 'info'"
+                        ],
+                    }
+                }
+            },
+        },
+        429: {
+            "model": EnqueueRejected,
+            "description": "Too many events for this routing key; retry later",
+            "content": {"application/json": {"example": THROTTLED_BODY}},
+        },
+    },
+    openapi_extra=_request_body(ingest.PagerDutyEvent, PD_TRIGGER_EXAMPLE),
+)
+async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONResponse:
+    try:
+        body = await read_limited_body(request)
+    except BodyTooLarge:
+        return _invalid_event(f"body: the event is larger than the {MAX_BODY_BYTES // 1024} KB limit")
+    try:
+        event = ingest.parse_payload(ingest.PagerDutyEvent, body)
+        action = ingest.pagerduty_action(event)
+    except MalformedBody as exc:
+        return _invalid_event(f"body: {exc}")
+    except PayloadInvalid as exc:
+        return _invalid_event(*(f"{p.field}: {p.message}" for p in exc.problems))
+    try:
+        result = await run_in_threadpool(
+            ingest.receive,
+            runtime,
+            event.routing_key,
+            lambda: action,
+            now=now,
+            by="pagerduty_events_v2",
+            throttle=throttle_of(request),
+        )
+    except UnknownKey:
+        return _invalid_event("routing_key: Invalid routing key")
+    except Throttled as exc:
+        return _throttled(exc.retry_after)
+    except DomainError as exc:  # e.g. the service vanished meanwhile: still PagerDuty's shape
+        return _invalid_event(str(exc))
+    accepted = EnqueueAccepted(dedup_key=result.dedup_key)
+    return JSONResponse(status_code=202, content=accepted.model_dump())
+
+
+# --- /integrations/{kind}/{key} --------------------------------------------------------------------
+
+
+class IngestedAlert(BaseModel):
+    """One alert a request touched; `id` is null when an ack/resolve found no open alert."""
+
+    id: int | None
+    dedup_key: str
+    action: str
+
+
+class IngestAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    alerts: list[IngestedAlert]
+
+
+def _error_example(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    return {
+        "application/json": {
+            "example": {"error": {"code": code, "message": message, "details": details or []}}
+        }
+    }
+
+
+INTEGRATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "The body is not JSON",
+        "content": _error_example("bad_request", "the body is not valid JSON"),
+    },
+    404: {
+        "description": "Unknown integration key (or kind)",
+        "content": _error_example("not_found", "no service has this integration key"),
+    },
+    413: {
+        "description": "Body over 512 KB",
+        "content": _error_example("error", "the body is larger than 512 KB"),
+    },
+    422: {
+        "description": "The body breaks the payload's schema; each field is named",
+        "content": _error_example(
+            "invalid_input",
+            "invalid body.status",
+            [{"field": "body.status", "message": "Input should be 'firing' or 'resolved'"}],
+        ),
+    },
+    429: {
+        "description": "Too many events for this key; retry after Retry-After seconds",
+        "content": _error_example("error", "too many events for this integration key; retry later"),
+    },
+}
+
+
+async def _integration(
+    request: Request,
+    runtime: Runtime,
+    now: Any,
+    key: str,
+    model: type[BaseModel],
+    mapping: Callable[[Any], IngestAction],
+    sender: str,
+) -> IngestAccepted:
+    try:
+        body = await read_limited_body(request)
+    except BodyTooLarge:
+        raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES // 1024} KB") from None
+    try:
+        result = await run_in_threadpool(
+            ingest.receive,
+            runtime,
+            key,
+            lambda: mapping(ingest.parse_payload(model, body)),
+            now=now,
+            by=sender,
+            throttle=throttle_of(request),
+        )
+    except Throttled as exc:
+        retry_after = str(max(1, round(exc.retry_after)))
+        raise HTTPException(429, str(exc), headers={"Retry-After": retry_after}) from None
+    except PayloadInvalid as exc:
+        raise RequestValidationError(
+            [{"loc": _body_location(p.field), "msg": p.message, "type": "value_error"} for p in exc.problems]
+        ) from None
+    return IngestAccepted(
+        alerts=[IngestedAlert(id=result.alert_id, dedup_key=result.dedup_key, action=result.action)]
+    )
+
+
+def _body_location(field: str) -> tuple[str, ...]:
+    return ("body",) if field == "body" else ("body", *field.split("."))
+
+
+def _integration_route(
+    kind: str,
+    model: type[BaseModel],
+    mapping: Callable[[Any], IngestAction],
+    title: str,
+    example: dict[str, Any],
+) -> None:
+    async def receive(request: Request, key: str, runtime: RuntimeDep, now: NowDep) -> IngestAccepted:
+        return await _integration(request, runtime, now, key, model, mapping, kind)
+
+    receive.__name__ = f"ingest_{kind}"
+    router.add_api_route(
+        f"/integrations/{kind}/{{key}}",
+        receive,
+        methods=["POST"],
+        summary=f"Receive a {title} notification",
+        description=(
+            f"`key` is the service's integration key. {title} payloads map to one pager alert per "
+            "group (firing triggers or counts a repeat into the open alert, resolved resolves it). "
+            "Answered 202 once stored; paging happens after the response."
+        ),
+        status_code=202,
+        response_model=IngestAccepted,
+        responses=INTEGRATION_ERRORS,
+        openapi_extra=_request_body(model, example),
+    )
+
+
+_integration_route(
+    "alertmanager",
+    ingest.AlertmanagerWebhook,
+    ingest.alertmanager_action,
+    "Prometheus Alertmanager webhook (v4)",
+    {
+        "version": "4",
+        "status": "firing",
+        "groupKey": '{}:{alertname="HighErrorRate"}',
+        "receiver": "pager",
+        "alerts": [{"status": "firing", "labels": {"alertname": "HighErrorRate", "severity": "critical"}}],
+        "commonAnnotations": {"summary": "5xx ratio above 5%"},
+    },
+)
+_integration_route(
+    "grafana",
+    ingest.GrafanaWebhook,
+    ingest.grafana_action,
+    "Grafana alerting webhook",
+    {
+        "status": "firing",
+        "state": "alerting",
+        "groupKey": '{}:{alertname="HighCPU"}',
+        "title": "[FIRING:1] HighCPU",
+        "alerts": [{"status": "firing", "labels": {"alertname": "HighCPU", "severity": "warning"}}],
+    },
+)
+_integration_route(
+    "generic",
+    ingest.GenericAlert,
+    ingest.generic_action,
+    "generic JSON alert",
+    {"status": "firing", "summary": "Backup job failed", "dedup_key": "backup/nightly", "severity": "error"},
+)

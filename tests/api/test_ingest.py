@@ -1,0 +1,544 @@
+"""Alert ingest over HTTP against a migrated database: what is stored, what is answered, what is refused.
+
+Payloads are the shared fixtures (tests/fixtures/ingest): Alertmanager and Grafana webhooks, bodies
+captured from a real Alertmanager 0.25, and PagerDuty Events v2 trigger / acknowledge / resolve.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, update
+from sqlmodel import select
+
+from pager.adapters.console import ConsoleNotifier
+from pager.api.app import create_app
+from pager.api.deps import get_now
+from pager.config.loader import load_config
+from pager.db.session import session_scope
+from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
+from pager.services import catalog, users
+from pager.services.ingest import Throttle
+from pager.services.runtime import Runtime
+from pager.settings import Settings
+
+pytestmark = pytest.mark.database
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
+T0 = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
+API_KEY = "R0UT1NGKEY0000000000000000000001"  # the key in the PagerDuty and shared Alertmanager fixtures
+CAPTURED_KEY = "R0UT1NGKEYacceptance0123456789ab"  # the key the captured Alertmanager 0.25 used
+
+SCHEDULE = """\
+    time_zone: UTC
+    layers:
+      - name: weekly
+        members: [alice]
+        start: 2026-01-05T09:00
+        shift: 1w
+    """
+POLICY = """\
+    levels:
+      - notify: [schedule:team]
+        escalate_after: 5m
+    services:
+      - {id: api, name: API}
+      - {id: checkout, name: Checkout}
+    """
+
+
+def fixture(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return document
+
+
+@pytest.fixture
+def runtime(engine: Engine, tmp_path: Path) -> Runtime:
+    config_dir = tmp_path / "config"
+    for folder, name, text in (("schedules", "team", SCHEDULE), ("escalation_policies", "main", POLICY)):
+        (config_dir / folder).mkdir(parents=True)
+        (config_dir / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
+    config = load_config(config_dir)
+    assert config.errors == []
+    settings = Settings(database_url=str(engine.url), config_dir=config_dir)
+    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
+    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        users.add_user(
+            session, handle="alice", name="Alice", now=T0, sms="+15550000001", email="a@example.com"
+        )
+        catalog.sync_services(session, config, T0)
+        for service_id, key in (("api", API_KEY), ("checkout", CAPTURED_KEY)):
+            session.execute(update(Service).where(Service.id == service_id).values(integration_key=key))  # type: ignore[arg-type]
+    return built
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    app = create_app(runtime, run_worker=False)
+    app.dependency_overrides[get_now] = lambda: T0
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def counts(runtime: Runtime) -> tuple[int, int, int]:
+    """(alerts, timeline entries, outbox rows) stored."""
+    with session_scope(runtime.engine, read_only=True) as session:
+        return tuple(  # type: ignore[return-value]
+            session.exec(select(func.count()).select_from(table)).one()
+            for table in (Alert, TimelineEntry, OutboxMessage)
+        )
+
+
+def alerts_of(runtime: Runtime) -> list[Alert]:
+    with session_scope(runtime.engine, read_only=True) as session:
+        return list(session.exec(select(Alert).order_by(Alert.id)))  # type: ignore[arg-type]
+
+
+def timeline_kinds(runtime: Runtime, alert_id: int) -> list[str]:
+    with session_scope(runtime.engine, read_only=True) as session:
+        query = select(TimelineEntry).where(TimelineEntry.alert_id == alert_id).order_by(TimelineEntry.id)  # type: ignore[arg-type]
+        return [entry.kind for entry in session.exec(query)]
+
+
+def outbox_of(runtime: Runtime, alert_id: int) -> list[OutboxMessage]:
+    with session_scope(runtime.engine, read_only=True) as session:
+        return list(session.exec(select(OutboxMessage).where(OutboxMessage.alert_id == alert_id)))
+
+
+# --- PagerDuty Events API v2 ------------------------------------------------------------------------
+
+
+def test_pagerduty_trigger_commits_the_alert_and_its_pages_before_answering(
+    client: TestClient, runtime: Runtime
+) -> None:
+    response = client.post("/v2/enqueue", json=fixture("pagerduty_v2_trigger.json"))
+    assert response.status_code == 202
+    assert response.json() == {
+        "status": "success",
+        "message": "Event processed",
+        "dedup_key": "disk-full/db-1",
+    }
+    [alert] = alerts_of(runtime)
+    assert (alert.service_id, alert.dedup_key, alert.status) == ("api", "disk-full/db-1", "triggered")
+    assert (alert.summary, alert.severity, alert.source) == (
+        "Disk /var/lib/postgresql 97% full on db-1",
+        "critical",
+        "db-1.example.com",
+    )
+    assert alert.details["custom_details"] == {"free_bytes": 1073741824, "mount": "/var/lib/postgresql"}
+    assert alert.details["links"] == [
+        {"href": "https://grafana.example.com/d/disk", "text": "Disk dashboard"}
+    ]
+    assert (alert.details["component"], alert.details["class"]) == ("postgres", "disk")
+    assert alert.id is not None
+    assert timeline_kinds(runtime, alert.id)[0] == "triggered"
+    # The worker never ran: the pages are already stored for it, so a crash now loses nothing.
+    assert {row.method for row in outbox_of(runtime, alert.id)} >= {"sms", "email"}
+
+
+def test_pagerduty_repeat_trigger_dedups_then_acknowledge_and_resolve(
+    client: TestClient, runtime: Runtime
+) -> None:
+    for _ in range(3):
+        assert client.post("/v2/enqueue", json=fixture("pagerduty_v2_trigger.json")).status_code == 202
+    [alert] = alerts_of(runtime)
+    assert alert.event_count == 3
+    assert alert.id is not None
+    assert timeline_kinds(runtime, alert.id).count("trigger_repeated") == 2
+
+    acked = client.post("/v2/enqueue", json=fixture("pagerduty_v2_acknowledge.json"))
+    assert acked.status_code == 202 and acked.json()["dedup_key"] == "disk-full/db-1"
+    [alert] = alerts_of(runtime)
+    assert (alert.status, alert.acknowledged_at) == ("acknowledged", T0)
+
+    resolved = client.post("/v2/enqueue", json=fixture("pagerduty_v2_resolve.json"))
+    assert resolved.status_code == 202
+    [alert] = alerts_of(runtime)
+    assert (alert.status, alert.resolved_at) == ("resolved", T0)
+    assert alert.id is not None
+    kinds = timeline_kinds(runtime, alert.id)
+    assert kinds[:4] == ["triggered", "level_paged", "trigger_repeated", "trigger_repeated"]
+    assert kinds.index("acknowledged") < kinds.index("resolved")
+
+    # After the resolve, the same dedup key opens a new alert.
+    assert client.post("/v2/enqueue", json=fixture("pagerduty_v2_trigger.json")).status_code == 202
+    assert [(a.dedup_key, a.status) for a in alerts_of(runtime)] == [
+        ("disk-full/db-1", "resolved"),
+        ("disk-full/db-1", "triggered"),
+    ]
+
+
+def test_pagerduty_resolve_of_an_unknown_dedup_key_is_accepted_and_changes_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    response = client.post("/v2/enqueue", json=fixture("pagerduty_v2_resolve.json"))
+    assert response.status_code == 202
+    assert response.json()["dedup_key"] == "disk-full/db-1"
+    assert counts(runtime) == (0, 0, 0)
+
+
+def test_pagerduty_trigger_without_dedup_key_gets_one_back(client: TestClient, runtime: Runtime) -> None:
+    event = fixture("pagerduty_v2_trigger.json")
+    del event["dedup_key"]
+    first = client.post("/v2/enqueue", json=event).json()["dedup_key"]
+    second = client.post("/v2/enqueue", json=event).json()["dedup_key"]
+    assert first != second
+    assert sorted(a.dedup_key for a in alerts_of(runtime)) == sorted([first, second])
+
+
+def _pd(**changes: Any) -> dict[str, Any]:
+    event = fixture("pagerduty_v2_trigger.json")
+    for path, value in changes.items():
+        target = event
+        *parents, last = path.split("__")
+        for part in parents:
+            target = target[part]
+        if value is _DROP:
+            del target[last]
+        else:
+            target[last] = value
+    return event
+
+
+_DROP = object()
+
+INVALID_EVENTS = {
+    "routing key missing": (_pd(routing_key=_DROP), "routing_key"),
+    "routing key too short": (_pd(routing_key="abc"), "routing_key"),
+    "routing key unknown": (_pd(routing_key="f" * 32), "routing_key"),
+    "event action unknown": (_pd(event_action="create"), "event_action"),
+    "severity unknown": (_pd(payload__severity="fatal"), "payload.severity"),
+    "summary missing": (_pd(payload__summary=_DROP), "payload.summary"),
+    "summary too long": (_pd(payload__summary="x" * 1025), "payload.summary"),
+    "summary blank": (_pd(payload__summary="   "), "payload.summary"),
+    "summary not a string": (_pd(payload__summary=42), "payload.summary"),
+    "source missing": (_pd(payload__source=_DROP), "payload.source"),
+    "dedup key too long": (_pd(dedup_key="k" * 256), "dedup_key"),
+    "payload missing on trigger": (_pd(payload=_DROP), "payload"),
+    "link without href": (_pd(links=[{"text": "x"}]), "links.0.href"),
+    "custom details not an object": (_pd(payload__custom_details="text"), "payload.custom_details"),
+    "ack without dedup key": ({"routing_key": API_KEY, "event_action": "acknowledge"}, "dedup_key"),
+    "resolve with blank dedup key": (
+        {"routing_key": API_KEY, "event_action": "resolve", "dedup_key": " "},
+        "dedup_key",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID_EVENTS))
+def test_pagerduty_invalid_event_is_400_naming_the_field_and_stores_nothing(
+    client: TestClient, runtime: Runtime, case: str
+) -> None:
+    client.post("/v2/enqueue", json=fixture("pagerduty_v2_trigger.json"))
+    before = counts(runtime)
+    event, field = INVALID_EVENTS[case]
+    response = client.post("/v2/enqueue", json=event)
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["status"], body["message"]) == ("invalid event", "Event object is invalid")
+    assert any(error.startswith(f"{field}:") for error in body["errors"]), body
+    assert counts(runtime) == before
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b""])
+def test_pagerduty_body_that_is_not_an_event_object_is_400(
+    client: TestClient, runtime: Runtime, raw: bytes
+) -> None:
+    response = client.post("/v2/enqueue", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["status"] == "invalid event"
+    assert counts(runtime) == (0, 0, 0)
+
+
+def _oversized_event() -> bytes:
+    event = fixture("pagerduty_v2_trigger.json")
+    event["payload"]["custom_details"] = {"blob": "x" * (512 * 1024)}
+    return json.dumps(event).encode()
+
+
+def test_pagerduty_body_over_512_kb_is_refused_by_its_length(client: TestClient, runtime: Runtime) -> None:
+    response = client.post(
+        "/v2/enqueue", content=_oversized_event(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "512 KB" in response.json()["errors"][0]
+    assert counts(runtime) == (0, 0, 0)
+
+
+def test_pagerduty_body_over_512_kb_without_a_length_is_refused_while_reading(
+    client: TestClient, runtime: Runtime
+) -> None:
+    raw = _oversized_event()
+    chunks = (raw[i : i + 65536] for i in range(0, len(raw), 65536))  # chunked: no Content-Length
+    response = client.post("/v2/enqueue", content=chunks, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "512 KB" in response.json()["errors"][0]
+    assert counts(runtime) == (0, 0, 0)
+
+
+def test_body_just_under_the_limit_is_accepted(client: TestClient, runtime: Runtime) -> None:
+    event = fixture("pagerduty_v2_trigger.json")
+    event["payload"]["custom_details"] = {"blob": ""}
+    room = 512 * 1024 - len(json.dumps(event).encode())
+    event["payload"]["custom_details"] = {"blob": "x" * room}
+    assert len(json.dumps(event).encode()) == 512 * 1024
+    assert client.post("/v2/enqueue", content=json.dumps(event).encode()).status_code == 202
+    assert len(alerts_of(runtime)) == 1
+
+
+def test_a_key_sending_too_much_gets_429_and_nothing_is_stored(client: TestClient, runtime: Runtime) -> None:
+    clock = [0.0]
+    client.app.state.ingest_throttle = Throttle(rate_per_minute=60, burst=2, clock=lambda: clock[0])  # type: ignore[attr-defined]
+    event = fixture("pagerduty_v2_trigger.json")
+    assert [client.post("/v2/enqueue", json=event).status_code for _ in range(2)] == [202, 202]
+    before = counts(runtime)
+    throttled = client.post("/v2/enqueue", json=event)
+    assert throttled.status_code == 429
+    assert throttled.json()["status"] == "throttle event"
+    assert throttled.headers["retry-after"] == "1"
+    assert counts(runtime) == before
+    assert (
+        client.post("/integrations/generic/" + API_KEY, json={"status": "firing", "summary": "x"}).status_code
+        == 429
+    )
+    clock[0] = 1.0  # one token back after a second at 60/min
+    assert client.post("/v2/enqueue", json=event).status_code == 202
+    assert alerts_of(runtime)[0].event_count == 3
+
+
+# --- Alertmanager -----------------------------------------------------------------------------------
+
+
+def test_alertmanager_group_is_one_alert_that_dedups_and_resolves(
+    client: TestClient, runtime: Runtime
+) -> None:
+    firing = fixture("alertmanager_firing.json")
+    response = client.post(f"/integrations/alertmanager/{API_KEY}", json=firing)
+    assert response.status_code == 202
+    group_hash = hashlib.sha256(firing["groupKey"].encode()).hexdigest()
+    [entry] = response.json()["alerts"]
+    assert (entry["dedup_key"], entry["action"]) == (group_hash, "triggered")
+    [alert] = alerts_of(runtime)
+    assert (alert.id, alert.summary, alert.severity) == (
+        entry["id"],
+        "[FIRING:2] 5xx ratio above 5% for 5 minutes",
+        "critical",
+    )
+    members = alert.details["alerts"]
+    assert [m["fingerprint"] for m in members] == ["c6a2b3f1e9d8a7b6", "0d1e2f3a4b5c6d7e"]
+    assert members[1]["labels"]["instance"] == "web-2:9100"
+    assert members[0]["startsAt"] == "2026-11-23T10:00:00.000Z"
+    assert members[0]["annotations"]["runbook_url"] == "https://wiki.example.com/runbooks/high-error-rate"
+
+    again = client.post(f"/integrations/alertmanager/{API_KEY}", json=firing)
+    assert again.json()["alerts"] == [{"id": alert.id, "dedup_key": group_hash, "action": "deduplicated"}]
+    assert alerts_of(runtime)[0].event_count == 2
+
+    resolved = client.post(
+        f"/integrations/alertmanager/{API_KEY}", json=fixture("alertmanager_resolved.json")
+    )
+    assert resolved.json() == {
+        "status": "accepted",
+        "alerts": [{"id": alert.id, "dedup_key": group_hash, "action": "resolved"}],
+    }
+    [alert] = alerts_of(runtime)
+    assert (alert.status, alert.resolved_by) == ("resolved", "alertmanager")
+    assert alert.id is not None
+    assert timeline_kinds(runtime, alert.id) == [
+        "triggered",
+        "level_paged",
+        "trigger_repeated",
+        "resolved",
+        "pages_cancelled",
+    ]
+
+
+def test_captured_alertmanager_webhook_and_pagerduty_receiver_address_the_same_alert(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """Alertmanager's PagerDuty receiver keys by the group key's SHA-256, as the webhook mapping does."""
+    firing = client.post(
+        f"/integrations/alertmanager/{CAPTURED_KEY}",
+        json=fixture("alertmanager-0.25_captured_webhook_firing.json"),
+    )
+    assert firing.status_code == 202
+    captured_trigger = fixture("alertmanager-0.25_captured_pagerduty_trigger.json")
+    assert firing.json()["alerts"][0]["dedup_key"] == captured_trigger["dedup_key"]
+    assert client.post("/v2/enqueue", json=captured_trigger).status_code == 202
+    [alert] = alerts_of(runtime)
+    assert (alert.service_id, alert.event_count, alert.summary) == (
+        "checkout",
+        2,
+        "5xx error rate above 5% on checkout-api",
+    )
+    assert (
+        client.post(
+            "/v2/enqueue", json=fixture("alertmanager-0.25_captured_pagerduty_resolve.json")
+        ).status_code
+        == 202
+    )
+    assert alerts_of(runtime)[0].status == "resolved"
+    # The webhook's own resolve for the same group now finds nothing open: accepted, ignored.
+    late = client.post(
+        f"/integrations/alertmanager/{CAPTURED_KEY}",
+        json=fixture("alertmanager-0.25_captured_webhook_resolved.json"),
+    )
+    assert late.json()["alerts"][0] == {
+        "id": None,
+        "dedup_key": captured_trigger["dedup_key"],
+        "action": "ignored",
+    }
+    assert len(alerts_of(runtime)) == 1
+
+
+def test_alertmanager_pagerduty_receiver_event_is_accepted_on_enqueue(
+    client: TestClient, runtime: Runtime
+) -> None:
+    response = client.post("/v2/enqueue", json=fixture("alertmanager_pagerduty_v2_event.json"))
+    assert response.status_code == 202
+    [alert] = alerts_of(runtime)
+    assert (alert.severity, alert.source, alert.details["client"]) == (
+        "error",
+        "Alertmanager",
+        "Alertmanager",
+    )
+    assert alert.details["custom_details"]["num_firing"] == "2"
+
+
+# --- Grafana and generic ----------------------------------------------------------------------------
+
+
+def test_grafana_firing_then_ok_resolves_its_group(client: TestClient, runtime: Runtime) -> None:
+    firing = fixture("grafana_firing.json")
+    response = client.post(f"/integrations/grafana/{API_KEY}", json=firing)
+    assert response.status_code == 202
+    [alert] = alerts_of(runtime)
+    assert (alert.summary, alert.severity, alert.source) == (
+        "CPU above 90% for 10 minutes",
+        "warning",
+        "web-1",
+    )
+    assert alert.details["title"] == "[FIRING:1] HighCPU Infrastructure (web-1 warning)"
+    assert alert.details["alerts"][0]["values"] == {"A": 92.5}
+    resolved = copy.deepcopy(firing)
+    resolved["status"], resolved["state"] = "resolved", "ok"
+    resolved["alerts"][0]["status"] = "resolved"
+    answer = client.post(f"/integrations/grafana/{API_KEY}", json=resolved)
+    assert answer.json()["alerts"][0]["action"] == "resolved"
+    assert alerts_of(runtime)[0].status == "resolved"
+
+
+def test_generic_firing_and_resolved(client: TestClient, runtime: Runtime) -> None:
+    url = f"/integrations/generic/{API_KEY}"
+    fired = client.post(
+        url,
+        json={
+            "status": "firing",
+            "summary": "Backup failed",
+            "dedup_key": "backup",
+            "severity": "warning",
+            "details": {"job": "nightly"},
+        },
+    )
+    assert fired.status_code == 202
+    [alert] = alerts_of(runtime)
+    assert (alert.summary, alert.severity, alert.details["details"]) == (
+        "Backup failed",
+        "warning",
+        {"job": "nightly"},
+    )
+    done = client.post(url, json={"status": "resolved", "dedup_key": "backup"})
+    assert done.json()["alerts"] == [{"id": alert.id, "dedup_key": "backup", "action": "resolved"}]
+    assert alerts_of(runtime)[0].status == "resolved"
+
+
+INVALID_INTEGRATION_BODIES = {
+    "alertmanager status unknown": (
+        "alertmanager",
+        {**fixture("alertmanager_firing.json"), "status": "burning"},
+        "body.status",
+    ),
+    "alertmanager no alerts": (
+        "alertmanager",
+        {**fixture("alertmanager_firing.json"), "alerts": []},
+        "body.alerts",
+    ),
+    "alertmanager no group key": (
+        "alertmanager",
+        {k: v for k, v in fixture("alertmanager_firing.json").items() if k != "groupKey"},
+        "body.groupKey",
+    ),
+    "alertmanager label not a string": (
+        "alertmanager",
+        {**fixture("alertmanager_firing.json"), "commonLabels": {"x": 1}},
+        "body.commonLabels.x",
+    ),
+    "grafana no status or state": (
+        "grafana",
+        {k: v for k, v in fixture("grafana_firing.json").items() if k not in ("status", "state")},
+        "body.status",
+    ),
+    "generic firing without summary": ("generic", {"status": "firing"}, "body.summary"),
+    "generic resolved without dedup key": ("generic", {"status": "resolved"}, "body.dedup_key"),
+    "generic severity unknown": (
+        "generic",
+        {"status": "firing", "summary": "x", "severity": "p0"},
+        "body.severity",
+    ),
+    "generic not an object": ("generic", ["firing"], "body"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID_INTEGRATION_BODIES))
+def test_integration_body_breaking_the_schema_is_422_naming_the_field(
+    client: TestClient, runtime: Runtime, case: str
+) -> None:
+    kind, body, field = INVALID_INTEGRATION_BODIES[case]
+    response = client.post(f"/integrations/{kind}/{API_KEY}", json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert field in [detail["field"] for detail in error["details"]], error
+    assert counts(runtime) == (0, 0, 0)
+
+
+def test_integration_refusals_use_the_pager_error_shape_and_store_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    firing = fixture("alertmanager_firing.json")
+    unknown_key = client.post("/integrations/alertmanager/" + "0" * 32, json=firing)
+    assert unknown_key.status_code == 404 and unknown_key.json()["error"]["code"] == "not_found"
+    unknown_kind = client.post(f"/integrations/nagios/{API_KEY}", json=firing)
+    assert unknown_kind.status_code == 404 and unknown_kind.json()["error"]["code"] == "not_found"
+    not_json = client.post(
+        f"/integrations/alertmanager/{API_KEY}",
+        content=b"{oops",
+        headers={"content-type": "application/json"},
+    )
+    assert not_json.status_code == 400 and not_json.json()["error"]["code"] == "bad_request"
+    too_big = client.post(f"/integrations/generic/{API_KEY}", content=b"x" * (512 * 1024 + 1))
+    assert too_big.status_code == 413 and "512 KB" in too_big.json()["error"]["message"]
+    assert counts(runtime) == (0, 0, 0)
+
+
+def test_openapi_documents_the_ingest_bodies_and_answers(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    enqueue = spec["paths"]["/v2/enqueue"]["post"]
+    schema = enqueue["requestBody"]["content"]["application/json"]["schema"]
+    assert {"routing_key", "event_action"} <= set(schema["required"])
+    assert "$defs" not in json.dumps(schema)
+    assert {"202", "400", "429"} <= set(enqueue["responses"])
+    for kind in ("alertmanager", "grafana", "generic"):
+        operation = spec["paths"][f"/integrations/{kind}/{{key}}"]["post"]
+        assert {"202", "400", "404", "413", "422", "429"} <= set(operation["responses"])
+        assert "schema" in operation["requestBody"]["content"]["application/json"]
