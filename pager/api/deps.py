@@ -18,13 +18,13 @@ from pager.services.tokens import ROLE_RANK, authenticate
 _bearer = HTTPBearer(auto_error=False, description="An API token from `pager token create`.")
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The process's runtime (set by create_app)."""
+async def get_runtime(request: Request) -> Runtime:
+    """The process's runtime (set by create_app); async because it never blocks (no threadpool hop)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The clock at the HTTP edge (overridden in tests)."""
     return datetime.now(UTC)
 

@@ -54,9 +54,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "error"
-        )
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+            429: "throttled",
+        }.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         response = error_response(exc.status_code, code, message)
         for name, value in (exc.headers or {}).items():

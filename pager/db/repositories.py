@@ -158,10 +158,9 @@ def add_timeline_entry(
     message: str,
     data: dict[str, Any] | None = None,
 ) -> TimelineEntry:
-    """Append a line to an alert's timeline."""
+    """Append a line to an alert's timeline (written with the transaction's next flush)."""
     entry = TimelineEntry(alert_id=alert_id, at=at, kind=kind, message=message, data=data or {})
     session.add(entry)
-    session.flush()
     return entry
 
 
@@ -192,8 +191,8 @@ def claim_due_alerts(session: Session, now: datetime, *, limit: int = 100) -> li
     return list(session.exec(query))
 
 
-def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> OutboxMessage | None:
-    """Insert `message` unless its idempotency key exists; the new row, or None if it was there.
+def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> int | None:
+    """Insert `message` unless its idempotency key exists; the new row's id, or None if it was there.
 
     One statement (`INSERT … ON CONFLICT DO NOTHING`), so a concurrent insert of the same key by
     another worker cannot fail this transaction: one of them inserts, the other gets None.
@@ -208,8 +207,8 @@ def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> OutboxM
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(table.c.id)
     )
-    new_id = session.execute(statement).scalar_one_or_none()
-    return None if new_id is None else session.get(OutboxMessage, new_id)
+    new_id: int | None = session.execute(statement).scalar_one_or_none()
+    return new_id
 
 
 def find_outbox_by_key(session: Session, idempotency_key: str) -> OutboxMessage | None:

@@ -8,6 +8,7 @@ the writer. Postgres goes through psycopg 3 and relies on row locks (`FOR UPDATE
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +93,24 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool, busy_timeout_ms: in
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+_writer_locks: dict[int, threading.RLock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock | None:
+    """SQLite has one writer at a time: this process's writers queue here, not in SQLite's busy handler.
+
+    The busy handler sleeps in growing steps while the lock may already be free, which turned a
+    few milliseconds of queueing into seconds under concurrent requests. Other processes still meet
+    at SQLite's own lock (and its busy timeout). Re-entrant, so a nested session on the same thread
+    behaves as it did before.
+    """
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(id(engine), threading.RLock())
+
+
 @contextmanager
 def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
     """A session whose transaction commits when the block ends and rolls back if it raises.
@@ -100,6 +119,9 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
     SQLite's BEGIN to DEFERRED, so the session does not queue behind the writer; it must not write.
     """
     bind = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}) if read_only else engine
+    lock = None if read_only else _writer_lock(engine)
+    if lock is not None:
+        lock.acquire()
     session = Session(bind, expire_on_commit=False)
     try:
         yield session
@@ -109,6 +131,8 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
         raise
     finally:
         session.close()
+        if lock is not None:
+            lock.release()
 
 
 def alembic_config(url: str | URL) -> Config:

@@ -18,7 +18,6 @@ from pager.core.alert import Ack, Escalate, Event, Resolve, Trigger
 from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import ALERT_STATUSES, Alert, TimelineEntry
-from pager.services.catalog import require_service
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.paging import AlertTransaction
 from pager.services.runtime import Runtime
@@ -93,8 +92,9 @@ def _trigger_once(
     details: dict[str, Any] | None,
 ) -> AlertOutcome:
     with session_scope(runtime.engine) as session:
-        require_service(session, service_id)
         work = AlertTransaction(session, runtime, now)
+        if work.service(service_id) is None:
+            raise NotFound(f"no service {service_id!r}")
         alert = repo.find_open_alert(session, service_id, key, lock=True)
         if alert is not None:
             alert.event_count += 1

@@ -8,6 +8,7 @@ rows, cancellations — inside the caller's transaction, so either all of it hap
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from pager.core.alert import (
 from pager.core.escalation import decide
 from pager.core.model import Override
 from pager.core.page_text import email_body, email_subject, sms_text, voice_text
-from pager.core.policy import EscalationPolicy, NotificationRule, ResolveTargets, on_call_resolver
+from pager.core.policy import EscalationPolicy, NotificationRule, ResolveTargets, Target, on_call_resolver
 from pager.db import repositories as repo
 from pager.db.tables import Alert, OutboxMessage, Service, User
 from pager.services.ack_links import LinkAction, link_url, make_link_token
@@ -77,13 +78,25 @@ class AlertTransaction:
         return [step.rule for step in self.rules(handle)]
 
     def resolver(self, policy: EscalationPolicy) -> ResolveTargets:
+        """Who is on call for a level's targets; overrides are read only when a decision asks."""
+        resolve: ResolveTargets | None = None
+
+        def lazy(targets: tuple[Target, ...], at: datetime) -> Sequence[str]:
+            nonlocal resolve
+            if resolve is None:
+                resolve = on_call_resolver(self.runtime.config.schedules, self._overrides_for(policy))
+            return resolve(targets, at)
+
+        return lazy
+
+    def _overrides_for(self, policy: EscalationPolicy) -> list[Override]:
         overrides: list[Override] = []
         for schedule_id in sorted(_schedules_of(policy)):
             if schedule_id not in self._overrides:
                 window_end = self.now + timedelta(seconds=1)
                 self._overrides[schedule_id] = overrides_for(self.session, schedule_id, self.now, window_end)
             overrides.extend(self._overrides[schedule_id])
-        return on_call_resolver(self.runtime.config.schedules, overrides)
+        return overrides
 
     # -- deciding and applying ---------------------------------------------------------------------
 

@@ -324,7 +324,9 @@ def test_an_override_must_end_after_it_starts(engine: Engine) -> None:
 def test_outbox_inserts_each_idempotency_key_once(engine: Engine) -> None:
     with session_scope(engine) as session:
         first = insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0"))
-        assert first is not None and first.id is not None and first.status == "pending"
+        assert first is not None
+        stored_first = session.get(OutboxMessage, first)
+        assert stored_first is not None and stored_first.status == "pending"
         assert insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0")) is None
     with session_scope(engine) as session:  # also across transactions
         assert insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0")) is None
@@ -349,7 +351,7 @@ def test_claim_due_outbox_marks_rows_sending_once(engine: Engine) -> None:
     with session_scope(engine) as session:
         claimed = claim_due_outbox(session, NOW)
         expected = [due[2], due[1], due[0], retry_now]
-        assert [m.id for m in claimed] == [m.id for m in expected if m is not None]
+        assert [m.id for m in claimed] == [m for m in expected if m is not None]
         assert {(m.status, m.attempts, m.last_attempt_at) for m in claimed} == {("sending", 1, NOW)}
     with session_scope(engine) as session:
         assert claim_due_outbox(session, NOW) == []
@@ -392,7 +394,7 @@ def second_engine(url: str) -> Engine:
 def test_a_held_outbox_claim_is_never_handed_out_again(engine: Engine, database_url_at_head: str) -> None:
     with session_scope(engine) as session:
         pages = [insert_outbox_if_absent(session, page(f"p-{i}")) for i in range(4)]
-        all_ids = {m.id for m in pages if m is not None}
+        all_ids = {m for m in pages if m is not None}
     other = second_engine(database_url_at_head)
     try:
         with session_scope(engine) as holder:
