@@ -19,17 +19,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from pager.api.deps import NowDep, RuntimeDep
-from pager.services import ingest
+from pager.services import ingest, ingest_payloads
 from pager.services.errors import DomainError
-from pager.services.ingest import (
-    MAX_BODY_BYTES,
-    IngestAction,
-    MalformedBody,
-    PayloadInvalid,
-    Throttle,
-    Throttled,
-    UnknownKey,
-)
+from pager.services.ingest import IngestAction, Throttle, Throttled, UnknownKey
+from pager.services.ingest_payloads import MAX_BODY_BYTES, MalformedBody, PayloadInvalid
 from pager.services.runtime import Runtime
 
 router = APIRouter(tags=["ingest"])
@@ -167,7 +160,7 @@ PD_TRIGGER_EXAMPLE = {
             "content": {"application/json": {"example": THROTTLED_BODY}},
         },
     },
-    openapi_extra=_request_body(ingest.PagerDutyEvent, PD_TRIGGER_EXAMPLE),
+    openapi_extra=_request_body(ingest_payloads.PagerDutyEvent, PD_TRIGGER_EXAMPLE),
 )
 async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONResponse:
     try:
@@ -175,7 +168,7 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
     except BodyTooLarge:
         return _invalid_event(f"body: the event is larger than the {MAX_BODY_BYTES // 1024} KB limit")
     try:
-        event = ingest.parse_payload(ingest.PagerDutyEvent, body)
+        event = ingest_payloads.parse_payload(ingest_payloads.PagerDutyEvent, body)
         action = ingest.pagerduty_action(event)
     except MalformedBody as exc:
         return _invalid_event(f"body: {exc}")
@@ -271,7 +264,7 @@ async def _integration(
             ingest.receive,
             runtime,
             key,
-            lambda: mapping(ingest.parse_payload(model, body)),
+            lambda: mapping(ingest_payloads.parse_payload(model, body)),
             now=now,
             by=sender,
             throttle=throttle_of(request),
@@ -322,7 +315,7 @@ def _integration_route(
 
 _integration_route(
     "alertmanager",
-    ingest.AlertmanagerWebhook,
+    ingest_payloads.AlertmanagerWebhook,
     ingest.alertmanager_action,
     "Prometheus Alertmanager webhook (v4)",
     {
@@ -336,7 +329,7 @@ _integration_route(
 )
 _integration_route(
     "grafana",
-    ingest.GrafanaWebhook,
+    ingest_payloads.GrafanaWebhook,
     ingest.grafana_action,
     "Grafana alerting webhook",
     {
@@ -349,7 +342,7 @@ _integration_route(
 )
 _integration_route(
     "generic",
-    ingest.GenericAlert,
+    ingest_payloads.GenericAlert,
     ingest.generic_action,
     "generic JSON alert",
     {"status": "firing", "summary": "Backup job failed", "dedup_key": "backup/nightly", "severity": "error"},

@@ -9,20 +9,22 @@ from typing import Any
 import pytest
 
 from pager.services.ingest import (
-    AlertmanagerWebhook,
-    GenericAlert,
-    GrafanaWebhook,
-    MalformedBody,
-    PagerDutyEvent,
-    PayloadInvalid,
     Throttle,
     alertmanager_action,
     generic_action,
     grafana_action,
     group_dedup_key,
     pagerduty_action,
-    parse_payload,
     severity_from_labels,
+)
+from pager.services.ingest_payloads import (
+    AlertmanagerWebhook,
+    GenericAlert,
+    GrafanaWebhook,
+    MalformedBody,
+    PagerDutyEvent,
+    PayloadInvalid,
+    parse_payload,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
