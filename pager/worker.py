@@ -1,10 +1,10 @@
-"""The worker: runs due escalations and the outbox, woken at once for new work, ticked every second.
+"""The worker: runs due escalations and sends the outbox, woken at once for new work, ticked every second.
 
-APScheduler 3.x only ticks (interval 1 s, misfire_grace_time=None, coalesce=True): the tick and
-every wake-up (in-process trigger, Postgres NOTIFY, the SQLite wake socket) set one event, and a
-single loop runs the work. Between runs it sleeps until the earliest due instant in the database
-(at most a second), so a timer fires on time rather than on the next tick. All timers live in the
-database, so a restarted worker picks up everything that fell due while it was down.
+APScheduler 3.x only ticks (interval 1 s, misfire_grace_time=None, coalesce=True). The tick and every
+wake-up (in-process trigger, Postgres NOTIFY, the SQLite wake socket) set the flags of two loops, one
+for escalations and one for deliveries. Between runs each sleeps until its earliest due instant in the
+database (at most a second), so a timer fires on time rather than on the next tick. All timers live in
+the database, so a restarted worker picks up everything that fell due while it was down.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services.catalog import sync_services
-from pager.services.delivery import reconcile_uncertain, run_due_deliveries
+from pager.services.delivery import DeliveryPump, reconcile_uncertain, run_due_deliveries
 from pager.services.escalation import run_due_escalations
 from pager.services.runtime import Runtime
-from pager.services.wakeup import WakeListener
+from pager.services.wakeup import WakeListener, Waker
 
 log = logging.getLogger("pager.worker")
 
@@ -49,26 +49,38 @@ class TickReport:
 
 
 def tick(runtime: Runtime, now: datetime) -> TickReport:
-    """One run of everything due at `now`: escalations first (they queue pages), then delivery."""
+    """One run of everything due at `now`: escalations first (they queue pages), then delivery.
+
+    The fake-clock form of what the worker's two loops do concurrently.
+    """
     escalated = run_due_escalations(runtime, now)
-    reconciled = reconcile_uncertain(runtime, now)
-    sent = run_due_deliveries(runtime, now)
+    reconciled, sent = deliver(runtime, now)
     return TickReport(escalated, reconciled, sent)
 
 
-def next_due(runtime: Runtime) -> datetime | None:
-    """The earliest instant at which the database says there is work (None: nothing scheduled)."""
+def next_alert_due(runtime: Runtime) -> datetime | None:
+    """The earliest `next_action_at` of an open alert (None: no timer set)."""
     with session_scope(runtime.engine, read_only=True) as session:
-        alert_due = session.exec(
+        due = session.exec(
             select(func.min(Alert.next_action_at)).where(col(Alert.status) != "resolved")
         ).one()
-        page_due = session.exec(
+    return None if due is None else _aware(due)
+
+
+def next_page_due(runtime: Runtime) -> datetime | None:
+    """The earliest instant a queued or uncertain page needs attention (None: none)."""
+    with session_scope(runtime.engine, read_only=True) as session:
+        due = session.exec(
             select(func.min(func.coalesce(OutboxMessage.next_attempt_at, OutboxMessage.due_at))).where(
-                or_(col(OutboxMessage.status).in_(["pending", "unknown"]))
+                col(OutboxMessage.status).in_(["pending", "unknown"])
             )
         ).one()
-    candidates = [instant for instant in (alert_due, page_due) if instant is not None]
-    return min(_aware(c) for c in candidates) if candidates else None
+    return None if due is None else _aware(due)
+
+
+def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:
+    """Reconcile uncertain pages, then send due ones: (reconciled, sent)."""
+    return reconcile_uncertain(runtime, now), run_due_deliveries(runtime, now)
 
 
 def _aware(instant: datetime) -> datetime:
@@ -76,8 +88,54 @@ def _aware(instant: datetime) -> datetime:
     return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
 
 
+class _Loop:
+    """One kind of due work, run whenever woken and otherwise when the database says it is due."""
+
+    def __init__(
+        self,
+        name: str,
+        waker: Waker,
+        work: Callable[[datetime], int],
+        due: Callable[[], datetime | None],
+        clock: Callable[[], datetime],
+        stopping: threading.Event,
+    ) -> None:
+        self.name = name
+        self.work = work
+        self.due = due
+        self.clock = clock
+        self.stopping = stopping
+        self.waker = waker
+        self.flag = waker.subscribe()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                done = self.work(self.clock())
+            except Exception:
+                log.exception("loop_failed loop=%s", self.name)
+                done = 0
+            if done:
+                log.info("loop_ran loop=%s items=%d", self.name, done)
+            self.waker.wait(self._sleep_seconds(), self.flag)
+
+    def _sleep_seconds(self) -> float:
+        try:
+            due = self.due()
+        except Exception:
+            log.exception("next_due_failed loop=%s", self.name)
+            return TICK_SECONDS
+        if due is None:
+            return TICK_SECONDS
+        return max(0.0, min(TICK_SECONDS, (due - self.clock()).total_seconds()))
+
+
 class Worker:
-    """Runs `tick` whenever woken; `stop()` (or SIGTERM/SIGINT) ends `run()`; SIGHUP reloads config."""
+    """Runs escalations and deliveries in two loops; `stop()` (or SIGTERM/SIGINT) ends `run()`.
+
+    Escalation decisions never wait behind a backlog of sends, and sends never wait behind a burst
+    of decisions. A decision that queues pages wakes the delivery loop at once. SIGHUP reloads config.
+    """
 
     def __init__(self, runtime: Runtime, clock: Callable[[], datetime] = utc_now) -> None:
         self.runtime = runtime
@@ -87,6 +145,12 @@ class Worker:
     def stop(self) -> None:
         self._stopping.set()
         self.runtime.waker.wake()
+
+    def _escalate(self, now: datetime) -> int:
+        decided = run_due_escalations(self.runtime, now)
+        if decided:
+            self.runtime.waker.wake()  # the decisions may have queued pages
+        return decided
 
     def run(self, *, install_signals: bool = True) -> None:
         """Block, doing due work, until stopped."""
@@ -106,39 +170,29 @@ class Worker:
             coalesce=True,
             max_instances=1,
         )
+        waker, clock, stopping = self.runtime.waker, self.clock, self._stopping
+        pump = DeliveryPump(self.runtime)  # a finishing sender wakes the delivery loop to record it
+        loops = [
+            _Loop("escalation", waker, self._escalate, lambda: next_alert_due(self.runtime), clock, stopping),
+            _Loop("delivery", waker, pump.run, lambda: next_page_due(self.runtime), clock, stopping),
+        ]
+        threads = [
+            threading.Thread(target=loop.run, name=f"pager-{loop.name}", daemon=True) for loop in loops
+        ]
         scheduler.start()
+        for thread in threads:
+            thread.start()
         log.info("worker_started database=%s", self.runtime.engine.url.render_as_string(hide_password=True))
         try:
-            while not self._stopping.is_set():
-                self.run_once()
-                self.runtime.waker.wait(self._sleep_seconds())
+            while not self._stopping.wait(TICK_SECONDS):
+                pass
         finally:
             scheduler.shutdown(wait=False)
+            for thread in threads:
+                thread.join(timeout=30)
+            pump.shutdown(self.clock())
             listener.stop()
             log.info("worker_stopped")
-
-    def run_once(self) -> TickReport | None:
-        """One tick; a failure is logged and the loop goes on (the database keeps the work)."""
-        try:
-            report = tick(self.runtime, self.clock())
-        except Exception:
-            log.exception("tick_failed")
-            return None
-        if report.escalated or report.reconciled or report.sent:
-            log.info(
-                "tick escalated=%d reconciled=%d sent=%d", report.escalated, report.reconciled, report.sent
-            )
-        return report
-
-    def _sleep_seconds(self) -> float:
-        try:
-            due = next_due(self.runtime)
-        except Exception:
-            log.exception("next_due_failed")
-            return TICK_SECONDS
-        if due is None:
-            return TICK_SECONDS
-        return max(0.0, min(TICK_SECONDS, (due - self.clock()).total_seconds()))
 
     def _install_signals(self) -> None:
         def on_stop(signum: int, _frame: FrameType | None) -> None:
@@ -146,8 +200,7 @@ class Worker:
             self.stop()
 
         def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            if self.runtime.reload_config():
-                log.info("config_reloaded")
+            self.runtime.reload_config()
 
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)

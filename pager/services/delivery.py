@@ -13,6 +13,8 @@ Every attempt and outcome goes on the alert's timeline.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -88,6 +90,57 @@ def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -
             total += len(attempts)
             if len(attempts) < batch:
                 return total
+
+
+class DeliveryPump:
+    """The worker's delivery: a long-lived pool of senders that the loop never waits on.
+
+    Each run records the outcomes that came back (one transaction), reconciles uncertain pages, and
+    claims only as many due pages as there are idle senders, so a claimed page is in a provider call
+    at once and can never outlive its `sending` lease. A sender that finishes wakes the loop, so its
+    outcome is recorded straight away. A slow or hanging provider call holds one sender, never the
+    other pages.
+    """
+
+    def __init__(self, runtime: Runtime, senders: int = SENDERS) -> None:
+        self.runtime = runtime
+        self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="pager-send")
+        self._idle = senders
+        self._lock = threading.Lock()
+        self._finished: queue.SimpleQueue[tuple[Attempt, DeliveryResult]] = queue.SimpleQueue()
+
+    def run(self, now: datetime) -> int:
+        """One pass; returns how many pages it recorded, reconciled or handed to a sender."""
+        finished: list[tuple[Attempt, DeliveryResult]] = []
+        while not self._finished.empty():
+            finished.append(self._finished.get())
+        if finished:
+            _record(self.runtime, now, finished)
+        reconciled = reconcile_uncertain(self.runtime, now)
+        with self._lock:
+            idle = self._idle
+        attempts = _claim(self.runtime, now, idle) if idle else []
+        for attempt in attempts:
+            with self._lock:
+                self._idle -= 1
+            self._pool.submit(self._send, attempt)
+        return len(finished) + reconciled + len(attempts)
+
+    def shutdown(self, now: datetime) -> None:
+        """Wait for calls in flight, then record their outcomes."""
+        self._pool.shutdown(wait=True)
+        finished = []
+        while not self._finished.empty():
+            finished.append(self._finished.get())
+        if finished:
+            _record(self.runtime, now, finished)
+
+    def _send(self, attempt: Attempt) -> None:
+        result = _send(self.runtime, attempt)
+        self._finished.put((attempt, result))
+        with self._lock:
+            self._idle += 1
+        self.runtime.waker.wake()
 
 
 def _send(runtime: Runtime, attempt: Attempt) -> DeliveryResult:

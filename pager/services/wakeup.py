@@ -20,19 +20,32 @@ CHANNEL = "pager_wake"
 
 
 class Waker:
-    """An in-process wake-up flag the worker waits on."""
+    """In-process wake-up flags: each waiting loop subscribes its own, and `wake()` sets them all."""
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._default = threading.Event()
+        self._events = [self._default]
+        self._lock = threading.Lock()
+
+    def subscribe(self) -> threading.Event:
+        """A flag of one's own, so one loop's wake-up is never consumed by another."""
+        event = threading.Event()
+        with self._lock:
+            self._events.append(event)
+        return event
 
     def wake(self) -> None:
-        """Ask the worker to run now."""
-        self._event.set()
+        """Ask every waiting loop to run now."""
+        with self._lock:
+            events = list(self._events)
+        for event in events:
+            event.set()
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, event: threading.Event | None = None) -> bool:
         """Block until woken or `timeout` seconds pass; True when woken. Clears the flag."""
-        woken = self._event.wait(timeout)
-        self._event.clear()
+        flag = event or self._default
+        woken = flag.wait(timeout)
+        flag.clear()
         return woken
 
 
