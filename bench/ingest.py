@@ -82,7 +82,8 @@ def prepare_pager(root: Path) -> str:
     from sqlalchemy import update
 
     from pager.config.loader import load_config
-    from pager.db.session import create_db_engine, session_scope, upgrade_schema
+    from pager.db.migrate import upgrade_schema
+    from pager.db.session import create_db_engine, session_scope
     from pager.db.tables import Service
     from pager.services import catalog, users
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, make_url, text
 
-from pager.db.session import create_db_engine, database_url, upgrade_schema
+from pager.db.migrate import upgrade_schema
+from pager.db.session import create_db_engine, database_url
 
 TEST_DATABASE_ENV = "PAGER_TEST_DATABASE_URL"
 

@@ -18,13 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from pager.config.errors import ConfigInvalid
 from pager.core.localtime import NaiveInstantError, parse_instant
 from pager.core.model import Override
-from pager.db.session import (
-    UnsupportedDatabase,
-    create_db_engine,
-    current_revision,
-    database_url,
-    session_scope,
-)
+from pager.db.migrate import current_revision
+from pager.db.session import UnsupportedDatabase, create_db_engine, database_url, session_scope
 from pager.services.errors import DomainError
 from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime, build_runtime

@@ -9,7 +9,8 @@ from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pager.commands.common import fail
-from pager.db.session import UnsupportedDatabase, current_revision, database_url, upgrade_schema
+from pager.db.migrate import current_revision, upgrade_schema
+from pager.db.session import UnsupportedDatabase, database_url
 from pager.settings import get_settings
 
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (PAGER_DATABASE_URL).")

@@ -16,7 +16,8 @@ from pager.adapters.console import ConsoleNotifier
 from pager.commands.common import cli_settings, now_utc, open_database, reported_errors, runtime
 from pager.config.loader import LoadedConfig
 from pager.db import repositories as repo
-from pager.db.session import session_scope, upgrade_schema
+from pager.db.migrate import upgrade_schema
+from pager.db.session import session_scope
 from pager.log_format import configure_logging
 from pager.services import catalog, users
 from pager.services.config_watch import ConfigWatcher

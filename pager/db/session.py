@@ -11,12 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
@@ -25,8 +21,6 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Execution option read by the SQLite `begin` hook: DEFERRED, IMMEDIATE or EXCLUSIVE.
 SQLITE_BEGIN_OPTION = "pager_sqlite_begin"
 _SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
-
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 class UnsupportedDatabase(ValueError):
@@ -133,32 +127,3 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
         session.close()
         if lock is not None:
             lock.release()
-
-
-def alembic_config(url: str | URL) -> Config:
-    """Alembic configuration for migrations/ with `url` handed to env.py (alembic.ini is not read)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    # Passed as an attribute, not a main option: ini interpolation would mangle `%` in passwords.
-    config.attributes["database_url"] = database_url(url).render_as_string(hide_password=False)
-    return config
-
-
-def upgrade_schema(url: str | URL, revision: str = "head") -> None:
-    """Run the migrations up to `revision`."""
-    command.upgrade(alembic_config(url), revision)
-
-
-def downgrade_schema(url: str | URL, revision: str) -> None:
-    """Run the migrations down to `revision` (`base` removes every table)."""
-    command.downgrade(alembic_config(url), revision)
-
-
-def current_revision(url: str | URL) -> str | None:
-    """The revision the database is at, or None when it has never been migrated."""
-    engine = create_db_engine(url)
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()

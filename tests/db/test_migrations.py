@@ -14,13 +14,8 @@ from typer.testing import CliRunner
 
 import pager.db.tables  # noqa: F401  (registers the tables)
 from pager.cli import app
-from pager.db.session import (
-    alembic_config,
-    create_db_engine,
-    current_revision,
-    downgrade_schema,
-    upgrade_schema,
-)
+from pager.db.migrate import alembic_config, current_revision, downgrade_schema, upgrade_schema
+from pager.db.session import create_db_engine
 
 TABLES = {
     "users",

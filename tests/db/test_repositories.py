@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlmodel import Session, select
 
 from pager.core.model import Override
+from pager.db.migrate import upgrade_schema
 from pager.db.repositories import (
     add_contact_method,
     add_notification_rule,
@@ -32,7 +33,7 @@ from pager.db.repositories import (
     overrides_overlapping,
     timeline_of,
 )
-from pager.db.session import create_db_engine, session_scope, upgrade_schema
+from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, CalendarToken, OutboxMessage, Service, User
 from tests.db.conftest import backend_of
 
