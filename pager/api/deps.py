@@ -15,6 +15,9 @@ from pager.db.tables import ApiToken
 from pager.services.runtime import Runtime
 from pager.services.tokens import ROLE_RANK, authenticate
 
+# Id columns are 32-bit integers: a larger id in a path or query is invalid input, not a database error.
+MAX_ID = 2**31 - 1
+
 _bearer = HTTPBearer(auto_error=False, description="An API token from `pager token create`.")
 
 

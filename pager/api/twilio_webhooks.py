@@ -18,7 +18,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from pager.adapters.twilio_voice import page_twiml
-from pager.api.deps import NowDep, RuntimeDep
+from pager.api.deps import MAX_ID, NowDep, RuntimeDep
 from pager.services import phone
 from pager.services.errors import InvalidInput
 from pager.services.runtime import Runtime
@@ -98,7 +98,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     ),
 }
 ALERT_QUERY = Query(
-    ge=1, description="The alert the call is about (set by the pager when it places the call)"
+    ge=1, le=MAX_ID, description="The alert the call is about (set by the pager when it places the call)"
 )
 VOICE_FIELDS = {
     "From": "Caller number (E.164)",

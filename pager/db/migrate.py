@@ -6,6 +6,7 @@ not import Alembic at start-up.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +16,11 @@ from sqlalchemy import URL
 
 from pager.db.session import create_db_engine, database_url
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# The repository's migrations/ (editable installs, tests); an installed package (the Docker image)
+# is told where they are with PAGER_MIGRATIONS_DIR.
+MIGRATIONS_DIR = Path(
+    os.environ.get("PAGER_MIGRATIONS_DIR") or Path(__file__).resolve().parents[2] / "migrations"
+)
 
 
 def alembic_config(url: str | URL) -> Config:

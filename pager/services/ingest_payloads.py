@@ -5,7 +5,7 @@ Strict means: unknown fields are ignored, nothing is coerced, and every problem 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -143,10 +143,29 @@ class GenericAlert(_Strict):
 Model = TypeVar("Model", bound=BaseModel)
 
 
+def _nul_fields(value: Any, path: str) -> Iterator[str]:
+    """Dotted paths of the strings (keys included) in `value` that hold a NUL character."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                yield child
+            yield from _nul_fields(item, child)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _nul_fields(item, f"{path}.{index}" if path else str(index))
+
+
 def parse_payload(model: type[Model], body: bytes) -> Model:
-    """Validate `body` as `model`: MalformedBody if it is not JSON, PayloadInvalid naming each field."""
+    """Validate `body` as `model`: MalformedBody if it is not JSON, PayloadInvalid naming each field.
+
+    Text holding NUL (`\\u0000`) is refused on every backend: Postgres cannot store it (it was a 500 there).
+    """
     try:
-        return model.model_validate_json(body)
+        parsed = model.model_validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(error["type"] == "json_invalid" for error in errors):
@@ -156,3 +175,11 @@ def parse_payload(model: type[Model], body: bytes) -> Model:
         raise PayloadInvalid(
             [FieldProblem(".".join(str(part) for part in e["loc"]), e["msg"]) for e in errors]
         ) from None
+    if b"\\u0000" in body or b"\x00" in body:  # JSON carries NUL only as \u0000: skip the walk otherwise
+        nul = [
+            FieldProblem(field, "must not contain the NUL character")
+            for field in _nul_fields(parsed.model_dump(by_alias=True), "")
+        ]
+        if nul:
+            raise PayloadInvalid(nul)
+    return parsed

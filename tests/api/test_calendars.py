@@ -8,7 +8,6 @@ compared with pager.core.schedule.final_shifts over the window computed here ind
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,12 +21,10 @@ from icalendar import Calendar
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from pager.adapters.console import ConsoleNotifier
 from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.commands import tokens as token_commands
 from pager.commands.common import CliState
-from pager.config.loader import load_config
 from pager.core.model import ROLES
 from pager.core.schedule import final_shifts
 from pager.db import repositories as repo
@@ -35,7 +32,8 @@ from pager.db.session import session_scope
 from pager.services import calendars, overrides, users
 from pager.services.runtime import Runtime
 from pager.services.tokens import revoke_calendar_token
-from pager.settings import Settings
+from tests import support
+from tests.support import Clock
 
 pytestmark = pytest.mark.database
 
@@ -82,36 +80,17 @@ POLICY = """\
 
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
-    config_dir = tmp_path / "config"
-    (config_dir / "schedules").mkdir(parents=True)
-    (config_dir / "escalation_policies").mkdir(parents=True)
-    for name, text in SCHEDULES.items():
-        (config_dir / "schedules" / f"{name}.yaml").write_text(textwrap.dedent(text))
-    (config_dir / "escalation_policies" / "main.yaml").write_text(textwrap.dedent(POLICY))
-    config = load_config(config_dir)
-    assert config.errors == []
-    settings = Settings(
-        database_url=str(engine.url), config_dir=config_dir, public_url="https://pager.example.com/"
-    )
-    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
-    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
+    config_dir = support.write_config(tmp_path / "config", SCHEDULES, {"main": POLICY})
+    built = support.console_runtime(engine, config_dir, public_url="https://pager.example.com/")
     with session_scope(engine) as session:
         for handle in ("alice", "bob", "carol"):
             users.add_user(session, handle=handle, name=f"{handle.title()} Example", now=NOW)
     return built
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,16 +19,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, update
 from sqlmodel import select
 
-from pager.adapters.console import ConsoleNotifier
 from pager.api.app import create_app
 from pager.api.deps import get_now
-from pager.config.loader import load_config
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
 from pager.services import catalog, users
 from pager.services.ingest import Throttle
 from pager.services.runtime import Runtime
-from pager.settings import Settings
+from tests import support
 
 pytestmark = pytest.mark.database
 
@@ -63,20 +60,13 @@ def fixture(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
-    config_dir = tmp_path / "config"
-    for folder, name, text in (("schedules", "team", SCHEDULE), ("escalation_policies", "main", POLICY)):
-        (config_dir / folder).mkdir(parents=True)
-        (config_dir / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
-    config = load_config(config_dir)
-    assert config.errors == []
-    settings = Settings(database_url=str(engine.url), config_dir=config_dir)
-    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
-    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
+    config_dir = support.write_config(tmp_path / "config", {"team": SCHEDULE}, {"main": POLICY})
+    built = support.console_runtime(engine, config_dir)
     with session_scope(engine) as session:
         users.add_user(
             session, handle="alice", name="Alice", now=T0, sms="+15550000001", email="a@example.com"
         )
-        catalog.sync_services(session, config, T0)
+        catalog.sync_services(session, built.config, T0)
         for service_id, key in (("api", API_KEY), ("checkout", CAPTURED_KEY)):
             session.execute(update(Service).where(Service.id == service_id).values(integration_key=key))  # type: ignore[arg-type]
     return built

@@ -7,7 +7,6 @@ Each happy path checks the database, not only the answer. The role matrix is che
 from __future__ import annotations
 
 import hashlib
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,10 +19,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from pager.adapters.console import ConsoleNotifier
 from pager.api.app import create_app
 from pager.api.deps import get_now
-from pager.config.loader import load_config
 from pager.core.schedule import final_shifts, resolve_on_call
 from pager.db import repositories as repo
 from pager.db.session import session_scope
@@ -31,7 +28,7 @@ from pager.db.tables import Alert, ApiToken, CalendarToken, ContactMethod, Overr
 from pager.services import alerts, catalog, overrides, users
 from pager.services.runtime import Runtime
 from pager.services.tokens import create_api_token, token_hash
-from pager.settings import Settings
+from tests import support
 
 pytestmark = pytest.mark.database
 
@@ -77,24 +74,14 @@ POLICY = """\
 
 
 def write_config(root: Path) -> Path:
-    (root / "schedules").mkdir(parents=True)
-    (root / "escalation_policies").mkdir(parents=True)
-    for name, text in SCHEDULES.items():
-        (root / "schedules" / f"{name}.yaml").write_text(textwrap.dedent(text))
-    (root / "escalation_policies" / "main.yaml").write_text(textwrap.dedent(POLICY))
-    return root
+    return support.write_config(root, SCHEDULES, {"main": POLICY})
 
 
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
-    config_dir = write_config(tmp_path / "config")
-    config = load_config(config_dir)
-    assert config.errors == []
-    settings = Settings(
-        database_url=str(engine.url), config_dir=config_dir, public_url="https://pager.example.com"
+    built = support.console_runtime(
+        engine, write_config(tmp_path / "config"), public_url="https://pager.example.com"
     )
-    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
-    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
     with session_scope(engine) as session:
         for number, handle in enumerate(("alice", "bob", "carol"), start=1):
             users.add_user(
@@ -105,7 +92,7 @@ def runtime(engine: Engine, tmp_path: Path) -> Runtime:
                 sms=f"+1555000000{number}",
                 email=f"{handle}@example.com",
             )
-        catalog.sync_services(session, config, NOW)
+        catalog.sync_services(session, built.config, NOW)
     return built
 
 

@@ -7,7 +7,6 @@ Requests are signed the way Twilio signs them (RequestValidator.compute_signatur
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,18 +20,17 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
-from pager.adapters.console import ConsoleNotifier
 from pager.api.app import create_app
 from pager.api.deps import get_now
-from pager.config.loader import load_config
 from pager.core.sms_grammar import HELP_TEXT
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage, TimelineEntry
 from pager.services import alerts, catalog, users
 from pager.services.phone import NOT_REGISTERED, open_alerts_text
 from pager.services.runtime import Runtime
-from pager.settings import Settings
 from pager.worker import tick
+from tests import support
+from tests.support import Clock
 
 pytestmark = pytest.mark.database
 
@@ -63,28 +61,12 @@ POLICY = """\
     """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
-    config_dir = tmp_path / "config"
-    for folder, name, text in (("schedules", "team", SCHEDULE), ("escalation_policies", "main", POLICY)):
-        (config_dir / folder).mkdir(parents=True)
-        (config_dir / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
-    config = load_config(config_dir)
-    assert config.errors == []
-    settings = Settings(
-        database_url=str(engine.url),
-        config_dir=config_dir,
-        public_url=PUBLIC,
-        twilio_auth_token=AUTH_TOKEN,
-        secret_key="test-secret",
+    config_dir = support.write_config(tmp_path / "config", {"team": SCHEDULE}, {"main": POLICY})
+    built = support.console_runtime(
+        engine, config_dir, public_url=PUBLIC, twilio_auth_token=AUTH_TOKEN, secret_key="test-secret"
     )
-    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
-    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
     with session_scope(engine) as session:
         for handle in SMS:
             users.add_user(
@@ -96,13 +78,13 @@ def runtime(engine: Engine, tmp_path: Path) -> Runtime:
                 voice=VOICE[handle],
                 email=f"{handle}@example.com",
             )
-        catalog.sync_services(session, config, T0)
+        catalog.sync_services(session, built.config, T0)
     return built
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

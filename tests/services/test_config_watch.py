@@ -9,18 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from pager.adapters.console import ConsoleNotifier
-from pager.config.loader import load_config
 from pager.services.config_watch import ConfigWatcher
 from pager.services.runtime import Runtime
-from pager.settings import Settings
 from tests.services.test_engine import write_config
+from tests.support import console_runtime
 
 
 def make_runtime(config_dir: Path) -> Runtime:
-    settings = Settings(database_url="sqlite://", config_dir=config_dir)
-    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
-    return Runtime(create_engine("sqlite://"), settings, load_config(config_dir), notifiers)  # type: ignore[arg-type]
+    return console_runtime(create_engine("sqlite://"), config_dir)
 
 
 def touch_later(path: Path, text: str) -> None:

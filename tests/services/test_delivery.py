@@ -14,20 +14,19 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from pager.adapters.console import ConsoleNotifier
+from pager.adapters.delivery import Method, Notifier
 from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import TwilioSmsNotifier
 from pager.adapters.twilio_voice import TwilioVoiceNotifier
-from pager.config.loader import load_config
 from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services import alerts, catalog, users
 from pager.services.runtime import Runtime
-from pager.settings import Settings
 from pager.testing.fake_twilio import FakeTwilio, Fault
 from pager.worker import tick
 from tests.services.test_engine import timeline, write_config
+from tests.support import Clock, console_runtime
 
 pytestmark = pytest.mark.database
 
@@ -36,19 +35,10 @@ SID, TOKEN, FROM = "AC" + "0" * 32, "test-token", "+15550009999"
 ALICE_SMS, ALICE_VOICE = "+15550000001", "+15551000001"
 
 
-class Clock:
-    """The one fake clock shared by the engine's `now` and the fake Twilio's timestamps."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """The one fake clock shared by the engine's `now` and the fake Twilio's timestamps."""
+    return Clock(T0)
 
 
 @pytest.fixture
@@ -59,20 +49,16 @@ def fake(clock: Clock) -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path, fake: FakeTwilio) -> Runtime:
-    config_dir = write_config(tmp_path / "config")
-    config = load_config(config_dir)
-    settings = Settings(database_url=str(engine.url), config_dir=config_dir, sending_lease_seconds=30)
     client = make_client(SID, TOKEN, fake.base_url, timeout=0.5)
-    notifiers = {
+    twilio: dict[Method, Notifier] = {
         "sms": TwilioSmsNotifier(client, FROM, "https://pager.example.com/twilio/status"),
         "voice": TwilioVoiceNotifier(client, FROM, "https://pager.example.com"),
-        "email": ConsoleNotifier("email"),
     }
-    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
+    built = console_runtime(engine, write_config(tmp_path / "config"), twilio, sending_lease_seconds=30)
     with session_scope(engine) as session:
         users.add_user(session, handle="alice", name="Alice", now=T0, sms=ALICE_SMS, voice=ALICE_VOICE)
         users.add_user(session, handle="carol", name="Carol", now=T0, sms="+15550000003")
-        catalog.sync_services(session, config, T0)
+        catalog.sync_services(session, built.config, T0)
     return built
 
 

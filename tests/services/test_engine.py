@@ -6,7 +6,6 @@ Pages go to console notifiers, whose `sent` lists say exactly what left.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +15,12 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from pager.adapters.console import ConsoleNotifier
-from pager.config.loader import load_config
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services import alerts, catalog, overrides, users
 from pager.services.runtime import Runtime
-from pager.settings import Settings
 from pager.worker import tick
+from tests import support
 
 pytestmark = pytest.mark.database
 
@@ -75,23 +73,15 @@ POLICIES = {
 
 
 def write_config(root: Path) -> Path:
-    for folder, files in (("schedules", SCHEDULES), ("escalation_policies", POLICIES)):
-        (root / folder).mkdir(parents=True)
-        for name, text in files.items():
-            (root / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
-    return root
+    """This module's config: the `team` and `nights` schedules, the `main` and `empty` policies."""
+    return support.write_config(root, SCHEDULES, POLICIES)
 
 
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Iterator[Runtime]:
-    config_dir = write_config(tmp_path / "config")
-    config = load_config(config_dir)
-    assert config.errors == []
-    settings = Settings(
-        database_url=str(engine.url), config_dir=config_dir, public_url="https://pager.example.com"
+    built = support.console_runtime(
+        engine, write_config(tmp_path / "config"), public_url="https://pager.example.com"
     )
-    notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
-    built = Runtime(engine=engine, settings=settings, config=config, notifiers=notifiers)  # type: ignore[arg-type]
     with session_scope(engine) as session:
         for handle, number in (("alice", 1), ("bob", 2), ("carol", 3), ("dana", 4)):
             users.add_user(
@@ -103,7 +93,7 @@ def runtime(engine: Engine, tmp_path: Path) -> Iterator[Runtime]:
                 voice=f"+1555100000{number}",
                 email=f"{handle}@example.com",
             )
-        catalog.sync_services(session, config, T0)
+        catalog.sync_services(session, built.config, T0)
     yield built
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, PlainSerializer, WithJsonSchema
 
+from pager.api.deps import MAX_ID
 from pager.core.localtime import format_instant
 from pager.services.errors import InvalidInput
 
@@ -60,7 +61,8 @@ PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=100, examples=["checkout"])]
 NamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=100, description="An id or handle.")]
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="A numeric id.")]
+# Ids are INTEGER columns: a larger id would make Postgres fail the query (a 500), not find nothing.
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A numeric id.")]
 TokenRole = Literal["admin", "responder", "viewer"]
 
 

@@ -1,0 +1,60 @@
+"""Pieces many test modules share: a config directory from YAML snippets, a runtime, a fake clock."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from pager.adapters.console import ConsoleNotifier
+from pager.adapters.delivery import Method, Notifier
+from pager.config.loader import load_config
+from pager.services.runtime import Runtime
+from pager.settings import Settings
+
+
+def write_config(root: Path, schedules: Mapping[str, str], policies: Mapping[str, str]) -> Path:
+    """`root/schedules/<id>.yaml` and `root/escalation_policies/<id>.yaml` from indented snippets."""
+    for folder, files in (("schedules", schedules), ("escalation_policies", policies)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (root / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
+    return root
+
+
+def console_runtime(
+    engine: Engine,
+    config_dir: Path,
+    notifiers: Mapping[Method, Notifier] | None = None,
+    **settings: Any,
+) -> Runtime:
+    """A runtime on the test database and a valid config; pages go to console notifiers unless given."""
+    config = load_config(config_dir)
+    assert config.errors == [], config.errors
+    chosen: dict[Method, Notifier] = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
+    chosen.update(notifiers or {})
+    return Runtime(
+        engine=engine,
+        settings=Settings(database_url=str(engine.url), config_dir=config_dir, **settings),
+        config=config,
+        notifiers=chosen,
+    )
+
+
+class Clock:
+    """A settable clock: call it for `now`; tests move `now` by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by `timedelta(**delta)` and return the new now."""
+        self.now += timedelta(**delta)
+        return self.now
