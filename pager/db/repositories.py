@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, case, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -209,6 +209,37 @@ def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> int | N
     )
     new_id: int | None = session.execute(statement).scalar_one_or_none()
     return new_id
+
+
+def upsert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows (dicts of column values, unique keys) in one statement.
+
+    A key that already exists is left alone, except that a still-pending row whose new `due_at` is
+    earlier is brought forward (a fallback after a failed page). Concurrent writers of the same key
+    cannot fail each other: the database decides, row by row.
+    """
+    for start in range(0, len(rows), _UPSERT_CHUNK):
+        _upsert_outbox_chunk(session, rows[start : start + _UPSERT_CHUNK])
+
+
+# Rows per statement: well under SQLite's oldest host-parameter limit (999) at 12 columns a row.
+_UPSERT_CHUNK = 80
+
+
+def _upsert_outbox_chunk(session: Session, rows: list[dict[str, Any]]) -> None:
+    table = OutboxMessage.metadata.tables["outbox"]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(rows)
+    earlier = case(
+        (statement.excluded.due_at < table.c.due_at, statement.excluded.due_at), else_=table.c.due_at
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["idempotency_key"],
+        set_={"due_at": earlier, "updated_at": statement.excluded.updated_at},
+        where=and_(table.c.status == "pending", statement.excluded.due_at < table.c.due_at),
+    )
+    session.execute(statement)
 
 
 def find_outbox_by_key(session: Session, idempotency_key: str) -> OutboxMessage | None:

@@ -212,6 +212,18 @@ def _voice_in_flight(session: Session, exclude: set[int | None]) -> set[str]:
 
 
 def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, DeliveryResult]]) -> None:
+    """Store outcomes in one transaction; if that fails, page by page, so one bad row costs only itself."""
+    outcomes = list(outcomes)
+    try:
+        with session_scope(runtime.engine) as session:
+            work = AlertTransaction(session, runtime, now)
+            rows = _rows(session, [attempt.row_id for attempt, _ in outcomes])
+            for attempt, result in outcomes:
+                if attempt.row_id in rows:
+                    _record_one(session, work, rows[attempt.row_id], attempt, result, now)
+        return
+    except Exception:
+        log.exception("record_batch_failed pages=%d; recording them one by one", len(outcomes))
     with session_scope(runtime.engine) as session:
         work = AlertTransaction(session, runtime, now)
         for attempt, result in outcomes:
@@ -221,8 +233,14 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
             try:
                 with session.begin_nested():
                     _record_one(session, work, row, attempt, result, now)
+                    work.write_pages()
             except Exception:
                 log.exception("record_failed key=%s outcome=%s", row.idempotency_key, result.outcome)
+
+
+def _rows(session: Session, row_ids: list[int]) -> dict[int, OutboxMessage]:
+    query = select(OutboxMessage).where(col(OutboxMessage.id).in_(row_ids))
+    return {row.id: row for row in session.exec(query) if row.id is not None}
 
 
 def _record_one(

@@ -18,32 +18,53 @@ ERROR_RETRY = timedelta(minutes=1)
 
 
 def run_due_escalations(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
-    """Decide every due alert (in batches, one transaction each); returns how many were decided.
+    """Decide every due alert, a batch per transaction; returns how many were decided.
 
-    Each alert is decided inside a savepoint: one that fails is logged, put on its timeline and
-    retried a minute later, and the rest of the batch goes ahead.
+    A batch is decided with everything it needs loaded up front and written in bulk. If anything in
+    it fails, the batch is rolled back and redone alert by alert, each in a savepoint: the failing
+    alert is logged, put on its timeline and retried a minute later; the rest go ahead.
     """
-    done = 0
     seen: set[int] = set()
     while True:
-        with session_scope(runtime.engine) as session:
-            due = repo.claim_due_alerts(session, now, limit=batch)
-            fresh = [alert for alert in due if alert.id not in seen]
-            work = AlertTransaction(session, runtime, now)
-            for alert in fresh:
-                assert alert.id is not None
-                seen.add(alert.id)
-                try:
-                    with session.begin_nested():
-                        work.handle(alert, Timer())
-                except Exception:
-                    log.exception("escalation_failed alert=%d", alert.id)
-                    with session.begin_nested():
-                        alert.next_action_at = now + ERROR_RETRY
-                        session.add(alert)
-                        work.timeline(
-                            alert.id, "engine_error", "internal error while escalating; retrying in 1m"
-                        )
-        done += len(fresh)
-        if len(due) < batch or not fresh:
-            return done
+        try:
+            decided = _decide_batch(runtime, now, batch)
+        except Exception:
+            log.exception("escalation_batch_failed; redoing it alert by alert")
+            decided = _decide_batch_carefully(runtime, now, batch)
+        fresh = [alert_id for alert_id in decided if alert_id not in seen]
+        seen.update(decided)
+        # Stop at a short batch, or when a batch holds only alerts decided already (a decision
+        # that left its timer due would otherwise be taken again and again).
+        if len(decided) < batch or not fresh:
+            return len(seen)
+
+
+def _decide_batch(runtime: Runtime, now: datetime, batch: int) -> list[int]:
+    with session_scope(runtime.engine) as session:
+        due = repo.claim_due_alerts(session, now, limit=batch)
+        if not due:
+            return []
+        work = AlertTransaction(session, runtime, now)
+        work.preload()
+        for alert in due:
+            work.handle(alert, Timer())
+    return [alert.id for alert in due if alert.id is not None]
+
+
+def _decide_batch_carefully(runtime: Runtime, now: datetime, batch: int) -> list[int]:
+    with session_scope(runtime.engine) as session:
+        due = repo.claim_due_alerts(session, now, limit=batch)
+        work = AlertTransaction(session, runtime, now)
+        for alert in due:
+            assert alert.id is not None
+            try:
+                with session.begin_nested():
+                    work.handle(alert, Timer())
+                    work.write_pages()
+            except Exception:
+                log.exception("escalation_failed alert=%d", alert.id)
+                with session.begin_nested():
+                    alert.next_action_at = now + ERROR_RETRY
+                    session.add(alert)
+                    work.timeline(alert.id, "engine_error", "internal error while escalating; retrying in 1m")
+    return [alert.id for alert in due if alert.id is not None]

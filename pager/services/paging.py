@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import event
+from sqlmodel import Session, select
 
 from pager.core.alert import (
     AlertState,
@@ -28,11 +29,11 @@ from pager.core.model import Override
 from pager.core.page_text import email_body, email_subject, sms_text, voice_text
 from pager.core.policy import EscalationPolicy, NotificationRule, ResolveTargets, Target, on_call_resolver
 from pager.db import repositories as repo
-from pager.db.tables import Alert, OutboxMessage, Service, User
+from pager.db.tables import Alert, Service, User
 from pager.services.ack_links import LinkAction, link_url, make_link_token
 from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime
-from pager.services.users import EffectiveRule, effective_rules
+from pager.services.users import EffectiveRule, effective_rules, everyones_rules
 
 log = logging.getLogger("pager.engine")
 
@@ -51,6 +52,13 @@ class AlertTransaction:
         self._rules: dict[str, list[EffectiveRule]] = {}
         self._overrides: dict[str, list[Override]] = {}
         self._services: dict[str, Service | None] = {}
+        self._pages: dict[str, dict[str, Any]] = {}  # outbox rows to write, by idempotency key
+        event.listen(session, "before_commit", self._before_commit)
+
+    def preload(self) -> None:
+        """Load every user's rules and every service at once: for a batch of many decisions."""
+        self._users, self._rules = everyones_rules(self.session)  # type: ignore[assignment]
+        self._services = {row.id: row for row in self.session.exec(select(Service))}
 
     # -- loading -----------------------------------------------------------------------------------
 
@@ -63,16 +71,16 @@ class AlertTransaction:
         service = self.service(alert.service_id)
         return None if service is None else self.runtime.config.policies.get(service.policy_id)
 
-    def user(self, handle: str) -> User | None:
-        if handle not in self._users:
-            self._users[handle] = repo.find_user_by_handle(self.session, handle)
-        return self._users[handle]
-
     def rules(self, handle: str) -> list[EffectiveRule]:
         if handle not in self._rules:
             user = self.user(handle)
             self._rules[handle] = [] if user is None else effective_rules(self.session, user)
         return self._rules[handle]
+
+    def user(self, handle: str) -> User | None:
+        if handle not in self._users:
+            self._users[handle] = repo.find_user_by_handle(self.session, handle)
+        return self._users[handle]
 
     def rules_for(self, handle: str) -> list[NotificationRule]:
         return [step.rule for step in self.rules(handle)]
@@ -130,6 +138,7 @@ class AlertTransaction:
             elif isinstance(command, Notify):
                 self._queue(alert, command)
             elif isinstance(command, CancelPendingNotifications):
+                self.write_pages()  # rows queued earlier in this transaction are pending too
                 cancelled = repo.cancel_pending_outbox(self.session, alert.id, self.now)
                 if cancelled:
                     self.timeline(
@@ -137,7 +146,6 @@ class AlertTransaction:
                         "pages_cancelled",
                         f"{cancelled} pending page(s) cancelled ({command.reason})",
                     )
-        self.session.flush()
         log.info(
             "alert_decided alert=%d status=%s level=%d loop=%d next_action_at=%s outcome=%s",
             alert.id,
@@ -191,25 +199,37 @@ class AlertTransaction:
     def _queue_step(self, alert: Alert, step: NotificationStep, address: str) -> None:
         assert alert.id is not None
         key = step.idempotency_key(alert.id)
-        row = OutboxMessage(
-            idempotency_key=key,
-            alert_id=alert.id,
-            user_id=(self.user(step.user) or User(handle="", name="")).id,
-            method=step.method,
-            address=address,
-            body=self._body(alert, step),
-            status="pending",
-            due_at=max(step.due_at, self.now),
-            created_at=self.now,
-            updated_at=self.now,
-        )
-        if repo.insert_outbox_if_absent(self.session, row) is not None:
+        due_at = max(step.due_at, self.now)
+        queued = self._pages.get(key)
+        if queued is not None:
+            queued["due_at"] = min(queued["due_at"], due_at)
             return
-        existing = repo.find_outbox_by_key(self.session, key)
-        if existing is not None and existing.status == "pending" and existing.due_at > row.due_at:
-            existing.due_at = row.due_at  # a delivery-failure fallback brings the step forward
-            existing.updated_at = self.now
-            self.session.add(existing)
+        user = self.user(step.user)
+        self._pages[key] = {
+            "idempotency_key": key,
+            "alert_id": alert.id,
+            "user_id": user.id if user is not None else None,
+            "method": step.method,
+            "address": address,
+            "body": self._body(alert, step),
+            "status": "pending",
+            "due_at": due_at,
+            "attempts": 0,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+
+    def write_pages(self) -> None:
+        """Write the queued outbox rows in one statement: new keys inserted, existing ones untouched
+        unless still pending and now due earlier (a delivery-failure fallback brings a step forward).
+        """
+        if not self._pages:
+            return
+        rows, self._pages = list(self._pages.values()), {}
+        repo.upsert_outbox(self.session, rows)
+
+    def _before_commit(self, _session: Session) -> None:
+        self.write_pages()
 
     def _body(self, alert: Alert, step: NotificationStep) -> str:
         assert alert.id is not None

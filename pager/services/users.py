@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from pager.core.policy import DEFAULT_RULES
 from pager.core.policy import NotificationRule as RuleStep
 from pager.db import repositories as repo
-from pager.db.tables import ContactKind, ContactMethod, User
+from pager.db.tables import ContactKind, ContactMethod, NotificationRule, User
 from pager.services.errors import Conflict, InvalidInput, NotFound
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -83,18 +83,39 @@ def list_users(session: Session) -> list[tuple[User, list[ContactMethod]]]:
 
 def effective_rules(session: Session, user: User) -> list[EffectiveRule]:
     """The user's rule steps in order: stored rules, else the defaults over the methods they have."""
-    methods = {m.id: m for m in repo.contact_methods_of(session, user.id or 0)}
-    stored = repo.notification_rules_of(session, user.id or 0)
+    methods = repo.contact_methods_of(session, user.id or 0)
+    return _rule_steps(methods, repo.notification_rules_of(session, user.id or 0))
+
+
+def everyones_rules(session: Session) -> tuple[dict[str, User], dict[str, list[EffectiveRule]]]:
+    """Every user by handle and their rule steps, in three queries (for a batch of decisions)."""
+    users = {user.handle: user for user in session.exec(select(User))}
+    methods: dict[int, list[ContactMethod]] = {}
+    for method in session.exec(select(ContactMethod).order_by(col(ContactMethod.id))):
+        methods.setdefault(method.user_id, []).append(method)
+    rules: dict[int, list[NotificationRule]] = {}
+    order = (col(NotificationRule.delay_seconds), col(NotificationRule.position), col(NotificationRule.id))
+    for rule in session.exec(select(NotificationRule).order_by(*order)):
+        rules.setdefault(rule.user_id, []).append(rule)
+    steps = {
+        handle: _rule_steps(methods.get(user.id or 0, []), rules.get(user.id or 0, []))
+        for handle, user in users.items()
+    }
+    return users, steps
+
+
+def _rule_steps(methods: list[ContactMethod], stored: list[NotificationRule]) -> list[EffectiveRule]:
+    by_id = {m.id: m for m in methods}
     if stored:
         steps = []
         for rule in stored:
-            method = methods.get(rule.contact_method_id)
+            method = by_id.get(rule.contact_method_id)
             if method is not None:
                 delay = timedelta(seconds=rule.delay_seconds)
                 steps.append(EffectiveRule(RuleStep(method.kind, delay), method.address))
         return steps
     first_of_kind: dict[str, str] = {}
-    for method in methods.values():
+    for method in methods:
         first_of_kind.setdefault(method.kind, method.address)
     return [
         EffectiveRule(rule, first_of_kind[rule.method])
