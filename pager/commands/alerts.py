@@ -8,10 +8,9 @@ from typing import Annotated, Any, Literal
 import typer
 
 from pager.commands.common import (
-    cli_settings,
+    database_session,
     fail,
     now_utc,
-    open_database,
     print_json,
     reported_errors,
     runtime,
@@ -138,12 +137,8 @@ def list_command(
     """Alerts, newest first."""
     if status is not None and status not in ALERT_STATUSES:
         fail(f"--status must be one of {', '.join(ALERT_STATUSES)}, not {status!r}")
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine, read_only=True) as session:
-            alerts = list_alerts(session, status=status, service_id=service_id, limit=limit)
-    finally:
-        engine.dispose()
+    with database_session(ctx, read_only=True) as session:
+        alerts = list_alerts(session, status=status, service_id=service_id, limit=limit)
     if as_json:
         print_json([alert_document(alert) for alert in alerts])
         return
@@ -160,13 +155,9 @@ def list_command(
 @alert_app.command("show")
 def show(ctx: typer.Context, alert_id: AlertId, as_json: JsonOption = False) -> None:
     """One alert and its timeline: every trigger, page, delivery attempt, ack and escalation."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine, read_only=True) as session:
-            alert = get_alert(session, alert_id)
-            timeline = alert_timeline(session, alert_id)
-    finally:
-        engine.dispose()
+    with database_session(ctx, read_only=True) as session:
+        alert = get_alert(session, alert_id)
+        timeline = alert_timeline(session, alert_id)
     if as_json:
         print_json(
             {

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from pager.config.errors import ConfigInvalid
 from pager.core.localtime import NaiveInstantError, parse_instant
@@ -116,6 +117,17 @@ def open_database(settings: Settings) -> Engine:
             shown = database_url(settings.database_url).render_as_string(hide_password=True)
             fail(f"database {shown} has no schema; run `pager db upgrade` first")
         return create_db_engine(settings.database_url)
+
+
+@contextmanager
+def database_session(ctx: typer.Context, *, read_only: bool = False) -> Iterator[Session]:
+    """A session on the migrated database (or exit 1 saying why); errors leave through `fail_with`."""
+    engine = open_database(cli_settings(ctx))
+    try:
+        with reported_errors(), session_scope(engine, read_only=read_only) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def runtime(ctx: typer.Context) -> Runtime:

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from pager.commands.common import (
-    cli_settings,
+    database_session,
     now_utc,
-    open_database,
     parse_option_instant,
     print_json,
     reported_errors,
@@ -76,12 +75,8 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """Stored overrides, oldest first (a later one wins where two overlap)."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine, read_only=True) as session:
-            rows = list_overrides(session, schedule_id)
-    finally:
-        engine.dispose()
+    with database_session(ctx, read_only=True) as session:
+        rows = list_overrides(session, schedule_id)
     if as_json:
         print_json([override_document(row) for row in rows])
         return
@@ -103,12 +98,8 @@ def delete(
     ],
 ) -> None:
     """Remove an override; the layers decide again for its span."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine) as session:
-            delete_override(session, override_id)
-    finally:
-        engine.dispose()
+    with database_session(ctx) as session:
+        delete_override(session, override_id)
     print(f"deleted override {override_id}")
 
 

@@ -12,6 +12,7 @@ import typer
 
 from pager.commands.common import (
     cli_settings,
+    database_session,
     fail,
     now_utc,
     open_database,
@@ -56,12 +57,8 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an API token and print it once."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine) as session:
-            row, plaintext = create_api_token(session, role=role, name=name, now=now_utc())
-    finally:
-        engine.dispose()
+    with database_session(ctx) as session:
+        row, plaintext = create_api_token(session, role=role, name=name, now=now_utc())
     if as_json:
         print_json({**api_token_document(row), "token": plaintext})
         return
@@ -72,12 +69,8 @@ def create(
 @token_app.command("list")
 def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every API token, revoked ones included (never the token itself)."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine, read_only=True) as session:
-            rows = list_api_tokens(session)
-    finally:
-        engine.dispose()
+    with database_session(ctx, read_only=True) as session:
+        rows = list_api_tokens(session)
     if as_json:
         print_json([api_token_document(row) for row in rows])
         return
@@ -97,12 +90,8 @@ def revoke(
     token_id: Annotated[int, typer.Argument(metavar="ID", help="The token's id (see `token list`).")],
 ) -> None:
     """Revoke an API token; it stops working at once."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine) as session:
-            revoke_api_token(session, token_id, now_utc())
-    finally:
-        engine.dispose()
+    with database_session(ctx) as session:
+        revoke_api_token(session, token_id, now_utc())
     print(f"revoked API token {token_id}")
 
 
@@ -154,16 +143,12 @@ def calendar_list(
 ) -> None:
     """HANDLE's feed tokens (or --schedule ID's), revoked ones included."""
     _one_feed(handle, schedule)
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine, read_only=True) as session:
-            if schedule is not None:
-                rows = calendars.schedule_feed_tokens(session, schedule)
-            else:
-                assert handle is not None
-                rows = calendars.user_feed_tokens(session, handle)
-    finally:
-        engine.dispose()
+    with database_session(ctx, read_only=True) as session:
+        if schedule is not None:
+            rows = calendars.schedule_feed_tokens(session, schedule)
+        else:
+            assert handle is not None
+            rows = calendars.user_feed_tokens(session, handle)
     if as_json:
         print_json([calendar_token_document(row, handle, schedule) for row in rows])
         return
@@ -182,12 +167,8 @@ def calendar_revoke(
     ],
 ) -> None:
     """Revoke a calendar token; its feed URL answers 404 from now on."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine) as session:
-            revoke_calendar_token(session, token_id, now_utc())
-    finally:
-        engine.dispose()
+    with database_session(ctx) as session:
+        revoke_calendar_token(session, token_id, now_utc())
     print(f"revoked calendar token {token_id}")
 
 

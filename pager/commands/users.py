@@ -6,9 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from pager.commands.common import cli_settings, now_utc, open_database, print_json, reported_errors
+from pager.commands.common import (
+    database_session,
+    now_utc,
+    print_json,
+)
 from pager.commands.schedules import render_table
-from pager.db.session import session_scope
 from pager.db.tables import ContactMethod, User
 from pager.services.users import add_user, list_users
 
@@ -32,14 +35,8 @@ def add(
     email: Annotated[str | None, typer.Option("--email", help="Email address.")] = None,
 ) -> None:
     """Add a user; they are paged by the default rules (sms at 0m, voice at 1m, email at 0m)."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine) as session:
-            user = add_user(
-                session, handle=handle, name=name, now=now_utc(), sms=sms, voice=voice, email=email
-            )
-    finally:
-        engine.dispose()
+    with database_session(ctx) as session:
+        user = add_user(session, handle=handle, name=name, now=now_utc(), sms=sms, voice=voice, email=email)
     contacts = ", ".join(
         f"{kind} {address}" for kind, address in (("sms", sms), ("voice", voice), ("email", email)) if address
     )
@@ -51,12 +48,8 @@ def add(
 @user_app.command("list")
 def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every user with their contact methods, by handle."""
-    engine = open_database(cli_settings(ctx))
-    try:
-        with reported_errors(), session_scope(engine, read_only=True) as session:
-            users = list_users(session)
-    finally:
-        engine.dispose()
+    with database_session(ctx, read_only=True) as session:
+        users = list_users(session)
     if as_json:
         print_json([user_document(user, methods) for user, methods in users])
         return
