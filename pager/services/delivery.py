@@ -236,6 +236,7 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
                     work.write_pages()
             except Exception:
                 log.exception("record_failed key=%s outcome=%s", row.idempotency_key, result.outcome)
+                work.discard_pages()  # a fallback decided inside the rolled-back savepoint
 
 
 def _rows(session: Session, row_ids: list[int]) -> dict[int, OutboxMessage]:

@@ -63,6 +63,7 @@ def _decide_batch_carefully(runtime: Runtime, now: datetime, batch: int) -> list
                     work.write_pages()
             except Exception:
                 log.exception("escalation_failed alert=%d", alert.id)
+                work.discard_pages()  # pages of the rolled-back decision must not be written
                 with session.begin_nested():
                     alert.next_action_at = now + ERROR_RETRY
                     session.add(alert)

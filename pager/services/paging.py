@@ -228,6 +228,10 @@ class AlertTransaction:
         rows, self._pages = list(self._pages.values()), {}
         repo.upsert_outbox(self.session, rows)
 
+    def discard_pages(self) -> None:
+        """Forget queued outbox rows: their decision was rolled back (a failed savepoint)."""
+        self._pages = {}
+
     def _before_commit(self, _session: Session) -> None:
         self.write_pages()
 

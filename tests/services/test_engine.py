@@ -17,7 +17,7 @@ from sqlmodel import select
 from pager.adapters.console import ConsoleNotifier
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
-from pager.services import alerts, catalog, overrides, users
+from pager.services import alerts, catalog, overrides, paging, users
 from pager.services.runtime import Runtime
 from pager.worker import tick
 from tests import support
@@ -264,3 +264,29 @@ def test_a_user_without_contact_methods_is_on_the_timeline_not_silently_skipped(
     alert_id = trigger(runtime)
     tick(runtime, T0)
     assert "cannot_page: cannot page zed: no contact methods" in timeline(runtime, alert_id)
+
+
+def test_a_failing_decision_is_isolated_and_leaves_no_pages(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = trigger(runtime, key="a")
+    healthy = trigger(runtime, key="b")
+    tick(runtime, T0)
+    real_info = paging.log.info
+
+    def fail_after_queueing(message: str, *args: object) -> None:
+        # apply() logs its decision after it has queued the level's pages: fail right there.
+        if message.startswith("alert_decided") and args and args[0] == failing:
+            raise RuntimeError("injected failure")
+        real_info(message, *args)
+
+    monkeypatch.setattr(paging.log, "info", fail_after_queueing)
+    tick(runtime, T0 + timedelta(minutes=5))  # level 3 (carol) is due for both
+
+    with session_scope(runtime.engine, read_only=True) as session:
+        keys = {row.idempotency_key for row in session.exec(select(OutboxMessage))}
+    assert f"{healthy}:c1:l1:v3:carol:sms:0" in keys
+    assert not any(key.startswith(f"{failing}:c1:l1:v3") for key in keys)
+    row = alert_row(runtime, failing)
+    assert (row.level, row.next_action_at) == (1, T0 + timedelta(minutes=6))
+    assert "engine_error: internal error while escalating; retrying in 1m" in timeline(runtime, failing)
