@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -15,6 +16,29 @@ from pager.adapters.delivery import Method, Notifier
 from pager.config.loader import load_config
 from pager.services.runtime import Runtime
 from pager.settings import Settings
+
+BAD_SCHEDULES = Path(__file__).resolve().parent / "fixtures" / "schedules_bad"
+
+
+def read_bad_cases() -> list[tuple[str, str, int, str]]:
+    """The cases listed in schedules_bad/expected.txt: (file, file the error is in, line, message start)."""
+    cases = []
+    for row in (BAD_SCHEDULES / "expected.txt").read_text(encoding="utf-8").splitlines():
+        if row.strip() and not row.startswith("#"):
+            name, located = row.split(maxsplit=1)
+            at_file, line, message = located.split(":", 2)
+            cases.append((name, at_file, int(line), message.strip()))
+    return cases
+
+
+def copy_bad_case(name: str, config_dir: Path) -> Path:
+    """The bad file (and every .ics fixture, so only the case's own fault shows) in config_dir/schedules."""
+    target = config_dir / "schedules"
+    target.mkdir(parents=True, exist_ok=True)
+    for ics in BAD_SCHEDULES.glob("*.ics"):
+        shutil.copy(ics, target / ics.name)
+    shutil.copy(BAD_SCHEDULES / name, target / name)
+    return target / name
 
 
 def write_config(root: Path, schedules: Mapping[str, str], policies: Mapping[str, str]) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -15,35 +14,16 @@ from typer.testing import CliRunner
 
 from pager.cli import app
 from pager.demo import on_call_table
+from tests.support import copy_bad_case, read_bad_cases
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-BAD = REPO / "tests" / "fixtures" / "schedules_bad"
 SHIPPED = sorted(p.stem for p in (REPO / "schedules").glob("*.yaml"))
 runner = CliRunner()
 
 
-def read_bad_cases() -> list[tuple[str, str, int, str]]:
-    """schedules_bad/expected.txt: (file, file the error is in, line, message start)."""
-    cases = []
-    for row in (BAD / "expected.txt").read_text(encoding="utf-8").splitlines():
-        if row.strip() and not row.startswith("#"):
-            name, located = row.split(maxsplit=1)
-            at_file, line, message = located.split(":", 2)
-            cases.append((name, at_file, int(line), message.strip()))
-    return cases
-
-
 BAD_CASES = read_bad_cases()
-
-
-def copy_bad_case(name: str, config_dir: Path) -> None:
-    target = config_dir / "schedules"
-    target.mkdir(parents=True, exist_ok=True)
-    for ics in BAD.glob("*.ics"):
-        shutil.copy(ics, target / ics.name)
-    shutil.copy(BAD / name, target / name)
 
 
 def without_pager_env() -> dict[str, str]:

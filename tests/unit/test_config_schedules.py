@@ -12,36 +12,16 @@ from pager.config.schedules import load_schedule_file, load_schedules
 from pager.config.yaml_source import YamlMapping, YamlScalar, YamlSequence, parse_yaml
 from pager.core.durations import ShiftLength
 from pager.core.model import IcalLayer, Restriction, RotationLayer
+from tests.support import BAD_SCHEDULES, copy_bad_case, read_bad_cases
 
 REPO = Path(__file__).resolve().parents[2]
-BAD = REPO / "tests" / "fixtures" / "schedules_bad"
+BAD = BAD_SCHEDULES
 ONE_LAYER = (
     "time_zone: UTC\nlayers:\n  - name: w\n    members: [a]\n    start: 2026-01-01T00:00\n    shift: 1d\n"
 )
 
 
-def read_bad_cases() -> list[tuple[str, str, int, str]]:
-    """The cases listed in schedules_bad/expected.txt: (file, file the error is in, line, message start)."""
-    cases = []
-    for row in (BAD / "expected.txt").read_text(encoding="utf-8").splitlines():
-        if row.strip() and not row.startswith("#"):
-            name, located = row.split(maxsplit=1)
-            at_file, line, message = located.split(":", 2)
-            cases.append((name, at_file, int(line), message.strip()))
-    return cases
-
-
 BAD_CASES = read_bad_cases()
-
-
-def copy_bad_case(name: str, config_dir: Path) -> Path:
-    """The bad file (and every .ics fixture, so only the case's own fault shows) in config_dir/schedules."""
-    target = config_dir / "schedules"
-    target.mkdir(parents=True, exist_ok=True)
-    for ics in BAD.glob("*.ics"):
-        shutil.copy(ics, target / ics.name)
-    shutil.copy(BAD / name, target / name)
-    return target / name
 
 
 def write(config_dir: Path, schedule_id: str, text: str) -> Path:
