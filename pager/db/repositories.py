@@ -242,12 +242,6 @@ def _upsert_outbox_chunk(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(statement)
 
 
-def find_outbox_by_key(session: Session, idempotency_key: str) -> OutboxMessage | None:
-    """The outbox row with this idempotency key, if any."""
-    query = select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key)
-    return session.exec(query).first()
-
-
 def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[OutboxMessage]:
     """Take pending pages that are due and mark them `sending` (attempts + 1, last_attempt_at = now).
 

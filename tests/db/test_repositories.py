@@ -32,6 +32,7 @@ from pager.db.repositories import (
     notification_rules_of,
     overrides_overlapping,
     timeline_of,
+    upsert_outbox,
 )
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, CalendarToken, OutboxMessage, Service, User
@@ -551,3 +552,33 @@ def test_sqlite_has_one_writer_but_readers_run_beside_it(sqlite_engine: Engine) 
             assert find_user_by_handle(reader, "erin") is None
         with pytest.raises(OperationalError, match="locked"), session_scope(sqlite_engine) as second:
             find_user_by_handle(second, "dana")  # even a read in a write session waits for the writer
+
+
+def outbox_values(key: str, due_at: datetime) -> dict[str, object]:
+    return page(key, due_at=due_at).model_dump(exclude={"id"})
+
+
+@pytest.mark.database
+def test_upsert_outbox_inserts_once_and_only_brings_pending_rows_forward(engine: Engine) -> None:
+    later = NOW + timedelta(minutes=1)
+    with session_scope(engine) as session:
+        upsert_outbox(session, [outbox_values("voice", later), outbox_values("sent", later)])
+    with session_scope(engine) as session:
+        sent = session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == "sent")).one()
+        sent.status = "sent"
+    with session_scope(engine) as session:
+        # Same keys again: an earlier due time moves the pending row, never one already sent,
+        # and a later due time moves nothing.
+        upsert_outbox(session, [outbox_values("voice", NOW), outbox_values("sent", NOW)])
+        upsert_outbox(session, [outbox_values("voice", later)])
+    with session_scope(engine, read_only=True) as session:
+        rows = {r.idempotency_key: (r.status, r.due_at) for r in session.exec(select(OutboxMessage))}
+    assert rows == {"voice": ("pending", NOW), "sent": ("sent", later)}
+
+
+@pytest.mark.database
+def test_upsert_outbox_writes_more_rows_than_one_statement_holds(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        upsert_outbox(session, [outbox_values(f"k{i}", NOW) for i in range(250)])
+    with session_scope(engine, read_only=True) as session:
+        assert len(session.exec(select(OutboxMessage)).all()) == 250
