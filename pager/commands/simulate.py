@@ -86,7 +86,7 @@ def _rules(config: LoadedConfig) -> tuple[RulesFor, set[str] | None]:
         try:
             with session_scope(engine, read_only=True) as session:
                 table = {
-                    user.handle: tuple(step.rule for step in effective_rules(session, user))
+                    user.handle: tuple(step.rule for step in effective_rules(session, user.id or 0))
                     for user, _methods in list_users(session)
                 }
         finally:

@@ -8,10 +8,13 @@ claimer sees the first one's committed changes. Both need a write session (not `
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, or_
+from sqlalchemy import and_, bindparam, case, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -174,21 +177,55 @@ def timeline_of(session: Session, alert_id: int) -> list[TimelineEntry]:
     return list(session.exec(query))
 
 
-def claim_due_alerts(session: Session, now: datetime, *, limit: int = 100) -> list[Alert]:
+@dataclass(frozen=True)
+class DueAlert:
+    """What a timer decision reads of a claimed alert: plain values, not an ORM object."""
+
+    id: int
+    service_id: str
+    summary: str
+    escalation_state: Mapping[str, Any]
+
+
+def claim_due_alerts(session: Session, now: datetime, *, limit: int = 100) -> list[DueAlert]:
     """Open alerts whose `next_action_at` has come, earliest first, locked for this transaction.
 
     The rows stay claimed only until the transaction ends: before committing, the caller must move
     each alert's `next_action_at` (or clear it), or the next claimer will take it again.
     """
     query = (
-        select(Alert)
+        select(Alert.id, Alert.service_id, Alert.summary, Alert.escalation_state)
         .where(Alert.status != "resolved", col(Alert.next_action_at) <= now)
         .order_by(col(Alert.next_action_at), col(Alert.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
     )
-    return list(session.exec(query))
+    return [DueAlert(a or 0, service, summary, state) for a, service, summary, state in session.exec(query)]
+
+
+def update_alerts(session: Session, changes: list[dict[str, Any]]) -> None:
+    """Set columns of many alerts in one executemany: each change is `{"id": …, column: value, …}`,
+    all with the same columns."""
+    if changes:
+        columns = tuple(name for name in changes[0] if name != "id")
+        rows = [{f"new_{name}": value for name, value in change.items()} for change in changes]
+        session.execute(_alert_update(columns), rows)
+
+
+@lru_cache(maxsize=16)
+def _alert_update(columns: tuple[str, ...]) -> Any:
+    table = Alert.metadata.tables["alerts"]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("new_id"))
+        .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
+    )
+
+
+def insert_timeline_entries(session: Session, entries: list[dict[str, Any]]) -> None:
+    """Append many timeline lines (dicts with alert_id, at, kind, message, data) in one executemany."""
+    if entries:
+        session.execute(insert(TimelineEntry.metadata.tables["alert_timeline"]), entries)
 
 
 def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> int | None:
@@ -200,9 +237,9 @@ def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> int | N
     values = message.model_dump(exclude={"id"})
     table = OutboxMessage.metadata.tables["outbox"]
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(table)
+        upsert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(table.c.id)
@@ -212,34 +249,30 @@ def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> int | N
 
 
 def upsert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert outbox rows (dicts of column values, unique keys) in one statement.
+    """Insert outbox rows (dicts of column values, unique keys, all with the same columns).
 
     A key that already exists is left alone, except that a still-pending row whose new `due_at` is
     earlier is brought forward (a fallback after a failed page). Concurrent writers of the same key
-    cannot fail each other: the database decides, row by row.
+    cannot fail each other: the database decides, row by row. One statement run over all rows
+    (executemany), so it is compiled once per process, however many rows there are.
     """
-    for start in range(0, len(rows), _UPSERT_CHUNK):
-        _upsert_outbox_chunk(session, rows[start : start + _UPSERT_CHUNK])
+    if rows:
+        session.execute(_outbox_upsert(session.get_bind().dialect.name), rows)
 
 
-# Rows per statement: well under SQLite's oldest host-parameter limit (999) at 12 columns a row.
-_UPSERT_CHUNK = 80
-
-
-def _upsert_outbox_chunk(session: Session, rows: list[dict[str, Any]]) -> None:
+@lru_cache(maxsize=2)
+def _outbox_upsert(dialect: str) -> Any:
     table = OutboxMessage.metadata.tables["outbox"]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(rows)
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = upsert(table)
     earlier = case(
         (statement.excluded.due_at < table.c.due_at, statement.excluded.due_at), else_=table.c.due_at
     )
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["idempotency_key"],
         set_={"due_at": earlier, "updated_at": statement.excluded.updated_at},
         where=and_(table.c.status == "pending", statement.excluded.due_at < table.c.due_at),
     )
-    session.execute(statement)
 
 
 def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[OutboxMessage]:

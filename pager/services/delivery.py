@@ -233,10 +233,10 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
             try:
                 with session.begin_nested():
                     _record_one(session, work, row, attempt, result, now)
-                    work.write_pages()
+                    work.write_buffered()
             except Exception:
                 log.exception("record_failed key=%s outcome=%s", row.idempotency_key, result.outcome)
-                work.discard_pages()  # a fallback decided inside the rolled-back savepoint
+                work.discard_buffered()  # a fallback decided inside the rolled-back savepoint
 
 
 def _rows(session: Session, row_ids: list[int]) -> dict[int, OutboxMessage]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pager.core.alert import Timer
 from pager.db import repositories as repo
 from pager.db.session import session_scope
-from pager.services.paging import AlertTransaction
+from pager.services.paging import AlertTransaction, Directory
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.engine")
@@ -20,14 +20,16 @@ ERROR_RETRY = timedelta(minutes=1)
 def run_due_escalations(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
     """Decide every due alert, a batch per transaction; returns how many were decided.
 
-    A batch is decided with everything it needs loaded up front and written in bulk. If anything in
-    it fails, the batch is rolled back and redone alert by alert, each in a savepoint: the failing
-    alert is logged, put on its timeline and retried a minute later; the rest go ahead.
+    A batch is decided with everything it needs loaded up front (users, rules and services are read
+    once per pass, with the first batch) and written in bulk. If anything in it fails, the batch is
+    rolled back and redone alert by alert, each in a savepoint: the failing alert is logged, put on
+    its timeline and retried a minute later; the rest go ahead.
     """
     seen: set[int] = set()
+    directory: list[Directory] = []  # loaded by the first batch that has work
     while True:
         try:
-            decided = _decide_batch(runtime, now, batch)
+            decided = _decide_batch(runtime, now, batch, directory)
         except Exception:
             log.exception("escalation_batch_failed; redoing it alert by alert")
             decided = _decide_batch_carefully(runtime, now, batch)
@@ -39,16 +41,17 @@ def run_due_escalations(runtime: Runtime, now: datetime, *, batch: int = BATCH) 
             return len(seen)
 
 
-def _decide_batch(runtime: Runtime, now: datetime, batch: int) -> list[int]:
+def _decide_batch(runtime: Runtime, now: datetime, batch: int, directory: list[Directory]) -> list[int]:
     with session_scope(runtime.engine) as session:
         due = repo.claim_due_alerts(session, now, limit=batch)
         if not due:
             return []
-        work = AlertTransaction(session, runtime, now)
-        work.preload()
+        if not directory:
+            directory.append(Directory.load(session))
+        work = AlertTransaction(session, runtime, now, directory[0])
         for alert in due:
             work.handle(alert, Timer())
-    return [alert.id for alert in due if alert.id is not None]
+    return [alert.id for alert in due]
 
 
 def _decide_batch_carefully(runtime: Runtime, now: datetime, batch: int) -> list[int]:
@@ -56,16 +59,15 @@ def _decide_batch_carefully(runtime: Runtime, now: datetime, batch: int) -> list
         due = repo.claim_due_alerts(session, now, limit=batch)
         work = AlertTransaction(session, runtime, now)
         for alert in due:
-            assert alert.id is not None
             try:
                 with session.begin_nested():
                     work.handle(alert, Timer())
-                    work.write_pages()
+                    work.write_buffered()
             except Exception:
                 log.exception("escalation_failed alert=%d", alert.id)
-                work.discard_pages()  # pages of the rolled-back decision must not be written
+                work.discard_buffered()  # what the rolled-back decision buffered must not be written
                 with session.begin_nested():
-                    alert.next_action_at = now + ERROR_RETRY
-                    session.add(alert)
+                    work.retry_later(alert, ERROR_RETRY)
                     work.timeline(alert.id, "engine_error", "internal error while escalating; retrying in 1m")
-    return [alert.id for alert in due if alert.id is not None]
+                    work.write_buffered()
+    return [alert.id for alert in due]

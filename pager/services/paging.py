@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,8 @@ from pager.core.model import Override
 from pager.core.page_text import email_body, email_subject, sms_text, voice_text
 from pager.core.policy import EscalationPolicy, NotificationRule, ResolveTargets, Target, on_call_resolver
 from pager.db import repositories as repo
-from pager.db.tables import Alert, Service, User
+from pager.db.repositories import DueAlert
+from pager.db.tables import Alert, Service
 from pager.services.ack_links import LinkAction, link_url, make_link_token
 from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime
@@ -41,46 +43,78 @@ log = logging.getLogger("pager.engine")
 MISSING_POLICY_RETRY = timedelta(minutes=1)
 
 
-class AlertTransaction:
-    """Decides and applies events for alerts inside one open session; caches per transaction."""
+@dataclass(frozen=True)
+class Directory:
+    """Every user's id and rule steps and every service, read once for many decisions.
 
-    def __init__(self, session: Session, runtime: Runtime, now: datetime) -> None:
+    An escalation pass loads it with its first batch and reuses it for the rest; a handle or
+    service missing from it (added since) is still looked up, so nothing new is ever refused.
+    """
+
+    user_ids: dict[str, int]
+    rules: dict[str, list[EffectiveRule]]
+    services: dict[str, Service]
+
+    @classmethod
+    def load(cls, session: Session) -> Directory:
+        user_ids, rules = everyones_rules(session)
+        return cls(user_ids, rules, {row.id: row for row in session.exec(select(Service))})
+
+
+class AlertTransaction:
+    """Decides and applies events for alerts inside one open session; caches per transaction.
+
+    Alerts come as ORM objects (one-off actions: the object is updated) or as claimed `DueAlert`
+    values (the escalation batch: their new columns are buffered). With a `Directory` (a batch),
+    timeline lines are buffered too. Buffers are written together — alert columns, timeline, pages,
+    one executemany each — before the transaction commits, or earlier by `write_buffered`.
+    """
+
+    def __init__(
+        self, session: Session, runtime: Runtime, now: datetime, directory: Directory | None = None
+    ) -> None:
         self.session = session
         self.runtime = runtime
         self.now = now
-        self._users: dict[str, User | None] = {}
+        self._directory = directory
+        self._user_ids: dict[str, int | None] = {}
         self._rules: dict[str, list[EffectiveRule]] = {}
         self._overrides: dict[str, list[Override]] = {}
         self._services: dict[str, Service | None] = {}
+        self._alert_changes: list[dict[str, Any]] = []
+        self._timeline: list[dict[str, Any]] | None = [] if directory is not None else None
         self._pages: dict[str, dict[str, Any]] = {}  # outbox rows to write, by idempotency key
         event.listen(session, "before_commit", self._before_commit)
-
-    def preload(self) -> None:
-        """Load every user's rules and every service at once: for a batch of many decisions."""
-        self._users, self._rules = everyones_rules(self.session)  # type: ignore[assignment]
-        self._services = {row.id: row for row in self.session.exec(select(Service))}
 
     # -- loading -----------------------------------------------------------------------------------
 
     def service(self, service_id: str) -> Service | None:
+        if self._directory is not None and service_id in self._directory.services:
+            return self._directory.services[service_id]
         if service_id not in self._services:
             self._services[service_id] = self.session.get(Service, service_id)
         return self._services[service_id]
 
-    def policy_for(self, alert: Alert) -> EscalationPolicy | None:
+    def policy_for(self, alert: Alert | DueAlert) -> EscalationPolicy | None:
         service = self.service(alert.service_id)
         return None if service is None else self.runtime.config.policies.get(service.policy_id)
 
     def rules(self, handle: str) -> list[EffectiveRule]:
+        if self._directory is not None and handle in self._directory.rules:
+            return self._directory.rules[handle]
         if handle not in self._rules:
-            user = self.user(handle)
-            self._rules[handle] = [] if user is None else effective_rules(self.session, user)
+            user_id = self.user_id(handle)
+            self._rules[handle] = [] if user_id is None else effective_rules(self.session, user_id)
         return self._rules[handle]
 
-    def user(self, handle: str) -> User | None:
-        if handle not in self._users:
-            self._users[handle] = repo.find_user_by_handle(self.session, handle)
-        return self._users[handle]
+    def user_id(self, handle: str) -> int | None:
+        """The user's id, or None when there is no such user."""
+        if self._directory is not None and handle in self._directory.user_ids:
+            return self._directory.user_ids[handle]
+        if handle not in self._user_ids:
+            user = repo.find_user_by_handle(self.session, handle)
+            self._user_ids[handle] = None if user is None else user.id
+        return self._user_ids[handle]
 
     def rules_for(self, handle: str) -> list[NotificationRule]:
         return [step.rule for step in self.rules(handle)]
@@ -108,7 +142,7 @@ class AlertTransaction:
 
     # -- deciding and applying ---------------------------------------------------------------------
 
-    def handle(self, alert: Alert, event: Event) -> Decision | None:
+    def handle(self, alert: Alert | DueAlert, event: Event) -> Decision | None:
         """Decide `event` for `alert` and apply it; None when the alert's policy is not loaded."""
         policy = self.policy_for(alert)
         if policy is None:
@@ -119,26 +153,31 @@ class AlertTransaction:
         self.apply(alert, decision)
         return decision
 
-    def apply(self, alert: Alert, decision: Decision) -> None:
+    def apply(self, alert: Alert | DueAlert, decision: Decision) -> None:
         """Write `decision` for `alert`: state columns, timeline, outbox rows, cancellations."""
         assert alert.id is not None
         state = decision.state
-        alert.status = state.status
-        alert.level, alert.loop = state.level, state.loop
-        alert.next_action_at = state.next_action_at
-        alert.last_event_at = state.last_event_at
-        alert.acknowledged_at, alert.acknowledged_by = state.acknowledged_at, state.acknowledged_by
-        alert.resolved_at, alert.resolved_by = state.resolved_at, state.resolved_by
-        alert.escalation_state = state.to_document()
-        alert.updated_at = self.now
-        self.session.add(alert)
+        self._set_columns(
+            alert,
+            status=state.status,
+            level=state.level,
+            loop=state.loop,
+            next_action_at=state.next_action_at,
+            last_event_at=state.last_event_at,
+            acknowledged_at=state.acknowledged_at,
+            acknowledged_by=state.acknowledged_by,
+            resolved_at=state.resolved_at,
+            resolved_by=state.resolved_by,
+            escalation_state=state.to_document(),
+            updated_at=self.now,
+        )
         for command in decision.commands:
             if isinstance(command, TimelineEntry):
                 self.timeline(alert.id, command.kind, command.message, _details(command))
             elif isinstance(command, Notify):
                 self._queue(alert, command)
             elif isinstance(command, CancelPendingNotifications):
-                self.write_pages()  # rows queued earlier in this transaction are pending too
+                self.write_buffered()  # rows queued earlier in this transaction are pending too
                 cancelled = repo.cancel_pending_outbox(self.session, alert.id, self.now)
                 if cancelled:
                     self.timeline(
@@ -149,19 +188,35 @@ class AlertTransaction:
         log.info(
             "alert_decided alert=%d status=%s level=%d loop=%d next_action_at=%s outcome=%s",
             alert.id,
-            alert.status,
-            alert.level,
-            alert.loop,
-            alert.next_action_at.isoformat() if alert.next_action_at else "-",
+            state.status,
+            state.level,
+            state.loop,
+            state.next_action_at.isoformat() if state.next_action_at else "-",
             decision.outcome,
         )
 
     def timeline(self, alert_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-        repo.add_timeline_entry(
-            self.session, alert_id=alert_id, at=self.now, kind=kind, message=message, data=data
-        )
+        if self._timeline is None:
+            repo.add_timeline_entry(
+                self.session, alert_id=alert_id, at=self.now, kind=kind, message=message, data=data
+            )
+        else:
+            entry = {"alert_id": alert_id, "at": self.now, "kind": kind, "message": message}
+            self._timeline.append({**entry, "data": data or {}})
 
-    def _policy_missing(self, alert: Alert) -> None:
+    def retry_later(self, alert: Alert | DueAlert, delay: timedelta) -> None:
+        """Move the alert's timer `delay` on, leaving everything else as it is."""
+        self._set_columns(alert, next_action_at=self.now + delay, updated_at=self.now)
+
+    def _set_columns(self, alert: Alert | DueAlert, **columns: Any) -> None:
+        if isinstance(alert, Alert):
+            for name, value in columns.items():
+                setattr(alert, name, value)
+            self.session.add(alert)
+        else:
+            self._alert_changes.append({"id": alert.id, **columns})
+
+    def _policy_missing(self, alert: Alert | DueAlert) -> None:
         assert alert.id is not None
         service = self.service(alert.service_id)
         policy_id = service.policy_id if service is not None else "?"
@@ -170,16 +225,14 @@ class AlertTransaction:
             "policy_missing",
             f"escalation policy {policy_id!r} is not loaded; nobody can be paged; retrying in 1 minute",
         )
-        alert.next_action_at = self.now + MISSING_POLICY_RETRY
-        alert.updated_at = self.now
-        self.session.add(alert)
+        self.retry_later(alert, MISSING_POLICY_RETRY)
         log.error("policy_missing alert=%d policy=%s", alert.id, policy_id)
 
-    def _queue(self, alert: Alert, notify: Notify) -> None:
+    def _queue(self, alert: Alert | DueAlert, notify: Notify) -> None:
         assert alert.id is not None
         rules = self.rules(notify.user)
         if not rules:
-            reason = "no such user" if self.user(notify.user) is None else "no contact methods"
+            reason = "no such user" if self.user_id(notify.user) is None else "no contact methods"
             self.timeline(
                 alert.id, "cannot_page", f"cannot page {notify.user}: {reason}", {"user": notify.user}
             )
@@ -196,7 +249,7 @@ class AlertTransaction:
                 continue
             self._queue_step(alert, step, rules[step.step].address)
 
-    def _queue_step(self, alert: Alert, step: NotificationStep, address: str) -> None:
+    def _queue_step(self, alert: Alert | DueAlert, step: NotificationStep, address: str) -> None:
         assert alert.id is not None
         key = step.idempotency_key(alert.id)
         due_at = max(step.due_at, self.now)
@@ -204,11 +257,10 @@ class AlertTransaction:
         if queued is not None:
             queued["due_at"] = min(queued["due_at"], due_at)
             return
-        user = self.user(step.user)
         self._pages[key] = {
             "idempotency_key": key,
             "alert_id": alert.id,
-            "user_id": user.id if user is not None else None,
+            "user_id": self.user_id(step.user),
             "method": step.method,
             "address": address,
             "body": self._body(alert, step),
@@ -219,23 +271,33 @@ class AlertTransaction:
             "updated_at": self.now,
         }
 
-    def write_pages(self) -> None:
-        """Write the queued outbox rows in one statement: new keys inserted, existing ones untouched
-        unless still pending and now due earlier (a delivery-failure fallback brings a step forward).
-        """
-        if not self._pages:
-            return
-        rows, self._pages = list(self._pages.values()), {}
-        repo.upsert_outbox(self.session, rows)
+    def write_buffered(self) -> None:
+        """Write what is buffered: alert columns, timeline lines, then outbox rows.
 
-    def discard_pages(self) -> None:
-        """Forget queued outbox rows: their decision was rolled back (a failed savepoint)."""
+        Pages are upserted: new keys inserted, existing ones untouched unless still pending and now
+        due earlier (a delivery-failure fallback brings a step forward).
+        """
+        for columns in dict.fromkeys(tuple(change) for change in self._alert_changes):
+            same = [change for change in self._alert_changes if tuple(change) == columns]
+            repo.update_alerts(self.session, same)
+        self._alert_changes = []
+        if self._timeline:
+            repo.insert_timeline_entries(self.session, self._timeline)
+            self._timeline = []
+        if self._pages:
+            rows, self._pages = list(self._pages.values()), {}
+            repo.upsert_outbox(self.session, rows)
+
+    def discard_buffered(self) -> None:
+        """Forget what is buffered: its decision was rolled back (a failed savepoint)."""
+        self._alert_changes = []
+        self._timeline = [] if self._timeline is not None else None
         self._pages = {}
 
     def _before_commit(self, _session: Session) -> None:
-        self.write_pages()
+        self.write_buffered()
 
-    def _body(self, alert: Alert, step: NotificationStep) -> str:
+    def _body(self, alert: Alert | DueAlert, step: NotificationStep) -> str:
         assert alert.id is not None
         service = self.service(alert.service_id)
         name = service.name if service is not None else alert.service_id

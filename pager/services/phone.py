@@ -359,7 +359,7 @@ def use_link(
         )
         alert = _check(session, claim, session.exec(query).first())
         work = AlertTransaction(session, runtime, now)
-        if work.user(claim.user) is None:
+        if work.user_id(claim.user) is None:
             raise LinkRefused("invalid", f"The person this link was sent to ({claim.user}) no longer exists.")
         event = Ack(claim.user) if claim.action == "ack" else Resolve(claim.user)
         decision = work.handle(alert, event)

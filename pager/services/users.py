@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -81,42 +82,53 @@ def list_users(session: Session) -> list[tuple[User, list[ContactMethod]]]:
     return [(user, repo.contact_methods_of(session, user.id or 0)) for user in users]
 
 
-def effective_rules(session: Session, user: User) -> list[EffectiveRule]:
+def effective_rules(session: Session, user_id: int) -> list[EffectiveRule]:
     """The user's rule steps in order: stored rules, else the defaults over the methods they have."""
-    methods = repo.contact_methods_of(session, user.id or 0)
-    return _rule_steps(methods, repo.notification_rules_of(session, user.id or 0))
+    methods = [(m.id or 0, m.kind, m.address) for m in repo.contact_methods_of(session, user_id)]
+    stored = [(r.contact_method_id, r.delay_seconds) for r in repo.notification_rules_of(session, user_id)]
+    return _rule_steps(methods, stored)
 
 
-def everyones_rules(session: Session) -> tuple[dict[str, User], dict[str, list[EffectiveRule]]]:
-    """Every user by handle and their rule steps, in three queries (for a batch of decisions)."""
-    users = {user.handle: user for user in session.exec(select(User))}
-    methods: dict[int, list[ContactMethod]] = {}
-    for method in session.exec(select(ContactMethod).order_by(col(ContactMethod.id))):
-        methods.setdefault(method.user_id, []).append(method)
-    rules: dict[int, list[NotificationRule]] = {}
+def everyones_rules(session: Session) -> tuple[dict[str, int], dict[str, list[EffectiveRule]]]:
+    """Every user's id by handle and their rule steps, in three plain queries (for many decisions)."""
+    users: dict[str, int] = {
+        handle: user_id or 0 for handle, user_id in session.exec(select(User.handle, User.id))
+    }
+    methods: dict[int, list[tuple[int, ContactKind, str]]] = {}
+    query = select(ContactMethod.user_id, ContactMethod.id, ContactMethod.kind, ContactMethod.address)
+    for user_id, method_id, kind, address in session.exec(query.order_by(col(ContactMethod.id))):
+        methods.setdefault(user_id, []).append((method_id or 0, cast(ContactKind, kind), address))
+    rules: dict[int, list[tuple[int, int]]] = {}
     order = (col(NotificationRule.delay_seconds), col(NotificationRule.position), col(NotificationRule.id))
-    for rule in session.exec(select(NotificationRule).order_by(*order)):
-        rules.setdefault(rule.user_id, []).append(rule)
+    query_rules = select(
+        NotificationRule.user_id, NotificationRule.contact_method_id, NotificationRule.delay_seconds
+    )
+    for user_id, method_id, delay in session.exec(query_rules.order_by(*order)):
+        rules.setdefault(user_id, []).append((method_id, delay))
     steps = {
-        handle: _rule_steps(methods.get(user.id or 0, []), rules.get(user.id or 0, []))
-        for handle, user in users.items()
+        handle: _rule_steps(methods.get(user_id, []), rules.get(user_id, []))
+        for handle, user_id in users.items()
     }
     return users, steps
 
 
-def _rule_steps(methods: list[ContactMethod], stored: list[NotificationRule]) -> list[EffectiveRule]:
-    by_id = {m.id: m for m in methods}
+def _rule_steps(
+    methods: list[tuple[int, ContactKind, str]], stored: list[tuple[int, int]]
+) -> list[EffectiveRule]:
+    """Steps from (id, kind, address) methods and (method id, delay seconds) stored rules, in order."""
+    by_id = {method_id: (kind, address) for method_id, kind, address in methods}
     if stored:
         steps = []
-        for rule in stored:
-            method = by_id.get(rule.contact_method_id)
-            if method is not None:
-                delay = timedelta(seconds=rule.delay_seconds)
-                steps.append(EffectiveRule(RuleStep(method.kind, delay), method.address))
+        for method_id, delay_seconds in stored:
+            found = by_id.get(method_id)
+            if found is not None:
+                kind, address = found
+                rule = RuleStep(kind, timedelta(seconds=delay_seconds))
+                steps.append(EffectiveRule(rule, address))
         return steps
-    first_of_kind: dict[str, str] = {}
-    for method in methods:
-        first_of_kind.setdefault(method.kind, method.address)
+    first_of_kind: dict[ContactKind, str] = {}
+    for _method_id, kind, address in methods:
+        first_of_kind.setdefault(kind, address)
     return [
         EffectiveRule(rule, first_of_kind[rule.method])
         for rule in DEFAULT_RULES

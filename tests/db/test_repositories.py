@@ -32,6 +32,7 @@ from pager.db.repositories import (
     notification_rules_of,
     overrides_overlapping,
     timeline_of,
+    update_alerts,
     upsert_outbox,
 )
 from pager.db.session import create_db_engine, session_scope
@@ -432,8 +433,7 @@ def test_a_held_alert_claim_is_never_handed_out_again(engine: Engine, database_u
             else:
                 with pytest.raises(OperationalError, match="locked"), session_scope(other) as session:
                     claim_due_alerts(session, NOW)
-            for alert in held:
-                alert.next_action_at = NOW + timedelta(minutes=5)
+            update_alerts(holder, [{"id": a.id, "next_action_at": NOW + timedelta(minutes=5)} for a in held])
         with session_scope(other) as session:
             assert {a.id for a in claim_due_alerts(session, NOW)}.isdisjoint(a.id for a in held)
     finally:
@@ -477,10 +477,9 @@ def test_concurrent_alert_claims_never_share_a_row(engine: Engine) -> None:
     def escalate_some() -> list[int]:
         with session_scope(engine) as session:
             due = claim_due_alerts(session, NOW, limit=3)
-            for alert in due:
-                alert.level += 1
-                alert.next_action_at = NOW + timedelta(minutes=5)
-            return [a.id for a in due if a.id is not None]
+            later = NOW + timedelta(minutes=5)
+            update_alerts(session, [{"id": a.id, "level": 2, "next_action_at": later} for a in due])
+            return [a.id for a in due]
 
     per_worker = hammer(engine, 8, escalate_some)
     everything = [row for taken in per_worker for row in taken]
@@ -578,6 +577,7 @@ def test_upsert_outbox_inserts_once_and_only_brings_pending_rows_forward(engine:
 
 @pytest.mark.database
 def test_upsert_outbox_writes_more_rows_than_one_statement_holds(engine: Engine) -> None:
+    # 250 rows x 13 columns is more than SQLite's oldest host-parameter limit (999) in one statement.
     with session_scope(engine) as session:
         upsert_outbox(session, [outbox_values(f"k{i}", NOW) for i in range(250)])
     with session_scope(engine, read_only=True) as session:

@@ -79,7 +79,7 @@ def user_out(session: Session, user: User, methods: list[ContactMethod]) -> User
                 delay_seconds=int(step.rule.delay.total_seconds()),
                 address=step.address,
             )
-            for step in effective_rules(session, user)
+            for step in effective_rules(session, user.id or 0)
         ],
         default_rules=not stored,
     )
