@@ -83,6 +83,11 @@ def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:
     return reconcile_uncertain(runtime, now), run_due_deliveries(runtime, now)
 
 
+def _next_page_due(runtime: Runtime, pump: DeliveryPump) -> datetime | None:
+    # With every sender busy there is nothing to claim: a finishing sender wakes the loop.
+    return None if pump.saturated else next_page_due(runtime)
+
+
 def _aware(instant: datetime) -> datetime:
     # Aggregates bypass the column type, so SQLite hands back naive UTC text.
     return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
@@ -146,12 +151,6 @@ class Worker:
         self._stopping.set()
         self.runtime.waker.wake()
 
-    def _escalate(self, now: datetime) -> int:
-        decided = run_due_escalations(self.runtime, now)
-        if decided:
-            self.runtime.waker.wake()  # the decisions may have queued pages
-        return decided
-
     def run(self, *, install_signals: bool = True) -> None:
         """Block, doing due work, until stopped."""
         if install_signals:
@@ -170,12 +169,20 @@ class Worker:
             coalesce=True,
             max_instances=1,
         )
-        waker, clock, stopping = self.runtime.waker, self.clock, self._stopping
-        pump = DeliveryPump(self.runtime)  # a finishing sender wakes the delivery loop to record it
-        loops = [
-            _Loop("escalation", waker, self._escalate, lambda: next_alert_due(self.runtime), clock, stopping),
-            _Loop("delivery", waker, pump.run, lambda: next_page_due(self.runtime), clock, stopping),
-        ]
+        runtime, waker, clock, stopping = self.runtime, self.runtime.waker, self.clock, self._stopping
+        pump = DeliveryPump(runtime)
+        delivery = _Loop("delivery", waker, pump.run, lambda: _next_page_due(runtime, pump), clock, stopping)
+        # A finishing sender, and a decision that queued pages, wake only the delivery loop.
+        pump.on_finished = delivery.flag.set
+
+        def escalate(now: datetime) -> int:
+            decided = run_due_escalations(runtime, now)
+            if decided:
+                delivery.flag.set()
+            return decided
+
+        escalation = _Loop("escalation", waker, escalate, lambda: next_alert_due(runtime), clock, stopping)
+        loops = [escalation, delivery]
         threads = [
             threading.Thread(target=loop.run, name=f"pager-{loop.name}", daemon=True) for loop in loops
         ]

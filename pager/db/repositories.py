@@ -14,9 +14,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, insert, or_, update
+from sqlalchemy import Table, and_, bindparam, case, insert, or_, update
+from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from pager.core.model import Override, Role
 from pager.db.tables import (
@@ -203,18 +204,22 @@ def claim_due_alerts(session: Session, now: datetime, *, limit: int = 100) -> li
     return [DueAlert(a or 0, service, summary, state) for a, service, summary, state in session.exec(query)]
 
 
-def update_alerts(session: Session, changes: list[dict[str, Any]]) -> None:
-    """Set columns of many alerts in one executemany: each change is `{"id": …, column: value, …}`,
-    all with the same columns."""
-    if changes:
-        columns = tuple(name for name in changes[0] if name != "id")
-        rows = [{f"new_{name}": value for name, value in change.items()} for change in changes]
-        session.execute(_alert_update(columns), rows)
+def update_rows(session: Session, model: type[SQLModel], changes: list[dict[str, Any]]) -> None:
+    """Set columns of many rows of `model`'s table in one executemany per set of columns: each
+    change is `{"id": …, column: value, …}`; changes of one row are applied in the order given."""
+    table = model.metadata.tables[str(model.__tablename__)]
+    for columns in dict.fromkeys(tuple(name for name in change if name != "id") for change in changes):
+        rows = [
+            {f"new_{name}": value for name, value in change.items()}
+            for change in changes
+            if tuple(name for name in change if name != "id") == columns
+        ]
+        session.execute(_row_update(table, columns), rows)
 
 
-@lru_cache(maxsize=16)
-def _alert_update(columns: tuple[str, ...]) -> Any:
-    table = Alert.metadata.tables["alerts"]
+@lru_cache(maxsize=32)
+def _row_update(table: Table, columns: tuple[str, ...]) -> Any:
+    # Bind names differ from column names: SQLAlchemy reserves those for its own SET parameters.
     return (
         update(table)
         .where(table.c.id == bindparam("new_id"))
@@ -275,31 +280,46 @@ def _outbox_upsert(dialect: str) -> Any:
     )
 
 
-def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[OutboxMessage]:
+@dataclass(frozen=True)
+class ClaimedPage:
+    """A page claimed for sending: what the sender needs, as plain values."""
+
+    id: int
+    alert_id: int
+    idempotency_key: str
+    method: ContactKind
+    address: str
+    body: str
+    attempts: int  # counting this one
+
+
+def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
     """Take pending pages that are due and mark them `sending` (attempts + 1, last_attempt_at = now).
 
     A page marked `sending` is never claimed again: once this transaction commits, the caller
     sends it and records the outcome; one left in `sending` is reconciled, not resent blindly.
     """
+    table = OutboxMessage.metadata.tables["outbox"]
+    c = table.c
     query = (
-        select(OutboxMessage)
+        sql_select(c.id, c.alert_id, c.idempotency_key, c.method, c.address, c.body, c.attempts)
         .where(
-            OutboxMessage.status == "pending",
-            col(OutboxMessage.due_at) <= now,
-            or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+            c.status == "pending",
+            c.due_at <= now,
+            or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now),
         )
-        .order_by(col(OutboxMessage.due_at), col(OutboxMessage.id))
+        .order_by(c.due_at, c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
     )
-    claimed = list(session.exec(query))
-    for message in claimed:
-        message.status = "sending"
-        message.attempts += 1
-        message.last_attempt_at = now
-        message.updated_at = now
-    session.flush()
+    claimed = [
+        ClaimedPage(row_id or 0, alert_id or 0, key, method, address, body, attempts + 1)
+        for row_id, alert_id, key, method, address, body, attempts in session.execute(query)
+    ]
+    if claimed:
+        mark = update(table).where(c.id.in_([page.id for page in claimed]))
+        values = {"status": "sending", "attempts": c.attempts + 1, "last_attempt_at": now}
+        session.execute(mark.values({**values, "updated_at": now}))
     return claimed
 
 

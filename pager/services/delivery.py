@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,10 +34,11 @@ from pager.services.runtime import Runtime
 log = logging.getLogger("pager.delivery")
 
 BATCH = 100
-SENDERS = 8
+SENDERS = 16
 MAX_TRANSIENT_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(seconds=30)
 DEFER = timedelta(seconds=5)
+RECONCILE_EVERY = timedelta(seconds=1)
 THROTTLE_PER_MINUTE = 20  # pages to one address per rolling minute; the rest wait, never dropped
 _IN_FLIGHT = ("sending", "unknown")
 
@@ -64,7 +65,7 @@ def key_parts(idempotency_key: str) -> tuple[int, int, int, str, Method, int]:
     return int(cycle[1:]), int(loop[1:]), int(level[1:]), user, checked, int(step)
 
 
-def page_of(row: OutboxMessage) -> Page:
+def page_of(row: OutboxMessage | repo.ClaimedPage) -> Page:
     """The provider-facing page for an outbox row (email rows keep their subject on the first line)."""
     assert row.alert_id is not None
     subject, body = "", row.body
@@ -95,19 +96,33 @@ def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -
 class DeliveryPump:
     """The worker's delivery: a long-lived pool of senders that the loop never waits on.
 
-    Each run records the outcomes that came back (one transaction), reconciles uncertain pages, and
-    claims only as many due pages as there are idle senders, so a claimed page is in a provider call
-    at once and can never outlive its `sending` lease. A sender that finishes wakes the loop, so its
-    outcome is recorded straight away. A slow or hanging provider call holds one sender, never the
-    other pages.
+    Each run records the outcomes that came back (one transaction), reconciles uncertain pages (at
+    most once a second: leases and provider checks are measured in seconds), and claims only as
+    many due pages as there are idle senders, so a claimed page is in a provider call at once and
+    can never outlive its `sending` lease. A sender that finishes calls `on_finished` (the worker
+    wakes the delivery loop with it), so its outcome is recorded straight away. A slow or hanging
+    provider call holds one sender, never the other pages.
     """
 
-    def __init__(self, runtime: Runtime, senders: int = SENDERS) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        senders: int = SENDERS,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.on_finished = on_finished or runtime.waker.wake
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="pager-send")
         self._idle = senders
         self._lock = threading.Lock()
         self._finished: queue.SimpleQueue[tuple[Attempt, DeliveryResult]] = queue.SimpleQueue()
+        self._next_reconcile: datetime | None = None
+
+    @property
+    def saturated(self) -> bool:
+        """Every sender is busy: the next run comes when one finishes (it calls `on_finished`)."""
+        with self._lock:
+            return self._idle == 0
 
     def run(self, now: datetime) -> int:
         """One pass; returns how many pages it recorded, reconciled or handed to a sender."""
@@ -116,7 +131,10 @@ class DeliveryPump:
             finished.append(self._finished.get())
         if finished:
             _record(self.runtime, now, finished)
-        reconciled = reconcile_uncertain(self.runtime, now)
+        reconciled = 0
+        if self._next_reconcile is None or now >= self._next_reconcile:
+            reconciled = reconcile_uncertain(self.runtime, now)
+            self._next_reconcile = now + RECONCILE_EVERY
         with self._lock:
             idle = self._idle
         attempts = _claim(self.runtime, now, idle) if idle else []
@@ -140,7 +158,7 @@ class DeliveryPump:
         self._finished.put((attempt, result))
         with self._lock:
             self._idle += 1
-        self.runtime.waker.wake()
+        self.on_finished()
 
 
 def _send(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
@@ -156,12 +174,12 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> list[Attempt]:
         rows = repo.claim_due_outbox(session, now, limit=batch)
         if not rows:
             return []
-        work = AlertTransaction(session, runtime, now)
+        work = AlertTransaction(session, runtime, now, bulk=True)
         recent = _recent_counts(session, now, {row.address for row in rows}, {row.id for row in rows})
         busy_voice = _voice_in_flight(session, {row.id for row in rows if row.method == "voice"})
         attempts: list[Attempt] = []
+        deferred: list[dict[str, object]] = []
         for row in rows:
-            assert row.id is not None and row.alert_id is not None
             user = key_parts(row.idempotency_key)[3]
             reason = None
             if row.method == "voice" and row.address in busy_voice:
@@ -169,8 +187,8 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> list[Attempt]:
             elif recent.get(row.address, 0) >= THROTTLE_PER_MINUTE:
                 reason = f"more than {THROTTLE_PER_MINUTE} pages to this address in the last minute"
             if reason is not None:
-                row.status, row.attempts, row.next_attempt_at = "pending", row.attempts - 1, now + DEFER
-                session.add(row)
+                put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": now + DEFER}
+                deferred.append({"id": row.id, **put_back})
                 work.timeline(row.alert_id, "page_deferred", f"{row.method} to {user} deferred 5s: {reason}")
                 continue
             if row.method == "voice":
@@ -183,30 +201,29 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> list[Attempt]:
                 {"user": user, "method": row.method, "key": row.idempotency_key},
             )
             attempts.append(Attempt(row.id, page_of(row), row.attempts, user))
+        repo.update_rows(session, OutboxMessage, deferred)
         return attempts
 
 
-def _recent_counts(
-    session: Session, now: datetime, addresses: set[str], exclude: set[int | None]
-) -> dict[str, int]:
+def _recent_counts(session: Session, now: datetime, addresses: set[str], exclude: set[int]) -> dict[str, int]:
     query = (
         select(OutboxMessage.address, func.count())
         .where(
             col(OutboxMessage.address).in_(addresses),
             col(OutboxMessage.last_attempt_at) >= now - timedelta(minutes=1),
             col(OutboxMessage.status).in_(("sending", "sent", "delivered", "unknown")),
-            col(OutboxMessage.id).not_in([i for i in exclude if i is not None]),
+            col(OutboxMessage.id).not_in(exclude),
         )
         .group_by(col(OutboxMessage.address))
     )
     return {address: int(count) for address, count in session.exec(query)}
 
 
-def _voice_in_flight(session: Session, exclude: set[int | None]) -> set[str]:
+def _voice_in_flight(session: Session, exclude: set[int]) -> set[str]:
     query = select(OutboxMessage.address).where(
         OutboxMessage.method == "voice",
         col(OutboxMessage.status).in_(_IN_FLIGHT),
-        col(OutboxMessage.id).not_in([i for i in exclude if i is not None]),
+        col(OutboxMessage.id).not_in(exclude),
     )
     return set(session.exec(query))
 
@@ -216,96 +233,79 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
     outcomes = list(outcomes)
     try:
         with session_scope(runtime.engine) as session:
-            work = AlertTransaction(session, runtime, now)
-            rows = _rows(session, [attempt.row_id for attempt, _ in outcomes])
+            work = AlertTransaction(session, runtime, now, bulk=True)
             for attempt, result in outcomes:
-                if attempt.row_id in rows:
-                    _record_one(session, work, rows[attempt.row_id], attempt, result, now)
+                _record_one(session, work, attempt, result, now)
         return
     except Exception:
         log.exception("record_batch_failed pages=%d; recording them one by one", len(outcomes))
     with session_scope(runtime.engine) as session:
-        work = AlertTransaction(session, runtime, now)
+        work = AlertTransaction(session, runtime, now, bulk=True)
         for attempt, result in outcomes:
-            row = session.get(OutboxMessage, attempt.row_id)
-            if row is None:
-                continue
             try:
                 with session.begin_nested():
-                    _record_one(session, work, row, attempt, result, now)
+                    _record_one(session, work, attempt, result, now)
                     work.write_buffered()
             except Exception:
-                log.exception("record_failed key=%s outcome=%s", row.idempotency_key, result.outcome)
+                log.exception("record_failed key=%s outcome=%s", attempt.page.idempotency_key, result.outcome)
                 work.discard_buffered()  # a fallback decided inside the rolled-back savepoint
 
 
-def _rows(session: Session, row_ids: list[int]) -> dict[int, OutboxMessage]:
-    query = select(OutboxMessage).where(col(OutboxMessage.id).in_(row_ids))
-    return {row.id: row for row in session.exec(query) if row.id is not None}
-
-
 def _record_one(
-    session: Session,
-    work: AlertTransaction,
-    row: OutboxMessage,
-    attempt: Attempt,
-    result: DeliveryResult,
-    now: datetime,
+    session: Session, work: AlertTransaction, attempt: Attempt, result: DeliveryResult, now: datetime
 ) -> None:
-    assert row.alert_id is not None
-    what = f"{row.method} to {attempt.user}"
-    row.updated_at = now
-    row.last_error = result.error
+    page = attempt.page
+    what = f"{page.method} to {attempt.user}"
     log.info(
         "page_outcome alert=%d key=%s attempt=%d outcome=%s provider_id=%s error=%s",
-        row.alert_id,
-        row.idempotency_key,
+        page.alert_id,
+        page.idempotency_key,
         attempt.attempts,
         result.outcome,
         result.provider_id or "-",
         result.error or "-",
     )
+    change: dict[str, object] = {"id": attempt.row_id, "last_error": result.error, "updated_at": now}
     if result.outcome is Outcome.SENT:
-        row.status, row.provider_id = "sent", result.provider_id
+        change.update(status="sent", provider_id=result.provider_id)
         work.timeline(
-            row.alert_id, "page_sent", f"{what} sent ({result.provider_id})", {"user": attempt.user}
+            page.alert_id, "page_sent", f"{what} sent ({result.provider_id})", {"user": attempt.user}
         )
     elif result.outcome is Outcome.TRANSIENT and attempt.attempts < MAX_TRANSIENT_ATTEMPTS:
         wait = backoff(attempt.attempts)
-        row.status, row.next_attempt_at = "pending", now + wait
+        change.update(status="pending", next_attempt_at=now + wait)
         retry = f"retrying in {int(wait.total_seconds())}s"
         work.timeline(
-            row.alert_id,
+            page.alert_id,
             "page_retry",
             f"{what} failed on attempt {attempt.attempts}: {result.error}; {retry}",
         )
     elif result.outcome is Outcome.UNKNOWN:
-        row.status, row.next_attempt_at = "unknown", now
+        change.update(status="unknown", next_attempt_at=now)
         work.timeline(
-            row.alert_id,
+            page.alert_id,
             "page_unknown",
             f"{what}: outcome unknown ({result.error}); checking with the provider",
         )
     else:
-        row.status = "failed"
-        work.timeline(row.alert_id, "page_failed", f"{what} failed for good: {result.error}")
-        session.add(row)
-        fall_back(session, work, row)
-    session.add(row)
+        change.update(status="failed")
+        work.timeline(page.alert_id, "page_failed", f"{what} failed for good: {result.error}")
+    repo.update_rows(session, OutboxMessage, [change])
+    if change["status"] == "failed":
+        fall_back(session, work, page.alert_id, page.idempotency_key, result.error or "")
 
 
-def fall_back(session: Session, work: AlertTransaction, row: OutboxMessage) -> None:
+def fall_back(
+    session: Session, work: AlertTransaction, alert_id: int, idempotency_key: str, error: str
+) -> None:
     """Tell the alert's state machine the page failed, so it brings the user's next method forward."""
-    cycle, loop, level, user, method, step = key_parts(row.idempotency_key)
+    cycle, loop, level, user, method, step = key_parts(idempotency_key)
     query = (
-        select(Alert)
-        .where(Alert.id == row.alert_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
     )
     alert = session.exec(query).first()
     if alert is not None:
-        work.handle(alert, DeliveryFailed(user, method, cycle, loop, level, step, row.last_error or ""))
+        work.handle(alert, DeliveryFailed(user, method, cycle, loop, level, step, error))
 
 
 def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:

@@ -65,13 +65,19 @@ class AlertTransaction:
     """Decides and applies events for alerts inside one open session; caches per transaction.
 
     Alerts come as ORM objects (one-off actions: the object is updated) or as claimed `DueAlert`
-    values (the escalation batch: their new columns are buffered). With a `Directory` (a batch),
-    timeline lines are buffered too. Buffers are written together — alert columns, timeline, pages,
-    one executemany each — before the transaction commits, or earlier by `write_buffered`.
+    values (the escalation batch: their new columns are buffered). With a `Directory` (a batch) or
+    `bulk=True`, timeline lines are buffered too. Buffers are written together — alert columns,
+    timeline, pages, one executemany each — before the transaction commits, or by `write_buffered`.
     """
 
     def __init__(
-        self, session: Session, runtime: Runtime, now: datetime, directory: Directory | None = None
+        self,
+        session: Session,
+        runtime: Runtime,
+        now: datetime,
+        directory: Directory | None = None,
+        *,
+        bulk: bool = False,
     ) -> None:
         self.session = session
         self.runtime = runtime
@@ -82,7 +88,7 @@ class AlertTransaction:
         self._overrides: dict[str, list[Override]] = {}
         self._services: dict[str, Service | None] = {}
         self._alert_changes: list[dict[str, Any]] = []
-        self._timeline: list[dict[str, Any]] | None = [] if directory is not None else None
+        self._timeline: list[dict[str, Any]] | None = [] if bulk or directory is not None else None
         self._pages: dict[str, dict[str, Any]] = {}  # outbox rows to write, by idempotency key
         event.listen(session, "before_commit", self._before_commit)
 
@@ -277,10 +283,9 @@ class AlertTransaction:
         Pages are upserted: new keys inserted, existing ones untouched unless still pending and now
         due earlier (a delivery-failure fallback brings a step forward).
         """
-        for columns in dict.fromkeys(tuple(change) for change in self._alert_changes):
-            same = [change for change in self._alert_changes if tuple(change) == columns]
-            repo.update_alerts(self.session, same)
-        self._alert_changes = []
+        if self._alert_changes:
+            repo.update_rows(self.session, Alert, self._alert_changes)
+            self._alert_changes = []
         if self._timeline:
             repo.insert_timeline_entries(self.session, self._timeline)
             self._timeline = []

@@ -262,7 +262,7 @@ def record_status(
         row.last_error = status + (f" (Twilio error {error_code})" if error_code else "")
         session.add(row)
         work.timeline(row.alert_id, "page_failed", f"{what} failed: {row.last_error}")
-        fall_back(session, work, row)
+        fall_back(session, work, row.alert_id, row.idempotency_key, row.last_error)
         return StatusUpdate("failed", row.alert_id)
 
 
