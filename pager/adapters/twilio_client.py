@@ -16,11 +16,21 @@ from pager.adapters.delivery import DeliveryResult, Outcome
 _ACCOUNT_STATUSES = frozenset({401, 403})
 
 
+# Kept-alive connections to the API: at least as many as the worker's parallel senders. The SDK's
+# own HTTPS pool holds cpu_count + 4, and every send beyond that paid for a new TLS connection.
+CONNECTION_POOL_SIZE = 32
+
+
 def make_client(
     account_sid: str, auth_token: str, api_base: str | None = None, timeout: float = 10.0
 ) -> Client:
     """A twilio SDK client; `api_base` points it at another host (our fake in tests)."""
-    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+    http_client = TwilioHttpClient(timeout=timeout)
+    if http_client.session is not None:
+        for scheme in ("https://", "http://"):
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE)
+            http_client.session.mount(scheme, adapter)
+    client = Client(account_sid, auth_token, http_client=http_client)
     if api_base:
         # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of every URL.
         client.edge = None

@@ -53,12 +53,23 @@ class Directory:
 
     user_ids: dict[str, int]
     rules: dict[str, list[EffectiveRule]]
-    services: dict[str, Service]
+    services: dict[str, Service | ServiceInfo]
 
     @classmethod
     def load(cls, session: Session) -> Directory:
         user_ids, rules = everyones_rules(session)
-        return cls(user_ids, rules, {row.id: row for row in session.exec(select(Service))})
+        query = select(Service.id, Service.name, Service.policy_id, Service.runbook)
+        return cls(user_ids, rules, {row[0]: ServiceInfo(*row) for row in session.exec(query)})
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """What a decision reads of a service (plain values: a table model costs far more to build)."""
+
+    id: str
+    name: str
+    policy_id: str
+    runbook: str | None
 
 
 class AlertTransaction:
@@ -94,7 +105,7 @@ class AlertTransaction:
 
     # -- loading -----------------------------------------------------------------------------------
 
-    def service(self, service_id: str) -> Service | None:
+    def service(self, service_id: str) -> Service | ServiceInfo | None:
         if self._directory is not None and service_id in self._directory.services:
             return self._directory.services[service_id]
         if service_id not in self._services:
@@ -156,27 +167,21 @@ class AlertTransaction:
             return None
         state = AlertState.from_document(alert.escalation_state) if alert.escalation_state else None
         decision = decide(policy, state, event, self.now, self.resolver(policy), self.rules_for)
-        self.apply(alert, decision)
+        self.apply(alert, decision, state)
         return decision
 
-    def apply(self, alert: Alert | DueAlert, decision: Decision) -> None:
-        """Write `decision` for `alert`: state columns, timeline, outbox rows, cancellations."""
+    def apply(self, alert: Alert | DueAlert, decision: Decision, before: AlertState | None = None) -> None:
+        """Write `decision` for `alert`: state columns, timeline, outbox rows, cancellations.
+
+        Given the state `before` the decision, only the state columns that changed are written.
+        """
         assert alert.id is not None
         state = decision.state
-        self._set_columns(
-            alert,
-            status=state.status,
-            level=state.level,
-            loop=state.loop,
-            next_action_at=state.next_action_at,
-            last_event_at=state.last_event_at,
-            acknowledged_at=state.acknowledged_at,
-            acknowledged_by=state.acknowledged_by,
-            resolved_at=state.resolved_at,
-            resolved_by=state.resolved_by,
-            escalation_state=state.to_document(),
-            updated_at=self.now,
-        )
+        columns = _state_columns(state)
+        if before is not None:
+            old = _state_columns(before)
+            columns = {name: value for name, value in columns.items() if old[name] != value}
+        self._set_columns(alert, **columns, escalation_state=state.to_document(), updated_at=self.now)
         for command in decision.commands:
             if isinstance(command, TimelineEntry):
                 self.timeline(alert.id, command.kind, command.message, _details(command))
@@ -318,6 +323,21 @@ class AlertTransaction:
         ]
         body = email_body(alert.id, name, alert.summary, service.runbook if service else None)
         return "\n".join([email_subject(alert.id, alert.service_id, alert.summary), "", body, "", *links])
+
+
+def _state_columns(state: AlertState) -> dict[str, Any]:
+    """The alert columns that mirror its state (the document holds the rest)."""
+    return {
+        "status": state.status,
+        "level": state.level,
+        "loop": state.loop,
+        "next_action_at": state.next_action_at,
+        "last_event_at": state.last_event_at,
+        "acknowledged_at": state.acknowledged_at,
+        "acknowledged_by": state.acknowledged_by,
+        "resolved_at": state.resolved_at,
+        "resolved_by": state.resolved_by,
+    }
 
 
 def _schedules_of(policy: EscalationPolicy) -> set[str]:

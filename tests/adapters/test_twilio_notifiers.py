@@ -18,6 +18,7 @@ from pager.adapters.delivery import Method, Outcome, Page
 from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import CLOCK_SLACK, TwilioSmsNotifier
 from pager.adapters.twilio_voice import KEYS_PROMPT, TwilioVoiceNotifier, page_twiml
+from pager.services.delivery import SENDERS
 from pager.testing.fake_twilio import FakeTwilio, Fault, FaultKind
 
 ACCOUNT_SID = "AC00000000000000000000000000000000"
@@ -313,3 +314,12 @@ def test_reconcile_raises_when_the_provider_cannot_be_asked(fake: FakeTwilio, me
 
     # Once the provider answers again, the page is found.
     assert notifier.reconcile(page(method), attempted_at=T0) == created(fake, method)[0]["sid"]
+
+
+@pytest.mark.parametrize("url", ["https://api.twilio.com/2010-04-01", "http://127.0.0.1:9/2010-04-01"])
+def test_the_client_keeps_a_connection_alive_for_every_parallel_sender(url: str) -> None:
+    client = make_client(ACCOUNT_SID, AUTH_TOKEN)
+    session = client.http_client.session  # type: ignore[attr-defined]
+    adapter = session.get_adapter(url)
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    assert adapter._pool_maxsize >= SENDERS  # type: ignore[attr-defined]
