@@ -39,6 +39,7 @@ MAX_TRANSIENT_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(seconds=30)
 DEFER = timedelta(seconds=5)
 RECONCILE_EVERY = timedelta(seconds=1)
+CLAIM_GATHER = timedelta(milliseconds=50)
 THROTTLE_PER_MINUTE = 20  # pages to one address per rolling minute; the rest wait, never dropped
 _IN_FLIGHT = ("sending", "unknown")
 
@@ -113,16 +114,35 @@ class DeliveryPump:
         self.runtime = runtime
         self.on_finished = on_finished or runtime.waker.wake
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="pager-send")
-        self._idle = senders
+        self._senders = self._idle = senders
+        self._claim_at_least = max(1, senders // 4)
+        self._last_claim: datetime | None = None
         self._lock = threading.Lock()
         self._finished: queue.SimpleQueue[tuple[Attempt, DeliveryResult]] = queue.SimpleQueue()
         self._next_reconcile: datetime | None = None
 
     @property
     def saturated(self) -> bool:
-        """Every sender is busy: the next run comes when one finishes (it calls `on_finished`)."""
+        """Too few senders are free to claim for: the next run comes when one finishes (it calls
+        `on_finished`), or on the worker's tick."""
         with self._lock:
-            return self._idle == 0
+            idle = self._idle
+        return idle == 0 or (idle < self._claim_at_least and idle < self._senders)
+
+    def claimable(self, now: datetime) -> int:
+        """How many pages to claim now (0: wait for more senders to come free)."""
+        # While calls are in flight, claim for a few free senders at once rather than one page per
+        # finished call: each claim is a transaction. Free senders wait for company at most
+        # CLAIM_GATHER, counted from the last claim (the next finishing call or the tick runs it).
+        with self._lock:
+            idle = self._idle
+        if idle == 0:
+            return 0
+        if idle >= self._claim_at_least or idle == self._senders:
+            return idle
+        if self._last_claim is None or now - self._last_claim >= CLAIM_GATHER:
+            return idle
+        return 0
 
     def run(self, now: datetime) -> int:
         """One pass; returns how many pages it recorded, reconciled or handed to a sender."""
@@ -135,9 +155,10 @@ class DeliveryPump:
         if self._next_reconcile is None or now >= self._next_reconcile:
             reconciled = reconcile_uncertain(self.runtime, now)
             self._next_reconcile = now + RECONCILE_EVERY
-        with self._lock:
-            idle = self._idle
-        attempts = _claim(self.runtime, now, idle) if idle else []
+        claimable = self.claimable(now)
+        attempts = _claim(self.runtime, now, claimable) if claimable else []
+        if claimable:
+            self._last_claim = now
         for attempt in attempts:
             with self._lock:
                 self._idle -= 1

@@ -22,6 +22,7 @@ from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services import alerts, catalog, users
+from pager.services.delivery import CLAIM_GATHER, DeliveryPump
 from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
 from pager.worker import tick
@@ -192,3 +193,26 @@ def test_pages_to_one_number_are_throttled_not_dropped(
     run_at(runtime, clock, 65)
     assert len(fake.messages) == 25
     assert len({m["body"] for m in fake.messages}) == 25
+
+
+def test_the_pump_claims_for_several_free_senders_at_once_while_calls_are_in_flight(
+    runtime: Runtime,
+) -> None:
+    """One finished call among many in flight waits (up to CLAIM_GATHER) for company before a claim;
+    with every sender free, or enough of them, it claims at once."""
+    pump = DeliveryPump(runtime, senders=8, on_finished=lambda: None)
+    try:
+        assert pump.claimable(T0) == 8 and not pump.saturated  # all free: claim at once
+        pump._idle = 1  # seven calls in flight, one sender free
+        assert pump.saturated
+        assert pump.claimable(T0) == 1  # nothing claimed yet: no reason to wait
+        pump._last_claim = T0
+        assert pump.claimable(T0 + CLAIM_GATHER / 2) == 0
+        assert pump.claimable(T0 + CLAIM_GATHER) == 1
+        pump._idle = 2  # a quarter of the senders free: claim for them together
+        assert pump.claimable(T0) == 2 and not pump.saturated
+        pump._idle = 0
+        assert pump.claimable(T0 + timedelta(minutes=1)) == 0 and pump.saturated
+    finally:
+        pump._idle = 8
+        pump.shutdown(T0)
