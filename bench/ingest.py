@@ -111,7 +111,7 @@ def serve_pager(root: Path, url: str, port: int) -> None:
     from pager.api.app import create_app
     from pager.config.loader import load_config
     from pager.db.session import create_db_engine
-    from pager.services.ingest import Throttle
+    from pager.services.ingest_keys import Throttle
     from pager.services.runtime import Runtime
     from pager.settings import Settings
 
@@ -273,6 +273,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     rounds: dict[str, list[dict[str, Any]]] = {"bare": [], "dedup": [], "new": []}
     with tempfile.TemporaryDirectory(prefix="pager-bench-ingest-") as tmp:
         root = Path(tmp)
@@ -288,6 +289,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rounds["dedup"].append(one_round(pager_port, pager.pid, "dedup", args))
                 rounds["new"].append(one_round(pager_port, pager.pid, "new", args))
         alerts = count_alerts(url)
+        worker_backlog = count_worker_backlog(url)
     results = {scenario: summarize(scenario_rounds) for scenario, scenario_rounds in rounds.items()}
     bare_rps = results["bare"]["rps"] or 1.0
     return {
@@ -302,6 +304,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets": {"dedup_ratio": 0.5, "new_ratio": 0.25, "p99_ms": 100},
         "detail": results,
         "alerts_stored": alerts,
+        "worker_backlog_at_end": worker_backlog,
         "database": "SQLite file (WAL, SQLite default synchronous=FULL) in the system temp dir",
         "setup": {
             "concurrency": args.concurrency,
@@ -313,6 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "server": "uvicorn, 1 process each, access log off",
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average_at_start": load_at_start,
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
     }
@@ -329,6 +333,30 @@ def count_alerts(url: str) -> int:
     try:
         with session_scope(engine, read_only=True) as session:
             return int(session.exec(select(func.count()).select_from(Alert)).one())
+    finally:
+        engine.dispose()
+
+
+def count_worker_backlog(url: str) -> dict[str, Any]:
+    """The pages the in-process worker was still working through: outbox rows by status, and how many
+    times a page was put back because its address had had 20 pages in the last minute (every alert
+    pages the one user, so nearly all pages of a run wait for that throttle)."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from pager.db.session import create_db_engine, session_scope
+    from pager.db.tables import OutboxMessage, TimelineEntry
+
+    engine = create_db_engine(url)
+    try:
+        with session_scope(engine, read_only=True) as session:
+            by_status = session.exec(
+                select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
+            ).all()
+            deferred = session.exec(
+                select(func.count()).select_from(TimelineEntry).where(TimelineEntry.kind == "page_deferred")
+            ).one()
+        return {"outbox_by_status": dict(sorted(by_status)), "page_deferred_lines": int(deferred)}
     finally:
         engine.dispose()
 

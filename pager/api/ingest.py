@@ -16,14 +16,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from pager.api.deps import NowDep, RuntimeDep
 from pager.services import ingest, ingest_payloads
 from pager.services.errors import DomainError
-from pager.services.ingest import IngestAction, Throttle, Throttled, UnknownKey
+from pager.services.ingest import IngestAction
+from pager.services.ingest_keys import KnownKeys, Throttle, Throttled, UnknownKey
 from pager.services.ingest_payloads import MAX_BODY_BYTES, MalformedBody, PayloadInvalid
 from pager.services.runtime import Runtime
+from pager.services.trigger_batch import TriggerBatcher
 
 router = APIRouter(tags=["ingest"])
 
@@ -45,6 +46,24 @@ async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> by
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def triggers_of(request: Request, runtime: Runtime) -> TriggerBatcher:
+    """The app's trigger writer (created on first use), which groups triggers per commit on SQLite."""
+    state = request.app.state
+    triggers: TriggerBatcher | None = getattr(state, "ingest_triggers", None)
+    if triggers is None or triggers.runtime is not runtime:
+        triggers = state.ingest_triggers = TriggerBatcher(runtime)
+    return triggers
+
+
+def known_keys_of(request: Request) -> KnownKeys:
+    """The app's remembered integration keys (created on first use)."""
+    state = request.app.state
+    known: KnownKeys | None = getattr(state, "ingest_known_keys", None)
+    if known is None:
+        known = state.ingest_known_keys = KnownKeys()
+    return known
 
 
 def throttle_of(request: Request) -> Throttle:
@@ -175,14 +194,15 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
     except PayloadInvalid as exc:
         return _invalid_event(*(f"{p.field}: {p.message}" for p in exc.problems))
     try:
-        result = await run_in_threadpool(
-            ingest.receive,
+        result = await ingest.receive(
             runtime,
             event.routing_key,
             lambda: action,
             now=now,
             by="pagerduty_events_v2",
             throttle=throttle_of(request),
+            known_keys=known_keys_of(request),
+            triggers=triggers_of(request, runtime),
         )
     except UnknownKey:
         return _invalid_event("routing_key: Invalid routing key")
@@ -260,14 +280,15 @@ async def _integration(
     except BodyTooLarge:
         raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES // 1024} KB") from None
     try:
-        result = await run_in_threadpool(
-            ingest.receive,
+        result = await ingest.receive(
             runtime,
             key,
             lambda: mapping(ingest_payloads.parse_payload(model, body)),
             now=now,
             by=sender,
             throttle=throttle_of(request),
+            known_keys=known_keys_of(request),
+            triggers=triggers_of(request, runtime),
         )
     except Throttled as exc:
         retry_after = str(max(1, round(exc.retry_after)))

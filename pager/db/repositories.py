@@ -205,15 +205,16 @@ def claim_due_alerts(session: Session, now: datetime, *, limit: int = 100) -> li
 
 
 def update_rows(session: Session, model: type[SQLModel], changes: list[dict[str, Any]]) -> None:
-    """Set columns of many rows of `model`'s table in one executemany per set of columns: each
-    change is `{"id": …, column: value, …}`; changes of one row are applied in the order given."""
+    """Set columns of many rows of `model`'s table, in order: each change is `{"id": …, column: value,
+    …}`; consecutive changes of the same columns go in one executemany."""
     table = model.metadata.tables[str(model.__tablename__)]
-    for columns in dict.fromkeys(tuple(name for name in change if name != "id") for change in changes):
-        rows = [
-            {f"new_{name}": value for name, value in change.items()}
-            for change in changes
-            if tuple(name for name in change if name != "id") == columns
-        ]
+    runs: list[tuple[tuple[str, ...], list[dict[str, Any]]]] = []
+    for change in changes:
+        columns = tuple(change)
+        if not runs or runs[-1][0] != columns:
+            runs.append((columns, []))
+        runs[-1][1].append({f"new_{name}": value for name, value in change.items()})
+    for columns, rows in runs:
         session.execute(_row_update(table, columns), rows)
 
 
@@ -223,7 +224,7 @@ def _row_update(table: Table, columns: tuple[str, ...]) -> Any:
     return (
         update(table)
         .where(table.c.id == bindparam("new_id"))
-        .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
+        .values({n: bindparam(f"new_{n}", type_=table.c[n].type) for n in columns if n != "id"})
     )
 
 

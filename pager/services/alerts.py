@@ -1,27 +1,34 @@
 """Alert use cases: trigger with dedup, acknowledge, resolve, escalate, and reading alerts back.
 
-Each call is one transaction. The decision itself is the pure core's (pager.core.escalation); this
-module finds the alert, locks it, and hands the event to an AlertTransaction.
+Each call is one transaction (`write_triggers` writes many triggers in one: group commit). The
+decision itself is the pure core's (pager.core.escalation); this module finds the alert, locks it,
+and hands the event to an AlertTransaction.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from pager.core.alert import Ack, Escalate, Event, Resolve, Trigger
+from pager.core.alert import Ack, Escalate, Event, Notify, Resolve, Trigger
 from pager.db import repositories as repo
+from pager.db import trigger_queries
+from pager.db.repositories import DueAlert
 from pager.db.session import session_scope
 from pager.db.tables import ALERT_STATUSES, Alert, TimelineEntry
 from pager.services.errors import InvalidInput, NotFound
-from pager.services.paging import AlertTransaction
+from pager.services.paging import AlertTransaction, Directory, ServiceInfo
 from pager.services.runtime import Runtime
 from pager.services.wakeup import notify_worker
+
+log = logging.getLogger("pager.alerts")
 
 AlertAction = Literal["ack", "resolve", "escalate"]
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -58,67 +65,176 @@ def trigger_alert(
     details: dict[str, Any] | None = None,
 ) -> AlertOutcome:
     """Open an alert, or count a repeat into the open alert with the same dedup key (pages nobody)."""
-    summary = " ".join(summary.split())
-    if not summary:
-        raise InvalidInput("summary must not be empty")
-    if severity not in SEVERITIES:
-        raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
-    key = dedup_key or uuid.uuid4().hex
+    request = TriggerRequest.build(
+        service_id=service_id,
+        summary=summary,
+        now=now,
+        dedup_key=dedup_key,
+        severity=severity,
+        source=source,
+        details=details,
+    )
+    outcome = write_trigger(runtime, request)
+    if outcome is None:
+        raise NotFound(f"no service {service_id!r}")
+    return outcome
+
+
+# A trigger's result: the outcome, None for an unknown service, or the exception that failed it.
+TriggerResult = AlertOutcome | Exception | None
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    """One trigger, checked and normalized (`build`), for the service with `service_id` or the one
+    holding `integration_key` (exactly one is set; a key is looked up in the writing transaction, so
+    a key rotated away a moment ago never opens an alert)."""
+
+    service_id: str | None
+    integration_key: str | None
+    summary: str
+    now: datetime
+    dedup_key: str
+    severity: str
+    source: str
+    details: dict[str, Any] | None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        service_id: str | None = None,
+        integration_key: str | None = None,
+        summary: str,
+        now: datetime,
+        dedup_key: str | None = None,
+        severity: str = "critical",
+        source: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> TriggerRequest:
+        """The request, or InvalidInput (blank summary, unknown severity); no dedup key gets a fresh one."""
+        if (service_id is None) == (integration_key is None):
+            raise ValueError("pass exactly one of service_id and integration_key")
+        summary = " ".join(summary.split())
+        if not summary:
+            raise InvalidInput("summary must not be empty")
+        if severity not in SEVERITIES:
+            raise InvalidInput(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+        key = dedup_key or uuid.uuid4().hex
+        return cls(service_id, integration_key, summary[:MAX_SUMMARY], now, key, severity, source, details)
+
+
+def write_trigger(runtime: Runtime, request: TriggerRequest) -> AlertOutcome | None:
+    """Write one trigger in a transaction of its own; None when there is no such service."""
     for attempt in range(2):
         try:
-            outcome = _trigger_once(
-                runtime, service_id, summary[:MAX_SUMMARY], now, key, severity, source, details
-            )
+            with session_scope(runtime.engine) as session:
+                outcome = _write_trigger(session, runtime, request, _SharedByTriggers())
         except IntegrityError:
-            # Another request opened this dedup key between our look-up and insert: count into it.
+            # Another transaction opened this dedup key between our look-up and insert: count into it.
             if attempt:
                 raise
             continue
-        if outcome.created:
-            runtime.waker.wake()
-            notify_worker(runtime.engine)
+        if outcome is not None and outcome.created:
+            _wake_worker(runtime)
         return outcome
     raise AssertionError("unreachable")
 
 
-def _trigger_once(
-    runtime: Runtime,
-    service_id: str,
-    summary: str,
-    now: datetime,
-    key: str,
-    severity: str,
-    source: str,
-    details: dict[str, Any] | None,
-) -> AlertOutcome:
-    with session_scope(runtime.engine) as session:
-        work = AlertTransaction(session, runtime, now)
-        if work.service(service_id) is None:
-            raise NotFound(f"no service {service_id!r}")
-        alert = repo.find_open_alert(session, service_id, key, lock=True)
-        if alert is not None:
-            alert.event_count += 1
-            if details:
-                alert.details = {**alert.details, "last_event": details}
-            work.handle(alert, Trigger())
-            assert alert.id is not None
-            return AlertOutcome(alert.id, key, False, "deduplicated")
-        alert = Alert(
-            service_id=service_id,
+def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list[TriggerResult]:
+    """Write many triggers in one transaction and one commit (group commit); each one's result, in order.
+
+    All of them are committed when this returns. If anything fails, nothing of the group is kept and
+    each trigger is written again in a transaction of its own, so a failure costs only the trigger
+    that caused it (its exception is its result).
+    """
+    if len(requests) > 1:
+        try:
+            with session_scope(runtime.engine) as session:
+                shared = _SharedByTriggers()
+                outcomes: list[TriggerResult] = [
+                    _write_trigger(session, runtime, request, shared) for request in requests
+                ]
+        except Exception:
+            log.warning("trigger_group_failed triggers=%d; writing them one by one", len(requests))
+        else:
+            if any(isinstance(outcome, AlertOutcome) and outcome.created for outcome in outcomes):
+                _wake_worker(runtime)
+            return outcomes
+    results: list[TriggerResult] = []
+    for request in requests:
+        try:
+            results.append(write_trigger(runtime, request))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+@dataclass
+class _SharedByTriggers:
+    """What the triggers of one transaction share, read once for all: the services they name, and
+    (in the directory) those services and the users earlier triggers paged."""
+
+    services: dict[tuple[str | None, str | None], ServiceInfo | None] = field(default_factory=dict)
+    directory: Directory = field(default_factory=lambda: Directory(user_ids={}, rules={}, services={}))
+
+
+def _write_trigger(
+    session: Session, runtime: Runtime, request: TriggerRequest, shared: _SharedByTriggers
+) -> AlertOutcome | None:
+    # Plain statements compiled once and the alert as plain values (DueAlert): the ORM's per-object
+    # work was most of a trigger's CPU. What the decision buffers (state columns, timeline, pages) is
+    # written at the end, before another trigger of the same transaction can read this alert.
+    lookup = (request.service_id, request.integration_key)
+    if lookup not in shared.services:  # checked in this transaction, which every write here is part of
+        columns = trigger_queries.find_service_columns(session, service_id=lookup[0], key=lookup[1])
+        shared.services[lookup] = None if columns is None else ServiceInfo(*columns)
+    service = shared.services[lookup]
+    if service is None:
+        return None
+    now, key = request.now, request.dedup_key
+    # The directory hands the transaction this service (no second read) and the users earlier
+    # triggers of this transaction paged; anyone else is looked up as usual, then kept for the next.
+    directory = shared.directory
+    directory.services[service.id] = service
+    work = AlertTransaction(session, runtime, now, directory, bulk=True)
+    open_alert = trigger_queries.lock_open_alert(session, service.id, key)
+    if open_alert is not None:
+        details = request.details
+        new_details = {**open_alert.details, "last_event": details} if details else None
+        trigger_queries.count_repeated_trigger(session, open_alert.id, now, new_details)
+        state = open_alert.escalation_state
+        alert = DueAlert(open_alert.id, service.id, open_alert.summary, state)
+        outcome = AlertOutcome(open_alert.id, key, False, "deduplicated")
+    else:
+        alert_id = trigger_queries.insert_alert(
+            session,
+            service_id=service.id,
             dedup_key=key,
-            summary=summary,
-            severity=severity,  # type: ignore[arg-type]  # checked against SEVERITIES above
-            source=source,
-            details=details or {},
+            summary=request.summary,
+            severity=request.severity,
+            source=request.source,
+            details=request.details or {},
             last_event_at=now,
             created_at=now,
             updated_at=now,
         )
-        session.add(alert)
-        session.flush()
-        assert alert.id is not None
-        work.handle(alert, Trigger())
-        return AlertOutcome(alert.id, key, True, "triggered")
+        alert = DueAlert(alert_id, service.id, request.summary, {})
+        outcome = AlertOutcome(alert_id, key, True, "triggered")
+    decision = work.handle(alert, Trigger())
+    work.write_buffered()
+    for command in decision.commands if decision is not None else ():
+        if isinstance(command, Notify) and command.user not in directory.rules:
+            user_id = work.user_id(command.user)  # both already read for this decision
+            if user_id is not None:
+                directory.user_ids[command.user] = user_id
+                directory.rules[command.user] = work.rules(command.user)
+    return outcome
+
+
+def _wake_worker(runtime: Runtime) -> None:
+    runtime.waker.wake()
+    notify_worker(runtime.engine)
 
 
 def act_on_alert(
@@ -130,8 +246,7 @@ def act_on_alert(
         decision = AlertTransaction(session, runtime, now).handle(alert, _event(action, by))
         outcome = decision.outcome if decision is not None else "policy_missing"
     if action == "escalate":
-        runtime.waker.wake()
-        notify_worker(runtime.engine)
+        _wake_worker(runtime)
     return AlertOutcome(alert_id, alert.dedup_key, False, outcome)
 
 

@@ -2,27 +2,29 @@
 
 Senders: the PagerDuty Events API v2 (`/v2/enqueue`), Prometheus Alertmanager webhooks (v4),
 Grafana unified alerting webhooks, and a small generic JSON form. Parsing and mapping are pure; only
-`service_for_key` and `apply` touch the database, through the alert use cases, which commit the
+`receive` touches the database (from worker threads), through the alert use cases, which commit the
 alert and its outbox rows before the caller answers. The paging itself happens in the worker.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlmodel import col
+from anyio import to_thread
 
-from pager.db.session import SQLITE_BEGIN_OPTION
-from pager.db.tables import Service
-from pager.services.alerts import MAX_SUMMARY, act_by_dedup_key, trigger_alert
-from pager.services.errors import NotFound
+from pager.services.alerts import MAX_SUMMARY, TriggerRequest, act_by_dedup_key
+from pager.services.ingest_keys import (
+    UNKNOWN_KEY,
+    KnownKeys,
+    Throttle,
+    Throttled,
+    UnknownKey,
+    service_for_key,
+)
 from pager.services.ingest_payloads import (
     MAX_SOURCE,
     Action,
@@ -35,6 +37,7 @@ from pager.services.ingest_payloads import (
     Severity,
 )
 from pager.services.runtime import Runtime
+from pager.services.trigger_batch import TriggerBatcher
 
 # --- mapping ----------------------------------------------------------------------------------------
 
@@ -213,30 +216,7 @@ _ACT_OUTCOMES = {
 }
 
 
-class UnknownKey(NotFound):
-    """No service has this integration key."""
-
-
-class Throttled(Exception):
-    """The key sent more than its throttle allows; retry after `retry_after` seconds."""
-
-    def __init__(self, retry_after: float) -> None:
-        self.retry_after = retry_after
-        super().__init__(f"too many events for this integration key; retry in {retry_after:.0f}s")
-
-
-def service_for_key(runtime: Runtime, integration_key: str) -> str | None:
-    """The id of the service an integration key routes to (None for an unknown key)."""
-    # A Core read on a DEFERRED transaction: cheaper than an ORM session, and never queued behind
-    # the writer on SQLite. Not cached, so a rotated key stops working at once.
-    with runtime.engine.connect() as connection:
-        reader = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-        query = select(col(Service.id)).where(col(Service.integration_key) == integration_key)
-        service_id: str | None = reader.execute(query).scalar_one_or_none()
-        return service_id
-
-
-def receive(
+async def receive(
     runtime: Runtime,
     integration_key: str,
     prepare: Callable[[], IngestAction],
@@ -244,29 +224,30 @@ def receive(
     now: datetime,
     by: str,
     throttle: Throttle,
+    known_keys: KnownKeys,
+    triggers: TriggerBatcher,
 ) -> IngestResult:
     """One ingest request's work: route by key (UnknownKey), throttle (Throttled), build the action
     with `prepare` (it may raise PayloadInvalid), apply it. Nothing is written unless all pass.
+
+    Runs on the event loop; the database is used from worker threads (triggers through `triggers`,
+    grouped per transaction on SQLite). It returns once the action is committed.
     """
-    service_id = service_for_key(runtime, integration_key)
-    if service_id is None:
-        raise UnknownKey("no service has this integration key")
-    retry_after = throttle.take(integration_key)
-    if retry_after:
-        raise Throttled(retry_after)
-    return apply(runtime, service_id, prepare(), now=now, by=by)
-
-
-def apply(runtime: Runtime, service_id: str, action: IngestAction, *, now: datetime, by: str) -> IngestResult:
-    """Carry out `action`; it is committed (alert, timeline, outbox rows) when this returns.
-
-    An ack/resolve for a dedup key with no open alert changes nothing and reports `ignored`, as
-    PagerDuty drops such events.
-    """
+    if integration_key not in known_keys and not await _confirm(runtime, known_keys, integration_key):
+        raise UnknownKey(UNKNOWN_KEY)
+    try:
+        retry_after = throttle.take(integration_key)
+        if retry_after:
+            raise Throttled(retry_after)
+        action = prepare()
+    except Exception:
+        # An unknown key is refused before anything else: make sure the remembered key still exists.
+        if not await _confirm(runtime, known_keys, integration_key):
+            raise UnknownKey(UNKNOWN_KEY) from None
+        raise
     if action.action == "trigger":
-        outcome = trigger_alert(
-            runtime,
-            service_id=service_id,
+        request = TriggerRequest.build(
+            integration_key=integration_key,
             summary=action.summary,
             now=now,
             dedup_key=action.dedup_key,
@@ -274,8 +255,33 @@ def apply(runtime: Runtime, service_id: str, action: IngestAction, *, now: datet
             source=action.source,
             details=action.details,
         )
-        return IngestResult(outcome.alert_id, outcome.dedup_key, outcome.outcome)
+        outcome = await triggers.trigger(request)
+        result = (
+            None if outcome is None else IngestResult(outcome.alert_id, outcome.dedup_key, outcome.outcome)
+        )
+    else:
+        result = await to_thread.run_sync(_acknowledge_or_resolve, runtime, integration_key, action, now, by)
+    if result is None:  # the key was rotated away since it was remembered
+        known_keys.forget(integration_key)
+        raise UnknownKey(UNKNOWN_KEY)
+    return result
+
+
+async def _confirm(runtime: Runtime, known_keys: KnownKeys, integration_key: str) -> bool:
+    return await to_thread.run_sync(known_keys.confirm, runtime, integration_key)
+
+
+def _acknowledge_or_resolve(
+    runtime: Runtime, integration_key: str, action: IngestAction, now: datetime, by: str
+) -> IngestResult | None:
+    """Ack or resolve the open alert with the action's dedup key (None: no service holds the key).
+
+    With no open alert it changes nothing and reports `ignored`, as PagerDuty drops such events.
+    """
     assert action.dedup_key is not None
+    service_id = service_for_key(runtime, integration_key)
+    if service_id is None:
+        return None
     verb: Literal["ack", "resolve"] = "ack" if action.action == "acknowledge" else "resolve"
     acted = act_by_dedup_key(runtime, service_id, action.dedup_key, verb, by=by, now=now)
     if acted is None:
@@ -283,40 +289,3 @@ def apply(runtime: Runtime, service_id: str, action: IngestAction, *, now: datet
     return IngestResult(
         acted.alert_id, acted.dedup_key, _ACT_OUTCOMES.get((action.action, acted.outcome), acted.outcome)
     )
-
-
-# --- throttling -------------------------------------------------------------------------------------
-
-
-class Throttle:
-    """A token bucket per integration key: `rate_per_minute` sustained, bursts up to `burst`.
-
-    In-process: with several server processes each keeps its own buckets. `clock` returns seconds
-    (monotonic by default) so tests can drive time.
-    """
-
-    def __init__(
-        self,
-        rate_per_minute: float = 60.0,
-        burst: float = 120.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rate_per_minute <= 0 or burst < 1:
-            raise ValueError("rate_per_minute must be > 0 and burst >= 1")
-        self.rate = rate_per_minute / 60.0
-        self.burst = burst
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """Spend one token for `key`: 0.0 when allowed, else the seconds until a token is back."""
-        with self._lock:
-            now = self.clock()
-            tokens, last = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate

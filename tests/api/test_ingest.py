@@ -23,8 +23,8 @@ from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
-from pager.services import catalog, users
-from pager.services.ingest import Throttle
+from pager.services import catalog, ingest_keys, users
+from pager.services.ingest_keys import Throttle
 from pager.services.runtime import Runtime
 from tests import support
 
@@ -304,6 +304,72 @@ def test_a_key_sending_too_much_gets_429_and_nothing_is_stored(client: TestClien
     clock[0] = 1.0  # one token back after a second at 60/min
     assert client.post("/v2/enqueue", json=event).status_code == 202
     assert alerts_of(runtime)[0].event_count == 3
+
+
+# --- integration keys: remembered by the process, rotated by anyone ---------------------------------
+
+ROTATED_KEY = "R0TATED0000000000000000000000001"
+
+
+def rotate_behind_the_servers_back(runtime: Runtime, service_id: str, new_key: str) -> None:
+    """Change a service's key in the database directly, as another process would."""
+    with session_scope(runtime.engine) as session:
+        session.execute(update(Service).where(Service.id == service_id).values(integration_key=new_key))  # type: ignore[arg-type]
+
+
+def test_a_key_rotated_by_another_process_stops_working_at_once(client: TestClient, runtime: Runtime) -> None:
+    event = fixture("pagerduty_v2_trigger.json")
+    assert client.post("/v2/enqueue", json=event).status_code == 202  # the process now knows the key
+    rotate_behind_the_servers_back(runtime, "api", ROTATED_KEY)
+    before = counts(runtime)
+    for action in ("trigger", "acknowledge", "resolve"):
+        refused = client.post("/v2/enqueue", json={**event, "event_action": action})
+        assert refused.status_code == 400, action
+        assert refused.json()["errors"] == ["routing_key: Invalid routing key"]
+    assert counts(runtime) == before
+    assert client.post("/v2/enqueue", json={**event, "routing_key": ROTATED_KEY}).status_code == 202
+    assert alerts_of(runtime)[0].event_count == 2
+
+
+def test_a_rotated_key_is_refused_as_unknown_before_it_is_throttled_or_its_body_is_read(
+    client: TestClient, runtime: Runtime
+) -> None:
+    clock = [0.0]
+    client.app.state.ingest_throttle = Throttle(rate_per_minute=60, burst=1, clock=lambda: clock[0])  # type: ignore[attr-defined]
+    generic = f"/integrations/generic/{API_KEY}"
+    assert client.post(generic, json={"status": "firing", "summary": "x"}).status_code == 202
+    assert client.post(generic, json={"status": "firing", "summary": "x"}).status_code == 429
+    rotate_behind_the_servers_back(runtime, "api", ROTATED_KEY)
+    before = counts(runtime)
+    # An unknown key is refused first (404 / PagerDuty's 400), as if the process had never seen it.
+    assert client.post(generic, json={"status": "firing", "summary": "x"}).status_code == 404
+    assert client.post("/v2/enqueue", json=fixture("pagerduty_v2_trigger.json")).status_code == 400
+    clock[0] = 60.0
+    assert client.post(generic, json={"status": "firing"}).status_code == 404  # not 422
+    assert (
+        client.post(generic, content=b"{oops", headers={"content-type": "application/json"}).status_code
+        == 404
+    )
+    assert counts(runtime) == before
+
+
+def test_a_known_key_is_not_looked_up_again_before_the_write(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+    real_lookup = ingest_keys.service_for_key
+
+    def counting_lookup(rt: Runtime, key: str) -> str | None:
+        lookups.append(key)
+        return real_lookup(rt, key)
+
+    monkeypatch.setattr(ingest_keys, "service_for_key", counting_lookup)
+    event = fixture("pagerduty_v2_trigger.json")
+    assert [client.post("/v2/enqueue", json=event).status_code for _ in range(3)] == [202] * 3
+    assert lookups == [API_KEY]  # the trigger itself checks the key in its write transaction
+    unknown = {**event, "routing_key": "0" * 32}
+    assert [client.post("/v2/enqueue", json=unknown).status_code for _ in range(2)] == [400] * 2
+    assert lookups == [API_KEY, "0" * 32, "0" * 32]  # unknown keys are never remembered
 
 
 # --- Alertmanager -----------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from pager.services.ingest import (
-    Throttle,
     alertmanager_action,
     generic_action,
     grafana_action,
@@ -17,6 +16,7 @@ from pager.services.ingest import (
     pagerduty_action,
     severity_from_labels,
 )
+from pager.services.ingest_keys import Throttle
 from pager.services.ingest_payloads import (
     AlertmanagerWebhook,
     GenericAlert,

@@ -1,0 +1,243 @@
+"""Writing triggers: one by one, grouped in one transaction (group commit), and through the batcher.
+
+A group must store exactly what the same triggers store one by one, commit all of them before any is
+answered, and never let one trigger's failure cost another its rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, update
+from sqlmodel import col, select
+
+from pager.db.migrate import upgrade_schema
+from pager.db.session import create_db_engine, session_scope
+from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
+from pager.services import alerts, catalog, trigger_batch, users
+from pager.services.alerts import AlertOutcome, TriggerRequest, write_trigger, write_triggers
+from pager.services.runtime import Runtime
+from pager.services.trigger_batch import TriggerBatcher
+from tests import support
+
+pytestmark = pytest.mark.database
+
+T0 = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
+SCHEDULE = """\
+    time_zone: UTC
+    layers:
+      - name: weekly
+        members: [alice]
+        start: 2026-01-05T09:00
+        shift: 1w
+    """
+POLICIES = {
+    "main": """\
+        levels:
+          - notify: [schedule:team, user:ghost]
+            escalate_after: 5m
+        services:
+          - {id: api, name: API, runbook: "https://wiki.example.com/api"}
+          - {id: checkout, name: Checkout}
+        """,
+    "gone": """\
+        levels:
+          - notify: [user:alice]
+            escalate_after: 5m
+        services:
+          - {id: orphan, name: Orphan}
+        """,
+}
+API_KEY = "A" * 32
+
+
+def make_runtime(engine: Engine, config_root: Path) -> Runtime:
+    built = support.console_runtime(engine, support.write_config(config_root, {"team": SCHEDULE}, POLICIES))
+    with session_scope(engine) as session:
+        users.add_user(session, handle="alice", name="Alice", now=T0, sms="+15550000001", email="a@x.io")
+        catalog.sync_services(session, built.config, T0)
+        session.execute(update(Service).where(col(Service.id) == "api").values(integration_key=API_KEY))
+    del built.config.policies["gone"]  # `orphan` keeps its row: its alerts meet a missing policy
+    return built
+
+
+@pytest.fixture
+def runtime(engine: Engine, tmp_path: Path) -> Runtime:
+    return make_runtime(engine, tmp_path / "config")
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Iterator[Runtime]:
+    """A second, SQLite, database with the same setup: the one-by-one writes go there."""
+    url = f"sqlite:///{tmp_path / 'reference.db'}"
+    upgrade_schema(url)
+    engine = create_db_engine(url)
+    try:
+        yield make_runtime(engine, tmp_path / "reference-config")
+    finally:
+        engine.dispose()
+
+
+def requests() -> list[TriggerRequest]:
+    """New alerts, repeats with and without details, another service, an unknown one, a missing policy."""
+    specs: list[dict[str, Any]] = [
+        {"service_id": "api", "dedup_key": "disk", "details": {"n": 1}},
+        {"service_id": "api", "dedup_key": "disk", "details": {"n": 2}},
+        {"service_id": "checkout", "dedup_key": "disk", "severity": "warning"},
+        {"integration_key": API_KEY, "dedup_key": "cpu", "source": "web-1"},
+        {"service_id": "nope", "dedup_key": "disk"},
+        {"integration_key": "F" * 32, "dedup_key": "disk"},
+        {"service_id": "orphan", "dedup_key": "o"},
+        {"service_id": "api", "dedup_key": "disk"},
+        {"service_id": "api", "dedup_key": "mem", "summary": "  Memory\n  low  "},
+        {"integration_key": API_KEY, "dedup_key": "cpu", "details": {"again": True}},
+    ]
+    return [
+        TriggerRequest.build(**{"summary": "Disk full on db-1", "now": T0 + timedelta(seconds=i), **spec})
+        for i, spec in enumerate(specs)
+    ]
+
+
+def stored(runtime: Runtime) -> dict[str, list[dict[str, Any]]]:
+    """Every alert, timeline line and page, as plain values (ack-link tokens are random: masked)."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    with session_scope(runtime.engine, read_only=True) as session:
+        for name, model in (("alerts", Alert), ("timeline", TimelineEntry), ("outbox", OutboxMessage)):
+            found = session.exec(select(model).order_by(col(model.id))).all()  # type: ignore[attr-defined]
+            rows[name] = [row.model_dump() for row in found]
+    for page in rows["outbox"]:
+        page["body"] = re.sub(r"/ack/\S+", "/ack/<token>", page["body"])
+    return rows
+
+
+def outcomes(results: Sequence[object]) -> list[tuple[int, str, bool, str] | None]:
+    summary: list[tuple[int, str, bool, str] | None] = []
+    for result in results:
+        assert result is None or isinstance(result, AlertOutcome), result
+        summary.append(
+            None if result is None else (result.alert_id, result.dedup_key, result.created, result.outcome)
+        )
+    return summary
+
+
+def test_a_group_stores_exactly_what_the_same_triggers_store_one_by_one(
+    runtime: Runtime, reference: Runtime
+) -> None:
+    one_by_one = [write_trigger(reference, request) for request in requests()]
+    grouped = write_triggers(runtime, requests())
+    assert outcomes(grouped) == outcomes(one_by_one)
+    assert outcomes(grouped)[:5] == [
+        (1, "disk", True, "triggered"),
+        (1, "disk", False, "deduplicated"),
+        (2, "disk", True, "triggered"),
+        (3, "cpu", True, "triggered"),
+        None,
+    ]
+    assert stored(runtime) == stored(reference)
+    alert = stored(runtime)["alerts"][0]
+    assert (alert["event_count"], alert["details"]) == (3, {"n": 1, "last_event": {"n": 2}})
+    kinds = [line["kind"] for line in stored(runtime)["timeline"]]
+    assert {"triggered", "level_paged", "cannot_page", "trigger_repeated", "policy_missing"} <= set(kinds)
+
+
+def test_a_failing_trigger_costs_only_itself(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    good = requests()
+    unstorable = TriggerRequest.build(
+        service_id="api", summary="x", now=T0, dedup_key="bad", details={"not json": object()}
+    )
+    results = write_triggers(runtime, [good[0], unstorable, good[2]])
+    assert isinstance(results[1], Exception)
+    assert [outcome[1:] if outcome else None for outcome in outcomes([results[0], results[2]])] == [
+        ("disk", True, "triggered"),
+        ("disk", True, "triggered"),
+    ]
+    assert "trigger_group_failed triggers=3" in caplog.text
+    rows = stored(runtime)
+    assert [(a["service_id"], a["dedup_key"]) for a in rows["alerts"]] == [
+        ("api", "disk"),
+        ("checkout", "disk"),
+    ]
+    assert {page["alert_id"] for page in rows["outbox"]} == {a["id"] for a in rows["alerts"]}
+
+
+def test_a_trigger_written_alone_refuses_a_blank_summary_or_an_unknown_severity() -> None:
+    with pytest.raises(alerts.InvalidInput):
+        TriggerRequest.build(service_id="api", summary=" \n ", now=T0)
+    with pytest.raises(alerts.InvalidInput):
+        TriggerRequest.build(service_id="api", summary="x", now=T0, severity="fatal")
+    with pytest.raises(ValueError, match="exactly one"):
+        TriggerRequest.build(service_id="api", integration_key=API_KEY, summary="x", now=T0)
+
+
+# --- the batcher ------------------------------------------------------------------------------------
+
+
+def test_concurrent_triggers_share_commits_and_each_is_answered_only_once_committed(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups: list[int] = []
+    real_write_triggers = trigger_batch.write_triggers
+
+    def recording_write_triggers(rt: Runtime, group: Sequence[TriggerRequest]) -> list[object]:
+        groups.append(len(group))
+        return real_write_triggers(rt, group)  # type: ignore[return-value]
+
+    monkeypatch.setattr(trigger_batch, "write_triggers", recording_write_triggers)
+    batcher = TriggerBatcher(runtime)
+
+    async def trigger_and_look(request: TriggerRequest) -> tuple[AlertOutcome | None, bool]:
+        outcome = await batcher.trigger(request)
+        with session_scope(runtime.engine, read_only=True) as session:  # another connection
+            visible = outcome is not None and session.get(Alert, outcome.alert_id) is not None
+        return outcome, visible
+
+    async def main() -> list[tuple[AlertOutcome | None, bool]]:
+        return await asyncio.gather(*(trigger_and_look(request) for request in requests() * 3))
+
+    answers = asyncio.run(main())
+    assert [visible for outcome, visible in answers if outcome is not None] == [True] * 24
+    assert sum(outcome is None for outcome, _ in answers) == 6
+    with session_scope(runtime.engine, read_only=True) as session:
+        disk = session.exec(select(Alert).where(Alert.dedup_key == "disk", Alert.service_id == "api")).one()
+    assert disk.event_count == 9
+    if batcher.grouped:
+        assert sum(groups) == 30 and max(groups) > 1
+    else:
+        assert groups == []  # Postgres: each trigger in its own transaction
+
+
+def test_the_batcher_groups_on_sqlite_only(runtime: Runtime) -> None:
+    assert TriggerBatcher(runtime).grouped == (runtime.engine.url.get_backend_name() == "sqlite")
+
+
+def test_a_group_that_fails_whole_fails_its_requests_and_the_batcher_goes_on(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batcher = TriggerBatcher(runtime)
+    batcher.grouped = True  # as on SQLite; writing a group works on either database
+    calls: list[int] = []
+    real_write_triggers = trigger_batch.write_triggers
+
+    def failing_once(rt: Runtime, group: Sequence[TriggerRequest]) -> list[object]:
+        calls.append(len(group))
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        return real_write_triggers(rt, group)  # type: ignore[return-value]
+
+    monkeypatch.setattr(trigger_batch, "write_triggers", failing_once)
+
+    async def main() -> list[object]:
+        first = await asyncio.gather(*(batcher.trigger(r) for r in requests()[:2]), return_exceptions=True)
+        later = await batcher.trigger(requests()[2])
+        return [*first, later]
+
+    first, second, later = asyncio.run(main())
+    assert calls == [2, 1]  # both waiting requests went in the first group
+    assert isinstance(first, RuntimeError) and isinstance(second, RuntimeError)
+    assert outcomes([later]) == [(1, "disk", True, "triggered")]
