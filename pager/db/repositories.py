@@ -292,6 +292,7 @@ class ClaimedPage:
     address: str
     body: str
     attempts: int  # counting this one
+    last_error: str | None
 
 
 def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
@@ -303,7 +304,7 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
     table = OutboxMessage.metadata.tables["outbox"]
     c = table.c
     query = (
-        sql_select(c.id, c.alert_id, c.idempotency_key, c.method, c.address, c.body, c.attempts)
+        sql_select(c.id, c.alert_id, c.idempotency_key, c.method, c.address, c.body, c.attempts, c.last_error)
         .where(
             c.status == "pending",
             c.due_at <= now,
@@ -314,8 +315,8 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
         .with_for_update(skip_locked=True)
     )
     claimed = [
-        ClaimedPage(row_id or 0, alert_id or 0, key, method, address, body, attempts + 1)
-        for row_id, alert_id, key, method, address, body, attempts in session.execute(query)
+        ClaimedPage(row_id or 0, alert_id or 0, key, method, address, body, attempts + 1, error)
+        for row_id, alert_id, key, method, address, body, attempts, error in session.execute(query)
     ]
     if claimed:
         mark = update(table).where(c.id.in_([page.id for page in claimed]))

@@ -41,6 +41,8 @@ DEFER = timedelta(seconds=5)
 RECONCILE_EVERY = timedelta(seconds=1)
 CLAIM_GATHER = timedelta(milliseconds=50)
 THROTTLE_PER_MINUTE = 20  # pages to one address per rolling minute; the rest wait, never dropped
+THROTTLE_WINDOW = timedelta(minutes=1)
+_COUNTED = ("sending", "sent", "delivered", "unknown")  # attempts that count against the throttle
 _IN_FLIGHT = ("sending", "unknown")
 
 
@@ -200,17 +202,24 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> list[Attempt]:
         busy_voice = _voice_in_flight(session, {row.id for row in rows if row.method == "voice"})
         attempts: list[Attempt] = []
         deferred: list[dict[str, object]] = []
+        frees: dict[str, datetime] = {}
         for row in rows:
             user = key_parts(row.idempotency_key)[3]
-            reason = None
+            reason, until = None, now + DEFER
             if row.method == "voice" and row.address in busy_voice:
                 reason = "a call to this number is still in flight"
             elif recent.get(row.address, 0) >= THROTTLE_PER_MINUTE:
                 reason = f"more than {THROTTLE_PER_MINUTE} pages to this address in the last minute"
+                if row.address not in frees:
+                    frees[row.address] = _window_frees(session, now, row.address)
+                until = max(until, frees[row.address])
             if reason is not None:
-                put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": now + DEFER}
-                deferred.append({"id": row.id, **put_back})
-                work.timeline(row.alert_id, "page_deferred", f"{row.method} to {user} deferred 5s: {reason}")
+                put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": until}
+                deferred.append({"id": row.id, **put_back, "last_error": f"deferred: {reason}"})
+                if row.last_error != f"deferred: {reason}":  # the timeline says it once per page
+                    wait = f"{(until - now).total_seconds():.0f}s"
+                    message = f"{row.method} to {user} deferred {wait}: {reason}"
+                    work.timeline(row.alert_id, "page_deferred", message)
                 continue
             if row.method == "voice":
                 busy_voice.add(row.address)
@@ -231,13 +240,24 @@ def _recent_counts(session: Session, now: datetime, addresses: set[str], exclude
         select(OutboxMessage.address, func.count())
         .where(
             col(OutboxMessage.address).in_(addresses),
-            col(OutboxMessage.last_attempt_at) >= now - timedelta(minutes=1),
-            col(OutboxMessage.status).in_(("sending", "sent", "delivered", "unknown")),
+            col(OutboxMessage.last_attempt_at) > now - THROTTLE_WINDOW,
+            col(OutboxMessage.status).in_(_COUNTED),
             col(OutboxMessage.id).not_in(exclude),
         )
         .group_by(col(OutboxMessage.address))
     )
     return {address: int(count) for address, count in session.exec(query)}
+
+
+def _window_frees(session: Session, now: datetime, address: str) -> datetime:
+    """When the oldest page to `address` inside the rolling minute leaves it, freeing a slot."""
+    query = select(OutboxMessage.last_attempt_at).where(
+        OutboxMessage.address == address,
+        col(OutboxMessage.last_attempt_at) > now - THROTTLE_WINDOW,
+        col(OutboxMessage.status).in_(_COUNTED),
+    )
+    oldest = min((at for at in session.exec(query) if at is not None), default=now)
+    return oldest + THROTTLE_WINDOW
 
 
 def _voice_in_flight(session: Session, exclude: set[int]) -> set[str]:

@@ -20,7 +20,7 @@ from pager.adapters.twilio_sms import TwilioSmsNotifier
 from pager.adapters.twilio_voice import TwilioVoiceNotifier
 from pager.db import repositories as repo
 from pager.db.session import session_scope
-from pager.db.tables import OutboxMessage
+from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services import alerts, catalog, users
 from pager.services.delivery import CLAIM_GATHER, DeliveryPump
 from pager.services.runtime import Runtime
@@ -188,9 +188,17 @@ def test_pages_to_one_number_are_throttled_not_dropped(
         )
     run_at(runtime, clock, 0)
     assert len(fake.messages) == 20
-    run_at(runtime, clock, 5)
-    assert len(fake.messages) == 20  # still inside the rolling minute
-    run_at(runtime, clock, 65)
+    for second in (5, 30, 59):
+        run_at(runtime, clock, second)
+        assert len(fake.messages) == 20  # still inside the rolling minute
+    with session_scope(runtime.engine, read_only=True) as session:
+        waiting = session.exec(select(OutboxMessage).where(OutboxMessage.status == "pending")).all()
+        deferred = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "page_deferred")).all()
+    # Deferred until the first of the 20 leaves the minute, not re-tried (and re-logged) every 5 s.
+    sms = [m for m in waiting if m.method == "sms"]
+    assert len(sms) == 5 and {m.next_attempt_at for m in sms} == {T0 + timedelta(minutes=1)}
+    assert sorted(e.alert_id for e in deferred if "sms" in e.message) == sorted(m.alert_id for m in sms)
+    run_at(runtime, clock, 60)
     assert len(fake.messages) == 25
     assert len({m["body"] for m in fake.messages}) == 25
 
