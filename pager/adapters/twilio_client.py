@@ -18,7 +18,7 @@ _ACCOUNT_STATUSES = frozenset({401, 403})
 
 # Kept-alive connections to the API: at least as many as the worker's parallel senders. The SDK's
 # own HTTPS pool holds cpu_count + 4, and every send beyond that paid for a new TLS connection.
-CONNECTION_POOL_SIZE = 32
+CONNECTION_POOL_SIZE = 48
 
 
 def make_client(

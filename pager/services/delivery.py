@@ -34,7 +34,7 @@ from pager.services.runtime import Runtime
 log = logging.getLogger("pager.delivery")
 
 BATCH = 100
-SENDERS = 16
+SENDERS = 32
 MAX_TRANSIENT_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(seconds=30)
 DEFER = timedelta(seconds=5)
@@ -102,9 +102,10 @@ class DeliveryPump:
     Each run records the outcomes that came back (one transaction), reconciles uncertain pages (at
     most once a second: leases and provider checks are measured in seconds), and claims only as
     many due pages as there are idle senders, so a claimed page is in a provider call at once and
-    can never outlive its `sending` lease. A sender that finishes calls `on_finished` (the worker
-    wakes the delivery loop with it), so its outcome is recorded straight away. A slow or hanging
-    provider call holds one sender, never the other pages.
+    can never outlive its `sending` lease. A finishing sender calls `on_finished` (the worker wakes
+    the delivery loop with it) once a quarter of the senders are free or none is busy, so outcomes
+    are recorded, and freed senders refilled, a few at a time. A slow or hanging provider call holds
+    one sender, never the other pages.
     """
 
     def __init__(
@@ -181,7 +182,12 @@ class DeliveryPump:
         self._finished.put((attempt, result))
         with self._lock:
             self._idle += 1
-        self.on_finished()
+            idle = self._idle
+        # Wake the loop for a few outcomes at once (each run records them in one transaction and
+        # claims for the freed senders), or at once when this was the last call in flight. An
+        # outcome left waiting is safe: its row stays `sending` and is never claimed again.
+        if idle >= self._claim_at_least or idle == self._senders:
+            self.on_finished()
 
 
 def _send(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
@@ -199,7 +205,8 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> list[Attempt]:
             return []
         work = AlertTransaction(session, runtime, now, bulk=True)
         recent = _recent_counts(session, now, {row.address for row in rows}, {row.id for row in rows})
-        busy_voice = _voice_in_flight(session, {row.id for row in rows if row.method == "voice"})
+        voice = {row.id for row in rows if row.method == "voice"}
+        busy_voice = _voice_in_flight(session, voice) if voice else set()
         attempts: list[Attempt] = []
         deferred: list[dict[str, object]] = []
         frees: dict[str, datetime] = {}
@@ -275,8 +282,13 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
     try:
         with session_scope(runtime.engine) as session:
             work = AlertTransaction(session, runtime, now, bulk=True)
-            for attempt, result in outcomes:
-                _record_one(session, work, attempt, result, now)
+            changes = [_outcome_change(work, attempt, result, now) for attempt, result in outcomes]
+            repo.update_rows(session, OutboxMessage, changes)  # one statement for the whole batch
+            for (attempt, result), change in zip(outcomes, changes, strict=True):
+                if change["status"] == "failed":
+                    fall_back(
+                        session, work, attempt.page.alert_id, attempt.page.idempotency_key, result.error or ""
+                    )
         return
     except Exception:
         log.exception("record_batch_failed pages=%d; recording them one by one", len(outcomes))
@@ -285,16 +297,31 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
         for attempt, result in outcomes:
             try:
                 with session.begin_nested():
-                    _record_one(session, work, attempt, result, now)
+                    change = _outcome_change(work, attempt, result, now)
+                    repo.update_rows(session, OutboxMessage, [change])
+                    _fall_back_if_failed(session, work, attempt, result, change)
                     work.write_buffered()
             except Exception:
                 log.exception("record_failed key=%s outcome=%s", attempt.page.idempotency_key, result.outcome)
                 work.discard_buffered()  # a fallback decided inside the rolled-back savepoint
 
 
-def _record_one(
-    session: Session, work: AlertTransaction, attempt: Attempt, result: DeliveryResult, now: datetime
+def _fall_back_if_failed(
+    session: Session,
+    work: AlertTransaction,
+    attempt: Attempt,
+    result: DeliveryResult,
+    change: dict[str, object],
 ) -> None:
+    if change["status"] == "failed":
+        page = attempt.page
+        fall_back(session, work, page.alert_id, page.idempotency_key, result.error or "")
+
+
+def _outcome_change(
+    work: AlertTransaction, attempt: Attempt, result: DeliveryResult, now: datetime
+) -> dict[str, object]:
+    """The outbox row's new columns for this outcome; its timeline line goes to `work`."""
     page = attempt.page
     what = f"{page.method} to {attempt.user}"
     log.info(
@@ -331,9 +358,7 @@ def _record_one(
     else:
         change.update(status="failed")
         work.timeline(page.alert_id, "page_failed", f"{what} failed for good: {result.error}")
-    repo.update_rows(session, OutboxMessage, [change])
-    if change["status"] == "failed":
-        fall_back(session, work, page.alert_id, page.idempotency_key, result.error or "")
+    return change
 
 
 def fall_back(
