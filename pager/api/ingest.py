@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +27,7 @@ from pager.services.runtime import Runtime
 from pager.services.trigger_batch import TriggerBatcher
 
 router = APIRouter(tags=["ingest"])
+T = TypeVar("T")
 
 
 class BodyTooLarge(Exception):
@@ -57,22 +58,23 @@ def triggers_of(request: Request, runtime: Runtime) -> TriggerBatcher:
     return triggers
 
 
+def _app_singleton(request: Request, name: str, make: Callable[[], T]) -> T:
+    """`request.app.state.<name>`, made by `make` on first use (tests and benches may set their own)."""
+    value: T | None = getattr(request.app.state, name, None)
+    if value is None:
+        value = make()
+        setattr(request.app.state, name, value)
+    return value
+
+
 def known_keys_of(request: Request) -> KnownKeys:
-    """The app's remembered integration keys (created on first use)."""
-    state = request.app.state
-    known: KnownKeys | None = getattr(state, "ingest_known_keys", None)
-    if known is None:
-        known = state.ingest_known_keys = KnownKeys()
-    return known
+    """The app's remembered integration keys."""
+    return _app_singleton(request, "ingest_known_keys", KnownKeys)
 
 
 def throttle_of(request: Request) -> Throttle:
-    """The app's per-key throttle (created on first use; tests and benches may set their own)."""
-    state = request.app.state
-    throttle: Throttle | None = getattr(state, "ingest_throttle", None)
-    if throttle is None:
-        throttle = state.ingest_throttle = Throttle()
-    return throttle
+    """The app's per-key throttle."""
+    return _app_singleton(request, "ingest_throttle", Throttle)
 
 
 def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
