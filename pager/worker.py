@@ -84,8 +84,9 @@ def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:
 
 
 def _next_page_due(runtime: Runtime, pump: DeliveryPump) -> datetime | None:
-    # With every sender busy there is nothing to claim: a finishing sender wakes the loop.
-    return None if pump.saturated else next_page_due(runtime)
+    # With every sender busy there is nothing to claim: a finishing sender wakes the loop. While
+    # claims are held for a burst of decisions, their release wakes it.
+    return None if pump.saturated or pump.holding else next_page_due(runtime)
 
 
 def _aware(instant: datetime) -> datetime:
@@ -138,8 +139,10 @@ class _Loop:
 class Worker:
     """Runs escalations and deliveries in two loops; `stop()` (or SIGTERM/SIGINT) ends `run()`.
 
-    Escalation decisions never wait behind a backlog of sends, and sends never wait behind a burst
-    of decisions. A decision that queues pages wakes the delivery loop at once. SIGHUP reloads config.
+    Escalation decisions never wait behind a backlog of sends. During a burst of due timers (a batch
+    of BURST or more) new claims wait until it is decided, at most DECISIONS_FIRST_MAX (see
+    DeliveryPump); otherwise sends never wait for decisions. A decision that queues pages wakes the
+    delivery loop at once. SIGHUP reloads config.
     """
 
     def __init__(self, runtime: Runtime, clock: Callable[[], datetime] = utc_now) -> None:
@@ -176,12 +179,31 @@ class Worker:
         pump.on_finished = delivery.flag.set
 
         def escalate(now: datetime) -> int:
-            decided = run_due_escalations(runtime, now)
+            burst = False
+
+            def hold_claims() -> None:
+                nonlocal burst
+                burst = True
+                pump.hold_claims(now)
+
+            try:
+                decided = run_due_escalations(runtime, now, on_burst=hold_claims)
+            finally:
+                if not burst:
+                    pump.release_claims()
             if decided:
                 delivery.flag.set()
             return decided
 
-        escalation = _Loop("escalation", waker, escalate, lambda: next_alert_due(runtime), clock, stopping)
+        def alert_due() -> datetime | None:
+            due = next_alert_due(runtime)
+            # A burst of timers goes on while the next pass follows at once; it is over when the
+            # loop would sleep (the hold never outlasts DECISIONS_FIRST_MAX either way).
+            if due is None or due > clock():
+                pump.release_claims()
+            return due
+
+        escalation = _Loop("escalation", waker, escalate, alert_due, clock, stopping)
         loops = [escalation, delivery]
         threads = [
             threading.Thread(target=loop.run, name=f"pager-{loop.name}", daemon=True) for loop in loops

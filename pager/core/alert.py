@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pager.core.localtime import require_aware
@@ -74,9 +74,19 @@ class AlertState:
         due = [t for t in (self.escalate_at, self.retrigger_at, self.auto_resolve_at) if t is not None]
         return min(due, default=None)
 
+    def changed(self, **changes: Any) -> AlertState:
+        """A copy with `changes` (what `dataclasses.replace` does, without its per-call introspection:
+        the engine makes several copies per decision)."""
+        unknown = changes.keys() - _STATE_FIELDS
+        if unknown:
+            raise TypeError(f"AlertState has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(AlertState)
+        copy.__dict__.update(self.__dict__, **changes)
+        return copy
+
     def to_document(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO instants); `next_action_at` is included for convenience."""
-        doc: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc = dict(self.__dict__)
         for name in _INSTANTS:
             doc[name] = _iso(doc[name])
         doc["pages"] = [
@@ -89,24 +99,30 @@ class AlertState:
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> AlertState:
         """The state `to_document()` wrote (extra keys such as `next_action_at` are ignored)."""
-        values: dict[str, Any] = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}
+        values: dict[str, Any] = {name: doc[name] for name in _STATE_FIELD_ORDER if name in doc}
         for name in _INSTANTS:
-            raw = values.get(name)
-            values[name] = None if raw is None else require_aware(datetime.fromisoformat(raw))
+            values[name] = _instant(values.get(name))
         values["pages"] = tuple(
-            Page(
-                int(p["loop"]),
-                int(p["level"]),
-                require_aware(datetime.fromisoformat(p["at"])),
-                tuple(p["users"]),
-            )
+            Page(int(p["loop"]), int(p["level"]), _aware(datetime.fromisoformat(p["at"])), tuple(p["users"]))
             for p in doc.get("pages", ())
         )
         return cls(**values)
 
 
+_STATE_FIELD_ORDER = tuple(f.name for f in fields(AlertState))
+_STATE_FIELDS = frozenset(_STATE_FIELD_ORDER)
+
+
 def _iso(instant: datetime | None) -> str | None:
     return None if instant is None else instant.isoformat()
+
+
+def _instant(raw: str | None) -> datetime | None:
+    return None if raw is None else _aware(datetime.fromisoformat(raw))
+
+
+def _aware(instant: datetime) -> datetime:
+    return instant if instant.tzinfo is UTC else require_aware(instant)
 
 
 # Events -------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ docs/escalation.md describes every rule and the choices made where DESIGN is sil
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,14 +85,14 @@ def decide(
     match event:
         case Trigger():
             run.log("trigger_repeated", "triggered again; deduplicated into this alert")
-            return run.finish(replace(state, last_event_at=run.now))
+            return run.finish(state.changed(last_event_at=run.now))
         case Timer():
             return run.on_timer(state)
         case Ack(by=by):
             return run.on_ack(state, by)
         case Resolve(by=by):
             return run.resolve(
-                replace(state, resolved_by=by, last_event_at=run.now), f"resolved by {_who(by)}", by
+                state.changed(resolved_by=by, last_event_at=run.now), f"resolved by {_who(by)}", by
             )
         case Escalate(by=by):
             return run.on_escalate(state, by)
@@ -143,7 +142,7 @@ class _Run:
         auto_resolve = self.policy.auto_resolve
         open_ = state.status != "resolved"
         due = state.last_event_at + auto_resolve if open_ and auto_resolve is not None else None
-        return Decision(replace(state, auto_resolve_at=due), tuple(self.commands), outcome)
+        return Decision(state.changed(auto_resolve_at=due), tuple(self.commands), outcome)
 
     # -- walking the ladder
 
@@ -171,8 +170,8 @@ class _Run:
                     self.log(
                         "no_one_on_call", "no one on call at any level; retrying every minute", loop=loop
                     )
-                return replace(
-                    state, stage="no_one_on_call", level=1, loop=loop, escalate_at=self.now + NO_ONE_RETRY
+                return state.changed(
+                    stage="no_one_on_call", level=1, loop=loop, escalate_at=self.now + NO_ONE_RETRY
                 )
             self.commands.extend(skipped)
             skipped = []
@@ -180,14 +179,14 @@ class _Run:
                 loop += 1
             elif manual:
                 # Escalating past the end never exhausts: the ladder starts over as a fresh cycle.
-                state = replace(state, cycle=state.cycle + 1, pages=())
+                state = state.changed(cycle=state.cycle + 1, pages=())
             else:
                 self.log(
                     "exhausted",
                     f"escalation exhausted after {loop} loop(s); alert stays triggered",
                     loop=loop,
                 )
-                return replace(state, stage="exhausted", level=count, loop=loop, escalate_at=None)
+                return state.changed(stage="exhausted", level=count, loop=loop, escalate_at=None)
             level = 1
 
     def page(self, state: AlertState, number: int, loop: int, users: tuple[str, ...]) -> AlertState:
@@ -202,8 +201,7 @@ class _Run:
                 for i, rule in enumerate(rules)
             )
             self.commands.append(Notify(user, steps))
-        return replace(
-            state,
+        return state.changed(
             stage="paging",
             level=number,
             loop=loop,
@@ -217,13 +215,12 @@ class _Run:
         now = self.now
         if state.auto_resolve_at is not None and now >= state.auto_resolve_at:
             message = f"auto-resolved: no new event for {format_duration(self.policy.auto_resolve)}"
-            return self.resolve(replace(state, resolved_by=None), message, None, kind="auto_resolved")
+            return self.resolve(state.changed(resolved_by=None), message, None, kind="auto_resolved")
         if state.status == "acknowledged" and state.retrigger_at is not None and now >= state.retrigger_at:
             timeout = format_duration(self.policy.ack_timeout)
             message = f"not resolved {timeout} after the acknowledgement; triggered again from level 1"
             self.log("retriggered", message)
-            fresh = replace(
-                state,
+            fresh = state.changed(
                 status="triggered",
                 cycle=state.cycle + 1,
                 acknowledged_at=None,
@@ -248,8 +245,7 @@ class _Run:
         self.log("acknowledged", f"acknowledged by {_who(by)}", actor=by)
         self.commands.append(CancelPendingNotifications("acknowledged"))
         timeout = self.policy.ack_timeout
-        acked = replace(
-            state,
+        acked = state.changed(
             status="acknowledged",
             acknowledged_at=self.now,
             acknowledged_by=by,
@@ -264,13 +260,12 @@ class _Run:
     ) -> Decision:
         self.log(kind, message, actor=by)
         self.commands.append(CancelPendingNotifications("resolved"))
-        done = replace(state, status="resolved", resolved_at=self.now, escalate_at=None, retrigger_at=None)
+        done = state.changed(status="resolved", resolved_at=self.now, escalate_at=None, retrigger_at=None)
         return self.finish(done)
 
     def on_escalate(self, state: AlertState, by: str | None) -> Decision:
         self.log("escalated", f"escalated by {_who(by)}", actor=by)
-        state = replace(
-            state,
+        state = state.changed(
             status="triggered",
             acknowledged_at=None,
             acknowledged_by=None,
@@ -280,7 +275,7 @@ class _Run:
         if state.stage == "paging":
             return self.finish(self.walk(state, state.level + 1, state.loop, manual=True))
         if state.stage == "exhausted":
-            state = replace(state, cycle=state.cycle + 1, pages=())
+            state = state.changed(cycle=state.cycle + 1, pages=())
         return self.finish(self.walk(state, 1, state.loop, manual=True))
 
     def on_delivery_failed(self, state: AlertState, failed: DeliveryFailed) -> Decision:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
 from pager.core.model import Override, Role
+from pager.db.bulk_rows import execute_records, execute_rows, recordset
 from pager.db.tables import (
     Alert,
     ContactKind,
@@ -208,14 +209,31 @@ def update_rows(session: Session, model: type[SQLModel], changes: list[dict[str,
     """Set columns of many rows of `model`'s table, in order: each change is `{"id": …, column: value,
     …}`; consecutive changes of the same columns go in one executemany."""
     table = model.metadata.tables[str(model.__tablename__)]
-    runs: list[tuple[tuple[str, ...], list[dict[str, Any]]]] = []
+    postgres = _is_postgres(session)
+    runs: list[tuple[tuple[str, ...], list[dict[str, Any]], set[Any]]] = []
     for change in changes:
         columns = tuple(change)
-        if not runs or runs[-1][0] != columns:
-            runs.append((columns, []))
-        runs[-1][1].append({f"new_{name}": value for name, value in change.items()})
-    for columns, rows in runs:
-        session.execute(_row_update(table, columns), rows)
+        # On Postgres a run is one UPDATE … FROM jsonb_to_recordset(…), which sets a row at most once.
+        if not runs or runs[-1][0] != columns or (postgres and change["id"] in runs[-1][2]):
+            runs.append((columns, [], set()))
+        runs[-1][1].append(change)
+        runs[-1][2].add(change["id"])
+    for columns, rows, _ids in runs:
+        if postgres:
+            execute_records(session, _records_update(table, columns), rows)
+        else:
+            renamed = [{f"new_{name}": value for name, value in row.items()} for row in rows]
+            execute_rows(session, _row_update(table, columns), renamed)
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+@lru_cache(maxsize=32)
+def _records_update(table: Table, columns: tuple[str, ...]) -> Any:
+    rows = recordset(table, columns)
+    return update(table).where(table.c.id == rows.c.id).values({n: rows.c[n] for n in columns if n != "id"})
 
 
 @lru_cache(maxsize=32)
@@ -229,9 +247,24 @@ def _row_update(table: Table, columns: tuple[str, ...]) -> Any:
 
 
 def insert_timeline_entries(session: Session, entries: list[dict[str, Any]]) -> None:
-    """Append many timeline lines (dicts with alert_id, at, kind, message, data) in one executemany."""
-    if entries:
-        session.execute(insert(TimelineEntry.metadata.tables["alert_timeline"]), entries)
+    """Append many timeline lines (dicts with alert_id, at, kind, message, data) in one statement."""
+    if not entries:
+        return
+    if _is_postgres(session):
+        execute_records(session, _timeline_insert_records(tuple(entries[0])), entries)
+    else:
+        execute_rows(session, _timeline_insert(), entries)
+
+
+@lru_cache(maxsize=1)
+def _timeline_insert() -> Any:
+    return insert(TimelineEntry.metadata.tables["alert_timeline"])
+
+
+@lru_cache(maxsize=4)
+def _timeline_insert_records(columns: tuple[str, ...]) -> Any:
+    table = TimelineEntry.metadata.tables["alert_timeline"]
+    return insert(table).from_select(columns, sql_select(recordset(table, columns)))
 
 
 def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> int | None:
@@ -262,15 +295,22 @@ def upsert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
     cannot fail each other: the database decides, row by row. One statement run over all rows
     (executemany), so it is compiled once per process, however many rows there are.
     """
-    if rows:
-        session.execute(_outbox_upsert(session.get_bind().dialect.name), rows)
+    if not rows:
+        return
+    if _is_postgres(session):
+        execute_records(session, _outbox_upsert("postgresql", tuple(rows[0])), rows)
+    else:
+        execute_rows(session, _outbox_upsert("sqlite", ()), rows)
 
 
-@lru_cache(maxsize=2)
-def _outbox_upsert(dialect: str) -> Any:
+@lru_cache(maxsize=4)
+def _outbox_upsert(dialect: str, record_columns: tuple[str, ...]) -> Any:
     table = OutboxMessage.metadata.tables["outbox"]
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = upsert(table)
+    if dialect == "postgresql":
+        source = sql_select(recordset(table, record_columns))
+        statement: Any = postgresql.insert(table).from_select(record_columns, source)
+    else:
+        statement = sqlite.insert(table)
     earlier = case(
         (statement.excluded.due_at < table.c.due_at, statement.excluded.due_at), else_=table.c.due_at
     )

@@ -40,6 +40,8 @@ MAX_BACKOFF = timedelta(seconds=30)
 DEFER = timedelta(seconds=5)
 RECONCILE_EVERY = timedelta(seconds=1)
 CLAIM_GATHER = timedelta(milliseconds=50)
+# While a burst of escalation decisions is being worked through, new claims wait at most this long.
+DECISIONS_FIRST_MAX = timedelta(seconds=3)
 THROTTLE_PER_MINUTE = 20  # pages to one address per rolling minute; the rest wait, never dropped
 THROTTLE_WINDOW = timedelta(minutes=1)
 _COUNTED = ("sending", "sent", "delivered", "unknown")  # attempts that count against the throttle
@@ -106,6 +108,12 @@ class DeliveryPump:
     the delivery loop with it) once a quarter of the senders are free or none is busy, so outcomes
     are recorded, and freed senders refilled, a few at a time. A slow or hanging provider call holds
     one sender, never the other pages.
+
+    Decisions first: while the worker works through a backlog of due escalations (`hold_claims`),
+    no new pages are claimed, for at most DECISIONS_FIRST_MAX. Both share one interpreter, and a
+    sender's provider call costs about as much CPU as several decisions: a burst of timers is
+    decided, and its pages queued, seconds sooner, and sending then runs uncontended. Calls in
+    flight go on, and outcomes are still recorded.
     """
 
     def __init__(
@@ -123,6 +131,34 @@ class DeliveryPump:
         self._lock = threading.Lock()
         self._finished: queue.SimpleQueue[tuple[Attempt, DeliveryResult]] = queue.SimpleQueue()
         self._next_reconcile: datetime | None = None
+        self._held_since: datetime | None = None
+        self._skipped_for_hold = False
+
+    def hold_claims(self, now: datetime) -> None:
+        """Escalation decisions are backlogged: claim nothing new until `release_claims` (or the cap)."""
+        with self._lock:
+            if self._held_since is None:
+                self._held_since = now
+
+    def release_claims(self) -> None:
+        """The backlog is decided: claims go on, and a run skipped meanwhile is run now."""
+        with self._lock:
+            self._held_since = None
+            skipped, self._skipped_for_hold = self._skipped_for_hold, False
+        if skipped:
+            self.on_finished()
+
+    @property
+    def holding(self) -> bool:
+        """Claims are held for decisions: the next run comes with `release_claims` or the tick."""
+        with self._lock:
+            return self._held_since is not None
+
+    def _held(self, now: datetime) -> bool:
+        with self._lock:
+            held = self._held_since is not None and now - self._held_since < DECISIONS_FIRST_MAX
+            self._skipped_for_hold |= held
+        return held
 
     @property
     def saturated(self) -> bool:
@@ -158,7 +194,7 @@ class DeliveryPump:
         if self._next_reconcile is None or now >= self._next_reconcile:
             reconciled = reconcile_uncertain(self.runtime, now)
             self._next_reconcile = now + RECONCILE_EVERY
-        claimable = self.claimable(now)
+        claimable = 0 if self._held(now) else self.claimable(now)
         attempts = _claim(self.runtime, now, claimable) if claimable else []
         if claimable:
             self._last_claim = now

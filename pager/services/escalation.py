@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from pager.core.alert import Timer
@@ -14,40 +17,86 @@ from pager.services.runtime import Runtime
 log = logging.getLogger("pager.engine")
 
 BATCH = 200
+BURST = 50  # a batch this full means many timers fell due at once
+PARALLEL_BATCHES = 2  # Postgres: batches in progress at once
 ERROR_RETRY = timedelta(minutes=1)
 
 
-def run_due_escalations(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
+def run_due_escalations(
+    runtime: Runtime,
+    now: datetime,
+    *,
+    batch: int = BATCH,
+    on_burst: Callable[[], None] | None = None,
+) -> int:
     """Decide every due alert, a batch per transaction; returns how many were decided.
 
     A batch is decided with everything it needs loaded up front (users, rules and services are read
     once per pass, with the first batch) and written in bulk. If anything in it fails, the batch is
     rolled back and redone alert by alert, each in a savepoint: the failing alert is logged, put on
     its timeline and retried a minute later; the rest go ahead.
+
+    On Postgres two batches are in progress at once (claims skip each other's locked rows), so one
+    is decided while the server writes the other. `on_burst` is called once, when a batch decided
+    at least BURST alerts (many fell due at once).
     """
-    seen: set[int] = set()
-    directory: list[Directory] = []  # loaded by the first batch that has work
-    while True:
+    pass_ = _Pass(runtime, now, batch, on_burst)
+    if not pass_.step():
+        return len(pass_.seen)
+    if runtime.engine.dialect.name != "postgresql":
+        pass_.run()
+        return len(pass_.seen)
+    with ThreadPoolExecutor(max_workers=PARALLEL_BATCHES, thread_name_prefix="pager-decide") as pool:
+        for running in [pool.submit(pass_.run) for _ in range(PARALLEL_BATCHES)]:
+            running.result()
+    return len(pass_.seen)
+
+
+class _Pass:
+    """One pass over the due alerts, shared by the threads that claim its batches."""
+
+    def __init__(
+        self, runtime: Runtime, now: datetime, batch: int, on_burst: Callable[[], None] | None
+    ) -> None:
+        self.runtime, self.now, self.batch, self.on_burst = runtime, now, batch, on_burst
+        self.seen: set[int] = set()
+        self._directory: list[Directory] = []  # loaded by the first batch that has work
+        self._lock = threading.Lock()
+        self._burst = False
+
+    def run(self) -> None:
+        while self.step():
+            pass
+
+    def step(self) -> bool:
+        """Decide one batch; False when the pass is over."""
         try:
-            decided = _decide_batch(runtime, now, batch, directory)
+            decided = _decide_batch(self.runtime, self.now, self.batch, self._directory, self._lock)
         except Exception:
             log.exception("escalation_batch_failed; redoing it alert by alert")
-            decided = _decide_batch_carefully(runtime, now, batch)
-        fresh = [alert_id for alert_id in decided if alert_id not in seen]
-        seen.update(decided)
+            decided = _decide_batch_carefully(self.runtime, self.now, self.batch)
+        with self._lock:
+            fresh = [alert_id for alert_id in decided if alert_id not in self.seen]
+            self.seen.update(decided)
+            burst = len(decided) >= min(BURST, self.batch) and not self._burst
+            self._burst |= burst
+        if burst and self.on_burst is not None:
+            self.on_burst()
         # Stop at a short batch, or when a batch holds only alerts decided already (a decision
         # that left its timer due would otherwise be taken again and again).
-        if len(decided) < batch or not fresh:
-            return len(seen)
+        return len(decided) == self.batch and bool(fresh)
 
 
-def _decide_batch(runtime: Runtime, now: datetime, batch: int, directory: list[Directory]) -> list[int]:
+def _decide_batch(
+    runtime: Runtime, now: datetime, batch: int, directory: list[Directory], lock: threading.Lock
+) -> list[int]:
     with session_scope(runtime.engine) as session:
         due = repo.claim_due_alerts(session, now, limit=batch)
         if not due:
             return []
-        if not directory:
-            directory.append(Directory.load(session))
+        with lock:
+            if not directory:
+                directory.append(Directory.load(session))
         work = AlertTransaction(session, runtime, now, directory[0])
         for alert in due:
             work.handle(alert, Timer())

@@ -196,6 +196,8 @@ class AlertTransaction:
                         "pages_cancelled",
                         f"{cancelled} pending page(s) cancelled ({command.reason})",
                     )
+        if not log.isEnabledFor(logging.INFO):  # its arguments cost more than the check
+            return
         log.info(
             "alert_decided alert=%d status=%s level=%d loop=%d next_action_at=%s outcome=%s",
             alert.id,

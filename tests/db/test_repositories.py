@@ -29,6 +29,7 @@ from pager.db.repositories import (
     find_service_by_integration_key,
     find_user_by_handle,
     insert_outbox_if_absent,
+    insert_timeline_entries,
     notification_rules_of,
     overrides_overlapping,
     timeline_of,
@@ -584,3 +585,80 @@ def test_upsert_outbox_writes_more_rows_than_one_statement_holds(engine: Engine)
         upsert_outbox(session, [outbox_values(f"k{i}", NOW) for i in range(250)])
     with session_scope(engine, read_only=True) as session:
         assert len(session.exec(select(OutboxMessage)).all()) == 250
+
+
+# --- bulk writes (pager/db/bulk_rows.py: driver executemany on SQLite, one recordset on Postgres) -----
+
+
+@pytest.mark.database
+def test_bulk_updates_write_exact_values_in_order_and_fill_updated_at(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        ids = [add_alert(session, f"b-{i}").id for i in range(3)]
+    paris = timezone(timedelta(hours=2))
+    state = {"status": "triggered", "pages": [{"at": "2026-03-08T08:30:00+00:00", "users": ["ann"]}]}
+    before = datetime.now(UTC)
+    with session_scope(engine) as session:
+        update_rows(
+            session,
+            Alert,
+            [
+                {
+                    "id": ids[0],
+                    "level": 2,
+                    "next_action_at": NOW.astimezone(paris),
+                    "escalation_state": state,
+                },
+                {"id": ids[1], "level": 3, "next_action_at": None, "escalation_state": {}},
+                {"id": ids[0], "level": 4, "next_action_at": NOW, "escalation_state": state},  # later wins
+                {"id": ids[2], "status": "acknowledged"},
+            ],
+        )
+    with session_scope(engine) as session:
+        rows = {a.id: a for a in session.exec(select(Alert))}
+    assert (rows[ids[0]].level, rows[ids[0]].next_action_at, rows[ids[0]].escalation_state) == (4, NOW, state)
+    assert (rows[ids[1]].level, rows[ids[1]].next_action_at, rows[ids[1]].escalation_state) == (3, None, {})
+    assert rows[ids[2]].status == "acknowledged" and rows[ids[2]].level == 1
+    # Columns the changes do not name keep their model's onupdate, as a plain UPDATE would.
+    assert all(rows[i].updated_at >= before.replace(microsecond=0) for i in ids)
+
+
+@pytest.mark.database
+def test_bulk_writes_refuse_a_naive_instant_and_write_nothing(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        alert_id = add_alert(session, "naive").id
+    naive = datetime(2026, 3, 8, 8, 30)
+    with pytest.raises((ValueError, StatementError), match="naive"), session_scope(engine) as session:
+        update_rows(session, Alert, [{"id": alert_id, "level": 5, "next_action_at": naive}])
+    with pytest.raises((ValueError, StatementError), match="naive"), session_scope(engine) as session:
+        entry = {"alert_id": alert_id, "at": naive, "kind": "note", "message": "m", "data": {}}
+        insert_timeline_entries(session, [entry])
+    with session_scope(engine) as session:
+        assert session.exec(select(Alert.level)).one() == 1
+        assert timeline_of(session, alert_id) == []
+
+
+@pytest.mark.database
+def test_bulk_timeline_lines_keep_their_text_and_data(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        add_service(session)
+        alert_id = add_alert(session, "lines").id
+    awkward = "quote ' double \" backslash \\ comma , braces {} unicode é 😀 newline\nend"
+    entries = [
+        {
+            "alert_id": alert_id,
+            "at": NOW + timedelta(seconds=i),
+            "kind": "note",
+            "message": f"{i} {awkward}",
+            "data": {"i": i, "users": ["ann", awkward]},
+        }
+        for i in range(250)
+    ]
+    with session_scope(engine) as session:
+        insert_timeline_entries(session, entries)
+    with session_scope(engine) as session:
+        lines = timeline_of(session, alert_id)
+    assert [(line.at, line.message, line.data) for line in lines] == [
+        (e["at"], e["message"], e["data"]) for e in entries
+    ]

@@ -22,7 +22,7 @@ from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services import alerts, catalog, users
-from pager.services.delivery import CLAIM_GATHER, DeliveryPump
+from pager.services.delivery import CLAIM_GATHER, DECISIONS_FIRST_MAX, DeliveryPump
 from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
 from pager.worker import tick
@@ -224,3 +224,25 @@ def test_the_pump_claims_for_several_free_senders_at_once_while_calls_are_in_fli
     finally:
         pump._idle = 8
         pump.shutdown(T0)
+
+
+def test_claims_wait_while_a_burst_of_decisions_is_held_and_never_past_the_cap(
+    runtime: Runtime, fake: FakeTwilio
+) -> None:
+    woken: list[str] = []
+    pump = DeliveryPump(runtime, senders=8, on_finished=lambda: woken.append("wake"))
+    try:
+        trigger(runtime)  # one SMS due at T0
+        pump.hold_claims(T0)
+        assert pump.holding and pump.run(T0) == 0 and woken == []
+        pump.release_claims()  # the skipped run is owed: the loop is woken for it
+        assert not pump.holding and woken == ["wake"]
+        pump.release_claims()  # nothing was skipped since: no second wake
+        assert woken == ["wake"]
+
+        pump.hold_claims(T0)
+        assert pump.run(T0 + DECISIONS_FIRST_MAX - timedelta(milliseconds=1)) == 0
+        assert pump.run(T0 + DECISIONS_FIRST_MAX) == 1  # the cap: sends go on even if never released
+    finally:
+        pump.shutdown(T0 + DECISIONS_FIRST_MAX)
+    assert [m["To"] for m in posts(fake, "Messages")] == [ALICE_SMS]

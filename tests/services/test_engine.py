@@ -6,6 +6,7 @@ Pages go to console notifiers, whose `sent` lists say exactly what left.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from pager.adapters.console import ConsoleNotifier
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services import alerts, catalog, overrides, paging, users
+from pager.services.escalation import run_due_escalations
 from pager.services.runtime import Runtime
 from pager.worker import tick
 from tests import support
@@ -267,8 +269,9 @@ def test_a_user_without_contact_methods_is_on_the_timeline_not_silently_skipped(
 
 
 def test_a_failing_decision_is_isolated_and_leaves_no_pages(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="pager.engine")  # apply() only logs its decision at INFO
     failing = trigger(runtime, key="a")
     healthy = trigger(runtime, key="b")
     tick(runtime, T0)
@@ -290,3 +293,20 @@ def test_a_failing_decision_is_isolated_and_leaves_no_pages(
     row = alert_row(runtime, failing)
     assert (row.level, row.next_action_at) == (1, T0 + timedelta(minutes=6))
     assert "engine_error: internal error while escalating; retrying in 1m" in timeline(runtime, failing)
+
+
+def test_a_burst_of_due_timers_is_decided_once_each_across_batches(runtime: Runtime) -> None:
+    """More alerts due at once than several batches hold (on Postgres two batches run at once):
+    each is decided exactly once, and the burst is reported once."""
+    ids = [trigger(runtime, key=f"burst-{i}") for i in range(450)]
+    tick(runtime, T0)
+    bursts: list[str] = []
+    due = T0 + timedelta(minutes=5)  # level 2 (nobody on nights) is skipped, level 3 pages carol
+    decided = run_due_escalations(runtime, due, batch=100, on_burst=lambda: bursts.append("burst"))
+    assert decided == len(ids) and bursts == ["burst"]
+    assert run_due_escalations(runtime, due, batch=100, on_burst=lambda: bursts.append("again")) == 0
+    with session_scope(runtime.engine, read_only=True) as session:
+        keys = [k for k in session.exec(select(OutboxMessage.idempotency_key)) if ":v3:carol:sms" in k]
+        levels = {a.level for a in session.exec(select(Alert))}
+    assert sorted(keys) == sorted(f"{a}:c1:l1:v3:carol:sms:0" for a in ids) and levels == {3}
+    assert all(timeline(runtime, a).count("level_paged: level 3 (loop 1) paged: carol") == 1 for a in ids[:5])

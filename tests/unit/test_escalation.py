@@ -657,3 +657,14 @@ def test_invariants_hold_for_any_event_sequence(
         for page in state.pages:
             assert page.users and 1 <= page.level <= levels
     assert len(keys) == len(set(keys)), "an idempotency key was reused for a new page"
+
+
+def test_a_changed_state_is_a_copy_and_unknown_fields_are_refused() -> None:
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    state = AlertState("triggered", "paging", 1, 1, 1, triggered_at=at, last_event_at=at)
+    moved = state.changed(level=2, escalate_at=at + timedelta(minutes=5))
+    assert moved == replace(state, level=2, escalate_at=at + timedelta(minutes=5))
+    assert state.level == 1 and state.escalate_at is None
+    assert AlertState.from_document(moved.to_document()) == moved
+    with pytest.raises(TypeError, match="no field 'levle'"):
+        state.changed(levle=3)
