@@ -112,7 +112,7 @@ class _Loop:
         self.clock = clock
         self.stopping = stopping
         self.waker = waker
-        self.flag = waker.subscribe()
+        self.flag = waker.subscribe(name)
 
     def run(self) -> None:
         while not self.stopping.is_set():

@@ -233,8 +233,9 @@ def _write_trigger(
 
 
 def _wake_worker(runtime: Runtime) -> None:
-    runtime.waker.wake()
-    notify_worker(runtime.engine)
+    # What a trigger or a manual escalate decided is already written: only its pages are new work.
+    runtime.waker.wake("delivery")
+    notify_worker(runtime.engine, "delivery")
 
 
 def act_on_alert(

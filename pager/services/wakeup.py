@@ -17,27 +17,35 @@ from sqlalchemy import Engine, text
 log = logging.getLogger("pager.wakeup")
 
 CHANNEL = "pager_wake"
+WAKE_TOPICS = ("escalation", "delivery")  # the worker's loops
 
 
 class Waker:
-    """In-process wake-up flags: each waiting loop subscribes its own, and `wake()` sets them all."""
+    """In-process wake-up flags: each waiting loop subscribes its own, and `wake()` sets them all.
+
+    A loop may subscribe to a topic (the worker's are "escalation" and "delivery"); `wake(topic)`
+    then sets only that topic's flags and those of loops without one. A new alert's pages need only
+    the delivery loop: waking the escalation loop too would run an empty claim for every trigger.
+    """
 
     def __init__(self) -> None:
         self._default = threading.Event()
-        self._events = [self._default]
+        self._events: list[tuple[str | None, threading.Event]] = [(None, self._default)]
         self._lock = threading.Lock()
 
-    def subscribe(self) -> threading.Event:
+    def subscribe(self, topic: str | None = None) -> threading.Event:
         """A flag of one's own, so one loop's wake-up is never consumed by another."""
         event = threading.Event()
         with self._lock:
-            self._events.append(event)
+            self._events.append((topic, event))
         return event
 
-    def wake(self) -> None:
-        """Ask every waiting loop to run now."""
+    def wake(self, topic: str | None = None) -> None:
+        """Ask every waiting loop to run now (with a topic: the loops of that topic, and untopical ones)."""
         with self._lock:
-            events = list(self._events)
+            events = [
+                event for subscribed, event in self._events if topic is None or subscribed in (None, topic)
+            ]
         for event in events:
             event.set()
 
@@ -59,19 +67,20 @@ def sqlite_wake_path(engine: Engine) -> Path | None:
     return Path(database).resolve().with_name(Path(database).name + ".wake")
 
 
-def notify_worker(engine: Engine) -> None:
-    """Wake workers in other processes (best effort: the tick catches anything missed)."""
+def notify_worker(engine: Engine, topic: str | None = None) -> None:
+    """Wake workers in other processes (best effort: the tick catches anything missed); a topic
+    wakes only the loops of that topic there (see Waker)."""
     try:
         if engine.url.get_backend_name() == "postgresql":
             with engine.begin() as connection:
-                connection.execute(text(f"NOTIFY {CHANNEL}"))
+                connection.execute(text(f"SELECT pg_notify('{CHANNEL}', :topic)"), {"topic": topic or ""})
             return
         path = sqlite_wake_path(engine)
         if path is None or not path.exists():
             return
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
             sender.setblocking(False)
-            sender.sendto(b"w", str(path))
+            sender.sendto((topic or "w").encode(), str(path))
     except OSError as exc:
         log.debug("wake_skipped reason=%s", exc)
     except Exception as exc:  # a wake-up must never fail the request that asked for it
@@ -129,12 +138,12 @@ class WakeListener:
         assert self._socket is not None
         while not self._stop.is_set():
             try:
-                self._socket.recv(64)
+                message = self._socket.recv(64)
             except TimeoutError:
                 continue
             except OSError:
                 return
-            self.waker.wake()
+            self.waker.wake(_topic(message.decode(errors="replace")))
 
     def _listen_postgres(self) -> None:
         import psycopg
@@ -145,11 +154,16 @@ class WakeListener:
                 with psycopg.connect(url, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     while not self._stop.is_set():
-                        for _ in connection.notifies(timeout=1.0, stop_after=1):
-                            self.waker.wake()
+                        for notice in connection.notifies(timeout=1.0, stop_after=1):
+                            self.waker.wake(_topic(notice.payload))
             except psycopg.Error as exc:
                 log.warning("wake_listen_failed reason=%s; retrying", exc)
                 self._stop.wait(1.0)
+
+
+def _topic(payload: str) -> str | None:
+    # Only the topics the worker knows narrow a wake-up; anything else (older senders) wakes all.
+    return payload if payload in WAKE_TOPICS else None
 
 
 def _socket_alive(path: Path) -> bool:

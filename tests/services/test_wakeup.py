@@ -1,0 +1,51 @@
+"""Wake-ups: in process by topic, and across processes through the SQLite socket or Postgres NOTIFY."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import Engine
+
+from pager.services.wakeup import WakeListener, Waker, notify_worker
+
+WAIT_S = 10.0  # an upper bound for a wake-up to arrive; a passing test never waits this long
+
+
+def flags(waker: Waker) -> dict[str, threading.Event]:
+    return {
+        "escalation": waker.subscribe("escalation"),
+        "delivery": waker.subscribe("delivery"),
+        "any": waker.subscribe(),
+    }
+
+
+def test_a_topic_wakes_its_loops_and_the_untopical_ones_only() -> None:
+    waker = Waker()
+    subscribed = flags(waker)
+    waker.wake("delivery")
+    assert {name for name, flag in subscribed.items() if flag.is_set()} == {"delivery", "any"}
+    for flag in subscribed.values():
+        flag.clear()
+    waker.wake()
+    assert all(flag.is_set() for flag in subscribed.values())
+
+
+@pytest.mark.database
+@pytest.mark.parametrize("topic", ["delivery", None])
+def test_another_process_wakes_the_loops_of_its_topic(engine: Engine, topic: str | None) -> None:
+    waker = Waker()
+    subscribed = flags(waker)
+    listener = WakeListener(engine, waker)
+    listener.start()
+    try:
+        # Postgres: LISTEN is issued by the listener's thread; NOTIFY again until it is heard.
+        for _ in range(int(WAIT_S / 0.1)):
+            notify_worker(engine, topic)
+            if subscribed["any"].wait(0.1):
+                break
+        assert subscribed["any"].is_set()
+        assert subscribed["delivery"].wait(WAIT_S)
+        assert subscribed["escalation"].is_set() == (topic is None)
+    finally:
+        listener.stop()
