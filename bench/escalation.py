@@ -43,7 +43,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, or_, update
 from sqlmodel import col, select
 
 from pager.core.alert import AlertState
@@ -68,6 +68,7 @@ ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"
 FROM_NUMBER = "+15005550006"
 POLL_S = 0.02  # how often the lateness poller looks for new level-2 outbox rows
+GAP_GIVE_UP_S = 60.0  # an outbox id skipped over this long is taken as never coming (see NewRows)
 SETUP_THREADS = 4
 LEAD_S = 2.0  # real seconds between starting the burst worker and T
 _ALERT_ID = re.compile(r"^ALERT (\d+) ")
@@ -319,6 +320,37 @@ def park_remaining(runtime: Runtime) -> None:
         )
 
 
+class NewRows:
+    """Which outbox ids the lateness poller has yet to see.
+
+    Not just "id above the highest seen": on Postgres two batches commit side by side, so a row
+    with a lower id can commit after a higher one (ids are drawn at insert, visible at commit).
+    Ids skipped over stay asked for until they show up, or for GAP_GIVE_UP_S (a rolled-back insert
+    leaves a gap that never fills).
+    """
+
+    def __init__(self) -> None:
+        self.last_id = 0
+        self.gaps: dict[int, float] = {}  # id -> when it was first skipped over (monotonic)
+
+    def unseen(self) -> Any:
+        above = col(OutboxMessage.id) > self.last_id
+        return or_(above, col(OutboxMessage.id).in_(list(self.gaps))) if self.gaps else above
+
+    def saw(self, ids: list[int]) -> None:
+        now = time.monotonic()
+        for row_id in ids:
+            self.gaps.pop(row_id, None)
+        top = max(ids, default=self.last_id)
+        fresh = set(ids)
+        for skipped in range(self.last_id + 1, top):
+            if skipped not in fresh:
+                self.gaps[skipped] = now
+        self.last_id = max(self.last_id, top)
+        for stale in [g for g, at in self.gaps.items() if now - at > GAP_GIVE_UP_S]:
+            del self.gaps[stale]
+
+
 def bench_burst(
     setup: Setup, alerts: int, escalate_after: timedelta, timeout: float, mode: str
 ) -> dict[str, Any]:
@@ -334,7 +366,7 @@ def bench_burst(
     level2_to = {a: setup.numbers[(int(sid[1:]) + 1) % users] for a, sid, _ in opened if a is not None}
 
     seen: dict[int, datetime] = {}
-    last_id = 0
+    poller = NewRows()
     like = col(OutboxMessage.idempotency_key).like("%:v2:%")
     clock = ShiftedClock()
     clock.aim(due_second, datetime.now(UTC) + timedelta(seconds=LEAD_S))
@@ -342,13 +374,11 @@ def bench_burst(
     with running(runtime, clock):
         while len(seen) < len(due) and time.monotonic() < deadline:
             with session_scope(runtime.engine, read_only=True) as session:
-                query = select(OutboxMessage.id, OutboxMessage.alert_id).where(
-                    col(OutboxMessage.id) > last_id, like
-                )
+                query = select(OutboxMessage.id, OutboxMessage.alert_id).where(poller.unseen(), like)
                 rows = list(session.exec(query))
             observed = clock()
-            for row_id, alert_id in rows:
-                last_id = max(last_id, row_id or 0)
+            poller.saw([row_id for row_id, _ in rows if row_id is not None])
+            for _row_id, alert_id in rows:
                 if alert_id is not None:
                     seen.setdefault(alert_id, observed)
             time.sleep(POLL_S)

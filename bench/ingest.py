@@ -119,7 +119,7 @@ def serve_pager(root: Path, url: str, port: int) -> None:
     from pager.config.loader import load_config
     from pager.db.session import create_db_engine
     from pager.services.ingest_keys import Throttle
-    from pager.services.runtime import Runtime
+    from pager.services.runtime import Runtime, freeze_startup_heap
     from pager.settings import Settings
 
     settings = Settings(database_url=url, config_dir=root / "config")
@@ -132,6 +132,7 @@ def serve_pager(root: Path, url: str, port: int) -> None:
     )
     app = create_app(runtime, run_worker=True)
     app.state.ingest_throttle = Throttle(rate_per_minute=1e9, burst=1e9)
+    freeze_startup_heap()  # as `pager serve` does
     uvicorn.run(app, port=port, **UVICORN)  # type: ignore[arg-type]
 
 

@@ -19,8 +19,10 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func
+from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 
+from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services.catalog import sync_services
@@ -32,6 +34,7 @@ from pager.services.wakeup import WakeListener, Waker
 log = logging.getLogger("pager.worker")
 
 TICK_SECONDS = 1.0
+_WAITING = ("pending", "unknown")  # outbox rows that still need the worker
 
 
 def utc_now() -> datetime:
@@ -69,13 +72,17 @@ def next_alert_due(runtime: Runtime) -> datetime | None:
 
 def next_page_due(runtime: Runtime) -> datetime | None:
     """The earliest instant a queued or uncertain page needs attention (None: none)."""
+    ready_at = repo.outbox_ready_at()
+    # One min() per status: with `status =` the index (status, ready_at) answers each with one probe.
+    query = sql_select(
+        *(
+            sql_select(func.min(ready_at)).where(col(OutboxMessage.status) == s).scalar_subquery()
+            for s in _WAITING
+        )
+    )
     with session_scope(runtime.engine, read_only=True) as session:
-        due = session.exec(
-            select(func.min(func.coalesce(OutboxMessage.next_attempt_at, OutboxMessage.due_at))).where(
-                col(OutboxMessage.status).in_(["pending", "unknown"])
-            )
-        ).one()
-    return None if due is None else _aware(due)
+        found = [due for due in session.execute(query).one() if due is not None]
+    return _aware(min(found)) if found else None
 
 
 def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:
@@ -85,8 +92,13 @@ def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:
 
 def _next_page_due(runtime: Runtime, pump: DeliveryPump) -> datetime | None:
     # With every sender busy there is nothing to claim: a finishing sender wakes the loop. While
-    # claims are held for a burst of decisions, their release wakes it.
-    return None if pump.saturated or pump.holding else next_page_due(runtime)
+    # claims are held for a burst of decisions, their release wakes it. While new pages gather
+    # after a claim that could send none, nothing is claimed before the gathering ends.
+    if pump.saturated or pump.holding:
+        return None
+    due = next_page_due(runtime)
+    resume_at = pump.claims_resume_at()
+    return due if due is None or resume_at is None else max(due, resume_at)
 
 
 def _aware(instant: datetime) -> datetime:

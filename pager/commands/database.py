@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pager.commands.common import fail
@@ -23,6 +22,8 @@ def upgrade(
     ] = "head",
 ) -> None:
     """Create or migrate the database schema to REVISION (default: the latest)."""
+    from alembic.util import CommandError  # only here: other commands start without Alembic
+
     url = get_settings().database_url
     try:
         shown = database_url(url).render_as_string(hide_password=True)

@@ -21,7 +21,7 @@ from pager.db.session import session_scope
 from pager.log_format import configure_logging
 from pager.services import catalog, users
 from pager.services.config_watch import ConfigWatcher
-from pager.services.runtime import Runtime, build_runtime
+from pager.services.runtime import Runtime, build_runtime, freeze_startup_heap
 from pager.services.tokens import create_api_token
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
@@ -79,7 +79,9 @@ def _serve(pager: Runtime, host: str, port: int, *, run_worker: bool) -> None:
 
     signal.signal(signal.SIGHUP, on_hup)
     try:
-        uvicorn.run(create_app(pager, run_worker=run_worker), host=host, port=port, log_config=None)
+        app = create_app(pager, run_worker=run_worker)
+        freeze_startup_heap()
+        uvicorn.run(app, host=host, port=port, log_config=None)
     finally:
         watcher.stop()
         pager.engine.dispose()

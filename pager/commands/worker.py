@@ -6,6 +6,7 @@ import typer
 
 from pager.commands.common import runtime
 from pager.log_format import configure_logging
+from pager.services.runtime import freeze_startup_heap
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +23,7 @@ def worker(ctx: typer.Context) -> None:
 
     pager = runtime(ctx)
     configure_logging()
+    freeze_startup_heap()
     try:
         run_worker(pager)
     except KeyboardInterrupt:

@@ -14,12 +14,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, insert, or_, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
-from pager.core.model import Override, Role
+from pager.core.model import Override
 from pager.db.bulk_rows import execute_records, execute_rows, recordset
 from pager.db.tables import (
     Alert,
@@ -129,19 +129,24 @@ def overrides_overlapping(
 
     Returned in creation order, so where two overlap the later-created one comes later.
     """
-    query = (
-        select(OverrideRow)
+    params = {"schedule_id": schedule_id, "window_start": start, "window_end": end}
+    rows = session.connection().execute(_overrides_query(), params)
+    return [Override(schedule_id, row.role, row.start, row.end, row.user_handle) for row in rows]
+
+
+@lru_cache(maxsize=1)
+def _overrides_query() -> Any:
+    # Built and compiled once: every trigger and escalation reads overrides.
+    c = OverrideRow.metadata.tables["overrides"].c
+    return (
+        sql_select(c.role, c.start, c.end, c.user_handle)
         .where(
-            OverrideRow.schedule_id == schedule_id, col(OverrideRow.start) < end, col(OverrideRow.end) > start
+            c.schedule_id == bindparam("schedule_id"),
+            c.start < bindparam("window_end", type_=c.start.type),
+            c.end > bindparam("window_start", type_=c.end.type),
         )
-        .order_by(col(OverrideRow.id))
+        .order_by(c.id)
     )
-    return [_as_override(row) for row in session.exec(query)]
-
-
-def _as_override(row: OverrideRow) -> Override:
-    role: Role = row.role
-    return Override(schedule=row.schedule_id, role=role, start=row.start, end=row.end, user=row.user_handle)
 
 
 def find_open_alert(session: Session, service_id: str, dedup_key: str, *, lock: bool = False) -> Alert | None:
@@ -335,6 +340,15 @@ class ClaimedPage:
     last_error: str | None
 
 
+def outbox_ready_at() -> Any:
+    """When an outbox row may next be sent: its retry or deferral time, else when it fell due.
+
+    Written exactly as in the index ix_outbox_status_ready_at, so queries on it use that index.
+    """
+    c = OutboxMessage.metadata.tables["outbox"].c
+    return func.coalesce(c.next_attempt_at, c.due_at)
+
+
 def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
     """Take pending pages that are due and mark them `sending` (attempts + 1, last_attempt_at = now).
 
@@ -343,14 +357,11 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
     """
     table = OutboxMessage.metadata.tables["outbox"]
     c = table.c
+    ready_at = outbox_ready_at()
     query = (
         sql_select(c.id, c.alert_id, c.idempotency_key, c.method, c.address, c.body, c.attempts, c.last_error)
-        .where(
-            c.status == "pending",
-            c.due_at <= now,
-            or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now),
-        )
-        .order_by(c.due_at, c.id)
+        .where(c.status == "pending", ready_at <= now, c.due_at <= now)
+        .order_by(ready_at, c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

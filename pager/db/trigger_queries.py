@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, insert, literal_column, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session
 
-from pager.db.tables import Alert, Service
+from pager.db.tables import Alert, ContactKind, Service
 
 
 @dataclass(frozen=True)
@@ -115,3 +115,47 @@ def _repeat_update(with_details: bool) -> Any:
     if with_details:
         values["details"] = bindparam("new_details", type_=table.c.details.type)
     return update(table).where(table.c.id == bindparam("alert_id")).values(values)
+
+
+# --- who a decision pages: read per trigger, so plain statements too --------------------------------
+
+
+def user_id_of(session: Session, handle: str) -> int | None:
+    """The id of the user with `handle`, if any."""
+    user_id: int | None = session.connection().execute(_user_id_query(), {"handle": handle}).scalar()
+    return user_id
+
+
+@lru_cache(maxsize=1)
+def _user_id_query() -> Any:
+    c = Alert.metadata.tables["users"].c
+    return sql_select(c.id).where(c.handle == bindparam("handle"))
+
+
+def contact_method_rows(session: Session, user_id: int) -> list[tuple[int, ContactKind, str]]:
+    """A user's contact methods as (id, kind, address), in the order they were added."""
+    rows = session.connection().execute(_contact_methods_query(), {"user_id": user_id})
+    return [(row.id, row.kind, row.address) for row in rows]
+
+
+@lru_cache(maxsize=1)
+def _contact_methods_query() -> Any:
+    c = Alert.metadata.tables["contact_methods"].c
+    return sql_select(c.id, c.kind, c.address).where(c.user_id == bindparam("user_id")).order_by(c.id)
+
+
+def notification_rule_rows(session: Session, user_id: int) -> list[tuple[int, int]]:
+    """A user's paging steps as (contact method id, delay seconds), earliest first (ties by position,
+    then age)."""
+    rows = session.connection().execute(_rules_query(), {"user_id": user_id})
+    return [(row.contact_method_id, row.delay_seconds) for row in rows]
+
+
+@lru_cache(maxsize=1)
+def _rules_query() -> Any:
+    c = Alert.metadata.tables["notification_rules"].c
+    return (
+        sql_select(c.contact_method_id, c.delay_seconds)
+        .where(c.user_id == bindparam("user_id"))
+        .order_by(c.delay_seconds, c.position, c.id)
+    )

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -40,6 +40,8 @@ MAX_BACKOFF = timedelta(seconds=30)
 DEFER = timedelta(seconds=5)
 RECONCILE_EVERY = timedelta(seconds=1)
 CLAIM_GATHER = timedelta(milliseconds=50)
+# After a claim that could send nothing it took (all held back), new pages gather this long first.
+THROTTLED_GATHER = timedelta(milliseconds=100)
 # While a burst of escalation decisions is being worked through, new claims wait at most this long.
 DECISIONS_FIRST_MAX = timedelta(seconds=3)
 THROTTLE_PER_MINUTE = 20  # pages to one address per rolling minute; the rest wait, never dropped
@@ -85,7 +87,7 @@ def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -
     total = 0
     with ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="pager-send") as senders:
         while True:
-            attempts = _claim(runtime, now, batch)
+            attempts, _put_back = _claim(runtime, now, batch)
             if not attempts:
                 return total
             calls = {senders.submit(_send, runtime, attempt): attempt for attempt in attempts}
@@ -133,6 +135,7 @@ class DeliveryPump:
         self._next_reconcile: datetime | None = None
         self._held_since: datetime | None = None
         self._skipped_for_hold = False
+        self._gather_until: datetime | None = None
 
     def hold_claims(self, now: datetime) -> None:
         """Escalation decisions are backlogged: claim nothing new until `release_claims` (or the cap)."""
@@ -159,6 +162,10 @@ class DeliveryPump:
             held = self._held_since is not None and now - self._held_since < DECISIONS_FIRST_MAX
             self._skipped_for_hold |= held
         return held
+
+    def claims_resume_at(self) -> datetime | None:
+        """While pages gather after a claim that could send none (see `run`): when claiming resumes."""
+        return self._gather_until
 
     @property
     def saturated(self) -> bool:
@@ -194,10 +201,16 @@ class DeliveryPump:
         if self._next_reconcile is None or now >= self._next_reconcile:
             reconciled = reconcile_uncertain(self.runtime, now)
             self._next_reconcile = now + RECONCILE_EVERY
-        claimable = 0 if self._held(now) else self.claimable(now)
-        attempts = _claim(self.runtime, now, claimable) if claimable else []
+        gathering = self._gather_until is not None and now < self._gather_until
+        claimable = 0 if self._held(now) or gathering else self.claimable(now)
+        attempts, put_back = _claim(self.runtime, now, claimable) if claimable else ([], 0)
         if claimable:
             self._last_claim = now
+            # It could send nothing it took (a throttled address, a call in flight): pages to a
+            # person already at the limit are coming faster than they may go, each trigger waking
+            # this loop. Let the next ones gather, to be put back in one transaction, not one each
+            # (every transaction here takes SQLite's one writer slot from ingest).
+            self._gather_until = now + THROTTLED_GATHER if put_back and not attempts else None
         for attempt in attempts:
             with self._lock:
                 self._idle -= 1
@@ -234,11 +247,12 @@ def _send(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
         return DeliveryResult(Outcome.UNKNOWN, error=f"adapter error: {exc}")
 
 
-def _claim(runtime: Runtime, now: datetime, batch: int) -> list[Attempt]:
+def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], int]:
+    """Claim up to `batch` due pages: those to send now, and how many were put back (held)."""
     with session_scope(runtime.engine) as session:
         rows = repo.claim_due_outbox(session, now, limit=batch)
         if not rows:
-            return []
+            return [], 0
         work = AlertTransaction(session, runtime, now, bulk=True)
         recent = _recent_counts(session, now, {row.address for row in rows}, {row.id for row in rows})
         voice = {row.id for row in rows if row.method == "voice"}
@@ -275,7 +289,7 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> list[Attempt]:
             )
             attempts.append(Attempt(row.id, page_of(row), row.attempts, user))
         repo.update_rows(session, OutboxMessage, deferred)
-        return attempts
+        return attempts, len(deferred)
 
 
 def _recent_counts(session: Session, now: datetime, addresses: set[str], exclude: set[int]) -> dict[str, int]:
@@ -294,13 +308,15 @@ def _recent_counts(session: Session, now: datetime, addresses: set[str], exclude
 
 def _window_frees(session: Session, now: datetime, address: str) -> datetime:
     """When the oldest page to `address` inside the rolling minute leaves it, freeing a slot."""
-    query = select(OutboxMessage.last_attempt_at).where(
+    query = select(func.min(OutboxMessage.last_attempt_at)).where(
         OutboxMessage.address == address,
         col(OutboxMessage.last_attempt_at) > now - THROTTLE_WINDOW,
         col(OutboxMessage.status).in_(_COUNTED),
     )
-    oldest = min((at for at in session.exec(query) if at is not None), default=now)
-    return oldest + THROTTLE_WINDOW
+    oldest = session.exec(query).one()
+    if oldest is None:
+        return now + THROTTLE_WINDOW
+    return (oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)) + THROTTLE_WINDOW
 
 
 def _voice_in_flight(session: Session, exclude: set[int]) -> set[str]:

@@ -30,6 +30,7 @@ from pager.core.model import Override
 from pager.core.page_text import email_body, email_subject, sms_text, voice_text
 from pager.core.policy import EscalationPolicy, NotificationRule, ResolveTargets, Target, on_call_resolver
 from pager.db import repositories as repo
+from pager.db import trigger_queries
 from pager.db.repositories import DueAlert
 from pager.db.tables import Alert, Service
 from pager.services.ack_links import LinkAction, link_url, make_link_token
@@ -129,8 +130,7 @@ class AlertTransaction:
         if self._directory is not None and handle in self._directory.user_ids:
             return self._directory.user_ids[handle]
         if handle not in self._user_ids:
-            user = repo.find_user_by_handle(self.session, handle)
-            self._user_ids[handle] = None if user is None else user.id
+            self._user_ids[handle] = trigger_queries.user_id_of(self.session, handle)
         return self._user_ids[handle]
 
     def rules_for(self, handle: str) -> list[NotificationRule]:

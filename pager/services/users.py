@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from pager.core.policy import DEFAULT_RULES
 from pager.core.policy import NotificationRule as RuleStep
 from pager.db import repositories as repo
+from pager.db import trigger_queries
 from pager.db.tables import ContactKind, ContactMethod, NotificationRule, User
 from pager.services.errors import Conflict, InvalidInput, NotFound
 
@@ -84,9 +85,8 @@ def list_users(session: Session) -> list[tuple[User, list[ContactMethod]]]:
 
 def effective_rules(session: Session, user_id: int) -> list[EffectiveRule]:
     """The user's rule steps in order: stored rules, else the defaults over the methods they have."""
-    methods = [(m.id or 0, m.kind, m.address) for m in repo.contact_methods_of(session, user_id)]
-    stored = [(r.contact_method_id, r.delay_seconds) for r in repo.notification_rules_of(session, user_id)]
-    return _rule_steps(methods, stored)
+    methods = trigger_queries.contact_method_rows(session, user_id)
+    return _rule_steps(methods, trigger_queries.notification_rule_rows(session, user_id))
 
 
 def everyones_rules(session: Session) -> tuple[dict[str, int], dict[str, list[EffectiveRule]]]:

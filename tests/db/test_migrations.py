@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
@@ -17,6 +17,7 @@ from pager.cli import app
 from pager.db.migrate import alembic_config, current_revision, downgrade_schema, upgrade_schema
 from pager.db.session import create_db_engine
 
+HEAD = "0002"
 TABLES = {
     "users",
     "contact_methods",
@@ -48,7 +49,7 @@ def table_names(url: str) -> set[str]:
 @pytest.mark.database
 def test_upgrade_creates_every_table_and_records_the_head(database_url_at_head: str) -> None:
     assert table_names(database_url_at_head) == TABLES | {"alembic_version"}
-    assert current_revision(database_url_at_head) == head_revision(database_url_at_head) == "0001"
+    assert current_revision(database_url_at_head) == head_revision(database_url_at_head) == HEAD
 
 
 @pytest.mark.database
@@ -76,7 +77,7 @@ def test_downgrade_to_base_then_upgrade_again(database_url_at_head: str) -> None
 @pytest.mark.database
 def test_upgrade_twice_is_a_no_op(database_url_at_head: str) -> None:
     upgrade_schema(database_url_at_head, "head")
-    assert current_revision(database_url_at_head) == "0001"
+    assert current_revision(database_url_at_head) == HEAD
 
 
 @pytest.mark.database
@@ -86,7 +87,7 @@ def test_pager_db_upgrade_migrates_the_configured_database(empty_database_url: s
         app, ["db", "upgrade"], env={"PAGER_DATABASE_URL": empty_database_url}, catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    assert "schema at revision 0001" in result.stdout
+    assert f"schema at revision {HEAD}" in result.stdout
     assert table_names(empty_database_url) == TABLES | {"alembic_version"}
 
 
@@ -109,3 +110,33 @@ def test_pager_db_upgrade_refuses_an_unsupported_url() -> None:
     result = runner.invoke(app, ["db", "upgrade"], env={"PAGER_DATABASE_URL": "mysql://root@localhost/pager"})
     assert result.exit_code == 1
     assert "unsupported database URL" in result.stderr
+
+
+@pytest.mark.database
+def test_0002_adds_the_outbox_indexes_and_keeps_every_row(empty_database_url: str) -> None:
+    upgrade_schema(empty_database_url, "0001")
+    engine = create_db_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO outbox (idempotency_key, method, address, body, status, due_at, attempts,"
+                    " created_at, updated_at) VALUES ('k1', 'sms', '+15550000001', 'hi', 'pending',"
+                    " '2026-12-01 10:00:00', 0, '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
+                )
+            )
+        upgrade_schema(empty_database_url, "head")
+        with engine.connect() as connection:
+            # Reflection skips expression indexes: ask the catalogue itself.
+            catalogue = (
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox'"
+                if engine.dialect.name == "sqlite"
+                else "SELECT indexname FROM pg_indexes WHERE tablename = 'outbox'"
+            )
+            indexes = set(connection.execute(text(catalogue)).scalars())
+            keys = list(connection.execute(text("SELECT idempotency_key FROM outbox")).scalars())
+    finally:
+        engine.dispose()
+    assert {"ix_outbox_address_status_last_attempt_at", "ix_outbox_status_ready_at"} <= indexes
+    assert keys == ["k1"]
+    assert current_revision(empty_database_url) == HEAD

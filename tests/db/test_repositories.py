@@ -354,7 +354,8 @@ def test_claim_due_outbox_marks_rows_sending_once(engine: Engine) -> None:
         )
     with session_scope(engine) as session:
         claimed = claim_due_outbox(session, NOW)
-        expected = [due[2], due[1], due[0], retry_now]
+        # First ready, first claimed: the retry became sendable a second before `due-0` fell due.
+        expected = [due[2], due[1], retry_now, due[0]]
         assert [m.id for m in claimed] == [m for m in expected if m is not None]
         assert {m.attempts for m in claimed} == {1}
     with session_scope(engine) as session:

@@ -22,10 +22,10 @@ from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services import alerts, catalog, users
-from pager.services.delivery import CLAIM_GATHER, DECISIONS_FIRST_MAX, DeliveryPump
+from pager.services.delivery import CLAIM_GATHER, DECISIONS_FIRST_MAX, THROTTLED_GATHER, DeliveryPump
 from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
-from pager.worker import tick
+from pager.worker import _next_page_due, tick
 from tests.services.test_engine import timeline, write_config
 from tests.support import Clock, console_runtime
 
@@ -246,3 +246,40 @@ def test_claims_wait_while_a_burst_of_decisions_is_held_and_never_past_the_cap(
     finally:
         pump.shutdown(T0 + DECISIONS_FIRST_MAX)
     assert [m["To"] for m in posts(fake, "Messages")] == [ALICE_SMS]
+
+
+def test_after_a_claim_that_could_send_nothing_new_pages_gather_before_the_next_claim(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    """A storm to one person: each trigger would otherwise wake a claim (a write transaction) only
+    to put its page back. After such a claim new pages wait THROTTLED_GATHER, then go together."""
+    for number in range(20):
+        alerts.trigger_alert(
+            runtime, service_id="api", summary=f"disk {number}", now=T0, dedup_key=f"k{number}"
+        )
+    run_at(runtime, clock, 0)
+    assert len(fake.messages) == 20  # alice's limit for this minute
+    at = T0 + timedelta(seconds=1)
+    storm = alerts.trigger_alert(runtime, service_id="api", summary="disk 20", now=at, dedup_key="k20")
+    pump = DeliveryPump(runtime, senders=8, on_finished=lambda: None)
+    try:
+        assert pump.run(at) == 0  # took alice's page and put it back: nothing to send
+        assert pump.claims_resume_at() == at + THROTTLED_GATHER
+        # Meanwhile carol is paged (a manual escalate: level 2 has nobody, so level 3 at once).
+        alerts.act_on_alert(runtime, storm.alert_id, "escalate", by="test", now=at)
+        soon = at + THROTTLED_GATHER / 2
+        assert pump.run(soon) == 0  # gathering: carol's page waits, unclaimed
+        assert outbox_to(runtime, "+15550000003").status == "pending"
+        resume = _next_page_due(runtime, pump)
+        assert resume is not None and resume >= at + THROTTLED_GATHER  # the loop sleeps, never spins
+        assert pump.run(at + THROTTLED_GATHER) == 1  # carol's page, claimed once the gathering ends
+        assert pump.claims_resume_at() is None  # it sent something: no more gathering
+    finally:
+        pump.shutdown(at + THROTTLED_GATHER)
+    assert [m["To"] for m in posts(fake, "Messages")][20:] == ["+15550000003"]
+    assert outbox_to(runtime, "+15550000003").status == "sent"
+
+
+def outbox_to(runtime: Runtime, address: str) -> OutboxMessage:
+    with session_scope(runtime.engine, read_only=True) as session:
+        return session.exec(select(OutboxMessage).where(OutboxMessage.address == address)).one()

@@ -1,0 +1,121 @@
+"""The delivery loop's per-claim reads use the outbox indexes of migration 0002 (on both backends).
+
+Without them each read scanned rows that only grow: every page ever sent (the throttle's count) or
+every page the throttle holds back (the claim, the next-due query). A test per read: it runs the
+read, captures the SQL it sent, and asks the database's planner how it would run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlmodel import Session
+
+from pager.adapters.console import ConsoleNotifier
+from pager.config.loader import LoadedConfig
+from pager.db.repositories import claim_due_outbox
+from pager.db.session import session_scope
+from pager.db.tables import OutboxMessage
+from pager.services import delivery
+from pager.services.runtime import Runtime
+from pager.settings import Settings
+from pager.worker import next_page_due
+from tests.db.test_repositories import page
+
+NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+READY_INDEX = "ix_outbox_status_ready_at"
+ADDRESS_INDEX = "ix_outbox_address_status_last_attempt_at"
+
+
+def runtime_on(engine: Engine) -> Runtime:
+    notifiers = {method: ConsoleNotifier(method) for method in ("sms", "voice", "email")}
+    return Runtime(engine, Settings(), LoadedConfig({}, {}), notifiers)  # type: ignore[arg-type]
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every (SQL, parameters) the engine sends meanwhile."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def plan(engine: Engine, statement: str, parameters: Any) -> str:
+    """The planner's plan for `statement` as text (Postgres told to prefer an index to a seq scan,
+    since these test tables are tiny: the question is whether the index can serve the query)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+            return "\n".join(str(row[-1]) for row in rows)
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+        return "\n".join(str(row[0]) for row in rows)
+
+
+def plan_of(engine: Engine, read: Callable[[], object], marker: str) -> str:
+    """The plan of the one statement `read` sends that contains `marker`."""
+    with statements(engine) as sent:
+        read()
+    matching = [(sql, params) for sql, params in sent if marker in sql]
+    assert len(matching) == 1, sent
+    return plan(engine, *matching[0])
+
+
+@pytest.mark.database
+def test_claiming_due_pages_uses_the_ready_index(engine: Engine) -> None:
+    def claim() -> None:
+        with session_scope(engine) as session:
+            claim_due_outbox(session, NOW, limit=32)
+
+    assert READY_INDEX in plan_of(engine, claim, "FROM outbox")
+
+
+@pytest.mark.database
+def test_the_throttle_counts_recent_pages_by_address(engine: Engine) -> None:
+    def count() -> None:
+        with Session(engine) as session:
+            delivery._recent_counts(session, NOW, {"+15550000001"}, {1})
+            delivery._window_frees(session, NOW, "+15550000001")
+
+    assert ADDRESS_INDEX in plan_of(engine, count, "count(")
+    assert ADDRESS_INDEX in plan_of(engine, count, "min(")
+
+
+@pytest.mark.database
+def test_next_page_due_uses_the_ready_index(engine: Engine) -> None:
+    runtime = runtime_on(engine)
+    assert READY_INDEX in plan_of(engine, lambda: next_page_due(runtime), "min(")
+
+
+@pytest.mark.database
+def test_next_page_due_is_the_earliest_ready_instant_of_pending_and_unknown_pages(engine: Engine) -> None:
+    runtime = runtime_on(engine)
+    assert next_page_due(runtime) is None
+    with session_scope(engine) as session:
+        deferred = page(
+            "deferred", due_at=NOW - timedelta(minutes=5), next_attempt_at=NOW + timedelta(minutes=1)
+        )
+        later = page("later", due_at=NOW + timedelta(seconds=30))
+        unknown = page("unknown", due_at=NOW + timedelta(seconds=20))
+        unknown.status = "unknown"
+        sent = page("sent", due_at=NOW - timedelta(hours=1))
+        sent.status = "sent"
+        session.add_all([deferred, later, unknown, sent])
+    assert next_page_due(runtime) == NOW + timedelta(seconds=20)
+    with session_scope(engine) as session:
+        stored = session.get(OutboxMessage, unknown.id)
+        assert stored is not None
+        stored.status = "sent"
+    assert next_page_due(runtime) == NOW + timedelta(seconds=30)
