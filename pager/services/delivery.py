@@ -18,16 +18,16 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
 from pager.core.alert import DeliveryFailed
 from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
+from pager.services import page_throttle as throttle
 from pager.services.paging import AlertTransaction
 from pager.services.runtime import Runtime
 
@@ -44,10 +44,6 @@ CLAIM_GATHER = timedelta(milliseconds=50)
 THROTTLED_GATHER = timedelta(milliseconds=100)
 # While a burst of escalation decisions is being worked through, new claims wait at most this long.
 DECISIONS_FIRST_MAX = timedelta(seconds=3)
-THROTTLE_PER_MINUTE = 20  # pages to one address per rolling minute; the rest wait, never dropped
-THROTTLE_WINDOW = timedelta(minutes=1)
-_COUNTED = ("sending", "sent", "delivered", "unknown")  # attempts that count against the throttle
-_IN_FLIGHT = ("sending", "unknown")
 
 
 @dataclass(frozen=True)
@@ -254,9 +250,9 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], 
         if not rows:
             return [], 0
         work = AlertTransaction(session, runtime, now, bulk=True)
-        recent = _recent_counts(session, now, {row.address for row in rows}, {row.id for row in rows})
+        recent = throttle.recent_counts(session, now, {row.address for row in rows}, {row.id for row in rows})
         voice = {row.id for row in rows if row.method == "voice"}
-        busy_voice = _voice_in_flight(session, voice) if voice else set()
+        busy_voice = throttle.voice_in_flight(session, voice) if voice else set()
         attempts: list[Attempt] = []
         deferred: list[dict[str, object]] = []
         frees: dict[str, datetime] = {}
@@ -265,10 +261,10 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], 
             reason, until = None, now + DEFER
             if row.method == "voice" and row.address in busy_voice:
                 reason = "a call to this number is still in flight"
-            elif recent.get(row.address, 0) >= THROTTLE_PER_MINUTE:
-                reason = f"more than {THROTTLE_PER_MINUTE} pages to this address in the last minute"
+            elif recent.get(row.address, 0) >= throttle.THROTTLE_PER_MINUTE:
+                reason = throttle.THROTTLED
                 if row.address not in frees:
-                    frees[row.address] = _window_frees(session, now, row.address)
+                    frees[row.address] = throttle.window_frees(session, now, row.address)
                 until = max(until, frees[row.address])
             if reason is not None:
                 put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": until}
@@ -290,42 +286,6 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], 
             attempts.append(Attempt(row.id, page_of(row), row.attempts, user))
         repo.update_rows(session, OutboxMessage, deferred)
         return attempts, len(deferred)
-
-
-def _recent_counts(session: Session, now: datetime, addresses: set[str], exclude: set[int]) -> dict[str, int]:
-    query = (
-        select(OutboxMessage.address, func.count())
-        .where(
-            col(OutboxMessage.address).in_(addresses),
-            col(OutboxMessage.last_attempt_at) > now - THROTTLE_WINDOW,
-            col(OutboxMessage.status).in_(_COUNTED),
-            col(OutboxMessage.id).not_in(exclude),
-        )
-        .group_by(col(OutboxMessage.address))
-    )
-    return {address: int(count) for address, count in session.exec(query)}
-
-
-def _window_frees(session: Session, now: datetime, address: str) -> datetime:
-    """When the oldest page to `address` inside the rolling minute leaves it, freeing a slot."""
-    query = select(func.min(OutboxMessage.last_attempt_at)).where(
-        OutboxMessage.address == address,
-        col(OutboxMessage.last_attempt_at) > now - THROTTLE_WINDOW,
-        col(OutboxMessage.status).in_(_COUNTED),
-    )
-    oldest = session.exec(query).one()
-    if oldest is None:
-        return now + THROTTLE_WINDOW
-    return (oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)) + THROTTLE_WINDOW
-
-
-def _voice_in_flight(session: Session, exclude: set[int]) -> set[str]:
-    query = select(OutboxMessage.address).where(
-        OutboxMessage.method == "voice",
-        col(OutboxMessage.status).in_(_IN_FLIGHT),
-        col(OutboxMessage.id).not_in(exclude),
-    )
-    return set(session.exec(query))
 
 
 def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, DeliveryResult]]) -> None:

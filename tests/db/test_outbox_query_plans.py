@@ -21,7 +21,7 @@ from pager.config.loader import LoadedConfig
 from pager.db.repositories import claim_due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
-from pager.services import delivery
+from pager.services import page_throttle
 from pager.services.runtime import Runtime
 from pager.settings import Settings
 from pager.worker import next_page_due
@@ -86,8 +86,8 @@ def test_claiming_due_pages_uses_the_ready_index(engine: Engine) -> None:
 def test_the_throttle_counts_recent_pages_by_address(engine: Engine) -> None:
     def count() -> None:
         with Session(engine) as session:
-            delivery._recent_counts(session, NOW, {"+15550000001"}, {1})
-            delivery._window_frees(session, NOW, "+15550000001")
+            page_throttle.recent_counts(session, NOW, {"+15550000001"}, {1})
+            page_throttle.window_frees(session, NOW, "+15550000001")
 
     assert ADDRESS_INDEX in plan_of(engine, count, "count(")
     assert ADDRESS_INDEX in plan_of(engine, count, "min(")
