@@ -26,3 +26,4 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # ~11 lines per API call
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plug-in loaded
