@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, literal_column, update
 from sqlalchemy import select as sql_select
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from pager.db.tables import Alert, ContactKind, Service
 
@@ -128,7 +128,7 @@ def user_id_of(session: Session, handle: str) -> int | None:
 
 @lru_cache(maxsize=1)
 def _user_id_query() -> Any:
-    c = Alert.metadata.tables["users"].c
+    c = SQLModel.metadata.tables["users"].c
     return sql_select(c.id).where(c.handle == bindparam("handle"))
 
 
@@ -140,7 +140,7 @@ def contact_method_rows(session: Session, user_id: int) -> list[tuple[int, Conta
 
 @lru_cache(maxsize=1)
 def _contact_methods_query() -> Any:
-    c = Alert.metadata.tables["contact_methods"].c
+    c = SQLModel.metadata.tables["contact_methods"].c
     return sql_select(c.id, c.kind, c.address).where(c.user_id == bindparam("user_id")).order_by(c.id)
 
 
@@ -153,7 +153,7 @@ def notification_rule_rows(session: Session, user_id: int) -> list[tuple[int, in
 
 @lru_cache(maxsize=1)
 def _rules_query() -> Any:
-    c = Alert.metadata.tables["notification_rules"].c
+    c = SQLModel.metadata.tables["notification_rules"].c
     return (
         sql_select(c.contact_method_id, c.delay_seconds)
         .where(c.user_id == bindparam("user_id"))

@@ -8,7 +8,7 @@ pages were ever sent or are held back.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -44,10 +44,8 @@ def window_frees(session: Session, now: datetime, address: str) -> datetime:
         col(OutboxMessage.last_attempt_at) > now - THROTTLE_WINDOW,
         col(OutboxMessage.status).in_(_COUNTED),
     )
-    oldest = session.exec(query).one()
-    if oldest is None:
-        return now + THROTTLE_WINDOW
-    return (oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)) + THROTTLE_WINDOW
+    oldest = session.exec(query).one()  # the column's type applies to min(): an aware instant
+    return (now if oldest is None else oldest) + THROTTLE_WINDOW
 
 
 def voice_in_flight(session: Session, exclude: set[int]) -> set[str]:
