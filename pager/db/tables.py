@@ -299,9 +299,17 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_status_due_at", "status", "due_at"),
         # The throttle's count of recent pages per address, and when a pending page may next be
-        # sent (the claim and the worker's next-due query): migration 0002 says why.
+        # sent (the claim and the worker's next-due query): migration 0002 says why. The end of an
+        # address's queue of held-back pages: migration 0003.
         Index("ix_outbox_address_status_last_attempt_at", "address", "status", "last_attempt_at"),
         Index("ix_outbox_status_ready_at", "status", text("coalesce(next_attempt_at, due_at)")),
+        Index(
+            "ix_outbox_pending_address_next_attempt_at",
+            "address",
+            "next_attempt_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
         one_of("method", CONTACT_KINDS),
         one_of("status", OUTBOX_STATUSES),
     )

@@ -250,12 +250,13 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], 
         if not rows:
             return [], 0
         work = AlertTransaction(session, runtime, now, bulk=True)
-        recent = throttle.recent_counts(session, now, {row.address for row in rows}, {row.id for row in rows})
+        claimed = {row.id for row in rows}
+        recent = throttle.recent_counts(session, now, {row.address for row in rows}, claimed)
         voice = {row.id for row in rows if row.method == "voice"}
         busy_voice = throttle.voice_in_flight(session, voice) if voice else set()
         attempts: list[Attempt] = []
         deferred: list[dict[str, object]] = []
-        frees: dict[str, datetime] = {}
+        held = throttle.HeldPages(session, now, claimed)
         for row in rows:
             user = key_parts(row.idempotency_key)[3]
             reason, until = None, now + DEFER
@@ -263,9 +264,8 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], 
                 reason = "a call to this number is still in flight"
             elif recent.get(row.address, 0) >= throttle.THROTTLE_PER_MINUTE:
                 reason = throttle.THROTTLED
-                if row.address not in frees:
-                    frees[row.address] = throttle.window_frees(session, now, row.address)
-                until = max(until, frees[row.address])
+                turn_came = row.last_error == f"deferred: {reason}"
+                until = held.hold_until(row.address, turn_came=turn_came)
             if reason is not None:
                 put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": until}
                 deferred.append({"id": row.id, **put_back, "last_error": f"deferred: {reason}"})
@@ -277,6 +277,7 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], 
             if row.method == "voice":
                 busy_voice.add(row.address)
             recent[row.address] = recent.get(row.address, 0) + 1
+            held.sent(row.address)
             work.timeline(
                 row.alert_id,
                 "page_attempt",

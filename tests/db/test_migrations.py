@@ -17,7 +17,7 @@ from pager.cli import app
 from pager.db.migrate import alembic_config, current_revision, downgrade_schema, upgrade_schema
 from pager.db.session import create_db_engine
 
-HEAD = "0002"
+HEAD = "0003"
 TABLES = {
     "users",
     "contact_methods",
@@ -113,7 +113,7 @@ def test_pager_db_upgrade_refuses_an_unsupported_url() -> None:
 
 
 @pytest.mark.database
-def test_0002_adds_the_outbox_indexes_and_keeps_every_row(empty_database_url: str) -> None:
+def test_0002_and_0003_add_the_outbox_indexes_and_keep_every_row(empty_database_url: str) -> None:
     upgrade_schema(empty_database_url, "0001")
     engine = create_db_engine(empty_database_url)
     try:
@@ -137,6 +137,11 @@ def test_0002_adds_the_outbox_indexes_and_keeps_every_row(empty_database_url: st
             keys = list(connection.execute(text("SELECT idempotency_key FROM outbox")).scalars())
     finally:
         engine.dispose()
-    assert {"ix_outbox_address_status_last_attempt_at", "ix_outbox_status_ready_at"} <= indexes
+    added = {
+        "ix_outbox_address_status_last_attempt_at",
+        "ix_outbox_status_ready_at",
+        "ix_outbox_pending_address_next_attempt_at",
+    }
+    assert added <= indexes
     assert keys == ["k1"]
     assert current_revision(empty_database_url) == HEAD

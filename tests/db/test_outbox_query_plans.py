@@ -1,8 +1,11 @@
-"""The delivery loop's per-claim reads use the outbox indexes of migration 0002 (on both backends).
+"""The delivery loop's per-claim reads use the outbox indexes of migrations 0002 and 0003 (on both
+backends).
 
 Without them each read scanned rows that only grow: every page ever sent (the throttle's count) or
-every page the throttle holds back (the claim, the next-due query). A test per read: it runs the
-read, captures the SQL it sent, and asks the database's planner how it would run it.
+every page the throttle holds back (the claim, the next-due query, the end of an address's queue).
+A test per read: it runs the read, captures the SQL it sent, and asks the database's planner how it
+would run it, over the rows of a storm (pages sent to one number, more held back for it) with the
+table's statistics gathered, since on an empty table every index costs the same.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tests.db.test_repositories import page
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 READY_INDEX = "ix_outbox_status_ready_at"
 ADDRESS_INDEX = "ix_outbox_address_status_last_attempt_at"
+QUEUE_INDEX = "ix_outbox_pending_address_next_attempt_at"
 
 
 def runtime_on(engine: Engine) -> Runtime:
@@ -64,6 +68,30 @@ def plan(engine: Engine, statement: str, parameters: Any) -> str:
         return "\n".join(str(row[0]) for row in rows)
 
 
+def storm(engine: Engine) -> None:
+    """300 pages sent to one number over the last hour and 1,000 more held back for it, then ANALYZE."""
+    with session_scope(engine) as session:
+        for k in range(1_300):
+            row = page(f"storm-{k}", due_at=NOW - timedelta(hours=1))
+            row.address = "+15550000001"
+            if k < 300:
+                row.status, row.attempts = "sent", 1
+                row.last_attempt_at = NOW - timedelta(seconds=12 * k)
+            else:
+                row.attempts, row.last_attempt_at = 0, NOW - timedelta(minutes=1)
+                row.next_attempt_at = NOW + timedelta(seconds=3 * k)
+            session.add(row)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+
+
+@pytest.fixture
+def stormy(engine: Engine) -> Engine:
+    storm(engine)
+    return engine
+
+
 def plan_of(engine: Engine, read: Callable[[], object], marker: str) -> str:
     """The plan of the one statement `read` sends that contains `marker`."""
     with statements(engine) as sent:
@@ -74,29 +102,39 @@ def plan_of(engine: Engine, read: Callable[[], object], marker: str) -> str:
 
 
 @pytest.mark.database
-def test_claiming_due_pages_uses_the_ready_index(engine: Engine) -> None:
+def test_claiming_due_pages_uses_the_ready_index(stormy: Engine) -> None:
     def claim() -> None:
-        with session_scope(engine) as session:
+        with session_scope(stormy) as session:
             claim_due_outbox(session, NOW, limit=32)
 
-    assert READY_INDEX in plan_of(engine, claim, "FROM outbox")
+    assert READY_INDEX in plan_of(stormy, claim, "FROM outbox")
 
 
 @pytest.mark.database
-def test_the_throttle_counts_recent_pages_by_address(engine: Engine) -> None:
+def test_the_throttle_counts_recent_pages_by_address(stormy: Engine) -> None:
     def count() -> None:
-        with Session(engine) as session:
+        with Session(stormy) as session:
             page_throttle.recent_counts(session, NOW, {"+15550000001"}, {1})
-            page_throttle.window_frees(session, NOW, "+15550000001")
+            page_throttle.recent_attempts(session, NOW, "+15550000001", {1})
 
-    assert ADDRESS_INDEX in plan_of(engine, count, "count(")
-    assert ADDRESS_INDEX in plan_of(engine, count, "min(")
+    assert ADDRESS_INDEX in plan_of(stormy, count, "count(")
+    assert ADDRESS_INDEX in plan_of(stormy, count, "DESC")
 
 
 @pytest.mark.database
-def test_next_page_due_uses_the_ready_index(engine: Engine) -> None:
-    runtime = runtime_on(engine)
-    assert READY_INDEX in plan_of(engine, lambda: next_page_due(runtime), "min(")
+def test_the_end_of_an_addresss_queue_of_held_pages_is_found_by_index(stormy: Engine) -> None:
+    def end() -> None:
+        with Session(stormy) as session:
+            assert page_throttle.queue_end(session, "+15550000001") == (NOW + timedelta(seconds=3 * 1_299), 1)
+
+    assert QUEUE_INDEX in plan_of(stormy, end, "max(")
+    assert QUEUE_INDEX in plan_of(stormy, end, "count(")
+
+
+@pytest.mark.database
+def test_next_page_due_uses_the_ready_index(stormy: Engine) -> None:
+    runtime = runtime_on(stormy)
+    assert READY_INDEX in plan_of(stormy, lambda: next_page_due(runtime), "min(")
 
 
 @pytest.mark.database

@@ -203,6 +203,94 @@ def test_pages_to_one_number_are_throttled_not_dropped(
     assert len({m["body"] for m in fake.messages}) == 25
 
 
+def held_sms(runtime: Runtime) -> list[OutboxMessage]:
+    with session_scope(runtime.engine, read_only=True) as session:
+        query = select(OutboxMessage).where(OutboxMessage.method == "sms", OutboxMessage.status == "pending")
+        return sorted(session.exec(query).all(), key=lambda m: m.id or 0)
+
+
+def test_a_storm_to_one_number_waits_in_order_each_page_put_back_once_for_its_own_slot(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    """Held-back pages used to share one retry instant, so every freed slot claimed (and put back)
+    the whole queue. Each now waits for the slot it will get, in the order it was held back."""
+    for second in range(20):  # alice's limit, one page a second
+        alerts.trigger_alert(
+            runtime, service_id="api", summary=f"disk {second}", now=T0, dedup_key=f"k{second}"
+        )
+        run_at(runtime, clock, second)
+    for number in range(20, 45):
+        alerts.trigger_alert(
+            runtime, service_id="api", summary=f"disk {number}", now=clock.now, dedup_key=f"k{number}"
+        )
+    run_at(runtime, clock, 20)
+    assert len(fake.messages) == 20
+    held = held_sms(runtime)
+    first_slots = [T0 + timedelta(seconds=60 + s) for s in range(20)]  # as the first 20 leave the minute
+    second_slots = [T0 + timedelta(seconds=120 + s) for s in range(5)]  # as the first 5 of those leave
+    assert [m.next_attempt_at for m in held] == first_slots + second_slots
+    with session_scope(runtime.engine, read_only=True) as session:
+        deferred = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "page_deferred")).all()
+    assert sorted(e.alert_id for e in deferred if "sms" in e.message) == sorted(m.alert_id for m in held)
+    run_at(runtime, clock, 60)
+    assert len(fake.messages) == 21
+    untouched = [(m.id, m.next_attempt_at, m.attempts, m.updated_at) for m in held[1:]]
+    assert [(m.id, m.next_attempt_at, m.attempts, m.updated_at) for m in held_sms(runtime)] == untouched
+    for second in [*range(61, 80), *range(120, 125)]:
+        run_at(runtime, clock, second)
+    assert len(fake.messages) == 45 and held_sms(runtime) == []
+    alert_ids = [int(m["body"].split()[1]) for m in fake.messages[20:]]  # "ALERT <id> api: ..."
+    assert alert_ids == sorted(alert_ids)  # in the order they were held back
+
+
+def test_a_held_page_that_finds_its_slot_taken_keeps_its_place_at_the_front(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    for number in range(25):
+        alerts.trigger_alert(
+            runtime, service_id="api", summary=f"disk {number}", now=T0, dedup_key=f"k{number}"
+        )
+    run_at(runtime, clock, 0)
+    held = held_sms(runtime)
+    assert [m.next_attempt_at for m in held] == [T0 + timedelta(minutes=1)] * 5
+    # Another worker sends 20 pages to alice half a minute in: the slots the five expected are gone.
+    at = T0 + timedelta(seconds=30)
+    with session_scope(runtime.engine) as session:
+        session.add_all(
+            OutboxMessage(
+                idempotency_key=f"other-{k}",
+                method="sms",
+                address=ALICE_SMS,
+                body="other",
+                status="sent",
+                due_at=at,
+                attempts=1,
+                last_attempt_at=at,
+                created_at=at,
+                updated_at=at,
+            )
+            for k in range(20)
+        )
+    # And 25 more alerts queue up behind the five: 20 for the slots those pages free, 5 a minute on.
+    for number in range(25, 50):
+        alerts.trigger_alert(
+            runtime, service_id="api", summary=f"disk {number}", now=at, dedup_key=f"k{number}"
+        )
+    run_at(runtime, clock, 59)
+    queued = [m for m in held_sms(runtime) if m.id not in {h.id for h in held}]
+    assert [m.next_attempt_at for m in queued] == [at + timedelta(minutes=1)] * 20 + [
+        at + timedelta(minutes=2)
+    ] * 5
+    run_at(runtime, clock, 60)
+    assert len(fake.messages) == 20
+    # The five are held again until the window next has room, at the front, not behind the 25.
+    again = {m.id: m.next_attempt_at for m in held_sms(runtime)}
+    assert [again[m.id] for m in held] == [at + timedelta(minutes=1)] * 5
+    run_at(runtime, clock, 90)
+    sent = {int(m["body"].split()[1]) for m in fake.messages[20:]}  # "ALERT <id> api: ..."
+    assert len(sent) == 20 and {m.alert_id for m in held} <= sent
+
+
 def test_the_pump_claims_for_several_free_senders_at_once_while_calls_are_in_flight(
     runtime: Runtime,
 ) -> None:
