@@ -8,6 +8,8 @@ process, no access log, log level warning):
   sends them (console) while the load runs. The per-key throttle is widened for the run (it would
   answer 429 after 120 events: that path is not what is measured) — nothing else is changed.
 - bare: a FastAPI app whose POST /v2/enqueue reads the JSON body and answers PagerDuty's 202 body.
+With `--worker separate` the pager server runs without its worker (`pager serve --no-worker`) and
+the worker runs as its own process (`pager worker`), woken through the SQLite wake socket.
 
 The load generator is this process: asyncio + one httpx.AsyncClient, `--concurrency` workers each
 posting in a loop for `--seconds` after `--warmup` seconds, over loopback. Scenarios: `bare`; `dedup`
@@ -111,29 +113,47 @@ def prepare_pager(root: Path) -> str:
     return url
 
 
-def serve_pager(root: Path, url: str, port: int) -> None:
-    import uvicorn
-
+def console_runtime(root: Path, url: str) -> Any:
+    """The runtime `pager serve` / `pager worker` would build, with console notifiers."""
     from pager.adapters.console import ConsoleNotifier
-    from pager.api.app import create_app
     from pager.config.loader import load_config
     from pager.db.session import create_db_engine
-    from pager.services.ingest_keys import Throttle
-    from pager.services.runtime import Runtime, freeze_startup_heap
+    from pager.services.runtime import Runtime
     from pager.settings import Settings
 
     settings = Settings(database_url=url, config_dir=root / "config")
     notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
-    runtime = Runtime(
+    return Runtime(
         engine=create_db_engine(url),
         settings=settings,
         config=load_config(root / "config"),
         notifiers=notifiers,  # type: ignore[arg-type]
     )
-    app = create_app(runtime, run_worker=True)
+
+
+def serve_pager(root: Path, url: str, port: int, in_process_worker: bool) -> None:
+    import uvicorn
+
+    from pager.api.app import create_app
+    from pager.services.ingest_keys import Throttle
+    from pager.services.runtime import freeze_startup_heap
+
+    runtime = console_runtime(root, url)
+    app = create_app(runtime, run_worker=in_process_worker)
     app.state.ingest_throttle = Throttle(rate_per_minute=1e9, burst=1e9)
     freeze_startup_heap()  # as `pager serve` does
     uvicorn.run(app, port=port, **UVICORN)  # type: ignore[arg-type]
+
+
+def run_separate_worker(root: Path, url: str) -> None:
+    """`pager worker` beside `pager serve --no-worker`: its own process, woken through the SQLite wake
+    socket."""
+    from pager.services.runtime import freeze_startup_heap
+    from pager.worker import Worker
+
+    runtime = console_runtime(root, url)
+    freeze_startup_heap()  # as `pager worker` does
+    Worker(runtime).run()
 
 
 def bare_app() -> FastAPI:
@@ -184,6 +204,24 @@ def server(args: list[str], port: int):  # type: ignore[no-untyped-def]
         process.terminate()
         try:
             process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def separate_worker(root: Path, url: str, wanted: bool):  # type: ignore[no-untyped-def]
+    """The worker as its own process (None when it runs inside the pager server)."""
+    if not wanted:
+        yield None
+        return
+    process = subprocess.Popen([sys.executable, __file__, "--serve-worker", str(root), url])
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -343,10 +381,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         root = Path(tmp)
         url = prepare_pager(root)
         bare_port, pager_port = free_port(), free_port()
+        serve_args = ["--serve-pager", str(root), url, str(pager_port), args.worker]
         with (
             server(["--serve-bare", str(bare_port)], bare_port) as bare,
-            server(["--serve-pager", str(root), url, str(pager_port)], pager_port) as pager,
+            server(serve_args, pager_port) as pager,
+            separate_worker(root, url, args.worker == "separate") as worker,
         ):
+            worker_cpu_before = process_cpu_seconds(worker.pid) if worker is not None else 0.0
             # Rounds interleave the scenarios, so a change in the machine's load hits each alike.
             for _ in range(args.rounds):
                 rounds["bare"].append(one_round(bare_port, bare.pid, "bare", args))
@@ -357,6 +398,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "dedup": at_rate(pager_port, "dedup", args),
                 "new": at_rate(pager_port, "new", args),
             }
+            worker_cpu = process_cpu_seconds(worker.pid) - worker_cpu_before if worker is not None else None
         alerts = count_alerts(url)
         worker_backlog = count_worker_backlog(url)
     results = {scenario: summarize(scenario_rounds) for scenario, scenario_rounds in rounds.items()}
@@ -388,6 +430,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "warmup_seconds": args.warmup,
             "load_generator": f"httpx {httpx.__version__} AsyncClient (asyncio), loopback",
             "server": "uvicorn, 1 process each, access log off",
+            "worker": args.worker,
+            "separate_worker_cpu_s": None if worker_cpu is None else round(worker_cpu, 2),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "load_average_at_start": load_at_start,
@@ -445,15 +489,26 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="open loop: requests/s offered (100)")
     parser.add_argument("--rate-seconds", type=float, default=10.0, help="open loop: measured seconds")
     parser.add_argument("--serve-bare", metavar="PORT", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--serve-pager", nargs=3, metavar=("ROOT", "URL", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker",
+        choices=("in-process", "separate"),
+        default="in-process",
+        help="in the pager server (`pager serve`, the default) or its own process "
+        "(`pager serve --no-worker` + `pager worker`)",
+    )
+    parser.add_argument("--serve-pager", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-worker", nargs=2, metavar=("ROOT", "URL"), help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--generate-rate", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare is not None:
         serve_bare(args.serve_bare)
     elif args.serve_pager is not None:
-        root, url, port = args.serve_pager
-        serve_pager(Path(root), url, int(port))
+        root, url, port, worker = args.serve_pager
+        serve_pager(Path(root), url, int(port), in_process_worker=worker == "in-process")
+    elif args.serve_worker is not None:
+        root, url = args.serve_worker
+        run_separate_worker(Path(root), url)
     elif args.generate is not None:
         port, key, concurrency, seconds, warmup = args.generate
         result = asyncio.run(
