@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -74,3 +75,9 @@ def _reason(exc: BaseException) -> BaseException | None:
         return reason
     args = getattr(exc, "args", ())
     return args[0] if args and isinstance(args[0], BaseException) else None
+
+
+def page_status_callback(status_url: str, idempotency_key: str) -> str:
+    """The status callback URL for one page: it names the page, so a delivery report that arrives
+    before the send's outcome is recorded (before the page has a provider id) still finds it."""
+    return f"{status_url}?{urlencode({'page': idempotency_key})}"

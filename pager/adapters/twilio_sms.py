@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from twilio.rest import Client
 
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
-from pager.adapters.twilio_client import classify_exception
+from pager.adapters.twilio_client import classify_exception, page_status_callback
 
 # Provider clocks and ours differ a little; look this far before the attempt when reconciling.
 CLOCK_SLACK = timedelta(seconds=30)
@@ -31,7 +31,11 @@ class TwilioSmsNotifier:
                 to=page.address,
                 from_=self.from_number,
                 body=page.body,
-                status_callback=self.status_callback,
+                status_callback=(
+                    page_status_callback(self.status_callback, page.idempotency_key)
+                    if self.status_callback
+                    else None
+                ),
             )
         except Exception as exc:  # classified, never swallowed: the outcome says what happened
             return classify_exception(exc)

@@ -8,7 +8,7 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
-from pager.adapters.twilio_client import classify_exception
+from pager.adapters.twilio_client import classify_exception, page_status_callback
 from pager.adapters.twilio_sms import CLOCK_SLACK, RECONCILE_PAGE
 
 KEYS_PROMPT = "Press 4 to acknowledge, 6 to resolve, 5 to escalate."
@@ -40,12 +40,13 @@ class TwilioVoiceNotifier:
 
     def send(self, page: Page) -> DeliveryResult:
         gather_url = f"{self.public_url}/twilio/voice/gather?alert={page.alert_id}"
+        status_url = page_status_callback(f"{self.public_url}/twilio/status", page.idempotency_key)
         try:
             call = self.client.calls.create(
                 to=page.address,
                 from_=self.from_number,
                 twiml=page_twiml(page.body, gather_url),
-                status_callback=f"{self.public_url}/twilio/status",
+                status_callback=status_url,
             )
         except Exception as exc:  # classified, never swallowed
             return classify_exception(exc)

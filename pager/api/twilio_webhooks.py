@@ -223,8 +223,20 @@ class StatusCallbackResult(BaseModel):
         [],
     ),
 )
-def status_callback(form: TwilioForm, runtime: RuntimeDep, now: NowDep) -> StatusCallbackResult:
+def status_callback(
+    form: TwilioForm,
+    runtime: RuntimeDep,
+    now: NowDep,
+    page: Annotated[
+        str | None,
+        Query(
+            max_length=255,
+            description="The page's idempotency key, set by pager in the callback URL it gives Twilio",
+        ),
+    ] = None,
+) -> StatusCallbackResult:
     provider_id = _field(form, "MessageSid", "CallSid", "SmsSid")
     status = _field(form, "MessageStatus", "CallStatus", "SmsStatus")
-    update = phone.record_status(runtime, provider_id, status, form.get("ErrorCode") or None, now)
+    error_code = form.get("ErrorCode") or None
+    update = phone.record_status(runtime, provider_id, status, error_code, now, page_key=page)
     return StatusCallbackResult(outcome=update.outcome, alert_id=update.alert_id)

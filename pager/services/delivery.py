@@ -28,6 +28,7 @@ from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services import page_throttle as throttle
+from pager.services.delivery_reports import settled_by_report
 from pager.services.paging import AlertTransaction
 from pager.services.runtime import Runtime
 
@@ -295,6 +296,7 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
     try:
         with session_scope(runtime.engine) as session:
             work = AlertTransaction(session, runtime, now, bulk=True)
+            outcomes = _not_settled(session, work, outcomes)
             changes = [_outcome_change(work, attempt, result, now) for attempt, result in outcomes]
             repo.update_rows(session, OutboxMessage, changes)  # one statement for the whole batch
             for (attempt, result), change in zip(outcomes, changes, strict=True):
@@ -307,7 +309,7 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
         log.exception("record_batch_failed pages=%d; recording them one by one", len(outcomes))
     with session_scope(runtime.engine) as session:
         work = AlertTransaction(session, runtime, now, bulk=True)
-        for attempt, result in outcomes:
+        for attempt, result in _not_settled(session, work, outcomes):
             try:
                 with session.begin_nested():
                     change = _outcome_change(work, attempt, result, now)
@@ -317,6 +319,23 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
             except Exception:
                 log.exception("record_failed key=%s outcome=%s", attempt.page.idempotency_key, result.outcome)
                 work.discard_buffered()  # a fallback decided inside the rolled-back savepoint
+
+
+def _not_settled(
+    session: Session, work: AlertTransaction, outcomes: list[tuple[Attempt, DeliveryResult]]
+) -> list[tuple[Attempt, DeliveryResult]]:
+    """The outcomes to record: a page whose delivery report came before its send was recorded keeps
+    what the report made of it (a failure already fell back); its timeline says so."""
+    settled = settled_by_report(session, (attempt.row_id for attempt, _ in outcomes))
+    for attempt, result in outcomes:
+        if attempt.row_id in settled:
+            page, report = attempt.page, settled[attempt.row_id]
+            what = f"{page.method} to {attempt.user}"
+            sent = f"sent ({result.provider_id})" if result.outcome is Outcome.SENT else str(result.outcome)
+            message = f"{what} {sent}; its delivery report came first: {report}"
+            log.info("page_report_came_first key=%s report=%s", page.idempotency_key, report)
+            work.timeline(page.alert_id, "page_sent", message, {"user": attempt.user})
+    return [(attempt, result) for attempt, result in outcomes if attempt.row_id not in settled]
 
 
 def _fall_back_if_failed(

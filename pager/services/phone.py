@@ -35,6 +35,7 @@ from pager.services.ack_links import (
 )
 from pager.services.alerts import act_on_alert
 from pager.services.delivery import fall_back, key_parts
+from pager.services.delivery_reports import reported_page
 from pager.services.paging import AlertTransaction
 from pager.services.runtime import Runtime
 
@@ -231,18 +232,22 @@ class StatusUpdate:
 
 
 def record_status(
-    runtime: Runtime, provider_id: str, status: str, error_code: str | None, now: datetime
+    runtime: Runtime,
+    provider_id: str,
+    status: str,
+    error_code: str | None,
+    now: datetime,
+    *,
+    page_key: str | None = None,
 ) -> StatusUpdate:
-    """Mark the page Twilio calls `provider_id` delivered or failed; a failure falls back at once."""
+    """Mark the page Twilio calls `provider_id` delivered or failed; a failure falls back at once.
+
+    `page_key` (the callback URL's `page`) finds a page whose send is not recorded yet; the report
+    settles it all the same (see delivery_reports).
+    """
     status = status.strip().lower()
     with session_scope(runtime.engine) as session:
-        query = (
-            select(OutboxMessage)
-            .where(OutboxMessage.provider_id == provider_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        row = session.exec(query).first()
+        row = reported_page(session, provider_id, page_key)
         if row is None or row.alert_id is None:
             log.warning("status_for_unknown_page provider_id=%s status=%s", provider_id, status)
             return StatusUpdate("unknown_page")
@@ -253,6 +258,8 @@ def record_status(
         work = AlertTransaction(session, runtime, now)
         what = f"{row.method} to {key_parts(row.idempotency_key)[3]}"
         row.updated_at = now
+        if row.provider_id is None:  # the report came before the send's outcome was recorded
+            row.provider_id = provider_id
         if status in DELIVERED_STATUSES:
             row.status = "delivered"
             session.add(row)

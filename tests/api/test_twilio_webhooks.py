@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 import pytest
@@ -20,12 +21,14 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
+from pager.adapters.delivery import DeliveryResult, Outcome
 from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.core.sms_grammar import HELP_TEXT
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage, TimelineEntry
-from pager.services import alerts, catalog, users
+from pager.services import alerts, catalog, delivery, users
+from pager.services.delivery import Attempt
 from pager.services.phone import NOT_REGISTERED, open_alerts_text
 from pager.services.runtime import Runtime
 from pager.worker import tick
@@ -500,6 +503,68 @@ def test_callback_for_an_unknown_page_changes_nothing(client: TestClient, runtim
     before = snapshot(runtime)
     assert status_post(client, MessageSid="SM" + "f" * 32) == {"outcome": "unknown_page", "alert_id": None}
     assert snapshot(runtime) == before
+
+
+def claim_page(runtime: Runtime, at: datetime) -> list[Attempt]:
+    """The worker's claim without the send: the pages are `sending`, their outcome not yet recorded."""
+    attempts, _held = delivery._claim(runtime, at, 32)
+    return attempts
+
+
+def test_a_failure_report_that_comes_before_the_send_is_recorded_still_falls_back(
+    client: TestClient, runtime: Runtime, clock: Clock
+) -> None:
+    """Twilio may call back before the worker has written the message's sid on the page: the
+    callback URL names the page, so the report finds it, and the worker's late record keeps it."""
+    alert_id = alerts.trigger_alert(
+        runtime, service_id="checkout-api", summary="High error rate", now=T0, dedup_key="k"
+    ).alert_id
+    sms = next(a for a in claim_page(runtime, T0) if a.page.method == "sms")
+    assert outbox(runtime, alert_id, "sms").status == "sending"
+    sid = "SM" + "a" * 32
+    clock.now = T0 + timedelta(seconds=1)
+    path = f"/twilio/status?{urlencode({'page': sms.page.idempotency_key})}"
+    form = fixture("twilio_status_callback.json", MessageSid=sid)  # undelivered, 30003
+    response = signed_post(client, path, form)
+    assert response.json() == {"outcome": "failed", "alert_id": alert_id}
+    failed = outbox(runtime, alert_id, "sms")
+    assert (failed.status, failed.provider_id) == ("failed", sid)
+    assert outbox(runtime, alert_id, "voice").due_at == clock.now  # fell back at once
+    # The worker now records the send it made: the report's outcome stands.
+    delivery._record(runtime, clock.now, [(sms, DeliveryResult(Outcome.SENT, provider_id=sid))])
+    kept = outbox(runtime, alert_id, "sms")
+    assert (kept.status, kept.provider_id, kept.last_error) == ("failed", sid, failed.last_error)
+    lines = timeline(runtime, alert_id)
+    assert "page_failed: sms to alice failed: undelivered (Twilio error 30003)" in lines
+    assert f"page_sent: sms to alice sent ({sid}); its delivery report came first: failed" in lines
+
+
+def test_a_report_naming_a_page_that_has_another_sid_is_about_an_old_attempt(
+    client: TestClient, runtime: Runtime
+) -> None:
+    alert_id = page(runtime)
+    sms = outbox(runtime, alert_id, "sms")
+    assert sms.status == "sent" and sms.provider_id
+    before = snapshot(runtime)
+    path = f"/twilio/status?{urlencode({'page': sms.idempotency_key})}"
+    response = signed_post(client, path, fixture("twilio_status_callback.json", MessageSid="SM" + "b" * 32))
+    assert response.json() == {"outcome": "unknown_page", "alert_id": None}
+    assert snapshot(runtime) == before
+
+
+def test_a_report_signed_for_another_page_is_refused(client: TestClient, runtime: Runtime) -> None:
+    """The page named in the URL is part of what Twilio signs: it cannot be swapped for another."""
+    alert_id = alerts.trigger_alert(
+        runtime, service_id="checkout-api", summary="High error rate", now=T0, dedup_key="k"
+    ).alert_id
+    sms = next(a for a in claim_page(runtime, T0) if a.page.method == "sms")
+    before = snapshot(runtime)
+    form = fixture("twilio_status_callback.json", MessageSid="SM" + "c" * 32)
+    signed_for = PUBLIC + "/twilio/status?" + urlencode({"page": "some-other-page"})
+    path = f"/twilio/status?{urlencode({'page': sms.page.idempotency_key})}"
+    assert signed_post(client, path, form, signed_url=signed_for).status_code == 403
+    assert snapshot(runtime) == before
+    assert outbox(runtime, alert_id, "sms").status == "sending"
 
 
 def test_openapi_documents_the_form_bodies_and_refusals(client: TestClient) -> None:
