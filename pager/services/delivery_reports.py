@@ -28,9 +28,13 @@ def reported_page(session: Session, provider_id: str, page_key: str | None) -> O
     if row is not None or page_key is None:
         return row
     row = _locked_first(session, col(OutboxMessage.idempotency_key) == page_key)
-    if row is None or row.provider_id is not None or row.status != "sending":
+    if row is None:
         return None
-    return row
+    if row.provider_id == provider_id:
+        # The worker recorded the send meanwhile: on Postgres the lookup by id saw the row before
+        # that commit, and this one waited for it.
+        return row
+    return row if row.provider_id is None and row.status == "sending" else None
 
 
 def settled_by_report(session: Session, row_ids: Iterable[int]) -> dict[int, str]:
