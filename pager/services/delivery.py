@@ -28,7 +28,7 @@ from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services import page_throttle as throttle
-from pager.services.delivery_reports import settled_by_report
+from pager.services.delivery_reports import SETTLED_BY_REPORT, settled_by_report
 from pager.services.paging import AlertTransaction
 from pager.services.runtime import Runtime
 
@@ -426,11 +426,16 @@ def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) 
         except Exception as exc:  # the provider could not be asked: still unknown, ask again later
             error = f"{type(exc).__name__}: {exc}"
         with session_scope(runtime.engine) as session:
-            row = session.get(OutboxMessage, row_id)
+            # Locked: a delivery report for this page may be settling it right now.
+            row = session.get(OutboxMessage, row_id, with_for_update=True, populate_existing=True)
             assert row is not None and row.alert_id is not None
             work = AlertTransaction(session, runtime, now)
             user = key_parts(row.idempotency_key)[3]
             alert = session.get(Alert, row.alert_id)
+            if row.status in SETTLED_BY_REPORT:
+                message = f"{page.method} to {user}: its delivery report came first: {row.status}"
+                work.timeline(row.alert_id, "page_reconciled", message)
+                continue
             if error is not None:
                 row.next_attempt_at = now + DEFER
                 work.timeline(

@@ -1,9 +1,10 @@
 """Which page a delivery report (a Twilio status callback) is about, including one that arrives first.
 
 Twilio can report on a message or call before the worker has recorded the send's outcome, i.e.
-before the page's row holds the provider id the report names. The callback URL names the page
-(`?page=<idempotency key>`), so such a report still finds its page, settles it (and takes the
-provider id), and the worker's record of the send then leaves that outcome alone.
+before the page's row holds the provider id the report names, or while a send whose outcome was
+unknown is being reconciled. The callback URL names the page (`?page=<idempotency key>`), so such a
+report still finds its page, settles it (and takes the provider id), and the worker's record of
+the send, or of the reconciliation, then leaves that outcome alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from sqlmodel import Session, col, select
 from pager.db.tables import OutboxMessage
 
 SETTLED_BY_REPORT = ("delivered", "failed")  # what a report makes of a page still being sent
+# A page still being sent, or whose send's outcome was unknown (a timeout) and is being reconciled.
+AWAITING_OUTCOME = ("sending", "unknown")
 
 
 def reported_page(session: Session, provider_id: str, page_key: str | None) -> OutboxMessage | None:
@@ -34,7 +37,7 @@ def reported_page(session: Session, provider_id: str, page_key: str | None) -> O
         # The worker recorded the send meanwhile: on Postgres the lookup by id saw the row before
         # that commit, and this one waited for it.
         return row
-    return row if row.provider_id is None and row.status == "sending" else None
+    return row if row.provider_id is None and row.status in AWAITING_OUTCOME else None
 
 
 def settled_by_report(session: Session, row_ids: Iterable[int]) -> dict[int, str]:

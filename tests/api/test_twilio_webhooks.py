@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
-from pager.adapters.delivery import DeliveryResult, Outcome
+from pager.adapters.delivery import DeliveryResult, Outcome, Page
 from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.core.sms_grammar import HELP_TEXT
@@ -537,6 +537,44 @@ def test_a_failure_report_that_comes_before_the_send_is_recorded_still_falls_bac
     lines = timeline(runtime, alert_id)
     assert "page_failed: sms to alice failed: undelivered (Twilio error 30003)" in lines
     assert f"page_sent: sms to alice sent ({sid}); its delivery report came first: failed" in lines
+
+
+def test_a_failure_report_that_comes_while_an_unknown_send_is_reconciled_still_falls_back(
+    client: TestClient, runtime: Runtime, clock: Clock
+) -> None:
+    """The create timed out (outcome unknown), so the worker asks Twilio whether it has the message;
+    Twilio's failure report arrives meanwhile. Reconcile finds the message, but the report stands."""
+    alert_id = alerts.trigger_alert(
+        runtime, service_id="checkout-api", summary="High error rate", now=T0, dedup_key="k"
+    ).alert_id
+    sms = next(a for a in claim_page(runtime, T0) if a.page.method == "sms")
+    delivery._record(runtime, T0, [(sms, DeliveryResult(Outcome.UNKNOWN, error="read timed out"))])
+    assert outbox(runtime, alert_id, "sms").status == "unknown"
+    sid = "SM" + "d" * 32
+    path = f"/twilio/status?{urlencode({'page': sms.page.idempotency_key})}"
+    reports: list[dict[str, Any]] = []
+
+    class ReportedWhileAsked:
+        method = "sms"
+
+        def send(self, page: Page) -> DeliveryResult:
+            raise AssertionError("a page Twilio has must not be sent again")
+
+        def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
+            form = fixture("twilio_status_callback.json", MessageSid=sid)  # undelivered, 30003
+            reports.append(signed_post(client, path, form).json())
+            return sid  # Twilio has the message
+
+    runtime.notifiers["sms"] = ReportedWhileAsked()
+    clock.now = T0 + timedelta(seconds=1)
+    assert delivery.reconcile_uncertain(runtime, clock.now) == 1
+    assert reports == [{"outcome": "failed", "alert_id": alert_id}]
+    row = outbox(runtime, alert_id, "sms")
+    assert (row.status, row.provider_id) == ("failed", sid)
+    assert outbox(runtime, alert_id, "voice").due_at == clock.now  # fell back at once
+    assert "page_reconciled: sms to alice: its delivery report came first: failed" in timeline(
+        runtime, alert_id
+    )
 
 
 def test_a_report_naming_a_page_that_has_another_sid_is_about_an_old_attempt(
