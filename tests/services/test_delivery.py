@@ -83,6 +83,19 @@ def trigger(runtime: Runtime) -> int:
     ).alert_id
 
 
+def trigger_many(runtime: Runtime, numbers: range, at: datetime = T0) -> None:
+    """Alerts `disk <n>` (dedup key `k<n>`) on alice's service, each paging her."""
+    for number in numbers:
+        alerts.trigger_alert(
+            runtime, service_id="api", summary=f"disk {number}", now=at, dedup_key=f"k{number}"
+        )
+
+
+def alert_ids_sent(fake: FakeTwilio, after: int) -> list[int]:
+    """The alert ids of the SMS the fake received after the first `after` ("ALERT <id> api: …")."""
+    return [int(m["body"].split()[1]) for m in fake.messages[after:]]
+
+
 def test_500_twice_then_created_is_one_sms_and_three_attempts(
     runtime: Runtime, fake: FakeTwilio, clock: Clock
 ) -> None:
@@ -182,10 +195,7 @@ def test_acknowledged_alert_is_not_resent_after_an_unknown_outcome(
 def test_pages_to_one_number_are_throttled_not_dropped(
     runtime: Runtime, fake: FakeTwilio, clock: Clock
 ) -> None:
-    for number in range(25):
-        alerts.trigger_alert(
-            runtime, service_id="api", summary=f"disk {number}", now=T0, dedup_key=f"k{number}"
-        )
+    trigger_many(runtime, range(25))
     run_at(runtime, clock, 0)
     assert len(fake.messages) == 20
     for second in (5, 30, 59):
@@ -215,14 +225,9 @@ def test_a_storm_to_one_number_waits_in_order_each_page_put_back_once_for_its_ow
     """Held-back pages used to share one retry instant, so every freed slot claimed (and put back)
     the whole queue. Each now waits for the slot it will get, in the order it was held back."""
     for second in range(20):  # alice's limit, one page a second
-        alerts.trigger_alert(
-            runtime, service_id="api", summary=f"disk {second}", now=T0, dedup_key=f"k{second}"
-        )
+        trigger_many(runtime, range(second, second + 1))
         run_at(runtime, clock, second)
-    for number in range(20, 45):
-        alerts.trigger_alert(
-            runtime, service_id="api", summary=f"disk {number}", now=clock.now, dedup_key=f"k{number}"
-        )
+    trigger_many(runtime, range(20, 45), clock.now)
     run_at(runtime, clock, 20)
     assert len(fake.messages) == 20
     held = held_sms(runtime)
@@ -239,17 +244,14 @@ def test_a_storm_to_one_number_waits_in_order_each_page_put_back_once_for_its_ow
     for second in [*range(61, 80), *range(120, 125)]:
         run_at(runtime, clock, second)
     assert len(fake.messages) == 45 and held_sms(runtime) == []
-    alert_ids = [int(m["body"].split()[1]) for m in fake.messages[20:]]  # "ALERT <id> api: ..."
+    alert_ids = alert_ids_sent(fake, after=20)
     assert alert_ids == sorted(alert_ids)  # in the order they were held back
 
 
 def test_a_held_page_that_finds_its_slot_taken_keeps_its_place_at_the_front(
     runtime: Runtime, fake: FakeTwilio, clock: Clock
 ) -> None:
-    for number in range(25):
-        alerts.trigger_alert(
-            runtime, service_id="api", summary=f"disk {number}", now=T0, dedup_key=f"k{number}"
-        )
+    trigger_many(runtime, range(25))
     run_at(runtime, clock, 0)
     held = held_sms(runtime)
     assert [m.next_attempt_at for m in held] == [T0 + timedelta(minutes=1)] * 5
@@ -272,10 +274,7 @@ def test_a_held_page_that_finds_its_slot_taken_keeps_its_place_at_the_front(
             for k in range(20)
         )
     # And 25 more alerts queue up behind the five: 20 for the slots those pages free, 5 a minute on.
-    for number in range(25, 50):
-        alerts.trigger_alert(
-            runtime, service_id="api", summary=f"disk {number}", now=at, dedup_key=f"k{number}"
-        )
+    trigger_many(runtime, range(25, 50), at)
     run_at(runtime, clock, 59)
     queued = [m for m in held_sms(runtime) if m.id not in {h.id for h in held}]
     assert [m.next_attempt_at for m in queued] == [at + timedelta(minutes=1)] * 20 + [
@@ -287,7 +286,7 @@ def test_a_held_page_that_finds_its_slot_taken_keeps_its_place_at_the_front(
     again = {m.id: m.next_attempt_at for m in held_sms(runtime)}
     assert [again[m.id] for m in held] == [at + timedelta(minutes=1)] * 5
     run_at(runtime, clock, 90)
-    sent = {int(m["body"].split()[1]) for m in fake.messages[20:]}  # "ALERT <id> api: ..."
+    sent = set(alert_ids_sent(fake, after=20))
     assert len(sent) == 20 and {m.alert_id for m in held} <= sent
 
 
@@ -341,10 +340,7 @@ def test_after_a_claim_that_could_send_nothing_new_pages_gather_before_the_next_
 ) -> None:
     """A storm to one person: each trigger would otherwise wake a claim (a write transaction) only
     to put its page back. After such a claim new pages wait THROTTLED_GATHER, then go together."""
-    for number in range(20):
-        alerts.trigger_alert(
-            runtime, service_id="api", summary=f"disk {number}", now=T0, dedup_key=f"k{number}"
-        )
+    trigger_many(runtime, range(20))
     run_at(runtime, clock, 0)
     assert len(fake.messages) == 20  # alice's limit for this minute
     at = T0 + timedelta(seconds=1)
