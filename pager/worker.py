@@ -27,7 +27,8 @@ from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services.catalog import sync_services
 from pager.services.delivery import DeliveryPump, reconcile_uncertain, run_due_deliveries
-from pager.services.escalation import run_due_escalations
+from pager.services.engine_metrics import LatenessMeter
+from pager.services.escalation import OnDecided, run_due_escalations
 from pager.services.runtime import Runtime
 from pager.services.wakeup import WakeListener, Waker
 
@@ -157,9 +158,17 @@ class Worker:
     delivery loop at once. SIGHUP reloads config.
     """
 
-    def __init__(self, runtime: Runtime, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        clock: Callable[[], datetime] = utc_now,
+        on_decided: OnDecided | None = None,
+    ) -> None:
+        """`on_decided` observes each committed batch of timer decisions (default: the lateness
+        metric of /metrics, pager_escalation_lateness_seconds)."""
         self.runtime = runtime
         self.clock = clock
+        self.on_decided = on_decided or LatenessMeter(clock)
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -199,7 +208,7 @@ class Worker:
                 pump.hold_claims(now)
 
             try:
-                decided = run_due_escalations(runtime, now, on_burst=hold_claims)
+                decided = run_due_escalations(runtime, now, on_burst=hold_claims, on_decided=self.on_decided)
             finally:
                 if not burst:
                     pump.release_claims()

@@ -17,10 +17,15 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
+from pager.db import json_codec
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Execution option read by the SQLite `begin` hook: DEFERRED, IMMEDIATE or EXCLUSIVE.
 SQLITE_BEGIN_OPTION = "pager_sqlite_begin"
 _SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
+
+
+_JSON: dict[str, Any] = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
 
 
 class UnsupportedDatabase(ValueError):
@@ -55,12 +60,12 @@ def create_db_engine(
     """
     parsed = database_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, **_JSON)
     kwargs: dict[str, Any] = {"connect_args": {"timeout": sqlite_busy_timeout_ms / 1000}}
     if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
         # Every pooled connection would otherwise get its own empty in-memory database.
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    engine = create_engine(parsed, echo=echo, **kwargs)
+    engine = create_engine(parsed, echo=echo, **kwargs, **_JSON)
     _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys, busy_timeout_ms=sqlite_busy_timeout_ms)
     return engine
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from pager.core.alert import Timer
 from pager.db import repositories as repo
+from pager.db.repositories import DueAlert
 from pager.db.session import session_scope
 from pager.services.paging import AlertTransaction, Directory
 from pager.services.runtime import Runtime
@@ -21,6 +22,9 @@ BURST = 50  # a batch this full means many timers fell due at once
 PARALLEL_BATCHES = 2  # Postgres: batches in progress at once
 ERROR_RETRY = timedelta(minutes=1)
 
+# Called after each batch's transaction has committed, with the alerts it decided.
+OnDecided = Callable[[Sequence[DueAlert]], None]
+
 
 def run_due_escalations(
     runtime: Runtime,
@@ -28,6 +32,7 @@ def run_due_escalations(
     *,
     batch: int = BATCH,
     on_burst: Callable[[], None] | None = None,
+    on_decided: OnDecided | None = None,
 ) -> int:
     """Decide every due alert, a batch per transaction; returns how many were decided.
 
@@ -38,9 +43,10 @@ def run_due_escalations(
 
     On Postgres two batches are in progress at once (claims skip each other's locked rows), so one
     is decided while the server writes the other. `on_burst` is called once, when a batch decided
-    at least BURST alerts (many fell due at once).
+    at least BURST alerts (many fell due at once). `on_decided` is called after each batch has
+    committed, with its alerts (the worker measures their lateness with it).
     """
-    pass_ = _Pass(runtime, now, batch, on_burst)
+    pass_ = _Pass(runtime, now, batch, on_burst, on_decided)
     if not pass_.step():
         return len(pass_.seen)
     if runtime.engine.dialect.name != "postgresql":
@@ -56,9 +62,15 @@ class _Pass:
     """One pass over the due alerts, shared by the threads that claim its batches."""
 
     def __init__(
-        self, runtime: Runtime, now: datetime, batch: int, on_burst: Callable[[], None] | None
+        self,
+        runtime: Runtime,
+        now: datetime,
+        batch: int,
+        on_burst: Callable[[], None] | None,
+        on_decided: OnDecided | None,
     ) -> None:
-        self.runtime, self.now, self.batch, self.on_burst = runtime, now, batch, on_burst
+        self.runtime, self.now, self.batch = runtime, now, batch
+        self.on_burst, self.on_decided = on_burst, on_decided
         self.seen: set[int] = set()
         self._directory: list[Directory] = []  # loaded by the first batch that has work
         self._lock = threading.Lock()
@@ -75,9 +87,14 @@ class _Pass:
         except Exception:
             log.exception("escalation_batch_failed; redoing it alert by alert")
             decided = _decide_batch_carefully(self.runtime, self.now, self.batch)
+        if decided and self.on_decided is not None:
+            try:
+                self.on_decided(decided)
+            except Exception:  # an observer must never stop the engine
+                log.exception("on_decided_failed")
         with self._lock:
-            fresh = [alert_id for alert_id in decided if alert_id not in self.seen]
-            self.seen.update(decided)
+            fresh = [alert.id for alert in decided if alert.id not in self.seen]
+            self.seen.update(alert.id for alert in decided)
             burst = len(decided) >= min(BURST, self.batch) and not self._burst
             self._burst |= burst
         if burst and self.on_burst is not None:
@@ -89,7 +106,7 @@ class _Pass:
 
 def _decide_batch(
     runtime: Runtime, now: datetime, batch: int, directory: list[Directory], lock: threading.Lock
-) -> list[int]:
+) -> list[DueAlert]:
     with session_scope(runtime.engine) as session:
         due = repo.claim_due_alerts(session, now, limit=batch)
         if not due:
@@ -100,10 +117,10 @@ def _decide_batch(
         work = AlertTransaction(session, runtime, now, directory[0])
         for alert in due:
             work.handle(alert, Timer())
-    return [alert.id for alert in due]
+    return due
 
 
-def _decide_batch_carefully(runtime: Runtime, now: datetime, batch: int) -> list[int]:
+def _decide_batch_carefully(runtime: Runtime, now: datetime, batch: int) -> list[DueAlert]:
     with session_scope(runtime.engine) as session:
         due = repo.claim_due_alerts(session, now, limit=batch)
         work = AlertTransaction(session, runtime, now)
@@ -119,4 +136,4 @@ def _decide_batch_carefully(runtime: Runtime, now: datetime, batch: int) -> list
                     work.retry_later(alert, ERROR_RETRY)
                     work.timeline(alert.id, "engine_error", "internal error while escalating; retrying in 1m")
                     work.write_buffered()
-    return [alert.id for alert in due]
+    return due

@@ -5,6 +5,8 @@ Strict means: unknown fields are ignored, nothing is coerced, and every problem 
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -143,26 +145,39 @@ class GenericAlert(_Strict):
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def _nul_fields(value: Any, path: str) -> Iterator[str]:
-    """Dotted paths of the strings (keys included) in `value` that hold a NUL character."""
+NUL = "must not contain the NUL character"
+NOT_FINITE = "must be a finite number (NaN and Infinity are not JSON)"
+# What the walk below looks for, in the raw body: NUL (JSON carries it only as \u0000), the NaN and
+# Infinity literals, exponents of three digits (1e999 overflows to infinity) and long runs of digits
+# (so does a decimal with 309 digits before its point).
+_SUSPECT = re.compile(rb"\\u0000|\x00|NaN|Infinity|\d[eE]\+?\d{3}|\d{300}")
+
+
+def _bad_fields(value: Any, path: str) -> Iterator[FieldProblem]:
+    """The strings (keys included) in `value` that hold a NUL character, and its non-finite numbers."""
     if isinstance(value, str):
         if "\x00" in value:
-            yield path or "body"
+            yield FieldProblem(path or "body", NUL)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield FieldProblem(path or "body", NOT_FINITE)
     elif isinstance(value, dict):
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
             if "\x00" in str(key):
-                yield child
-            yield from _nul_fields(item, child)
+                yield FieldProblem(child, NUL)
+            yield from _bad_fields(item, child)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _nul_fields(item, f"{path}.{index}" if path else str(index))
+            yield from _bad_fields(item, f"{path}.{index}" if path else str(index))
 
 
 def parse_payload(model: type[Model], body: bytes) -> Model:
     """Validate `body` as `model`: MalformedBody if it is not JSON, PayloadInvalid naming each field.
 
     Text holding NUL (`\\u0000`) is refused on every backend: Postgres cannot store it (it was a 500 there).
+    So are NaN and infinite numbers, which Python's JSON reader takes but JSON does not have (Postgres
+    refused them too, and the database codec would have written them as null).
     """
     try:
         parsed = model.model_validate_json(body)
@@ -175,11 +190,8 @@ def parse_payload(model: type[Model], body: bytes) -> Model:
         raise PayloadInvalid(
             [FieldProblem(".".join(str(part) for part in e["loc"]), e["msg"]) for e in errors]
         ) from None
-    if b"\\u0000" in body or b"\x00" in body:  # JSON carries NUL only as \u0000: skip the walk otherwise
-        nul = [
-            FieldProblem(field, "must not contain the NUL character")
-            for field in _nul_fields(parsed.model_dump(by_alias=True), "")
-        ]
-        if nul:
-            raise PayloadInvalid(nul)
+    if _SUSPECT.search(body):  # skip the walk for the usual body
+        problems = list(_bad_fields(parsed.model_dump(by_alias=True), ""))
+        if problems:
+            raise PayloadInvalid(problems)
     return parsed

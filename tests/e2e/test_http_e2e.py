@@ -258,3 +258,43 @@ def test_text_holding_nul_is_refused_and_nothing_stored(server: Server) -> None:
     assert response.status_code == 400, response.text
     assert response.json()["errors"] == ["dedup_key: must not contain the NUL character"]
     assert server.api("GET", "/api/v1/alerts").json()["items"] == []
+
+
+def test_numbers_json_does_not_have_are_refused_and_nothing_stored(server: Server) -> None:
+    """Python's JSON reader takes NaN and Infinity (and 1e999 overflows to infinity); JSON has no
+    such numbers, Postgres refuses them, and stored as null they would be lost: refused, naming each."""
+    event = {
+        "routing_key": server.integration_key,
+        "event_action": "trigger",
+        "payload": {"summary": "Odd numbers", "source": "db-1", "severity": "critical"},
+    }
+    raw = json.dumps(event).replace(
+        '"severity": "critical"}',
+        '"severity": "critical", "custom_details": {"ratio": NaN, "rates": [1.5, Infinity, -1e999]}}',
+    )
+    response = server.api("POST", "/v2/enqueue", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    not_finite = "must be a finite number (NaN and Infinity are not JSON)"
+    assert response.json()["errors"] == [
+        f"payload.custom_details.ratio: {not_finite}",
+        f"payload.custom_details.rates.1: {not_finite}",
+        f"payload.custom_details.rates.2: {not_finite}",
+    ]
+    generic = '{"status": "firing", "summary": "Odd", "details": {"load": Infinity}}'
+    response = server.api(
+        "POST",
+        f"/integrations/generic/{server.integration_key}",
+        content=generic,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"] == [{"field": "body.details.load", "message": not_finite}]
+    assert server.api("GET", "/api/v1/alerts").json()["items"] == []
+    # A large finite number is fine.
+    fine = json.dumps(event).replace(
+        '"severity": "critical"}', '"severity": "critical", "custom_details": {"big": 1e300}}'
+    )
+    response = server.api("POST", "/v2/enqueue", content=fine, headers={"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+    items = server.api("GET", "/api/v1/alerts").json()["items"]
+    assert [item["summary"] for item in items] == ["Odd numbers"]

@@ -7,18 +7,21 @@ Pages go to console notifiers, whose `sent` lists say exactly what left.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from pager.adapters.console import ConsoleNotifier
+from pager.db.repositories import DueAlert
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services import alerts, catalog, overrides, paging, users
+from pager.services.engine_metrics import LatenessMeter, due_at
 from pager.services.escalation import run_due_escalations
 from pager.services.runtime import Runtime
 from pager.worker import tick
@@ -310,3 +313,70 @@ def test_a_burst_of_due_timers_is_decided_once_each_across_batches(runtime: Runt
         levels = {a.level for a in session.exec(select(Alert))}
     assert sorted(keys) == sorted(f"{a}:c1:l1:v3:carol:sms:0" for a in ids) and levels == {3}
     assert all(timeline(runtime, a).count("level_paged: level 3 (loop 1) paged: carol") == 1 for a in ids[:5])
+
+
+def test_on_decided_reports_each_batch_once_it_has_committed(runtime: Runtime) -> None:
+    """The hook behind the lateness metric: every decided alert reported once, in a batch whose
+    decisions another session can already read (its transaction has committed)."""
+    ids = [trigger(runtime, key=f"hook-{i}") for i in range(250)]
+    tick(runtime, T0)
+    due = T0 + timedelta(minutes=5)
+    batches: list[list[int]] = []
+    committed: list[bool] = []
+
+    def observe(decided: Sequence[DueAlert]) -> None:
+        batch = [alert.id for alert in decided]
+        batches.append(batch)
+        with session_scope(runtime.engine, read_only=True) as session:
+            levels = session.exec(select(Alert.level).where(col(Alert.id).in_(batch))).all()
+        committed.append(set(levels) == {3})
+        assert {due_at(alert) for alert in decided} == {due}  # what the metric measures from
+
+    assert run_due_escalations(runtime, due, batch=100, on_decided=observe) == len(ids)
+    assert sorted(a for batch in batches for a in batch) == sorted(ids)
+    assert len(batches) >= 3 and all(committed)
+
+
+def test_an_observer_that_fails_does_not_stop_the_engine(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = [trigger(runtime, key=f"hook-{i}") for i in range(150)]
+    tick(runtime, T0)
+
+    def broken(_decided: Sequence[DueAlert]) -> None:
+        raise RuntimeError("observer broke")
+
+    with caplog.at_level(logging.ERROR, logger="pager.engine"):
+        decided = run_due_escalations(runtime, T0 + timedelta(minutes=5), batch=100, on_decided=broken)
+    assert decided == len(ids)
+    assert {alert_row(runtime, a).level for a in ids} == {3}
+    assert "on_decided_failed" in caplog.text
+
+
+def test_the_lateness_metric_counts_each_decision_from_its_due_instant(runtime: Runtime) -> None:
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    ids = [trigger(runtime, key=f"late-{i}") for i in range(3)]
+    tick(runtime, T0)
+    due = T0 + timedelta(minutes=5)
+    before = {
+        name: sample(name)
+        for name in (
+            "pager_escalation_lateness_seconds_count",
+            "pager_escalation_lateness_seconds_sum",
+            "pager_escalation_decisions_total",
+        )
+    }
+    meter = LatenessMeter(lambda: due + timedelta(seconds=2))  # the commit, as the worker's clock reads it
+    run_due_escalations(runtime, due, on_decided=meter)
+    assert (
+        sample("pager_escalation_lateness_seconds_count") - before["pager_escalation_lateness_seconds_count"]
+        == 3
+    )
+    assert (
+        sample("pager_escalation_lateness_seconds_sum") - before["pager_escalation_lateness_seconds_sum"]
+        == 6.0
+    )
+    assert sample("pager_escalation_decisions_total") - before["pager_escalation_decisions_total"] == 3
+    assert len(ids) == 3
