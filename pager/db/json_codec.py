@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
+
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
 
 
 def dumps(value: Any) -> str:
@@ -24,7 +28,15 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON text; what orjson refuses (NaN, Infinity written by `json.dumps`) goes to `json.loads`."""
+    """Parse JSON text; what orjson would misread or refuses goes to `json.loads`.
+
+    orjson reads an integer beyond 64 bits as a float (losing digits): text with a run of 19 digits
+    or more, which any such integer has, is read by the standard library. So is text orjson refuses
+    (NaN or Infinity, which `json.dumps` wrote before this codec).
+    """
+    long_digits = _LONG_DIGITS.search(text) if isinstance(text, str) else _LONG_DIGITS_BYTES.search(text)
+    if long_digits:
+        return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

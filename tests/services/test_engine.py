@@ -6,7 +6,10 @@ Pages go to console notifiers, whose `sent` lists say exactly what left.
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +27,7 @@ from pager.services import alerts, catalog, overrides, paging, users
 from pager.services.engine_metrics import LatenessMeter, due_at
 from pager.services.escalation import run_due_escalations
 from pager.services.runtime import Runtime
-from pager.worker import tick
+from pager.worker import GC_YOUNG_THRESHOLD, Worker, tick
 from tests import support
 
 pytestmark = pytest.mark.database
@@ -380,3 +383,23 @@ def test_the_lateness_metric_counts_each_decision_from_its_due_instant(runtime: 
     )
     assert sample("pager_escalation_decisions_total") - before["pager_escalation_decisions_total"] == 3
     assert len(ids) == 3
+
+
+def test_a_running_worker_collects_garbage_less_often_and_restores_it_when_stopped(runtime: Runtime) -> None:
+    """A burst of decisions allocates millions of short-lived objects: while a worker runs, young
+    collections are rarer and what was loaded before it started is frozen out of the scans."""
+    before = gc.get_threshold()
+    worker = Worker(runtime, lambda: T0)
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD > before[0]
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
