@@ -429,7 +429,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seconds_per_round": args.seconds,
             "warmup_seconds": args.warmup,
             "load_generator": f"httpx {httpx.__version__} AsyncClient (asyncio), loopback",
-            "server": "uvicorn, 1 process each, access log off",
+            "server": f"uvicorn, 1 process each, access log off, {uvicorn_implementations()}",
             "worker": args.worker,
             "separate_worker_cpu_s": None if worker_cpu is None else round(worker_cpu, 2),
             "python": platform.python_version(),
@@ -438,6 +438,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
     }
+
+
+def uvicorn_implementations() -> str:
+    """The HTTP parser and event loop uvicorn's "auto" picks here (both servers alike)."""
+    from importlib.util import find_spec
+
+    http = "httptools" if find_spec("httptools") else "h11"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    return f"http={http}, loop={loop}"
 
 
 def count_alerts(url: str) -> int:
