@@ -327,11 +327,11 @@ def park_remaining(runtime: Runtime) -> None:
 class DecisionLog:
     """The worker's `on_decided` observer here: alert id -> worker clock when its decision committed."""
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(self, clock: Callable[[], datetime], expected: int) -> None:
         self.clock = clock
+        self.expected = expected  # `done` is set once this many alerts are reported
         self.committed: dict[int, datetime] = {}
         self.done = threading.Event()
-        self.expected = 0
 
     def __call__(self, decided: Sequence[DueAlert]) -> None:
         at = self.clock()
@@ -356,8 +356,7 @@ def bench_burst(
     level2_to = {a: setup.numbers[(int(sid[1:]) + 1) % users] for a, sid, _ in opened if a is not None}
 
     clock = ShiftedClock()
-    decisions = DecisionLog(clock)
-    decisions.expected = len(due)
+    decisions = DecisionLog(clock, expected=len(due))
     clock.aim(due_second, datetime.now(UTC) + timedelta(seconds=LEAD_S))
     deadline = time.monotonic() + LEAD_S + timeout
     with running(runtime, clock, decisions):

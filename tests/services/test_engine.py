@@ -360,7 +360,8 @@ def test_the_lateness_metric_counts_each_decision_from_its_due_instant(runtime: 
     def sample(name: str) -> float:
         return REGISTRY.get_sample_value(name) or 0.0
 
-    ids = [trigger(runtime, key=f"late-{i}") for i in range(3)]
+    for i in range(3):
+        trigger(runtime, key=f"late-{i}")
     tick(runtime, T0)
     due = T0 + timedelta(minutes=5)
     before = {
@@ -382,7 +383,6 @@ def test_the_lateness_metric_counts_each_decision_from_its_due_instant(runtime: 
         == 6.0
     )
     assert sample("pager_escalation_decisions_total") - before["pager_escalation_decisions_total"] == 3
-    assert len(ids) == 3
 
 
 def test_a_running_worker_collects_garbage_less_often_and_restores_it_when_stopped(runtime: Runtime) -> None:
