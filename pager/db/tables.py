@@ -410,3 +410,31 @@ class CalendarToken(SQLModel, table=True):
     token_hash: str = Field(max_length=128, unique=True)
     created_at: datetime = _created()
     revoked_at: datetime | None = _optional_instant()
+
+
+# --- operating safely: worker heartbeats, handled provider requests -------------------------------
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """One row per running worker: `beat_at` moves each time one of its loops completes a pass.
+
+    /readyz is red when no worker has beaten recently; rows of workers that stopped cleanly are
+    deleted, rows of workers that died stay until they are stale and are then ignored.
+    """
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: str = Field(primary_key=True, max_length=64)
+    hostname: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = _instant()
+    beat_at: datetime = _instant(index=True)
+
+
+class HandledProviderRequest(SQLModel, table=True):
+    """A provider request (Twilio MessageSid / CallSid + step) already acted on: a replay changes nothing."""
+
+    __tablename__ = "handled_provider_requests"
+
+    request_key: str = Field(primary_key=True, max_length=200)
+    handled_at: datetime = _instant(index=True)

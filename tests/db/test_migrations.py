@@ -17,7 +17,7 @@ from pager.cli import app
 from pager.db.migrate import alembic_config, current_revision, downgrade_schema, upgrade_schema
 from pager.db.session import create_db_engine
 
-HEAD = "0003"
+HEAD = "0004"
 TABLES = {
     "users",
     "contact_methods",
@@ -29,6 +29,8 @@ TABLES = {
     "overrides",
     "api_tokens",
     "calendar_tokens",
+    "worker_heartbeats",
+    "handled_provider_requests",
 }
 
 
