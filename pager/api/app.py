@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, FastAPI
 
 from pager.api import health
+from pager.api.authentication import BearerAuthentication, TokenUsageWriter
 from pager.api.errors import install_error_handlers
 from pager.db.session import session_scope
 from pager.services.catalog import sync_services
@@ -45,9 +46,13 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
             if worker is not None and thread is not None:
                 worker.stop()
                 thread.join(timeout=10)
+            token_usage.shutdown()
 
     app = FastAPI(title="pager", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
+    token_usage = TokenUsageWriter(runtime)
+    app.state.token_usage = token_usage
+    app.add_middleware(BearerAuthentication, runtime=runtime, usage=token_usage)
     install_error_handlers(app)
     app.include_router(health.router)
     for router in _feature_routers():

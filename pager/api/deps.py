@@ -1,19 +1,21 @@
-"""FastAPI dependencies: the runtime, a session per request, the clock, and bearer-token roles."""
+"""FastAPI dependencies: the runtime, the clock, and bearer-token roles.
+
+There is deliberately no session dependency: FastAPI enters and leaves a yield dependency on
+different threads and holds it for the whole request, which once left SQLite's writer lock held
+for good. Routes run their use case through `pager.services.transactions` instead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import Session
 
-from pager.db.session import session_scope
-from pager.db.tables import ApiToken
 from pager.services.runtime import Runtime
-from pager.services.tokens import ROLE_RANK, authenticate
+from pager.services.tokens import ROLE_RANK, Bearer
 
 # Id columns are 32-bit integers: a larger id in a path or query is invalid input, not a database error.
 MAX_ID = 2**31 - 1
@@ -32,38 +34,32 @@ async def get_now() -> datetime:
     return datetime.now(UTC)
 
 
-def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back if it raises."""
-    with session_scope(runtime.engine) as session:
-        yield session
-
-
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SessionDep = Annotated[Session, Depends(get_session)]
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-def require_role(minimum: str) -> Callable[..., ApiToken]:
-    """A dependency admitting bearer tokens of at least `minimum` (viewer < responder < admin)."""
+def require_role(minimum: str) -> Callable[..., Awaitable[Bearer]]:
+    """A dependency admitting bearer tokens of at least `minimum` (viewer < responder < admin).
 
-    def check(
-        runtime: RuntimeDep,
-        now: NowDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> ApiToken:
-        if credentials is None or credentials.scheme.lower() != "bearer":
+    The token was already looked up, read-only and before the body was read, by
+    `pager.api.authentication.BearerAuthentication`; this only checks its role. `_bearer` is here
+    so that OpenAPI documents the scheme.
+    """
+
+    async def check(  # async: it never blocks, so no threadpool hop
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Bearer:
+        bearer = request.scope.get("state", {}).get("bearer")
+        if not isinstance(bearer, Bearer):
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        with session_scope(runtime.engine) as session:
-            token = authenticate(session, credentials.credentials, now)
-        if token is None:
-            raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
-        if ROLE_RANK[token.role] < ROLE_RANK[minimum]:
-            raise HTTPException(403, f"this needs a {minimum} token; yours is {token.role}")
-        return token
+        if ROLE_RANK[bearer.role] < ROLE_RANK[minimum]:
+            raise HTTPException(403, f"this needs a {minimum} token; yours is {bearer.role}")
+        return bearer
 
     return check
 
 
-ViewerDep = Annotated[ApiToken, Depends(require_role("viewer"))]
-ResponderDep = Annotated[ApiToken, Depends(require_role("responder"))]
-AdminDep = Annotated[ApiToken, Depends(require_role("admin"))]
+ViewerDep = Annotated[Bearer, Depends(require_role("viewer"))]
+ResponderDep = Annotated[Bearer, Depends(require_role("responder"))]
+AdminDep = Annotated[Bearer, Depends(require_role("admin"))]

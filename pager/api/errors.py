@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pager.core.localtime import NaiveInstantError
+from pager.db.session import WriterBusy
 from pager.services.errors import Conflict, DomainError, InvalidInput, NotFound
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
@@ -68,6 +69,12 @@ def install_error_handlers(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
+    async def on_writer_busy(_request: Request, exc: Exception) -> JSONResponse:
+        response = error_response(503, "database_busy", str(exc))
+        response.headers["Retry-After"] = "5"
+        return response
+
+    app.add_exception_handler(WriterBusy, on_writer_busy)
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(NaiveInstantError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)

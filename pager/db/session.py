@@ -28,6 +28,10 @@ _SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 _JSON: dict[str, Any] = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
 
 
+class WriterBusy(TimeoutError):
+    """This process's SQLite writer stayed taken longer than the busy timeout."""
+
+
 class UnsupportedDatabase(ValueError):
     """The URL names a database other than SQLite or Postgres."""
 
@@ -116,11 +120,16 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
 
     Objects stay readable after commit (`expire_on_commit=False`). `read_only=True` only changes
     SQLite's BEGIN to DEFERRED, so the session does not queue behind the writer; it must not write.
+    Enter and leave it on one thread, within one call: never from a FastAPI yield dependency, which
+    FastAPI enters and leaves on different threads (the SQLite writer lock could then never be
+    released). HTTP routes go through `pager.services.transactions`.
     """
     bind = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}) if read_only else engine
     lock = None if read_only else _writer_lock(engine)
-    if lock is not None:
-        lock.acquire()
+    # Bounded like SQLite's own busy timeout: a writer that never gives the lock back shows up as
+    # errors (503 at the HTTP edge, a logged failed pass in the worker), never as silence.
+    if lock is not None and not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        raise WriterBusy(f"the database writer has been busy for {SQLITE_BUSY_TIMEOUT_MS // 1000} s")
     session = Session(bind, expire_on_commit=False)
     try:
         yield session

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from pager.db.session import session_scope
 from pager.db.tables import ApiToken, CalendarToken
 from pager.services.errors import InvalidInput, NotFound
 
@@ -34,14 +38,52 @@ def create_api_token(session: Session, *, role: str, name: str, now: datetime) -
     return row, plaintext
 
 
-def authenticate(session: Session, token: str, now: datetime) -> ApiToken | None:
-    """The live token row for a presented bearer token, or None."""
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
-    if row is None or row.revoked_at is not None:
-        return None
-    row.last_used_at = now
-    session.add(row)
-    return row
+@dataclass(frozen=True)
+class Bearer:
+    """A live API token as authentication sees it: plain values, no session attached."""
+
+    id: int
+    role: str
+    name: str
+    last_used_at: datetime | None
+
+
+def find_bearer(engine: Engine, token: str) -> Bearer | None:
+    """The live API token for a presented bearer token, or None. Read-only: never takes the writer."""
+    with session_scope(engine, read_only=True) as session:
+        row = session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
+        if row is None or row.revoked_at is not None or row.id is None:
+            return None
+        return Bearer(id=row.id, role=row.role, name=row.name, last_used_at=row.last_used_at)
+
+
+class TokenUse:
+    """When each token was last used, written to the database at most once a minute per token.
+
+    Authentication only reads; a request that finds its token's stored `last_used_at` older than
+    WRITE_EVERY asks for a write, which runs after the response, in its own short transaction.
+    """
+
+    WRITE_EVERY = timedelta(minutes=1)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._written: dict[int, datetime] = {}
+
+    def due(self, bearer: Bearer, now: datetime) -> bool:
+        """Whether this use should be written (and, if so, claim the write for this minute)."""
+        with self._lock:
+            last = self._written.get(bearer.id, bearer.last_used_at)
+            if last is not None and now - last < self.WRITE_EVERY:
+                return False
+            self._written[bearer.id] = now
+            return True
+
+    @staticmethod
+    def write(engine: Engine, token_id: int, now: datetime) -> None:
+        """Record the use (one UPDATE of one row, in a transaction of its own)."""
+        with session_scope(engine) as session:
+            session.execute(update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now))
 
 
 def list_api_tokens(session: Session) -> list[ApiToken]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlmodel import Session
 
-from pager.api.deps import NowDep, ResponderDep, RuntimeDep, SessionDep, ViewerDep
+from pager.api.deps import NowDep, ResponderDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, page_of
 from pager.api.rest.schemas import (
     NAME_PATTERN,
@@ -20,6 +22,8 @@ from pager.api.rest.schemas import (
 )
 from pager.db.tables import Alert
 from pager.services.alerts import AlertAction, act_on_alert, alert_timeline, get_alert, list_alerts
+from pager.services.runtime import Runtime
+from pager.services.transactions import read_only
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -28,7 +32,7 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 def list_all(
     request: Request,
     response: Response,
-    session: SessionDep,
+    runtime: RuntimeDep,
     page: PageDep,
     _token: ViewerDep,
     status: Annotated[
@@ -46,57 +50,58 @@ def list_all(
     ] = None,
 ) -> Page[AlertOut]:
     """Alerts newest first, filtered by status and service; paged by limit/offset. Needs a viewer token."""
-    rows = list_alerts(session, status=status, service_id=service, limit=page.limit + 1, offset=page.offset)
+    rows = read_only(
+        runtime.engine,
+        lambda session: list_alerts(
+            session, status=status, service_id=service, limit=page.limit + 1, offset=page.offset
+        ),
+    )
     return page_of(request, response, page, [alert_out(row) for row in rows])
 
 
 @router.get("/{alert_id}", summary="One alert with its timeline", responses=error_responses(401, 404, 422))
-def show(alert_id: IdPath, session: SessionDep, _token: ViewerDep) -> AlertDetailOut:
+def show(alert_id: IdPath, runtime: RuntimeDep, _token: ViewerDep) -> AlertDetailOut:
     """The alert and its timeline, oldest entry first. Needs a viewer token."""
-    alert = get_alert(session, alert_id)
-    timeline = [
-        TimelineOut(at=entry.at, kind=entry.kind, message=entry.message, data=entry.data)
-        for entry in alert_timeline(session, alert_id)
-    ]
-    return AlertDetailOut(**alert_out(alert).model_dump(), timeline=timeline)
+
+    def read(session: Session) -> AlertDetailOut:
+        alert = get_alert(session, alert_id)
+        timeline = [
+            TimelineOut(at=entry.at, kind=entry.kind, message=entry.message, data=entry.data)
+            for entry in alert_timeline(session, alert_id)
+        ]
+        return AlertDetailOut(**alert_out(alert).model_dump(), timeline=timeline)
+
+    return read_only(runtime.engine, read)
 
 
-def _act(
-    action: AlertAction, alert_id: IdPath, runtime: RuntimeDep, session: SessionDep, now: NowDep, by: str
-) -> AlertActionOut:
+def _act(action: AlertAction, alert_id: int, runtime: Runtime, now: datetime, by: str) -> AlertActionOut:
     outcome = act_on_alert(runtime, alert_id, action, by=by, now=now)
-    session.expire_all()
-    return AlertActionOut(alert=alert_out(get_alert(session, alert_id)), outcome=outcome.outcome)
+    alert = read_only(runtime.engine, lambda session: get_alert(session, alert_id))
+    return AlertActionOut(alert=alert_out(alert), outcome=outcome.outcome)
 
 
 _ACTION_ERRORS = error_responses(401, 403, 404, 422)
 
 
 @router.post("/{alert_id}/ack", summary="Acknowledge an alert", responses=_ACTION_ERRORS)
-def acknowledge(
-    alert_id: IdPath, runtime: RuntimeDep, session: SessionDep, now: NowDep, token: ResponderDep
-) -> AlertActionOut:
+def acknowledge(alert_id: IdPath, runtime: RuntimeDep, now: NowDep, token: ResponderDep) -> AlertActionOut:
     """Stop escalation (until the policy's ack_timeout, if any). A second ack changes nothing.
 
     Needs a responder token.
     """
-    return _act("ack", alert_id, runtime, session, now, f"api:{token.name}")
+    return _act("ack", alert_id, runtime, now, f"api:{token.name}")
 
 
 @router.post("/{alert_id}/resolve", summary="Resolve an alert", responses=_ACTION_ERRORS)
-def resolve(
-    alert_id: IdPath, runtime: RuntimeDep, session: SessionDep, now: NowDep, token: ResponderDep
-) -> AlertActionOut:
+def resolve(alert_id: IdPath, runtime: RuntimeDep, now: NowDep, token: ResponderDep) -> AlertActionOut:
     """Close the alert for good; a later event with its dedup key opens a new one. Needs a responder token."""
-    return _act("resolve", alert_id, runtime, session, now, f"api:{token.name}")
+    return _act("resolve", alert_id, runtime, now, f"api:{token.name}")
 
 
 @router.post("/{alert_id}/escalate", summary="Escalate an alert now", responses=_ACTION_ERRORS)
-def escalate(
-    alert_id: IdPath, runtime: RuntimeDep, session: SessionDep, now: NowDep, token: ResponderDep
-) -> AlertActionOut:
+def escalate(alert_id: IdPath, runtime: RuntimeDep, now: NowDep, token: ResponderDep) -> AlertActionOut:
     """Jump to the next level of the policy now. Needs a responder token."""
-    return _act("escalate", alert_id, runtime, session, now, f"api:{token.name}")
+    return _act("escalate", alert_id, runtime, now, f"api:{token.name}")
 
 
 def alert_out(alert: Alert) -> AlertOut:

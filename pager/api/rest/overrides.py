@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from pager.api.deps import NowDep, ResponderDep, RuntimeDep, SessionDep, ViewerDep
+from pager.api.deps import NowDep, ResponderDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import NAME_PATTERN, IdPath, OverrideIn, OverrideOut, Page, error_responses
 from pager.db.tables import OverrideRow
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.overrides import add_override, delete_override, list_overrides
+from pager.services.transactions import read_only, read_write
 
 router = APIRouter(prefix="/overrides", tags=["overrides"])
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/overrides", tags=["overrides"])
 def list_all(
     request: Request,
     response: Response,
-    session: SessionDep,
+    runtime: RuntimeDep,
     page: PageDep,
     _token: ViewerDep,
     schedule: Annotated[
@@ -28,7 +29,7 @@ def list_all(
     ] = None,
 ) -> Page[OverrideOut]:
     """Stored overrides, oldest first (where two overlap, the later one wins). Needs a viewer token."""
-    rows = [override_out(row) for row in list_overrides(session, schedule)]
+    rows = [override_out(row) for row in read_only(runtime.engine, lambda s: list_overrides(s, schedule))]
     return slice_page(request, response, page, rows)
 
 
@@ -38,25 +39,26 @@ def list_all(
     summary="Create an override",
     responses=error_responses(401, 403, 422),
 )
-def create(
-    body: OverrideIn, runtime: RuntimeDep, session: SessionDep, now: NowDep, token: ResponderDep
-) -> OverrideOut:
+def create(body: OverrideIn, runtime: RuntimeDep, now: NowDep, token: ResponderDep) -> OverrideOut:
     """`user` holds `role` of `schedule` in [start, end), beating every layer. Needs a responder token.
 
     422 when the end is not after the start, the role is not primary/secondary, or the schedule or
     user is unknown.
     """
     try:
-        row = add_override(
-            session,
-            runtime.config,
-            schedule_id=body.schedule,
-            role=body.role,
-            user=body.user,
-            start=body.start,
-            end=body.end,
-            now=now,
-            created_by=f"api:{token.name}",
+        row = read_write(
+            runtime.engine,
+            lambda session: add_override(
+                session,
+                runtime.config,
+                schedule_id=body.schedule,
+                role=body.role,
+                user=body.user,
+                start=body.start,
+                end=body.end,
+                now=now,
+                created_by=f"api:{token.name}",
+            ),
         )
     except NotFound as exc:
         # The schedule and user are fields of the body: naming an unknown one is invalid input.
@@ -70,9 +72,9 @@ def create(
     summary="Delete an override",
     responses=error_responses(401, 403, 404, 422),
 )
-def delete(override_id: IdPath, session: SessionDep, _token: ResponderDep) -> Response:
+def delete(override_id: IdPath, runtime: RuntimeDep, _token: ResponderDep) -> Response:
     """Remove the override; the layers decide again for its span. Needs a responder token."""
-    delete_override(session, override_id)
+    read_write(runtime.engine, lambda session: delete_override(session, override_id))
     return Response(status_code=204)
 
 

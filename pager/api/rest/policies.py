@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from pager.api.deps import AdminDep, NowDep, RuntimeDep, SessionDep, ViewerDep
+from pager.api.deps import AdminDep, NowDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import LevelOut, NamePath, Page, PolicyOut, ServiceOut, error_responses
 from pager.core.policy import EscalationPolicy
-from pager.db.tables import ApiToken, Service
+from pager.db.tables import Service
 from pager.services.catalog import list_services, require_service, rotate_integration_key
 from pager.services.errors import NotFound
+from pager.services.tokens import Bearer
+from pager.services.transactions import read_only, read_write
 
 router = APIRouter(tags=["policies and services"])
 
@@ -35,17 +37,17 @@ def show_policy(policy_id: NamePath, runtime: RuntimeDep, _token: ViewerDep) -> 
 
 @router.get("/services", summary="List services", responses=error_responses(401, 422))
 def list_all_services(
-    request: Request, response: Response, session: SessionDep, page: PageDep, token: ViewerDep
+    request: Request, response: Response, runtime: RuntimeDep, page: PageDep, token: ViewerDep
 ) -> Page[ServiceOut]:
     """Every service by id; `integration_key` is shown to admin tokens only. Needs a viewer token."""
-    rows = [service_out(row, token) for row in list_services(session)]
+    rows = [service_out(row, token) for row in read_only(runtime.engine, list_services)]
     return slice_page(request, response, page, rows)
 
 
 @router.get("/services/{service_id}", summary="One service", responses=error_responses(401, 404))
-def show_service(service_id: NamePath, session: SessionDep, token: ViewerDep) -> ServiceOut:
+def show_service(service_id: NamePath, runtime: RuntimeDep, token: ViewerDep) -> ServiceOut:
     """The service; `integration_key` is shown to admin tokens only. Needs a viewer token."""
-    return service_out(require_service(session, service_id), token)
+    return service_out(read_only(runtime.engine, lambda s: require_service(s, service_id)), token)
 
 
 @router.post(
@@ -53,9 +55,10 @@ def show_service(service_id: NamePath, session: SessionDep, token: ViewerDep) ->
     summary="Rotate a service's integration key",
     responses=error_responses(401, 403, 404),
 )
-def rotate_key(service_id: NamePath, session: SessionDep, now: NowDep, token: AdminDep) -> ServiceOut:
+def rotate_key(service_id: NamePath, runtime: RuntimeDep, now: NowDep, token: AdminDep) -> ServiceOut:
     """Give the service a new integration key; the old one stops working at once. Needs an admin token."""
-    return service_out(rotate_integration_key(session, service_id, now), token)
+    row = read_write(runtime.engine, lambda s: rotate_integration_key(s, service_id, now))
+    return service_out(row, token)
 
 
 def policy_out(policy: EscalationPolicy) -> PolicyOut:
@@ -77,7 +80,7 @@ def policy_out(policy: EscalationPolicy) -> PolicyOut:
     )
 
 
-def service_out(row: Service, token: ApiToken) -> ServiceOut:
+def service_out(row: Service, token: Bearer) -> ServiceOut:
     """A service as `token` may see it: the integration key is a credential, for admins only."""
     return ServiceOut(
         id=row.id,

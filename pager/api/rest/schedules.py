@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from pager.api.deps import NowDep, RuntimeDep, SessionDep, ViewerDep
+from pager.api.deps import NowDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import (
     LayerOut,
@@ -26,6 +26,7 @@ from pager.core.localtime import parse_instant
 from pager.core.model import ROLES, RotationLayer, Schedule
 from pager.services.calendars import on_call_at, require_schedule, schedule_shifts
 from pager.services.errors import InvalidInput
+from pager.services.transactions import read_only
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -56,7 +57,6 @@ def show(schedule_id: NamePath, runtime: RuntimeDep, _token: ViewerDep) -> Sched
 def on_call(
     schedule_id: NamePath,
     runtime: RuntimeDep,
-    session: SessionDep,
     now: NowDep,
     _token: ViewerDep,
     at: Annotated[
@@ -69,7 +69,9 @@ def on_call(
 ) -> OnCallOut:
     """Primary and secondary at `at` (default now), overrides included. Needs a viewer token."""
     instant = query_instant(at) if at is not None else now
-    found = on_call_at(session, runtime.config, schedule_id, instant)
+    found = read_only(
+        runtime.engine, lambda session: on_call_at(session, runtime.config, schedule_id, instant)
+    )
     return OnCallOut(
         schedule=found.schedule,
         at=found.at,
@@ -88,7 +90,6 @@ def on_call(
 def shifts(
     schedule_id: NamePath,
     runtime: RuntimeDep,
-    session: SessionDep,
     _token: ViewerDep,
     start: Annotated[
         str,
@@ -114,7 +115,12 @@ def shifts(
     """
     window_start, window_end = query_instant(start), query_instant(end)
     roles = [role] if role else list(ROLES)
-    found = schedule_shifts(session, runtime.config, schedule_id, window_start, window_end, roles)
+    found = read_only(
+        runtime.engine,
+        lambda session: schedule_shifts(
+            session, runtime.config, schedule_id, window_start, window_end, roles
+        ),
+    )
     return ShiftsOut(
         schedule=schedule_id,
         start=window_start,

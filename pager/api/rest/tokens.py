@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from pager.api.deps import AdminDep, NowDep, RuntimeDep, SessionDep
+from pager.api.deps import AdminDep, NowDep, RuntimeDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import (
     ApiTokenCreatedOut,
@@ -25,6 +25,7 @@ from pager.api.rest.schemas import (
 from pager.db.tables import ApiToken, CalendarToken
 from pager.services import calendars
 from pager.services.tokens import create_api_token, list_api_tokens, revoke_api_token
+from pager.services.transactions import read_only, read_write
 
 router = APIRouter(tags=["tokens"])
 
@@ -37,25 +38,29 @@ _WRITE_ERRORS = error_responses(401, 403, 404, 422)
 
 @router.get("/tokens", summary="List API tokens", responses=error_responses(401, 403, 422))
 def list_tokens(
-    request: Request, response: Response, session: SessionDep, page: PageDep, _token: AdminDep
+    request: Request, response: Response, runtime: RuntimeDep, page: PageDep, _token: AdminDep
 ) -> Page[ApiTokenOut]:
     """Every API token, revoked ones included (never the token itself). Needs an admin token."""
-    return slice_page(request, response, page, [api_token_out(row) for row in list_api_tokens(session)])
+    return slice_page(
+        request, response, page, [api_token_out(row) for row in read_only(runtime.engine, list_api_tokens)]
+    )
 
 
 @router.post(
     "/tokens", status_code=201, summary="Create an API token", responses=error_responses(401, 403, 422)
 )
-def create_token(body: ApiTokenIn, session: SessionDep, now: NowDep, _token: AdminDep) -> ApiTokenCreatedOut:
+def create_token(body: ApiTokenIn, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> ApiTokenCreatedOut:
     """A new bearer token with `role`; the response is the only place it is ever shown. Needs admin."""
-    row, plaintext = create_api_token(session, role=body.role, name=body.name, now=now)
+    row, plaintext = read_write(
+        runtime.engine, lambda s: create_api_token(s, role=body.role, name=body.name, now=now)
+    )
     return ApiTokenCreatedOut(**api_token_out(row).model_dump(), token=plaintext)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token", responses=_WRITE_ERRORS)
-def revoke_token(token_id: IdPath, session: SessionDep, now: NowDep, _token: AdminDep) -> Response:
+def revoke_token(token_id: IdPath, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> Response:
     """The token stops working at once (its row stays, with `revoked_at`). Needs an admin token."""
-    revoke_api_token(session, token_id, now)
+    read_write(runtime.engine, lambda s: revoke_api_token(s, token_id, now))
     return Response(status_code=204)
 
 
@@ -69,12 +74,13 @@ def list_user_calendar_tokens(
     handle: NamePath,
     request: Request,
     response: Response,
-    session: SessionDep,
+    runtime: RuntimeDep,
     page: PageDep,
     _token: AdminDep,
 ) -> Page[CalendarTokenOut]:
     """Tokens of the person's feed, revoked ones included. Needs an admin token."""
-    rows = [calendar_token_out(row, "user", handle) for row in calendars.user_feed_tokens(session, handle)]
+    found = read_only(runtime.engine, lambda s: calendars.user_feed_tokens(s, handle))
+    rows = [calendar_token_out(row, "user", handle) for row in found]
     return slice_page(request, response, page, rows)
 
 
@@ -85,10 +91,10 @@ def list_user_calendar_tokens(
     responses=_WRITE_ERRORS,
 )
 def create_user_calendar_token(
-    handle: NamePath, runtime: RuntimeDep, session: SessionDep, now: NowDep, _token: AdminDep
+    handle: NamePath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
 ) -> CalendarTokenCreatedOut:
     """A new feed token and the full feed URL; shown only in this response. Needs an admin token."""
-    row, plaintext = calendars.create_user_feed_token(session, handle, now)
+    row, plaintext = read_write(runtime.engine, lambda s: calendars.create_user_feed_token(s, handle, now))
     url = calendars.user_feed_url(runtime.settings.public_url, handle, plaintext)
     return CalendarTokenCreatedOut(
         **calendar_token_out(row, "user", handle).model_dump(), token=plaintext, url=url
@@ -102,10 +108,10 @@ def create_user_calendar_token(
     responses=_WRITE_ERRORS,
 )
 def revoke_user_calendar_token(
-    handle: NamePath, token_id: IdPath, session: SessionDep, now: NowDep, _token: AdminDep
+    handle: NamePath, token_id: IdPath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
 ) -> Response:
     """The feed URL with that token answers 404 from now on. Needs an admin token."""
-    calendars.revoke_user_feed_token(session, handle, token_id, now)
+    read_write(runtime.engine, lambda s: calendars.revoke_user_feed_token(s, handle, token_id, now))
     return Response(status_code=204)
 
 
@@ -118,14 +124,14 @@ def list_schedule_calendar_tokens(
     schedule_id: NamePath,
     request: Request,
     response: Response,
-    session: SessionDep,
+    runtime: RuntimeDep,
     page: PageDep,
     _token: AdminDep,
 ) -> Page[CalendarTokenOut]:
     """Tokens of the schedule's feed, revoked ones included. Needs an admin token."""
     rows = [
         calendar_token_out(row, "schedule", schedule_id)
-        for row in calendars.schedule_feed_tokens(session, schedule_id)
+        for row in read_only(runtime.engine, lambda s: calendars.schedule_feed_tokens(s, schedule_id))
     ]
     return slice_page(request, response, page, rows)
 
@@ -137,10 +143,13 @@ def list_schedule_calendar_tokens(
     responses=_WRITE_ERRORS,
 )
 def create_schedule_calendar_token(
-    schedule_id: NamePath, runtime: RuntimeDep, session: SessionDep, now: NowDep, _token: AdminDep
+    schedule_id: NamePath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
 ) -> CalendarTokenCreatedOut:
     """A new feed token and the full feed URL; shown only in this response. Needs an admin token."""
-    row, plaintext = calendars.create_schedule_feed_token(session, runtime.config, schedule_id, now)
+    row, plaintext = read_write(
+        runtime.engine,
+        lambda s: calendars.create_schedule_feed_token(s, runtime.config, schedule_id, now),
+    )
     url = calendars.schedule_feed_url(runtime.settings.public_url, schedule_id, plaintext)
     return CalendarTokenCreatedOut(
         **calendar_token_out(row, "schedule", schedule_id).model_dump(), token=plaintext, url=url
@@ -154,10 +163,10 @@ def create_schedule_calendar_token(
     responses=_WRITE_ERRORS,
 )
 def revoke_schedule_calendar_token(
-    schedule_id: NamePath, token_id: IdPath, session: SessionDep, now: NowDep, _token: AdminDep
+    schedule_id: NamePath, token_id: IdPath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
 ) -> Response:
     """The feed URL with that token answers 404 from now on. Needs an admin token."""
-    calendars.revoke_schedule_feed_token(session, schedule_id, token_id, now)
+    read_write(runtime.engine, lambda s: calendars.revoke_schedule_feed_token(s, schedule_id, token_id, now))
     return Response(status_code=204)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlmodel import Session
 
-from pager.api.deps import AdminDep, NowDep, SessionDep, ViewerDep
+from pager.api.deps import AdminDep, NowDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import (
     ContactMethodOut,
@@ -18,6 +18,7 @@ from pager.api.rest.schemas import (
 )
 from pager.db import repositories as repo
 from pager.db.tables import ContactMethod, User
+from pager.services.transactions import read_only, read_write
 from pager.services.users import add_user, effective_rules, list_users, require_user
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -29,10 +30,13 @@ router = APIRouter(prefix="/users", tags=["users"])
     responses=error_responses(401, 422),
 )
 def list_all(
-    request: Request, response: Response, session: SessionDep, page: PageDep, _token: ViewerDep
+    request: Request, response: Response, runtime: RuntimeDep, page: PageDep, _token: ViewerDep
 ) -> Page[UserOut]:
     """Every user by handle. Needs a viewer token."""
-    users = [user_out(session, user, methods) for user, methods in list_users(session)]
+    users = read_only(
+        runtime.engine,
+        lambda session: [user_out(session, user, methods) for user, methods in list_users(session)],
+    )
     return slice_page(request, response, page, users)
 
 
@@ -41,10 +45,14 @@ def list_all(
     summary="One user with contact methods and notification rules",
     responses=error_responses(401, 404),
 )
-def show(handle: NamePath, session: SessionDep, _token: ViewerDep) -> UserOut:
+def show(handle: NamePath, runtime: RuntimeDep, _token: ViewerDep) -> UserOut:
     """The user with this handle. Needs a viewer token."""
-    user = require_user(session, handle)
-    return user_out(session, user, repo.contact_methods_of(session, user.id or 0))
+
+    def read(session: Session) -> UserOut:
+        user = require_user(session, handle)
+        return user_out(session, user, repo.contact_methods_of(session, user.id or 0))
+
+    return read_only(runtime.engine, read)
 
 
 @router.post(
@@ -53,12 +61,22 @@ def show(handle: NamePath, session: SessionDep, _token: ViewerDep) -> UserOut:
     summary="Add a user",
     responses=error_responses(401, 403, 409, 422),
 )
-def create(body: UserIn, session: SessionDep, now: NowDep, _token: AdminDep) -> UserOut:
+def create(body: UserIn, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> UserOut:
     """Add a user with contact methods; they are paged by the default rules. Needs an admin token."""
-    user = add_user(
-        session, handle=body.handle, name=body.name, now=now, sms=body.sms, voice=body.voice, email=body.email
-    )
-    return user_out(session, user, repo.contact_methods_of(session, user.id or 0))
+
+    def write(session: Session) -> UserOut:
+        user = add_user(
+            session,
+            handle=body.handle,
+            name=body.name,
+            now=now,
+            sms=body.sms,
+            voice=body.voice,
+            email=body.email,
+        )
+        return user_out(session, user, repo.contact_methods_of(session, user.id or 0))
+
+    return read_write(runtime.engine, write)
 
 
 def user_out(session: Session, user: User, methods: list[ContactMethod]) -> UserOut:
