@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, FastAPI
 
 from pager.api import health
+from pager.api.body_limits import BodyLimitMiddleware
 from pager.api.errors import install_error_handlers
 from pager.db.session import session_scope
 from pager.services.catalog import sync_services
@@ -48,6 +49,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
 
     app = FastAPI(title="pager", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
+    app.add_middleware(BodyLimitMiddleware)  # caps every request body before anything reads it
     install_error_handlers(app)
     app.include_router(health.router)
     for router in _feature_routers():
