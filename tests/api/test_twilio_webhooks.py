@@ -6,6 +6,7 @@ Requests are signed the way Twilio signs them (RequestValidator.compute_signatur
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -739,3 +741,42 @@ def test_a_replayed_delivery_report_changes_nothing(client: TestClient, runtime:
         status_post(client, MessageSid=sms.provider_id or "")["outcome"] == "already_final"
     )  # a late failure
     assert snapshot(runtime) == before
+
+
+# --- bad signatures: per-address limit -------------------------------------------------------------
+
+
+def test_an_address_sending_bad_signatures_is_refused_before_its_body_is_read(
+    client: TestClient, runtime: Runtime
+) -> None:
+    alert_id = page(runtime)
+    app = client.app
+    form = sms_form("alice", f"{alert_id}a")
+    good = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + "/twilio/sms", form)
+
+    async def scenario() -> list[tuple[int, str]]:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://pager.test") as forger:
+            answers = []
+            for n in range(21):
+                signature = {"X-Twilio-Signature": f"forged-{n}"} if n % 2 else {}
+                response = await forger.post("/twilio/sms", data=form, headers=signature)
+                answers.append((response.status_code, response.headers.get("retry-after", "")))
+            # Blocked, a correctly signed request from that address waits too: nothing was read.
+            signed = await forger.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": good})
+            answers.append((signed.status_code, signed.json()["error"]["code"]))
+            return answers
+
+    answers = asyncio.run(scenario())
+    assert [status for status, _ in answers[:20]] == [403] * 20
+    assert answers[20][0] == 429 and 1 <= int(answers[20][1]) <= 60
+    assert answers[21] == (429, "throttled")
+    assert alert_row(runtime, alert_id).status == "triggered"
+    # Twilio's own requests come from other addresses: answered as ever.
+    assert sms_from(client, "alice", f"{alert_id}a") == f"Alert {alert_id} acknowledged."
+
+
+def test_openapi_documents_the_429(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in ("/twilio/sms", "/twilio/voice", "/twilio/voice/gather", "/twilio/status"):
+        assert "429" in spec["paths"][path]["post"]["responses"]
