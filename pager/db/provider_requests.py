@@ -16,8 +16,9 @@ MAX_KEY_LENGTH = 200  # the column's width
 def claim_request(session: Session, request_key: str, now: datetime) -> bool:
     """Record `request_key` as handled in the session's transaction; False when it already was.
 
-    The insert itself is the check (ON CONFLICT DO NOTHING on the primary key): of two transactions
-    claiming one key at once, the second waits for the first and finds the key taken if it commits.
+    The insert itself is the check (ON CONFLICT DO NOTHING on the primary key, RETURNING the key only
+    when a row went in): of two transactions claiming one key at once, the second waits for the first
+    and finds the key taken if it commits.
     """
     if len(request_key) > MAX_KEY_LENGTH:
         raise ValueError(f"request key longer than {MAX_KEY_LENGTH} characters")
@@ -26,9 +27,9 @@ def claim_request(session: Session, request_key: str, now: datetime) -> bool:
         dialect.insert(HandledProviderRequest)
         .values(request_key=request_key, handled_at=now)
         .on_conflict_do_nothing(index_elements=["request_key"])
+        .returning(col(HandledProviderRequest.request_key))  # psycopg reports no rowcount here
     )
-    result = session.execute(statement)
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return session.execute(statement).first() is not None
 
 
 def prune_handled_requests(session: Session, before: datetime) -> int:
