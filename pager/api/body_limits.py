@@ -122,8 +122,10 @@ class _CappedRequest:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def counted_receive() -> Message:
+            if self.refused:  # an app that went on reading gets no more of the body
+                raise BodyTooLarge(self.cap.limit)
             message = await receive()
-            if message["type"] == "http.request" and not self.refused:
+            if message["type"] == "http.request":
                 self.received += len(message.get("body", b""))
                 if self.received > self.cap.limit:
                     await self._refuse(scope, receive, send)

@@ -9,6 +9,9 @@ a client that stops failing is let in again within one window.
 Limits are in memory, per app (`app.state`) and per kind of failure: with several server processes
 each keeps its own. The number of clients tracked is capped; past it, the one that failed least
 recently is forgotten.
+
+A router uses it in two lines: `refuse_if_blocked(request, KIND)` before the check that may fail
+(raises TooManyFailures, a 429), and `record_failure(request, KIND)` when it failed.
 """
 
 from __future__ import annotations

@@ -52,7 +52,10 @@ class Reading:
         try:
             await request.body()
         except BodyTooLarge:
-            return JSONResponse({"ignored": True})  # what the client must never see
+            try:
+                await request.receive()  # reading on regardless gets nothing more
+            except BodyTooLarge:
+                return JSONResponse({"ignored": True})  # what the client must never see
         return JSONResponse({"read": True})
 
     def app(self) -> BodyLimitMiddleware:
