@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 
 from pager.api import health
 from pager.api.authentication import BearerAuthentication, TokenUsageWriter
+from pager.api.body_limits import BodyLimitMiddleware
 from pager.api.errors import install_error_handlers
 from pager.db.session import session_scope
 from pager.services.catalog import sync_services
@@ -52,7 +53,10 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     app.state.runtime = runtime
     token_usage = TokenUsageWriter(runtime)
     app.state.token_usage = token_usage
+    # The last added runs first: bodies are capped, then /api/v1 is authenticated, before anything
+    # reads a body or opens a session.
     app.add_middleware(BearerAuthentication, runtime=runtime, usage=token_usage)
+    app.add_middleware(BodyLimitMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
     for router in _feature_routers():

@@ -8,23 +8,31 @@ request never has its body read or a writing session opened. A live token travel
 
 `last_used_at` is written at most once a minute per token, after the response, by one background
 thread: a flood of requests with one token costs at most one write a minute.
+
+A client address with more than 20 failed authentications in a minute gets 429 with Retry-After,
+without a database read (pager.api.failure_limits), unless it presents a token that has already
+worked in this process.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pager.api.errors import error_response
+from pager.api.failure_limits import BAD_BEARER_TOKEN, TooManyFailures, record_failure, refuse_if_blocked
 from pager.services.runtime import Runtime
-from pager.services.tokens import Bearer, TokenUse, find_bearer
+from pager.services.tokens import Bearer, TokenUse, find_bearer, token_hash
 
 log = logging.getLogger("pager.api.auth")
 
@@ -39,13 +47,24 @@ class BearerAuthentication:
         self.app = app
         self.runtime = runtime
         self.usage = usage
+        self.known = KnownTokens()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _protected(scope["path"]):
             await self.app(scope, receive, send)
             return
+        connection = HTTPConnection(scope)
         token = _presented_token(scope)
+        # A client that failed too often is refused without a database read, unless it presents a
+        # token this process has already seen work (one bad script must not lock out its neighbours).
+        if not self.known.holds(token):
+            try:
+                refuse_if_blocked(connection, BAD_BEARER_TOKEN)
+            except TooManyFailures as exc:
+                await self._refuse(scope, receive, send, 429, "throttled", str(exc.detail), exc.headers)
+                return
         if token is None:
+            record_failure(connection, BAD_BEARER_TOKEN)
             await self._refuse(scope, receive, send, 401, "unauthorized", "missing bearer token")
             return
         try:
@@ -57,18 +76,56 @@ class BearerAuthentication:
             await response(scope, receive, send)
             return
         if bearer is None:
+            self.known.forget(token)
+            record_failure(connection, BAD_BEARER_TOKEN)
             await self._refuse(scope, receive, send, 401, "unauthorized", "invalid or revoked token")
             return
+        self.known.add(token)
         scope.setdefault("state", {})["bearer"] = bearer
         await self.app(scope, receive, send)
         self.usage.note(bearer)
 
     async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         response = error_response(status, code, message)
-        response.headers.update(_CHALLENGE)
+        response.headers.update(headers or _CHALLENGE)
         await response(scope, receive, send)
+
+
+class KnownTokens:
+    """Hashes of tokens that authenticated in this process (bounded; a revoked one is forgotten)."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hashes: OrderedDict[str, None] = OrderedDict()
+
+    def holds(self, token: str | None) -> bool:
+        """Whether `token` has worked here before."""
+        if token is None:
+            return False
+        with self._lock:
+            return token_hash(token) in self._hashes
+
+    def add(self, token: str) -> None:
+        with self._lock:
+            self._hashes[token_hash(token)] = None
+            self._hashes.move_to_end(token_hash(token))
+            while len(self._hashes) > self.LIMIT:
+                self._hashes.popitem(last=False)
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._hashes.pop(token_hash(token), None)
 
 
 class TokenUsageWriter:

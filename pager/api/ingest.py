@@ -1,9 +1,10 @@
 """Alert ingest over HTTP: `/v2/enqueue` (PagerDuty Events API v2) and `/integrations/{kind}/{key}`.
 
 Every accepted request has committed its alert change and outbox rows before it is answered 202; the
-worker (woken at once) does the paging after the response. Bodies are read as a stream and refused
-past 512 KB without being held whole. `/v2/enqueue` answers with PagerDuty's own bodies (clients of
-that API parse them); the integrations answer with pager's one error shape.
+worker (woken at once) does the paging after the response. Bodies are capped at 512 KB before they
+are read (pager.api.body_limits), and read here as a stream that checks the cap again. `/v2/enqueue`
+answers with PagerDuty's own bodies (clients of that API parse them); the integrations answer with
+pager's one error shape.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from pager.api.body_limits import BodyTooLarge, pagerduty_too_large
 from pager.api.deps import NowDep, RuntimeDep
+from pager.api.failure_limits import (
+    UNKNOWN_INTEGRATION_KEY,
+    TooManyFailures,
+    record_failure,
+    refuse_if_blocked,
+)
 from pager.services import ingest, ingest_payloads
 from pager.services.errors import DomainError
 from pager.services.ingest import IngestAction
@@ -30,21 +38,17 @@ router = APIRouter(tags=["ingest"])
 T = TypeVar("T")
 
 
-class BodyTooLarge(Exception):
-    """The request body is over MAX_BODY_BYTES."""
-
-
 async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The body, refused (BodyTooLarge) from its Content-Length or as soon as the count passes `limit`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+        raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -132,10 +136,25 @@ THROTTLED_BODY = {
 }
 
 
-def _throttled(retry_after: float) -> JSONResponse:
-    body = EnqueueRejected.model_validate(THROTTLED_BODY)
+BLOCKED_BODY = {
+    "status": "throttle event",
+    "message": "Too many events with unknown routing keys from this address. Please retry later.",
+    "errors": ["Too many unknown routing keys from this address."],
+}
+
+
+def _throttled(retry_after: float, body: dict[str, Any] = THROTTLED_BODY) -> JSONResponse:
+    rejected = EnqueueRejected.model_validate(body)
     headers = {"Retry-After": str(max(1, round(retry_after)))}
-    return JSONResponse(status_code=429, content=body.model_dump(), headers=headers)
+    return JSONResponse(status_code=429, content=rejected.model_dump(), headers=headers)
+
+
+def refuse_unknown_key_flood(request: Request, integration_key: str) -> None:
+    """TooManyFailures when the client sent too many unknown keys lately and this key is not one this
+    process knows (a known key is never refused for them: one bad sender must not block the good
+    integrations sharing its address). Asks neither the body nor the database."""
+    if integration_key not in known_keys_of(request):
+        refuse_if_blocked(request, UNKNOWN_INTEGRATION_KEY)
 
 
 PD_TRIGGER_EXAMPLE = {
@@ -153,7 +172,9 @@ PD_TRIGGER_EXAMPLE = {
         "Trigger, acknowledge or resolve an alert of the service whose integration key is `routing_key`. "
         "Same fields, limits and answers as PagerDuty's Events API v2: 202 once the event is stored, "
         "400 `invalid event` naming each bad field (also for an unknown routing key and for a body over "
-        "512 KB), 429 when the key sends more than 60 events a minute beyond a burst of 120. "
+        "512 KB), 429 when the key sends more than 60 events a minute beyond a burst of 120, or when "
+        "this address sent more than 20 unknown routing keys within a minute (a key already known to "
+        "work is still accepted). "
         "An acknowledge or resolve for a dedup key with no open alert is accepted and changes nothing. "
         "Errors use PagerDuty's body shape, not pager's."
     ),
@@ -187,7 +208,7 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
     try:
         body = await read_limited_body(request)
     except BodyTooLarge:
-        return _invalid_event(f"body: the event is larger than the {MAX_BODY_BYTES // 1024} KB limit")
+        return pagerduty_too_large(MAX_BODY_BYTES)
     try:
         event = ingest_payloads.parse_payload(ingest_payloads.PagerDutyEvent, body)
         action = ingest.pagerduty_action(event)
@@ -195,6 +216,10 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
         return _invalid_event(f"body: {exc}")
     except PayloadInvalid as exc:
         return _invalid_event(*(f"{p.field}: {p.message}" for p in exc.problems))
+    try:
+        refuse_unknown_key_flood(request, event.routing_key)
+    except TooManyFailures as exc:
+        return _throttled(exc.retry_after, BLOCKED_BODY)
     try:
         result = await ingest.receive(
             runtime,
@@ -207,6 +232,7 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
             triggers=triggers_of(request, runtime),
         )
     except UnknownKey:
+        record_failure(request, UNKNOWN_INTEGRATION_KEY)
         return _invalid_event("routing_key: Invalid routing key")
     except Throttled as exc:
         return _throttled(exc.retry_after)
@@ -251,7 +277,7 @@ INTEGRATION_ERRORS: dict[int | str, dict[str, Any]] = {
     },
     413: {
         "description": "Body over 512 KB",
-        "content": _error_example("error", "the body is larger than 512 KB"),
+        "content": _error_example("payload_too_large", "the request body is larger than the 512 KB limit"),
     },
     422: {
         "description": "The body breaks the payload's schema; each field is named",
@@ -262,8 +288,9 @@ INTEGRATION_ERRORS: dict[int | str, dict[str, Any]] = {
         ),
     },
     429: {
-        "description": "Too many events for this key; retry after Retry-After seconds",
-        "content": _error_example("error", "too many events for this integration key; retry later"),
+        "description": "Too many events for this key, or too many unknown keys from this address; "
+        "retry after Retry-After seconds",
+        "content": _error_example("throttled", "too many events for this integration key; retry in 2s"),
     },
 }
 
@@ -277,10 +304,8 @@ async def _integration(
     mapping: Callable[[Any], IngestAction],
     sender: str,
 ) -> IngestAccepted:
-    try:
-        body = await read_limited_body(request)
-    except BodyTooLarge:
-        raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES // 1024} KB") from None
+    refuse_unknown_key_flood(request, key)
+    body = await read_limited_body(request)  # BodyTooLarge is a 413 in the one error shape
     try:
         result = await ingest.receive(
             runtime,
@@ -292,6 +317,9 @@ async def _integration(
             known_keys=known_keys_of(request),
             triggers=triggers_of(request, runtime),
         )
+    except UnknownKey:
+        record_failure(request, UNKNOWN_INTEGRATION_KEY)
+        raise
     except Throttled as exc:
         retry_after = str(max(1, round(exc.retry_after)))
         raise HTTPException(429, str(exc), headers={"Retry-After": retry_after}) from None
@@ -327,7 +355,8 @@ def _integration_route(
         description=(
             f"`key` is the service's integration key. {title} payloads map to one pager alert per "
             "group (firing triggers or counts a repeat into the open alert, resolved resolves it). "
-            "Answered 202 once stored; paging happens after the response."
+            "Answered 202 once stored; paging happens after the response. An address that sent more "
+            "than 20 unknown keys within a minute gets 429 for keys not already known to work."
         ),
         status_code=202,
         response_model=IngestAccepted,

@@ -2,7 +2,11 @@
 
 Every request must carry a valid `X-Twilio-Signature` for the URL Twilio was given, which is rebuilt
 from PAGER_PUBLIC_URL (not from the Host header a proxy may rewrite) plus the path and query: a
-missing or wrong signature is a 403 and nothing is read or changed.
+missing or wrong signature is a 403 and nothing is read or changed. An address that sent more than
+20 of those within a minute gets 429 before its body is read (pager.api.failure_limits).
+
+A signed request can be replayed by whoever captured it: inbound SMS and key presses are acted on
+once per MessageSid / CallSid (pager.services.phone); status callbacks are idempotent by themselves.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from pager.adapters.twilio_voice import page_twiml
+from pager.api.body_limits import TWILIO_MAX_BODY_BYTES
 from pager.api.deps import MAX_ID, NowDep, RuntimeDep
+from pager.api.failure_limits import BAD_TWILIO_SIGNATURE, record_failure, refuse_if_blocked
 from pager.services import phone
 from pager.services.errors import InvalidInput
 from pager.services.runtime import Runtime
@@ -26,7 +32,7 @@ from pager.services.runtime import Runtime
 router = APIRouter(prefix="/twilio", tags=["twilio"])
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
-MAX_FORM_BYTES = 64 * 1024  # Twilio's posts are a few hundred bytes
+MAX_FORM_BYTES = TWILIO_MAX_BODY_BYTES  # Twilio's posts are a few hundred bytes
 MAX_PROMPTS = 3  # a voicemail would otherwise hear the prompt until the call times out
 XML = "application/xml"
 
@@ -36,10 +42,12 @@ async def signed_form(request: Request, runtime: RuntimeDep) -> dict[str, str]:
     auth_token = runtime.settings.twilio_auth_token
     if not auth_token:
         raise HTTPException(403, "Twilio webhooks are off: TWILIO_AUTH_TOKEN is not set")
+    refuse_if_blocked(request, BAD_TWILIO_SIGNATURE)
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
+        record_failure(request, BAD_TWILIO_SIGNATURE)
         raise HTTPException(403, f"missing {SIGNATURE_HEADER}")
-    body = await request.body()
+    body = await request.body()  # at most MAX_FORM_BYTES: pager.api.body_limits caps it first
     if len(body) > MAX_FORM_BYTES:
         raise HTTPException(413, f"form larger than {MAX_FORM_BYTES} bytes")
     form = ImmutableMultiDict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
@@ -47,6 +55,7 @@ async def signed_form(request: Request, runtime: RuntimeDep) -> dict[str, str]:
     if request.url.query:
         url += "?" + request.url.query
     if not RequestValidator(auth_token).validate(url, form, signature):
+        record_failure(request, BAD_TWILIO_SIGNATURE)
         raise HTTPException(403, f"invalid {SIGNATURE_HEADER} for {url}")
     return dict(form.items())
 
@@ -92,9 +101,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error(
         "Missing or invalid X-Twilio-Signature; nothing changed", "forbidden", "missing X-Twilio-Signature"
     ),
-    413: _error("Form too large", "error", "form larger than 65536 bytes"),
+    413: _error("Form too large", "payload_too_large", "the request body is larger than the 64 KB limit"),
     422: _error(
         "A required form field or query parameter is missing", "invalid_input", "form field From is required"
+    ),
+    429: _error(
+        "More than 20 bad signatures from this address within a minute; retry after Retry-After seconds",
+        "throttled",
+        "too many failed requests from your address; retry in 42 s",
     ),
 }
 ALERT_QUERY = Query(
@@ -112,7 +126,8 @@ VOICE_FIELDS = {
     "/sms",
     summary="Inbound SMS: acknowledge, resolve or escalate by reply",
     description="Replies like `42a`, `42 r`, `esc 42`, or `a` / `4` alone for your one open alert. "
-    "Answers TwiML with one message saying what happened.",
+    "Answers TwiML with one message saying what happened. A message is acted on once: another post "
+    "with the same MessageSid (a retry or a replay) changes nothing and gets an empty `<Response/>`.",
     response_class=Response,
     responses={
         200: _twiml_doc(
@@ -123,13 +138,16 @@ VOICE_FIELDS = {
         **ERRORS,
     },
     openapi_extra=_form_body(
-        {"From": "Sender number (E.164)", "Body": "Message text", "MessageSid": "Twilio message id"}, ["From"]
+        {"From": "Sender number (E.164)", "Body": "Message text", "MessageSid": "Twilio message id"},
+        ["From", "MessageSid"],
     ),
 )
 def inbound_sms(form: TwilioForm, runtime: RuntimeDep, now: NowDep) -> Response:
-    reply = phone.handle_sms(runtime, _field(form, "From"), form.get("Body", ""), now)
+    sid = _field(form, "MessageSid", "SmsSid")
+    reply = phone.handle_sms(runtime, _field(form, "From"), form.get("Body", ""), now, message_sid=sid)
     response = MessagingResponse()
-    response.message(reply)
+    if reply is not None:  # None: a message handled before, which gets no second reply
+        response.message(reply)
     return _xml(response)
 
 
@@ -174,7 +192,8 @@ def voice_answered(form: TwilioForm, runtime: RuntimeDep, alert: Annotated[int, 
 @router.post(
     "/voice/gather",
     summary="Voice key pressed: 4 acknowledge, 6 resolve, 5 escalate",
-    description="Any other key (or none) repeats the prompt, at most three times.",
+    description="Any other key (or none) repeats the prompt, at most three times. One key acts per "
+    "call: another post of 4, 6 or 5 for the same CallSid (a retry or a replay) changes nothing.",
     response_class=Response,
     responses={
         200: _twiml_doc(
@@ -184,7 +203,7 @@ def voice_answered(form: TwilioForm, runtime: RuntimeDep, alert: Annotated[int, 
         ),
         **ERRORS,
     },
-    openapi_extra=_form_body({**VOICE_FIELDS, "Digits": "The key pressed"}, ["To"]),
+    openapi_extra=_form_body({**VOICE_FIELDS, "Digits": "The key pressed"}, ["To", "CallSid"]),
 )
 def voice_gathered(
     form: TwilioForm,
@@ -193,7 +212,8 @@ def voice_gathered(
     alert: Annotated[int, ALERT_QUERY],
     attempt: Annotated[int, Query(ge=1, le=100, description="How many times the prompt was said")] = 1,
 ) -> Response:
-    reply = phone.voice_keypress(runtime, alert, _person(form), form.get("Digits", ""), now)
+    person, call_sid = _person(form), _field(form, "CallSid")
+    reply = phone.voice_keypress(runtime, alert, person, form.get("Digits", ""), now, call_sid=call_sid)
     return _voice_twiml(runtime, reply, attempt + 1)
 
 

@@ -243,12 +243,27 @@ def act_on_alert(
 ) -> AlertOutcome:
     """Acknowledge, resolve or escalate alert `alert_id`; the outcome says if it changed anything."""
     with session_scope(runtime.engine) as session:
-        alert = _locked(session, alert_id)
-        decision = AlertTransaction(session, runtime, now).handle(alert, _event(action, by))
-        outcome = decision.outcome if decision is not None else "policy_missing"
+        alert, outcome = act_in_transaction(session, runtime, alert_id, action, by=by, now=now)
     if action == "escalate":
         _wake_worker(runtime)
     return AlertOutcome(alert_id, alert.dedup_key, False, outcome)
+
+
+def act_in_transaction(
+    session: Session, runtime: Runtime, alert_id: int, action: AlertAction, *, by: str | None, now: datetime
+) -> tuple[Alert, str]:
+    """act_on_alert's change in the caller's transaction: the alert (locked, as changed) and the outcome.
+
+    After an escalate commits, the caller wakes the worker (`wake_worker`) so level 2 is paged at once.
+    """
+    alert = _locked(session, alert_id)
+    decision = AlertTransaction(session, runtime, now).handle(alert, _event(action, by))
+    return alert, decision.outcome if decision is not None else "policy_missing"
+
+
+def wake_worker(runtime: Runtime) -> None:
+    """Tell the worker new pages are waiting (after the transaction that wrote them committed)."""
+    _wake_worker(runtime)
 
 
 def act_by_dedup_key(

@@ -5,6 +5,10 @@
   attempted for that alert (an outbox row of theirs that got as far as a provider call). Anyone else
   is refused and nothing changes.
 - Voice: the call says the alert and gathers one key, 4 ack, 6 resolve, 5 escalate.
+- Replays: a signed Twilio request can be posted again (by Twilio retrying, or by whoever captured
+  it). An inbound SMS acts once per MessageSid and a call acts on one key press per CallSid: the
+  key is inserted in `handled_provider_requests` first, in the transaction that acts, and a
+  request whose key is already there changes nothing (kept REPLAY_KEY_RETENTION, then pruned).
 - Twilio status callbacks mark pages delivered or failed; a failure falls back to the person's next
   method through the engine, exactly as a failed send does (pager.services.delivery.fall_back).
 - Email links: signed, expiring, single-use tokens; a used link's nonce is kept on the alert's
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlmodel import Session, col, select
@@ -23,6 +27,7 @@ from sqlmodel import Session, col, select
 from pager.core.alert import Ack, Resolve
 from pager.core.page_text import SMS_LIMIT, gsm7_length, to_gsm7, voice_text
 from pager.core.sms_grammar import HELP_TEXT, KEYS, Action, Command, parse_reply
+from pager.db.provider_requests import claim_request, prune_handled_requests
 from pager.db.session import session_scope
 from pager.db.tables import Alert, ContactMethod, OutboxMessage, Service, TimelineEntry, User
 from pager.services.ack_links import (
@@ -33,9 +38,10 @@ from pager.services.ack_links import (
     LinkInvalid,
     read_link_token,
 )
-from pager.services.alerts import act_on_alert
+from pager.services.alerts import act_in_transaction, wake_worker
 from pager.services.delivery import fall_back, key_parts
 from pager.services.delivery_reports import reported_page
+from pager.services.errors import InvalidInput
 from pager.services.paging import AlertTransaction
 from pager.services.runtime import Runtime
 
@@ -49,6 +55,11 @@ _DONE: dict[Action, str] = {"ack": "acknowledged", "resolve": "resolved", "escal
 DELIVERED_STATUSES = frozenset({"delivered", "completed"})
 FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
 _FINAL_ROW_STATUSES = ("delivered", "failed", "cancelled")
+# Twilio retries a webhook within minutes; a captured request could be replayed any time later, so
+# keys are kept well beyond that (the rows are tiny and people send few replies).
+REPLAY_KEY_RETENTION = timedelta(days=30)
+MAX_PROVIDER_ID = 64  # Twilio's sids are 34 characters
+ALREADY_HANDLED = "This key press was already handled. Goodbye."
 
 
 def not_paged(alert_id: int) -> str:
@@ -124,28 +135,40 @@ def open_alerts_text(alerts: list[Alert]) -> str:
     return f"{len(entries)} open alerts{suffix}"
 
 
-def _read_alert(runtime: Runtime, alert_id: int) -> Alert | None:
-    with session_scope(runtime.engine, read_only=True) as session:
-        return session.get(Alert, alert_id)
+def _act(session: Session, runtime: Runtime, alert_id: int, action: Action, by: str, now: datetime) -> str:
+    alert, outcome = act_in_transaction(session, runtime, alert_id, action, by=by, now=now)
+    log.info("phone_action alert=%d action=%s by=%s outcome=%s", alert_id, action, by, outcome)
+    return confirmation(alert, action, outcome)
 
 
-def _act(runtime: Runtime, alert_id: int, action: Action, by: str, now: datetime) -> str:
-    result = act_on_alert(runtime, alert_id, action, by=by, now=now)
-    alert = _read_alert(runtime, alert_id)
-    assert alert is not None
-    log.info("phone_action alert=%d action=%s by=%s outcome=%s", alert_id, action, by, result.outcome)
-    return confirmation(alert, action, result.outcome)
+def _first_time(session: Session, kind: str, provider_id: str, now: datetime) -> bool:
+    """Claim `kind:provider_id` in the session's transaction; False when it was handled before."""
+    if not provider_id or len(provider_id) > MAX_PROVIDER_ID:
+        raise InvalidInput(f"a Twilio id of 1 to {MAX_PROVIDER_ID} characters is required")
+    if not claim_request(session, f"{kind}:{provider_id}", now):
+        log.warning("provider_request_replayed kind=%s provider_id=%s", kind, provider_id)
+        return False
+    # Cheap here: an index range on handled_at, nearly always empty, once per person's reply.
+    prune_handled_requests(session, now - REPLAY_KEY_RETENTION)
+    return True
 
 
 # --- inbound SMS -------------------------------------------------------------------------------------
 
 
-def handle_sms(runtime: Runtime, number: str, text: str, now: datetime) -> str:
-    """Carry out an inbound SMS from `number`; returns the reply to send back."""
+def handle_sms(runtime: Runtime, number: str, text: str, now: datetime, *, message_sid: str) -> str | None:
+    """Carry out an inbound SMS from `number`; returns the reply to send back.
+
+    None when the message (its `message_sid`) was handled before: a replay changes nothing and gets
+    no reply. The claim, the checks and the action share one transaction, so two copies of a message
+    arriving at once act once.
+    """
     reply = parse_reply(text)
     if not isinstance(reply, Command):
         return HELP_TEXT
-    with session_scope(runtime.engine, read_only=True) as session:
+    with session_scope(runtime.engine) as session:
+        if not _first_time(session, "sms", message_sid, now):
+            return None
         owners = _owners(session, number)
         if not owners:
             log.warning("sms_refused reason=unknown_number")
@@ -160,10 +183,13 @@ def handle_sms(runtime: Runtime, number: str, text: str, now: datetime) -> str:
             target = open_alerts[0].id
             assert target is not None
         by = _paged_handle(session, target, owners)
-    if by is None:
-        log.warning("sms_refused reason=not_paged alert=%d", target)
-        return not_paged(target)
-    return _act(runtime, target, reply.action, by, now)
+        if by is None:
+            log.warning("sms_refused reason=not_paged alert=%d", target)
+            return not_paged(target)
+        answer = _act(session, runtime, target, reply.action, by, now)
+    if reply.action == "escalate":
+        wake_worker(runtime)
+    return answer
 
 
 # --- voice -------------------------------------------------------------------------------------------
@@ -205,17 +231,28 @@ def voice_answer(runtime: Runtime, alert_id: int, number: str) -> VoiceReply:
         return VoicePrompt(alert_id, voice_text(alert_id, name, alert.summary))
 
 
-def voice_keypress(runtime: Runtime, alert_id: int, number: str, digits: str, now: datetime) -> VoiceReply:
-    """Carry out the key pressed on a call to `number` about `alert_id`; other keys repeat the prompt."""
+def voice_keypress(
+    runtime: Runtime, alert_id: int, number: str, digits: str, now: datetime, *, call_sid: str
+) -> VoiceReply:
+    """Carry out the key pressed on a call to `number` about `alert_id`; other keys repeat the prompt.
+
+    One key press acts per call (`call_sid`): the call hangs up after it, so another post of an
+    acting key for that call is a replay; it changes nothing and hears ALREADY_HANDLED.
+    """
     action = KEYS.get(digits.strip())
     if action is None:
         return voice_answer(runtime, alert_id, number)
-    with session_scope(runtime.engine, read_only=True) as session:
+    with session_scope(runtime.engine) as session:
+        if not _first_time(session, "call", call_sid, now):
+            return VoiceDone(ALREADY_HANDLED)
         alert, by = _voice_check(session, alert_id, number)
-    if alert is None or by is None:
-        log.warning("voice_refused reason=not_paged alert=%d", alert_id)
-        return VoiceDone(not_paged(alert_id) + " Goodbye.")
-    return VoiceDone(_act(runtime, alert_id, action, by, now) + " Goodbye.")
+        if alert is None or by is None:
+            log.warning("voice_refused reason=not_paged alert=%d", alert_id)
+            return VoiceDone(not_paged(alert_id) + " Goodbye.")
+        answer = _act(session, runtime, alert_id, action, by, now)
+    if action == "escalate":
+        wake_worker(runtime)
+    return VoiceDone(answer + " Goodbye.")
 
 
 # --- delivery status callbacks -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlmodel import select
 from starlette.routing import BaseRoute
 
 from pager.api.app import create_app
+from pager.api.failure_limits import MAX_FAILURES
 from pager.db.session import _writer_lock, session_scope
 from pager.db.tables import ApiToken
 from pager.services.runtime import Runtime
@@ -196,3 +197,33 @@ def test_revoked_token_is_refused(client: TestClient, runtime: Runtime) -> None:
         session.add(row)
     response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {plaintext}"})
     assert response.status_code == 401
+
+
+def test_failed_authentications_are_limited_per_address(
+    client: TestClient,
+    tokens: dict[str, str],
+    runtime: Runtime,
+) -> None:
+    assert client.get("/api/v1/alerts", headers=auth(tokens, "viewer")).status_code == 200  # known here
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    wrong = {"Authorization": "Bearer pgr_wrong"}
+    for _ in range(MAX_FAILURES):
+        assert client.get("/api/v1/alerts", headers=wrong).status_code == 401
+    event.listen(runtime.engine, "before_cursor_execute", count)
+    try:
+        blocked = client.get("/api/v1/alerts", headers=wrong)
+        missing = client.get("/api/v1/alerts")
+        assert not statements, "a blocked client's request reached the database"
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count)
+    for refused in (blocked, missing):
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "throttled"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # Never seen working from here: refused too, valid or not. Seen working: still served.
+    assert client.get("/api/v1/alerts", headers=auth(tokens, "admin")).status_code == 429
+    assert client.get("/api/v1/alerts", headers=auth(tokens, "viewer")).status_code == 200

@@ -6,6 +6,7 @@ captured from a real Alertmanager 0.25, and PagerDuty Events v2 trigger / acknow
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import json
@@ -14,9 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, event, func, update
 from sqlmodel import select
 
 from pager.api.app import create_app
@@ -598,3 +600,85 @@ def test_openapi_documents_the_ingest_bodies_and_answers(client: TestClient) -> 
         operation = spec["paths"][f"/integrations/{kind}/{{key}}"]["post"]
         assert {"202", "400", "404", "413", "422", "429"} <= set(operation["responses"])
         assert "schema" in operation["requestBody"]["content"]["application/json"]
+
+
+# --- unknown keys: per-address limit -------------------------------------------------------------
+
+
+class Statements:
+    """Counts the SQL statements the engine runs (to show a refusal never asked the database)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        event.listen(engine, "before_cursor_execute", self.seen)
+
+    def seen(self, *_args: Any) -> None:
+        self.count += 1
+
+
+def address(app: Any, host: str) -> httpx.AsyncClient:
+    """A client whose requests come from `host` (the peer address the limiter counts by)."""
+    transport = httpx.ASGITransport(app=app, client=(host, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://pager.test")
+
+
+def test_an_address_sending_unknown_keys_is_refused_but_known_keys_still_get_through(
+    runtime: Runtime,
+) -> None:
+    app = create_app(runtime, run_worker=False)
+    app.dependency_overrides[get_now] = lambda: T0
+    firing = fixture("alertmanager_firing.json")
+    event = fixture("pagerduty_v2_trigger.json")
+    statements = Statements(runtime.engine)
+
+    async def scenario() -> None:
+        async with address(app, "192.0.2.66") as guesser, address(app, "198.51.100.7") as other:
+            guesses = [f"/integrations/alertmanager/{n:032x}" for n in range(20)]
+            assert [(await guesser.post(path, json=firing)).status_code for path in guesses] == [404] * 20
+            stored = counts(runtime)
+            seen = statements.count
+            # The 21st unknown key is refused before its body is read or the database is asked.
+            refused = await guesser.post("/integrations/alertmanager/" + "f" * 32, content=b"{not json")
+            assert refused.status_code == 429, refused.text
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+            assert refused.json()["error"]["code"] == "throttled"
+            assert "too many failed requests" in refused.json()["error"]["message"]
+            pd_refused = await guesser.post("/v2/enqueue", json=event | {"routing_key": "e" * 32})
+            assert pd_refused.status_code == 429 and pd_refused.json()["status"] == "throttle event"
+            assert "retry-after" in pd_refused.headers
+            # A key this process has not yet seen work is refused like any other...
+            assert (
+                await guesser.post(f"/integrations/alertmanager/{API_KEY}", json=firing)
+            ).status_code == 429
+            assert statements.count == seen
+            assert counts(runtime) == stored
+            # ...while another address is not affected at all,
+            accepted = await other.post(f"/integrations/alertmanager/{API_KEY}", json=firing)
+            assert accepted.status_code == 202, accepted.text
+            # and once the key is known to work, it gets through from the refused address too: one
+            # misconfigured sender must not block the good integrations sharing its address.
+            assert (
+                await guesser.post(f"/integrations/alertmanager/{API_KEY}", json=firing)
+            ).status_code == 202
+            assert (await guesser.post("/v2/enqueue", json=event)).status_code == 202
+            assert (await guesser.post("/integrations/generic/" + "d" * 32, json={})).status_code == 429
+
+    asyncio.run(scenario())
+    assert len(alerts_of(runtime)) == 2
+
+
+def test_unknown_routing_keys_on_the_pagerduty_route_count_too(runtime: Runtime) -> None:
+    app = create_app(runtime, run_worker=False)
+    event = fixture("pagerduty_v2_trigger.json")
+
+    async def scenario() -> list[int]:
+        async with address(app, "2001:db8:5:6::1") as first, address(app, "2001:db8:5:6::2") as neighbour:
+            statuses = [
+                (await first.post("/v2/enqueue", json=event | {"routing_key": f"{n:032x}"})).status_code
+                for n in range(20)
+            ]
+            statuses.append((await neighbour.post("/integrations/generic/" + "0" * 32, json={})).status_code)
+            return statuses
+
+    assert asyncio.run(scenario()) == [400] * 20 + [429]  # an IPv6 host's /64 is one address
+    assert counts(runtime) == (0, 0, 0)

@@ -6,14 +6,19 @@ Requests are signed the way Twilio signs them (RequestValidator.compute_signatur
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -26,8 +31,8 @@ from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.core.sms_grammar import HELP_TEXT
 from pager.db.session import session_scope
-from pager.db.tables import Alert, OutboxMessage, TimelineEntry
-from pager.services import alerts, catalog, delivery, users
+from pager.db.tables import Alert, HandledProviderRequest, OutboxMessage, TimelineEntry
+from pager.services import alerts, catalog, delivery, phone, users
 from pager.services.delivery import Attempt
 from pager.services.phone import NOT_REGISTERED, open_alerts_text
 from pager.services.runtime import Runtime
@@ -121,10 +126,21 @@ def signed_post(
     return client.post(path, data=form, headers={"X-Twilio-Signature": signature})
 
 
+def new_sid(prefix: str) -> str:
+    """A Twilio-style id no other request used (each message Twilio delivers has its own)."""
+    return prefix + uuid.uuid4().hex
+
+
+def sms_form(handle_or_number: str, body: str, message_sid: str | None = None) -> dict[str, str]:
+    """The form of a new inbound SMS (or of the message `message_sid` again)."""
+    number = SMS.get(handle_or_number, handle_or_number)
+    sid = message_sid or new_sid("SM")
+    return fixture("twilio_inbound_sms.json", From=number, Body=body, MessageSid=sid, SmsSid=sid)
+
+
 def sms_from(client: TestClient, handle_or_number: str, body: str) -> str:
     """Text `body` from a user's (or any) number; returns the text of the TwiML reply."""
-    number = SMS.get(handle_or_number, handle_or_number)
-    response = signed_post(client, "/twilio/sms", fixture("twilio_inbound_sms.json", From=number, Body=body))
+    response = signed_post(client, "/twilio/sms", sms_form(handle_or_number, body))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/xml")
     root = ElementTree.fromstring(response.text)
@@ -612,3 +628,155 @@ def test_openapi_documents_the_form_bodies_and_refusals(client: TestClient) -> N
         assert operation["summary"]
         assert "application/x-www-form-urlencoded" in operation["requestBody"]["content"]
         assert {"200", "403", "422"} <= set(operation["responses"])
+
+
+# --- replays -------------------------------------------------------------------------------------
+
+
+def twiml_messages(response: Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    return [m.text or "" for m in ElementTree.fromstring(response.text).iter("Message")]
+
+
+def escalations(runtime: Runtime, alert_id: int) -> list[str]:
+    return [line for line in timeline(runtime, alert_id) if line.startswith("escalated:")]
+
+
+def test_a_replayed_sms_acts_once(client: TestClient, runtime: Runtime, clock: Clock) -> None:
+    """The same signed `esc <id>` posted three times (Twilio retrying, or someone replaying it)."""
+    alert_id = page(runtime)
+    clock.now = T0 + timedelta(seconds=30)
+    form = sms_form("alice", f"esc {alert_id}")
+    first = signed_post(client, "/twilio/sms", form)
+    assert twiml_messages(first) == [f"Alert {alert_id} escalated."]
+    after_first = snapshot(runtime)
+    assert alert_row(runtime, alert_id).level == 2
+    for seconds in (31, 95):
+        clock.now = T0 + timedelta(seconds=seconds)
+        assert twiml_messages(signed_post(client, "/twilio/sms", form)) == []  # no second reply
+    assert escalations(runtime, alert_id) == ["escalated: escalated by alice"]
+    assert snapshot(runtime) == after_first
+    # Another message saying the same is not a replay: it is answered and acted on.
+    assert sms_from(client, "alice", f"{alert_id}a") == f"Alert {alert_id} acknowledged."
+
+
+def test_a_replayed_key_press_acts_once(client: TestClient, runtime: Runtime, clock: Clock) -> None:
+    alert_id = page(runtime)
+    clock.now = T0 + timedelta(minutes=1)
+    tick(runtime, clock.now)
+    path = f"/twilio/voice/gather?alert={alert_id}"
+    assert said(voice_post(client, path, "alice", "5")) == [f"Alert {alert_id} escalated. Goodbye."]
+    after_first = snapshot(runtime)
+    clock.now = T0 + timedelta(minutes=2)
+    replayed = voice_post(client, path, "alice", "5")
+    assert (said(replayed), replayed.find("Hangup") is not None) == ([phone.ALREADY_HANDLED], True)
+    # An acting key is one per call: another key posted for the same call is a replay as well.
+    assert said(voice_post(client, path, "alice", "4")) == [phone.ALREADY_HANDLED]
+    assert escalations(runtime, alert_id) == ["escalated: escalated by alice"]
+    assert snapshot(runtime) == after_first
+
+
+def test_keys_that_do_not_act_can_be_pressed_again_on_the_same_call(
+    client: TestClient, runtime: Runtime
+) -> None:
+    alert_id = page(runtime)
+    for attempt in (1, 2):
+        twiml = voice_post(client, f"/twilio/voice/gather?alert={alert_id}&attempt={attempt}", "alice", "9")
+        assert twiml.find("Gather") is not None
+    twiml = voice_post(client, f"/twilio/voice/gather?alert={alert_id}&attempt=3", "alice", "4")
+    assert said(twiml) == [f"Alert {alert_id} acknowledged. Goodbye."]
+
+
+def test_copies_of_one_message_arriving_at_once_act_once(runtime: Runtime) -> None:
+    """The claim and the action share a transaction: of concurrent copies, exactly one acts."""
+    alert_id = page(runtime)
+    now = T0 + timedelta(seconds=30)
+    sid = new_sid("SM")
+    start = threading.Barrier(4)
+
+    def deliver() -> str | None:
+        start.wait(timeout=10)
+        return phone.handle_sms(runtime, SMS["alice"], f"esc {alert_id}", now, message_sid=sid)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        replies = list(pool.map(lambda _: deliver(), range(4)))
+    assert sorted(replies, key=str) == [f"Alert {alert_id} escalated.", None, None, None]
+    assert escalations(runtime, alert_id) == ["escalated: escalated by alice"]
+
+
+def test_handled_message_ids_are_forgotten_after_the_retention(runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    sid = new_sid("SM")
+    assert (
+        phone.handle_sms(runtime, SMS["alice"], "a", T0, message_sid=sid) == f"Alert {alert_id} acknowledged."
+    )
+    assert phone.handle_sms(runtime, SMS["alice"], "a", T0 + timedelta(days=29), message_sid=sid) is None
+    # Any later claim prunes what is older than the retention.
+    later = T0 + phone.REPLAY_KEY_RETENTION + timedelta(seconds=1)
+    phone.handle_sms(runtime, SMS["alice"], "a", later, message_sid=new_sid("SM"))
+    with session_scope(runtime.engine, read_only=True) as session:
+        keys = [row.request_key for row in session.exec(select(HandledProviderRequest))]
+    assert f"sms:{sid}" not in keys and len(keys) == 1
+
+
+def test_an_sms_without_a_message_sid_is_refused(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    before = snapshot(runtime)
+    form = sms_form("alice", f"{alert_id}a")
+    del form["MessageSid"], form["SmsSid"]
+    response = signed_post(client, "/twilio/sms", form)
+    assert response.status_code == 422 and "MessageSid" in response.json()["error"]["message"]
+    assert snapshot(runtime) == before
+
+
+def test_a_replayed_delivery_report_changes_nothing(client: TestClient, runtime: Runtime) -> None:
+    alert_id = page(runtime)
+    sms = outbox(runtime, alert_id, "sms")
+    delivered = {"MessageSid": sms.provider_id or "", "MessageStatus": "delivered", "ErrorCode": ""}
+    assert status_post(client, **delivered)["outcome"] == "delivered"
+    before = snapshot(runtime)
+    assert status_post(client, **delivered)["outcome"] == "already_final"
+    assert (
+        status_post(client, MessageSid=sms.provider_id or "")["outcome"] == "already_final"
+    )  # a late failure
+    assert snapshot(runtime) == before
+
+
+# --- bad signatures: per-address limit -------------------------------------------------------------
+
+
+def test_an_address_sending_bad_signatures_is_refused_before_its_body_is_read(
+    client: TestClient, runtime: Runtime
+) -> None:
+    alert_id = page(runtime)
+    app = client.app
+    form = sms_form("alice", f"{alert_id}a")
+    good = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + "/twilio/sms", form)
+
+    async def scenario() -> list[tuple[int, str]]:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://pager.test") as forger:
+            answers = []
+            for n in range(21):
+                signature = {"X-Twilio-Signature": f"forged-{n}"} if n % 2 else {}
+                response = await forger.post("/twilio/sms", data=form, headers=signature)
+                answers.append((response.status_code, response.headers.get("retry-after", "")))
+            # Blocked, a correctly signed request from that address waits too: nothing was read.
+            signed = await forger.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": good})
+            answers.append((signed.status_code, signed.json()["error"]["code"]))
+            return answers
+
+    answers = asyncio.run(scenario())
+    assert [status for status, _ in answers[:20]] == [403] * 20
+    assert answers[20][0] == 429 and 1 <= int(answers[20][1]) <= 60
+    assert answers[21] == (429, "throttled")
+    assert alert_row(runtime, alert_id).status == "triggered"
+    # Twilio's own requests come from other addresses: answered as ever.
+    assert sms_from(client, "alice", f"{alert_id}a") == f"Alert {alert_id} acknowledged."
+
+
+def test_openapi_documents_the_429(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in ("/twilio/sms", "/twilio/voice", "/twilio/voice/gather", "/twilio/status"):
+        assert "429" in spec["paths"][path]["post"]["responses"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def sms_reply(server: Server, sender: str, body: str) -> str:
         "From": sender,
         "To": FROM_NUMBER,
         "Body": body,
-        "MessageSid": "SM" + "e2e" * 10 + "12",
+        "MessageSid": "SM" + uuid.uuid4().hex,  # each message has its own: a repeated one is a replay
         "AccountSid": "AC" + "0" * 32,
     }
     response = signed_post(f"{server.url}/twilio/sms", form)

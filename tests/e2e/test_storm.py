@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +71,12 @@ def storm_requests(server: Server, alert_id: int) -> list[tuple[str, Callable[[h
     """One round of every kind of request, each a (kind, send) pair."""
     viewer = {"Authorization": f"Bearer {make_token(server, 'viewer')}"}
     responder = {"Authorization": f"Bearer {make_token(server, 'responder')}"}
+    # Each has worked once before the storm: a token known to work passes the failure limit that
+    # the storm's bad tokens soon trip for their (shared) address.
+    for known in (viewer, responder):
+        assert (
+            httpx.get(f"{server.url}/api/v1/alerts", headers=known, timeout=CLIENT_TIMEOUT).status_code == 200
+        )
     wrong = {"Authorization": "Bearer pgr_" + "w" * 43}
     sms_url = f"{server.url}/twilio/sms"
     reply = {
@@ -87,8 +94,10 @@ def storm_requests(server: Server, alert_id: int) -> list[tuple[str, Callable[[h
         "payload": {"summary": "Duplicate storm event", "source": "storm", "severity": "critical"},
     }
 
-    def signed(params: dict[str, str]) -> dict[str, str]:
-        return form | {"X-Twilio-Signature": twilio_signature(sms_url, params)}
+    def signed_stranger(client: httpx.Client) -> int:
+        params = stranger | {"MessageSid": "SM" + uuid.uuid4().hex}
+        headers = form | {"X-Twilio-Signature": twilio_signature(sms_url, params)}
+        return client.post("/twilio/sms", content=urllib.parse.urlencode(params), headers=headers).status_code
 
     return [
         ("no token", lambda c: c.get("/api/v1/alerts").status_code),
@@ -121,14 +130,7 @@ def storm_requests(server: Server, alert_id: int) -> list[tuple[str, Callable[[h
             "unsigned twilio",
             lambda c: c.post("/twilio/sms", content=urllib.parse.urlencode(reply), headers=form).status_code,
         ),
-        (
-            "signed twilio, stranger",
-            lambda c: (
-                c.post(
-                    "/twilio/sms", content=urllib.parse.urlencode(stranger), headers=signed(stranger)
-                ).status_code
-            ),
-        ),
+        ("signed twilio, stranger", signed_stranger),
         (
             "unknown key",
             lambda c: c.post("/integrations/generic/not-a-key", json={"summary": "x"}).status_code,
@@ -170,19 +172,21 @@ def test_hostile_storm_leaves_paging_working(server: Server) -> None:
         f"{len(unanswered)} unanswered, e.g. {unanswered[:3]}\n{summary}\n{server.log()[-4000:]}"
     )
     assert not failed, f"{len(failed)} answered 5xx\n{summary}\n{server.log()[-4000:]}"
-    # What each kind must get (429 where a client has failed too often is as good as the refusal).
+    # What each kind must get. All clients share 127.0.0.1, so once the bad tokens, bad signatures
+    # and unknown keys trip the per-address failure limit, 429 is the refusal for those kinds; the
+    # tokens that worked before the storm still pass.
     expected: dict[str, set[int | None]] = {
-        "no token": {401},
+        "no token": {401, 429},
         "wrong token": {401, 429},
         "viewer reads": {200},
         "viewer acks": {403},
         "ack of nothing": {404},
         "bad feed token": {404, 429},
-        "2 MB REST body": {401, 413},
-        "2 MB event": {400, 413},  # /v2/enqueue answers in PagerDuty's own shape
+        "2 MB REST body": {413},
+        "2 MB event": {400},  # /v2/enqueue answers a body over 512 KB in PagerDuty's own shape
         "duplicate event": {202},
         "unsigned twilio": {403, 429},
-        "signed twilio, stranger": {200},
+        "signed twilio, stranger": {200, 429},
         "unknown key": {404, 429},
     }
     for kind, statuses in by_kind.items():

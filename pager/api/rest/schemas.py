@@ -95,6 +95,18 @@ _ERROR_EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
         "Clashes with what is stored.",
         {"code": "conflict", "message": "user 'alice' already exists", "details": []},
     ),
+    413: (
+        "The body is larger than the route's limit (1 MB).",
+        {"code": "payload_too_large", "message": "the body is larger than the 1 MB limit", "details": []},
+    ),
+    429: (
+        "Too many failed authentications from this address; retry after `Retry-After` seconds.",
+        {"code": "throttled", "message": "too many failed requests from your address", "details": []},
+    ),
+    503: (
+        "The database cannot be reached or is busy; retry after `Retry-After` seconds.",
+        {"code": "database_unavailable", "message": "the database is unavailable", "details": []},
+    ),
     422: (
         "Invalid input; `details` names each field.",
         {
@@ -110,9 +122,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these error statuses, each in the one error shape with an example.
 
     422 is always included: FastAPI documents it for every route with parameters, and would
-    otherwise describe it with its own validation-error schema instead of the one error shape.
+    otherwise describe it with its own validation-error schema instead of the one error shape. So
+    are what any /api/v1 request can meet before its route runs: 413 (body cap), 429 (failed
+    authentication limit) and 503 (database unavailable or busy).
     """
-    statuses = tuple(sorted({*statuses, 422}))
+    statuses = tuple(sorted({*statuses, 413, 422, 429, 503}))
     return {
         status: {
             "model": ErrorDocument,
