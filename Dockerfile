@@ -12,7 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PAGER_CONFIG_DIR=/srv/pager \
-    PAGER_MIGRATIONS_DIR=/app/migrations
+    PAGER_MIGRATIONS_DIR=/app/migrations \
+    PAGER_DATABASE_URL=sqlite:////var/lib/pager/pager.db
 
 WORKDIR /app
 # Exactly the locked packages, each checked against its hash; a layer of its own, rebuilt only when
@@ -32,16 +33,16 @@ RUN pip install --no-deps --no-build-isolation . \
 # owned by root, so the server can read them but not change them.
 COPY schedules /srv/pager/schedules
 COPY escalation_policies /srv/pager/escalation_policies
-# The default database (sqlite:///./pager.db, one host only) lives here: mount a volume on /srv/pager
-# to keep it, or set PAGER_DATABASE_URL to Postgres.
-RUN chown pager:pager /srv/pager
+# The default SQLite database (one host only) and its wake-up socket live here, the one directory
+# pager may write: mount a volume on it to keep the database, or set PAGER_DATABASE_URL to Postgres.
+RUN mkdir -p /var/lib/pager && chown pager:pager /var/lib/pager
 
 # A numeric user, so that orchestrators can verify it is not root (runAsNonRoot).
 USER 10001:10001
 WORKDIR /srv/pager
 EXPOSE 8080
 
-# Ready means the database answers (and, for `serve`, its worker is alive): GET /readyz is 200.
+# Healthy while GET /readyz answers 200 (see docs/operations.md for what it checks).
 # A container running `pager worker` serves no HTTP: run it with --no-healthcheck.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=4)"]
