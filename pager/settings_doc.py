@@ -14,6 +14,7 @@ from typing import Any, Union, get_args, get_origin
 import annotated_types
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
 from pager.settings import Settings
 
@@ -30,14 +31,14 @@ _CONSTRAINTS = {
 }
 
 
-def env_names(name: str, field: FieldInfo) -> list[str]:
-    """The environment variables that set field `name`, as pydantic-settings reads them."""
+def env_names(name: str, field: FieldInfo, model: type[BaseSettings] = Settings) -> list[str]:
+    """The environment variables that set field `name` of `model`, as pydantic-settings reads them."""
     alias = field.validation_alias
     if isinstance(alias, AliasChoices):
         return [choice for choice in alias.choices if isinstance(choice, str)]
     if isinstance(alias, str):
         return [alias]
-    prefix = str(Settings.model_config.get("env_prefix", ""))
+    prefix = str(model.model_config.get("env_prefix", ""))
     return [f"{prefix}{name}".upper()]
 
 
@@ -68,11 +69,11 @@ def default_text(field: FieldInfo) -> str:
     return f"`{default}`"
 
 
-def settings_table() -> str:
-    """The Markdown table: one row per setting, in the order Settings declares them."""
+def settings_table(model: type[BaseSettings] = Settings) -> str:
+    """The Markdown table: one row per setting, in the order `model` declares them."""
     rows = ["| Environment variable | Type | Default | Description |", "|---|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        names = "<br>".join(f"`{env}`" for env in env_names(name, field))
+    for name, field in model.model_fields.items():
+        names = "<br>".join(f"`{env}`" for env in env_names(name, field, model))
         cells = [
             names,
             f"`{type_text(field.annotation, field.metadata)}`",
@@ -83,13 +84,13 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def with_settings_table(document: str) -> str:
-    """`document` with the text between the markers replaced by the current table."""
+def with_settings_table(document: str, model: type[BaseSettings] = Settings) -> str:
+    """`document` with the text between the markers replaced by `model`'s table."""
     head, start, rest = document.partition(START)
     _old, end, tail = rest.partition(END)
     if not start or not end:
         raise ValueError(f"the document has no {START} ... {END} markers")
-    return f"{head}{START}\n{settings_table()}\n{END}{tail}"
+    return f"{head}{START}\n{settings_table(model)}\n{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
