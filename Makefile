@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench lock clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+# requirements/*.lock: every package pinned with its hashes, for CI and the Docker image (see
+# docs/operations.md, "Upgrading dependencies"). Existing pins are kept unless LOCK_ARGS says
+# --upgrade or --upgrade-package NAME; dev.lock is constrained to runtime.lock's pins.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --all-build-deps --strip-extras \
+	--unsafe-package pager --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'pip-tools>=7.4,<8'
+	$(PIP_COMPILE) -o requirements/runtime.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev -c requirements/runtime.lock -o requirements/dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

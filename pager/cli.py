@@ -10,6 +10,7 @@ import typer
 from pager.commands import (
     alerts,
     database,
+    doctor,
     overrides,
     schedules,
     server,
@@ -50,3 +51,4 @@ worker.register(app)
 server.register(app)
 tokens.register(app)
 database.register(app)
+doctor.register(app)
