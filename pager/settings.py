@@ -44,7 +44,11 @@ class Settings(BaseSettings):
     sending_lease_seconds: float = Field(default=30.0, gt=0)
 
 
-class SecretKeyInvalid(ValueError):
+class SettingInvalid(ValueError):
+    """A setting that cannot be used; the message says why and never holds a secret."""
+
+
+class SecretKeyInvalid(SettingInvalid):
     """PAGER_SECRET_KEY is missing or too short to sign email links safely."""
 
 

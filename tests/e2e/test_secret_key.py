@@ -1,5 +1,7 @@
-"""PAGER_SECRET_KEY as users meet it: `pager serve` and `pager worker` refuse to start without a usable
-key, and `pager demo` makes one, keeps it beside its SQLite database and reuses it on the next run.
+"""Secrets at start-up, as users meet them: `pager serve` and `pager worker` refuse to start without a
+usable PAGER_SECRET_KEY, or with a PAGER_SMTP_URL that would send its password in clear or that cannot
+be parsed (never showing the password); `pager demo` makes a key, keeps it beside its SQLite database
+and reuses it on the next run.
 
 Every process here is the real CLI in a child process.
 """
@@ -66,6 +68,29 @@ def test_serve_and_worker_refuse_to_start_without_a_usable_key(
     assert MAKE_KEY in done.stderr
     if key:
         assert key not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize(
+    ("smtp_url", "problem"),
+    [
+        ("smtp://pager:hunter2-pw@mail.example.org:25", "PAGER_SMTP_URL has credentials but no TLS"),
+        ("smtp://pager:hunter2-pw#@mail.example.org:587?starttls=1", "PAGER_SMTP_URL cannot be parsed"),
+        ("smtp://pager:hunter2-pw@:587?starttls=1", "PAGER_SMTP_URL names no host"),
+    ],
+    ids=["no-tls", "unencoded-hash", "no-host"],
+)
+def test_an_unusable_smtp_url_is_refused_at_start_without_showing_its_password(
+    migrated: dict[str, str], tmp_path: Path, command: str, smtp_url: str, problem: str
+) -> None:
+    env = migrated | {"PAGER_SECRET_KEY": "k" * 32, "PAGER_SMTP_URL": smtp_url}
+    args = ("serve", "--port", str(free_port())) if command == "serve" else ("worker",)
+    done = subprocess.run(
+        pager_command(*args), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"error: {problem}"), done.stderr
+    assert "hunter2" not in done.stderr and "pw" not in done.stderr
 
 
 def test_a_key_of_32_utf8_bytes_is_enough(migrated: dict[str, str], tmp_path: Path) -> None:
