@@ -27,6 +27,7 @@ import logging
 import os
 import platform
 import re
+import secrets
 import statistics
 import subprocess
 import sys
@@ -210,6 +211,7 @@ def prepared(url: str, workdir: Path, users: int, escalate_after: str, now: date
             twilio_auth_token=AUTH_TOKEN,
             twilio_from_number=FROM_NUMBER,
             twilio_api_base=fake_url,
+            secret_key=secrets.token_urlsafe(32),  # as `pager worker` requires
         )
         runtime = build_runtime(settings)
         try:

@@ -31,6 +31,7 @@ import asyncio
 import json
 import os
 import platform
+import secrets
 import socket
 import statistics
 import subprocess
@@ -121,7 +122,8 @@ def console_runtime(root: Path, url: str) -> Any:
     from pager.services.runtime import Runtime
     from pager.settings import Settings
 
-    settings = Settings(database_url=url, config_dir=root / "config")
+    # A key as `pager serve` requires, so email pages are signed as in production.
+    settings = Settings(database_url=url, config_dir=root / "config", secret_key=secrets.token_urlsafe(32))
     notifiers = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
     return Runtime(
         engine=create_db_engine(url),

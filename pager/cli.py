@@ -23,7 +23,11 @@ from pager.commands import (
 from pager.commands.common import CliState
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="pager: on-call schedules, paging and escalation."
+    no_args_is_help=True,
+    add_completion=False,
+    help="pager: on-call schedules, paging and escalation.",
+    # A crash's traceback must not print local variables: settings, URLs and tokens live in them.
+    pretty_exceptions_show_locals=False,
 )
 
 

@@ -11,14 +11,22 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SECRET_KEY_MIN_BYTES = 32
+MAKE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
 
 class Settings(BaseSettings):
-    """Process-wide configuration; read once at start-up."""
+    """Process-wide configuration; read once at start-up.
+
+    Fields that can hold a secret are left out of the repr, so printing or logging the object by
+    mistake shows none of them.
+    """
 
     model_config = SettingsConfigDict(env_prefix="PAGER_", env_file=".env", extra="ignore")
 
     database_url: str = Field(
         default="sqlite:///./pager.db",
+        repr=False,
         description="`sqlite:///path` (one host) or `postgresql+psycopg://user:pass@host:5432/db`.",
     )
     config_dir: Path = Field(
@@ -30,9 +38,13 @@ class Settings(BaseSettings):
         description="Where Twilio and people's browsers reach pager: callbacks, voice, email links. "
         "Twilio signatures are checked against it.",
     )
-    secret_key: str = Field(
-        default="dev-insecure-change-me",
-        description="Signs the links in email pages. At least 32 random bytes; keep it secret.",
+    # No default: a key everybody knows would let anyone forge email links (see require_secret_key).
+    secret_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="Signs the links in email pages. Required by `serve` and `worker`: at least 32 bytes "
+        '(`python -c "import secrets; print(secrets.token_urlsafe(32))"`); keep it secret. '
+        "`pager demo` makes one and keeps it in `pager-secret.key` beside its database.",
     )
     twilio_account_sid: str | None = Field(
         default=None,
@@ -43,6 +55,7 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = Field(
         default=None,
         validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "PAGER_TWILIO_AUTH_TOKEN"),
+        repr=False,
         description="Twilio auth token: authenticates API calls and signs Twilio's webhooks. Secret.",
     )
     twilio_from_number: str | None = Field(
@@ -55,8 +68,10 @@ class Settings(BaseSettings):
     )
     smtp_url: str | None = Field(
         default=None,
+        repr=False,
         description="`smtp://user:pass@host:587?starttls=1` or `smtps://user:pass@host:465`. "
-        "Unset: email pages go to the console log.",
+        "Credentials need TLS unless the URL adds `insecure_auth=1`. Unset: email pages go to the "
+        "console log.",
     )
     email_from: str = Field(default="pager@localhost", description="The From address of email pages.")
     # A page left `sending` this long (its worker died mid-call) is reconciled with the provider.
@@ -66,6 +81,41 @@ class Settings(BaseSettings):
         gt=0,
         description="A page left `sending` this long is reconciled with the provider (see docs/delivery.md).",
     )
+
+
+class SettingInvalid(ValueError):
+    """A setting that cannot be used; the message says why and never holds a secret."""
+
+
+class SecretKeyInvalid(SettingInvalid):
+    """PAGER_SECRET_KEY is missing or too short to sign email links safely."""
+
+
+def secret_key_problem(key: str | None) -> str | None:
+    """Why `key` cannot sign links (None when it can): missing, or under 32 bytes of UTF-8."""
+    if not key:
+        return "PAGER_SECRET_KEY is not set"
+    size = len(key.encode("utf-8"))
+    if size < SECRET_KEY_MIN_BYTES:
+        return f"PAGER_SECRET_KEY is {size} bytes long; it needs at least {SECRET_KEY_MIN_BYTES}"
+    return None
+
+
+def require_secret_key(settings: Settings) -> str:
+    """The key that signs email links; SecretKeyInvalid (saying how to make one) if unusable."""
+    key = settings.secret_key
+    problem = secret_key_problem(key)
+    if problem is not None or key is None:
+        raise SecretKeyInvalid(
+            f"{problem}. It signs the one-click email links; make one with\n  {MAKE_SECRET_KEY}\n"
+            "and set it in the environment (or .env) of every pager process."
+        )
+    return key
+
+
+def signing_key(settings: Settings) -> str | None:
+    """The key for signing and checking links, or None when there is no usable one."""
+    return settings.secret_key if secret_key_problem(settings.secret_key) is None else None
 
 
 def get_settings() -> Settings:

@@ -17,6 +17,7 @@ from pager.config.loader import load_config
 from pager.services.runtime import Runtime
 from pager.settings import Settings
 
+TEST_SECRET_KEY = "tests-only-secret-key-" + "k" * 16
 BAD_SCHEDULES = Path(__file__).resolve().parent / "fixtures" / "schedules_bad"
 
 
@@ -56,9 +57,13 @@ def console_runtime(
     notifiers: Mapping[Method, Notifier] | None = None,
     **settings: Any,
 ) -> Runtime:
-    """A runtime on the test database and a valid config; pages go to console notifiers unless given."""
+    """A runtime on the test database and a valid config; pages go to console notifiers unless given.
+
+    `settings` override Settings fields; the secret key defaults to TEST_SECRET_KEY.
+    """
     config = load_config(config_dir)
     assert config.errors == [], config.errors
+    settings.setdefault("secret_key", TEST_SECRET_KEY)  # as serve and worker require one
     chosen: dict[Method, Notifier] = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
     chosen.update(notifiers or {})
     return Runtime(

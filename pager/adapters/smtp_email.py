@@ -1,7 +1,8 @@
-"""Email pages over SMTP (`smtp://user:pass@host:port?starttls=1`)."""
+"""Email pages over SMTP (`smtp://user:pass@host:port?starttls=1`, or `smtps://` for implicit TLS)."""
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -10,6 +11,14 @@ from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.settings import SettingInvalid
+
+_SHAPE = "smtp://user:pass@host:port?starttls=1 or smtps://user:pass@host:port"
+_TRUE = ("1", "true", "yes")
+
+
+class SmtpUrlInvalid(SettingInvalid):
+    """PAGER_SMTP_URL cannot be used; the message never repeats the URL (it may hold a password)."""
 
 
 @dataclass(frozen=True)
@@ -25,19 +34,44 @@ class SmtpTarget:
 
 
 def parse_smtp_url(url: str) -> SmtpTarget:
-    """Parse `smtp://user:pass@host:port?starttls=1` (or `smtps://` for implicit TLS)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ValueError(f"PAGER_SMTP_URL must look like smtp://user:pass@host:port, got {url!r}")
+    """Parse `smtp://user:pass@host:port?starttls=1` (or `smtps://` for implicit TLS).
+
+    A URL with credentials must use TLS (`starttls=1` or `smtps://`) unless it says `insecure_auth=1`:
+    otherwise the password would cross the network in clear. SmtpUrlInvalid says what is wrong
+    without quoting the URL, which may hold the password.
+    """
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in ("smtp", "smtps"):
+        shown = f"starts with {scheme}://" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) else "has none"
+        raise SmtpUrlInvalid(f"PAGER_SMTP_URL must start with smtp:// or smtps:// (it {shown}); use {_SHAPE}")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # urllib's message quotes the port, which a mistyped password can end up in
+        raise SmtpUrlInvalid(
+            "PAGER_SMTP_URL cannot be parsed: is its port a number from 1 to 65535, and are @ : / ? # "
+            f"in the user name or password percent-encoded (%40 %3A %2F %3F %23)? Use {_SHAPE}"
+        ) from None
+    if not host:
+        raise SmtpUrlInvalid(f"PAGER_SMTP_URL names no host; use {_SHAPE}")
     query = parse_qs(parts.query)
-    starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
+    starttls = query.get("starttls", ["0"])[0].lower() in _TRUE
+    insecure_auth = query.get("insecure_auth", ["0"])[0].lower() in _TRUE
+    tls = parts.scheme == "smtps"
+    username = unquote(parts.username) if parts.username else None
+    if username and not (tls or starttls or insecure_auth):
+        raise SmtpUrlInvalid(
+            "PAGER_SMTP_URL has credentials but no TLS, so the password would be sent in clear: add "
+            "?starttls=1 or use smtps://. Only for a relay you trust on a private network, add "
+            "?insecure_auth=1 to log in without TLS."
+        )
     return SmtpTarget(
-        host=parts.hostname,
-        port=parts.port or (465 if parts.scheme == "smtps" else 25),
-        username=unquote(parts.username) if parts.username else None,
+        host=host,
+        port=port or (465 if tls else 25),
+        username=username,
         password=unquote(parts.password) if parts.password else None,
         starttls=starttls,
-        tls=parts.scheme == "smtps",
+        tls=tls,
     )
 
 

@@ -1,7 +1,8 @@
 """One-click email links (DESIGN §5): GET shows a confirmation page, only POST changes anything.
 
 Mail scanners and link previews follow GETs, so a GET never acts. Links are signed, expire after a
-day and work once; a refused link gets a page saying why, with a 4xx status.
+day and work once, and only for someone the alert paged; a refused link gets a page saying why, with
+a 4xx status.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from pager.services import phone
 router = APIRouter(prefix="/ack", tags=["email links"])
 
 VERB = {"ack": "Acknowledge", "resolve": "Resolve"}
-REFUSAL_STATUS: dict[phone.LinkProblem, int] = {"invalid": 400, "gone": 404, "used": 409, "expired": 410}
+REFUSAL_STATUS: dict[phone.LinkProblem, int] = {
+    "invalid": 400,
+    "not_paged": 403,
+    "gone": 404,
+    "used": 409,
+    "expired": 410,
+}
 REFUSAL_TITLE: dict[phone.LinkProblem, str] = {
     "invalid": "This link is not valid",
+    "not_paged": "This link cannot act on this alert",
     "gone": "Alert not found",
     "used": "This link was already used",
     "expired": "This link has expired",
@@ -63,6 +71,10 @@ def _html_doc(description: str, example: str) -> dict[str, Any]:
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
     400: _html_doc("Tampered or unknown token; nothing changed", "<h1>This link is not valid</h1>"),
+    403: _html_doc(
+        "The person the link names was never paged for this alert; nothing changed",
+        "<h1>This link cannot act on this alert</h1>",
+    ),
     404: _html_doc("The alert no longer exists", "<h1>Alert not found</h1>"),
     409: _html_doc("The link was used before; nothing changed", "<h1>This link was already used</h1>"),
     410: _html_doc("The link has expired; nothing changed", "<h1>This link has expired</h1>"),

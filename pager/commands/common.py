@@ -24,7 +24,7 @@ from pager.db.session import UnsupportedDatabase, create_db_engine, database_url
 from pager.services.errors import DomainError
 from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime, build_runtime
-from pager.settings import Settings, get_settings
+from pager.settings import SecretKeyInvalid, SettingInvalid, Settings, get_settings, require_secret_key
 
 
 @dataclass
@@ -66,6 +66,8 @@ def fail_with(exc: Exception) -> NoReturn:
         fail(str(exc))
     if isinstance(exc, UnsupportedDatabase):
         fail(f"PAGER_DATABASE_URL: {exc}")
+    if isinstance(exc, SettingInvalid):
+        fail(str(exc))
     if isinstance(exc, SQLAlchemyError):
         fail(f"database error: {exc}")
     raise exc
@@ -76,7 +78,14 @@ def reported_errors() -> Iterator[None]:
     """Run a command body; domain, config and database errors leave through `fail_with`."""
     try:
         yield
-    except (DomainError, ConfigInvalid, NaiveInstantError, UnsupportedDatabase, SQLAlchemyError) as exc:
+    except (
+        DomainError,
+        ConfigInvalid,
+        NaiveInstantError,
+        UnsupportedDatabase,
+        SettingInvalid,
+        SQLAlchemyError,
+    ) as exc:
         fail_with(exc)
 
 
@@ -96,6 +105,14 @@ def parse_option_instant(option: str, text: str) -> datetime:
 def cli_settings(ctx: typer.Context) -> Settings:
     """Settings from the environment with the global --config-dir applied."""
     return get_settings().model_copy(update={"config_dir": state(ctx).config_dir})
+
+
+def require_signing_key(settings: Settings) -> str:
+    """PAGER_SECRET_KEY, or exit 1 saying how to make one (serve and worker never run without it)."""
+    try:
+        return require_secret_key(settings)
+    except SecretKeyInvalid as exc:
+        fail(str(exc))
 
 
 def database_is_migrated(url: str) -> bool:

@@ -12,26 +12,30 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy import URL, text
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from pager.adapters.smtp_email import SmtpUrlInvalid, parse_smtp_url
 from pager.commands.common import print_json, state
 from pager.config.loader import load_config
 from pager.db.migrate import alembic_config, current_revision
 from pager.db.session import UnsupportedDatabase, create_db_engine, database_url
-from pager.settings import Settings, get_settings
+from pager.settings import (
+    MAKE_SECRET_KEY,
+    SECRET_KEY_MIN_BYTES,
+    Settings,
+    get_settings,
+    secret_key_problem,
+)
 from pager.settings_doc import env_names
 
-MIN_SECRET_KEY_BYTES = 32
 CONNECT_TIMEOUT_SECONDS = 5
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-_TRUE = ("1", "true", "yes")
 _LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|::1|0\.0\.0\.0)$")
-_NEW_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 @dataclass(frozen=True)
@@ -218,14 +222,12 @@ def check_schema(parsed: URL, shown: str) -> Check:
 
 
 def check_secret_key(key: str | None) -> Check:
-    """Set and at least 32 bytes long; the key itself is never shown."""
-    fix = f"set PAGER_SECRET_KEY to at least {MIN_SECRET_KEY_BYTES} random bytes, e.g. `{_NEW_SECRET}`"
-    if not key:
-        return _problem("secret_key", "PAGER_SECRET_KEY is not set", fix)
-    length = len(key.encode())
-    if length < MIN_SECRET_KEY_BYTES:
-        return _problem("secret_key", f"PAGER_SECRET_KEY is {length} bytes, too short to sign links", fix)
-    return Check("secret_key", True, f"PAGER_SECRET_KEY is set ({length} bytes)")
+    """Set and at least 32 bytes long (the rule serve and worker apply); the key is never shown."""
+    fix = f"set PAGER_SECRET_KEY to at least {SECRET_KEY_MIN_BYTES} random bytes, e.g. `{MAKE_SECRET_KEY}`"
+    problem = secret_key_problem(key)
+    if problem is not None:
+        return _problem("secret_key", problem, fix)
+    return Check("secret_key", True, f"PAGER_SECRET_KEY is set ({len((key or '').encode())} bytes)")
 
 
 def check_twilio(settings: Settings) -> Check:
@@ -254,34 +256,17 @@ def check_twilio(settings: Settings) -> Check:
 
 
 def check_smtp(url: str | None) -> Check:
-    """PAGER_SMTP_URL parses, and credentials only travel over TLS (unless insecure_auth=1)."""
-    form = "smtp://user:pass@host:587?starttls=1 or smtps://user:pass@host:465"
+    """PAGER_SMTP_URL parses as the notifier parses it, credentials only over TLS (or insecure_auth=1)."""
     if not url:
         return Check("smtp", True, "not configured: email pages go to the console log")
     try:
-        parts = urlsplit(url)
-        port = parts.port or (465 if parts.scheme == "smtps" else 25)
-    except ValueError:
-        return _problem(
-            "smtp", "PAGER_SMTP_URL does not parse (look at the host and port)", f"write it as {form}"
-        )
-    if parts.scheme not in ("smtp", "smtps"):
-        return _problem("smtp", "PAGER_SMTP_URL must start with smtp:// or smtps://", f"write it as {form}")
-    if not parts.hostname:
-        return _problem("smtp", "PAGER_SMTP_URL names no host", f"write it as {form}")
-    query = parse_qs(parts.query)
-    starttls = query.get("starttls", ["0"])[0].lower() in _TRUE
-    insecure_auth = query.get("insecure_auth", ["0"])[0].lower() in _TRUE
-    tls = "implicit TLS" if parts.scheme == "smtps" else "STARTTLS" if starttls else "no TLS"
-    credentials = parts.username is not None or parts.password is not None
-    if credentials and tls == "no TLS" and not insecure_auth:
-        return _problem(
-            "smtp",
-            f"PAGER_SMTP_URL sends a user name and password to {parts.hostname}:{port} without TLS",
-            "add ?starttls=1 or use smtps://; only for a relay on a trusted network, add ?insecure_auth=1",
-        )
-    login = "with credentials" if credentials else "without credentials"
-    return Check("smtp", True, f"{parts.scheme}://{parts.hostname}:{port}, {tls}, {login}")
+        target = parse_smtp_url(url)
+    except SmtpUrlInvalid as exc:  # its message never quotes the URL
+        return _problem("smtp", str(exc), "write it as smtp://user:pass@host:587?starttls=1")
+    tls = "implicit TLS" if target.tls else "STARTTLS" if target.starttls else "no TLS"
+    login = "with credentials" if target.username else "without credentials"
+    scheme = "smtps" if target.tls else "smtp"
+    return Check("smtp", True, f"{scheme}://{target.host}:{target.port}, {tls}, {login}")
 
 
 def check_public_url(settings: Settings) -> Check:

@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shlex
 import signal
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
 
 from pager.adapters.console import ConsoleNotifier
-from pager.commands.common import cli_settings, now_utc, open_database, reported_errors, runtime
+from pager.commands.common import (
+    cli_settings,
+    fail,
+    now_utc,
+    open_database,
+    reported_errors,
+    require_signing_key,
+    runtime,
+)
 from pager.config.loader import LoadedConfig
 from pager.db import repositories as repo
 from pager.db.migrate import upgrade_schema
-from pager.db.session import session_scope
+from pager.db.session import database_url, session_scope
 from pager.log_format import configure_logging
 from pager.services import catalog, users
 from pager.services.config_watch import ConfigWatcher
 from pager.services.runtime import Runtime, build_runtime, freeze_startup_heap
 from pager.services.tokens import create_api_token
+from pager.settings import SecretKeyInvalid, secret_key_problem
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
+DEMO_KEY_FILE = "pager-secret.key"
 
 
 def register(app: typer.Typer) -> None:
@@ -43,19 +56,34 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API (and run the worker in-process unless --no-worker)."""
+    require_signing_key(cli_settings(ctx))
     configure_logging()
     pager = runtime(ctx)
     _serve(pager, host, port, run_worker=not no_worker)
 
 
 def demo(ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = 8080) -> None:
-    """Seed demo users, services and an admin token into the database, then serve with console pages."""
+    """Seed demo users, services and an admin token into the database, then serve with console pages.
+
+    Without PAGER_SECRET_KEY the demo makes a key and keeps it beside its SQLite database (or in the
+    current directory for another database) as `pager-secret.key`, so links survive a restart.
+    """
     configure_logging()
     settings = cli_settings(ctx)
+    if settings.secret_key is not None:
+        require_signing_key(settings)
     if settings.public_url == "http://127.0.0.1:8080" and (host, port) != ("127.0.0.1", 8080):
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     with reported_errors():
         upgrade_schema(settings.database_url)
+    if settings.secret_key is None:  # after the upgrade, so a bad database URL is reported as such
+        path = demo_key_path(settings.database_url)
+        try:
+            key, made = kept_secret_key(path)
+        except (SecretKeyInvalid, OSError) as exc:
+            fail(f"the demo's secret key: {exc}")
+        settings = settings.model_copy(update={"secret_key": key})
+        print(f"email links are signed with the key {'made now and ' if made else ''}kept in {path}")
     open_database(settings).dispose()
     with reported_errors():
         pager = build_runtime(settings)
@@ -64,6 +92,42 @@ def demo(ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = 
     token, services = seed_demo(pager, now_utc())
     print(demo_banner(pager.settings.public_url, token, services))
     _serve(pager, host, port, run_worker=True)
+
+
+def demo_key_path(url: str) -> Path:
+    """Where the demo keeps its secret key: beside its SQLite file, else in the current directory."""
+    with reported_errors():
+        parsed = database_url(url)
+    path = parsed.database
+    in_memory = path in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+    if parsed.get_backend_name() == "sqlite" and path and not in_memory:
+        return Path(path).resolve().parent / DEMO_KEY_FILE
+    return Path.cwd() / DEMO_KEY_FILE
+
+
+def kept_secret_key(path: Path) -> tuple[str, bool]:
+    """The key kept in `path` and whether it was made just now (then written with mode 0600).
+
+    SecretKeyInvalid when the file holds something that is not a usable key: it is never overwritten.
+    """
+    try:
+        kept = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(32)
+        # O_EXCL: two demos starting at once cannot both write; the loser reads the winner's key.
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return kept_secret_key(path)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(key + "\n")
+        return key, True
+    problem = secret_key_problem(kept)
+    if problem is not None:
+        raise SecretKeyInvalid(f"{path} does not hold a usable key ({problem}); delete it to make a new one")
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # only its owner may read a key that signs links
+    return kept, False
 
 
 def _serve(pager: Runtime, host: str, port: int, *, run_worker: bool) -> None:

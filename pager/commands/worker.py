@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pager.commands.common import runtime
+from pager.commands.common import cli_settings, require_signing_key, runtime
 from pager.log_format import configure_logging
 from pager.services.runtime import freeze_startup_heap
 
@@ -21,6 +21,7 @@ def worker(ctx: typer.Context) -> None:
     """
     from pager.worker import run_worker  # APScheduler loads only for the command that needs it
 
+    require_signing_key(cli_settings(ctx))
     pager = runtime(ctx)
     configure_logging()
     freeze_startup_heap()

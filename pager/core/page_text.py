@@ -74,10 +74,15 @@ def email_subject(alert_id: int, service_id: str, summary: str) -> str:
     return subject if len(subject) <= 120 else subject[:117] + _ELLIPSIS
 
 
-def email_body(alert_id: int, service_name: str, summary: str, runbook: str | None) -> str:
-    """The plain-text body above the one-click links."""
+def email_body(
+    alert_id: int, service_name: str, summary: str, runbook: str | None, *, links: bool = True
+) -> str:
+    """The plain-text body above the one-click links (`links=False`: a page that has none)."""
     lines = [f"Alert {alert_id} for {service_name}:", "", summary.strip(), ""]
     if runbook:
         lines.append(f"Runbook: {runbook}")
-    lines.append("The links below open a confirmation page; nothing changes until you confirm.")
+    if links:
+        lines.append("The links below open a confirmation page; nothing changes until you confirm.")
+    else:
+        lines.append(f"Acknowledge by replying to the SMS page or with `pager alert ack {alert_id}`.")
     return "\n".join(lines)

@@ -424,3 +424,11 @@ def cancel_pending_outbox(session: Session, alert_id: int, now: datetime) -> int
         message.updated_at = now
     session.flush()
     return len(pending)
+
+
+def was_paged(session: Session, alert_id: int, user_id: int) -> bool:
+    """True when the outbox holds a page of `alert_id` for `user_id` (any method, any status)."""
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.alert_id == alert_id, OutboxMessage.user_id == user_id
+    )
+    return session.exec(query.limit(1)).first() is not None

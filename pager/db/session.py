@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -33,12 +34,18 @@ class WriterBusy(TimeoutError):
 
 
 class UnsupportedDatabase(ValueError):
-    """The URL names a database other than SQLite or Postgres."""
+    """The URL names a database other than SQLite or Postgres, or cannot be parsed."""
 
 
 def database_url(url: str | URL) -> URL:
     """Parse `url`; bare `postgresql://` / `postgres://` get the psycopg 3 driver (the one installed)."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # the message would quote parts of the URL, maybe its password
+        raise UnsupportedDatabase(
+            "the URL cannot be parsed (is its port a number, are @ : / # in the password percent-encoded?): "
+            "use sqlite:///path or postgresql+psycopg://user:pass@host:port/db"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     backend = parsed.get_backend_name()

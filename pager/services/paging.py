@@ -37,6 +37,7 @@ from pager.services.ack_links import LinkAction, link_url, make_link_token
 from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime
 from pager.services.users import EffectiveRule, effective_rules, everyones_rules
+from pager.settings import signing_key
 
 log = logging.getLogger("pager.engine")
 
@@ -317,14 +318,21 @@ class AlertTransaction:
             return sms_text(alert.id, alert.service_id, alert.summary)
         if step.method == "voice":
             return voice_text(alert.id, name, alert.summary)
-        secret, public = self.runtime.settings.secret_key, self.runtime.settings.public_url
+        subject = email_subject(alert.id, alert.service_id, alert.summary)
+        runbook = service.runbook if service else None
+        secret, public = signing_key(self.runtime.settings), self.runtime.settings.public_url
+        if secret is None:
+            # Only a command-line process can get here (serve and worker refuse to start without a
+            # key): the page still goes out, without links nobody could check.
+            log.warning("email_links_omitted alert=%d reason=no_usable_secret_key", alert.id)
+            return "\n".join([subject, "", email_body(alert.id, name, alert.summary, runbook, links=False)])
         actions: tuple[tuple[str, LinkAction], ...] = (("Acknowledge", "ack"), ("Resolve", "resolve"))
         links = [
             f"{label}: {link_url(public, make_link_token(secret, alert.id, action, step.user))}"
             for label, action in actions
         ]
-        body = email_body(alert.id, name, alert.summary, service.runbook if service else None)
-        return "\n".join([email_subject(alert.id, alert.service_id, alert.summary), "", body, "", *links])
+        body = email_body(alert.id, name, alert.summary, runbook)
+        return "\n".join([subject, "", body, "", *links])
 
 
 def _state_columns(state: AlertState) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from pager.core.alert import Ack, Resolve
 from pager.core.page_text import SMS_LIMIT, gsm7_length, to_gsm7, voice_text
 from pager.core.sms_grammar import HELP_TEXT, KEYS, Action, Command, parse_reply
+from pager.db import repositories as repo
 from pager.db.provider_requests import claim_request, prune_handled_requests
 from pager.db.session import session_scope
 from pager.db.tables import Alert, ContactMethod, OutboxMessage, Service, TimelineEntry, User
@@ -44,6 +45,7 @@ from pager.services.delivery_reports import reported_page
 from pager.services.errors import InvalidInput
 from pager.services.paging import AlertTransaction
 from pager.services.runtime import Runtime
+from pager.settings import signing_key
 
 log = logging.getLogger("pager.phone")
 
@@ -312,7 +314,7 @@ def record_status(
 
 # --- email links -------------------------------------------------------------------------------------
 
-LinkProblem = Literal["invalid", "expired", "used", "gone"]
+LinkProblem = Literal["invalid", "expired", "used", "gone", "not_paged"]
 
 
 class LinkRefused(Exception):
@@ -348,7 +350,10 @@ class LinkResult:
 
 
 def _claim(runtime: Runtime, token: str, max_age: int) -> LinkClaim:
-    secret = runtime.settings.secret_key
+    secret = signing_key(runtime.settings)
+    if secret is None:  # serve refuses to start without a key; a runtime built otherwise checks nothing
+        log.warning("link_refused reason=no_usable_secret_key")
+        raise LinkRefused("invalid", "This link is not valid.")
     try:
         return read_link_token(secret, token, max_age)
     except LinkInvalid as exc:
@@ -366,6 +371,12 @@ def _used(session: Session, claim: LinkClaim) -> bool:
 def _check(session: Session, claim: LinkClaim, alert: Alert | None) -> Alert:
     if alert is None:
         raise LinkRefused("gone", f"Alert {claim.alert_id} no longer exists.")
+    user = repo.find_user_by_handle(session, claim.user)
+    if user is None or user.id is None:
+        raise LinkRefused("invalid", f"The person this link was sent to ({claim.user}) no longer exists.")
+    # A genuine signature is not enough: only someone this alert paged may act on it by link.
+    if not repo.was_paged(session, claim.alert_id, user.id):
+        raise LinkRefused("not_paged", f"{claim.user} was not paged for alert {claim.alert_id}.")
     if _used(session, claim):
         raise LinkRefused("used", "This link has already been used; each link works once.")
     return alert
@@ -403,8 +414,6 @@ def use_link(
         )
         alert = _check(session, claim, session.exec(query).first())
         work = AlertTransaction(session, runtime, now)
-        if work.user_id(claim.user) is None:
-            raise LinkRefused("invalid", f"The person this link was sent to ({claim.user}) no longer exists.")
         event = Ack(claim.user) if claim.action == "ack" else Resolve(claim.user)
         decision = work.handle(alert, event)
         outcome = decision.outcome if decision is not None else "policy_missing"

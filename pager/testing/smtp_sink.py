@@ -82,9 +82,14 @@ class SmtpSink:
 
     @property
     def url(self) -> str:
-        """`smtp://[user:pass@]127.0.0.1:PORT`, the shape of PAGER_SMTP_URL."""
-        auth = "" if self._credentials is None else "{}:{}@".format(*self._credentials)
-        return f"smtp://{auth}{self.host}:{self.port}"
+        """`smtp://[user:pass@]127.0.0.1:PORT`, the shape of PAGER_SMTP_URL.
+
+        With credentials it ends in `?insecure_auth=1`: the sink offers no TLS, and pager logs in
+        without TLS only when the URL says so.
+        """
+        if self._credentials is None:
+            return f"smtp://{self.host}:{self.port}"
+        return "smtp://{}:{}@{}:{}?insecure_auth=1".format(*self._credentials, self.host, self.port)
 
     @property
     def deliveries(self) -> list[Delivery]:

@@ -12,7 +12,7 @@ import pytest
 
 from pager.adapters.console import ConsoleNotifier
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
-from pager.adapters.smtp_email import SmtpEmailNotifier, SmtpTarget, parse_smtp_url
+from pager.adapters.smtp_email import SmtpEmailNotifier, SmtpTarget, SmtpUrlInvalid, parse_smtp_url
 from pager.testing.smtp_sink import SmtpSink
 
 SENDER = "pager@example.org"
@@ -149,7 +149,8 @@ def test_refused_connection_is_transient() -> None:
 def test_login_with_percent_encoded_credentials_from_the_url() -> None:
     user, password = "pager@example.org", "p@ss:w/rd%"
     with SmtpSink(credentials=(user, password)) as sink:
-        url = f"smtp://{quote(user, safe='')}:{quote(password, safe='')}@{sink.host}:{sink.port}"
+        credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+        url = f"smtp://{credentials}@{sink.host}:{sink.port}?insecure_auth=1"
 
         result = notifier(url).send(page())
 
@@ -166,7 +167,7 @@ def test_login_with_the_sink_url() -> None:
 @pytest.mark.parametrize(("auth", "code"), [("pager:wrong@", 535), ("", 530)], ids=["bad-password", "none"])
 def test_rejected_or_missing_login_is_permanent(auth: str, code: int) -> None:
     with SmtpSink(credentials=("pager", "s3cret")) as sink:
-        result = notifier(f"smtp://{auth}{sink.host}:{sink.port}").send(page())
+        result = notifier(f"smtp://{auth}{sink.host}:{sink.port}?insecure_auth=1").send(page())
 
         assert (result.outcome, result.error_code) == (Outcome.TRANSIENT, code)
         assert sink.messages == []
@@ -191,7 +192,11 @@ def test_rejected_or_missing_login_is_permanent(auth: str, code: int) -> None:
             SmtpTarget("mail.example.org", 587, "u", "p", starttls=True, tls=False),
         ),
         (
-            "smtp://u:p@mail.example.org:587?starttls=0",
+            "smtp://u:p@mail.example.org:587?starttls=0&insecure_auth=1",
+            SmtpTarget("mail.example.org", 587, "u", "p", starttls=False, tls=False),
+        ),
+        (
+            "SMTP://u:p@mail.example.org:587?insecure_auth=true",
             SmtpTarget("mail.example.org", 587, "u", "p", starttls=False, tls=False),
         ),
         (
@@ -199,7 +204,7 @@ def test_rejected_or_missing_login_is_permanent(auth: str, code: int) -> None:
             SmtpTarget("smtp.example.org", 465, "pager@example.org", "p@ss:w/rd", starttls=False, tls=True),
         ),
         (
-            "smtp://relay@127.0.0.1:1025",
+            "smtp://relay@127.0.0.1:1025?insecure_auth=1",
             SmtpTarget("127.0.0.1", 1025, "relay", None, starttls=False, tls=False),
         ),
     ],
@@ -222,8 +227,43 @@ def test_parse_smtp_url(url: str, target: SmtpTarget) -> None:
     ],
 )
 def test_parse_smtp_url_rejects_bad_urls(url: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(SmtpUrlInvalid):
         parse_smtp_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://pager:hunter2-pw@mail.example.org:25",
+        "hunter2-pw@mail.example.org:25",
+        "pager:hunter2-pw@mail.example.org",
+        "smtp://pager:hunter2-pw@:25?starttls=1",
+        "smtp://pager:hunter2-pw@mail.example.org:25x?starttls=1",
+        "smtp://pager:hunter2-pw@mail.example.org:99999?starttls=1",
+        "smtp://pager:hunter2-pw#@mail.example.org:587?starttls=1",  # `#` not encoded: a fragment
+        "smtp://pager:hunter2-pw@[mail.example.org:587?starttls=1",
+        "smtp://pager:hunter2-pw@mail.example.org:25",  # credentials without TLS
+    ],
+)
+def test_a_refused_url_never_shows_its_password(url: str) -> None:
+    with pytest.raises(SmtpUrlInvalid) as refused:
+        parse_smtp_url(url)
+    message = str(refused.value)
+    assert message.startswith("PAGER_SMTP_URL ")
+    for part in ("hunter2", "hun", "ter2", "pw"):
+        assert part not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["smtp://pager:s3cret@mail.example.org:25", "smtp://pager@mail.example.org", "smtp://u:p@h?starttls=0"],
+)
+def test_credentials_without_tls_are_refused_unless_the_url_says_insecure_auth(url: str) -> None:
+    with pytest.raises(SmtpUrlInvalid, match=r"no TLS.*starttls=1.*smtps://.*insecure_auth=1"):
+        parse_smtp_url(url)
+    separator = "&" if "?" in url else "?"
+    target = parse_smtp_url(f"{url}{separator}insecure_auth=1")
+    assert target.username in ("pager", "u") and not (target.starttls or target.tls)
 
 
 # -- console -------------------------------------------------------------------------------------------

@@ -143,6 +143,41 @@ def test_tampered_and_foreign_tokens_are_refused(client: TestClient, runtime: Ru
     assert alert_row(runtime, alert_id).status == "triggered"
 
 
+@pytest.mark.parametrize("user", ["bob", "carol", "dana"])
+def test_genuine_link_for_someone_never_paged_for_the_alert_is_refused(
+    client: TestClient, runtime: Runtime, user: str
+) -> None:
+    # Bob shares the rotation, carol is level 2 (not reached yet), dana is only registered: a link
+    # signed with the real key for any of them must not act, since only alice was paged.
+    alert_id = page(runtime)
+    assert runtime.settings.secret_key is not None
+    token = make_link_token(runtime.settings.secret_key, alert_id, "ack", user)
+    before = snapshot(runtime)
+    for method in (client.get, client.post):
+        response = method(f"/ack/{token}")
+        assert response.status_code == 403, response.text
+        assert "This link cannot act on this alert" in response.text
+        assert f"{user} was not paged for alert {alert_id}." in response.text
+        assert "Nothing was changed" in response.text
+    assert snapshot(runtime) == before
+    assert alert_row(runtime, alert_id).status == "triggered"
+    assert used_nonces(runtime, alert_id) == []
+
+
+def test_without_a_key_email_pages_still_go_out_without_links(client: TestClient, runtime: Runtime) -> None:
+    # Only a command-line process can lack the key (serve and worker refuse to start): `pager alert
+    # trigger` must still page, and a link can be neither made nor checked without it.
+    signed = links(runtime, page(runtime, key="signed"))["ack"]
+    runtime.settings = runtime.settings.model_copy(update={"secret_key": None})
+    alert_id = page(runtime, key="unsigned")
+    body = outbox(runtime, alert_id, "email").body
+    assert "/ack/" not in body
+    assert f"Acknowledge by replying to the SMS page or with `pager alert ack {alert_id}`." in body
+    before = snapshot(runtime)
+    assert client.post(signed).status_code == 400
+    assert snapshot(runtime) == before
+
+
 def test_expired_token_is_refused(client: TestClient, runtime: Runtime) -> None:
     alert_id = page(runtime)
     # itsdangerous stamps tokens with the wall clock, so mint this one a day and a minute ago.
@@ -174,4 +209,4 @@ def test_openapi_documents_the_link_pages(client: TestClient) -> None:
     for method in ("get", "post"):
         operation = spec["paths"]["/ack/{token}"][method]
         assert operation["summary"]
-        assert {"200", "400", "404", "409", "410"} <= set(operation["responses"])
+        assert {"200", "400", "403", "404", "409", "410"} <= set(operation["responses"])

@@ -46,6 +46,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 09:00 America/Chicago: alice is on call
 PUBLIC = "https://pager.example.com"
 AUTH_TOKEN = "twilio-auth-token-for-tests"
+SECRET_KEY = "test-secret-key-of-at-least-32-bytes"
 SMS = {"alice": "+15550000001", "bob": "+15550000002", "carol": "+15550000003", "dana": "+15550000004"}
 VOICE = {handle: "+1555100" + number[-4:] for handle, number in SMS.items()}
 
@@ -73,7 +74,7 @@ POLICY = """\
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
     config_dir = support.write_config(tmp_path / "config", {"team": SCHEDULE}, {"main": POLICY})
     built = support.console_runtime(
-        engine, config_dir, public_url=PUBLIC, twilio_auth_token=AUTH_TOKEN, secret_key="test-secret"
+        engine, config_dir, public_url=PUBLIC, twilio_auth_token=AUTH_TOKEN, secret_key=SECRET_KEY
     )
     with session_scope(engine) as session:
         for handle in SMS:

@@ -114,6 +114,16 @@ def test_pager_db_upgrade_refuses_an_unsupported_url() -> None:
     assert "unsupported database URL" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://pager:hunter2-pw@db:port/pager", "not a URL, password hunter2-pw"]
+)
+def test_a_database_url_that_cannot_be_parsed_is_refused_without_showing_it(url: str) -> None:
+    result = CliRunner().invoke(app, ["db", "upgrade"], env={"PAGER_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: PAGER_DATABASE_URL: the URL cannot be parsed")
+    assert "hunter2" not in result.output + result.stderr
+
+
 @pytest.mark.database
 def test_0002_and_0003_add_the_outbox_indexes_and_keep_every_row(empty_database_url: str) -> None:
     upgrade_schema(empty_database_url, "0001")

@@ -39,6 +39,7 @@ from pager.testing.smtp_sink import SmtpSink
 ACCOUNT_SID = "AC" + "e2e0" * 8
 AUTH_TOKEN = "e2e-auth-token-" + "0" * 17
 FROM_NUMBER = "+15005550006"
+SECRET_KEY = "e2e-worker-secret-key-" + "w" * 16  # serve and worker refuse to start without 32 bytes
 ANN = {"handle": "ann", "name": "Ann Primary", "sms": "+15555550101", "email": "ann@example.com"}
 CAT = {"handle": "cat", "name": "Cat Lead", "sms": "+15555550102", "email": "cat@example.com"}
 SERVICE = "web"
@@ -242,6 +243,7 @@ class PagingSetup:
             PAGER_DATABASE_URL=url.render_as_string(hide_password=False),
             PAGER_CONFIG_DIR=str(self.config_dir),
             PAGER_PUBLIC_URL="http://127.0.0.1:9",
+            PAGER_SECRET_KEY=SECRET_KEY,
             PAGER_TWILIO_API_BASE=self.twilio.url,
             PAGER_SMTP_URL=self.smtp.url,
             PAGER_SENDING_LEASE_SECONDS=str(SENDING_LEASE_SECONDS),
@@ -314,7 +316,9 @@ def e2e_config_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def paging(e2e_database_url: str, e2e_config_dir: Path, tmp_path: Path) -> Iterator[PagingSetup]:
     """Users ann and cat (sms, voice, email), the service row, the fakes; workers killed at the end."""
-    settings = Settings(_env_file=None, database_url=e2e_database_url, config_dir=e2e_config_dir)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=e2e_database_url, config_dir=e2e_config_dir, secret_key=SECRET_KEY
+    )
     runtime = build_runtime(settings)
     now = datetime.now(UTC)
     with session_scope(runtime.engine) as session:

@@ -627,6 +627,7 @@ def test_worker_pages_a_triggered_alert_and_stops_on_sigterm(
     assert run("alert", "trigger", "web", "--summary", "Disk full").returncode == 0
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGER_")}
     env["PAGER_DATABASE_URL"] = db_url
+    env["PAGER_SECRET_KEY"] = "worker-test-secret-key-" + "x" * 16
     log_path = tmp_path / "worker.log"
     with log_path.open("w", encoding="utf-8") as log_file:
         worker = subprocess.Popen(

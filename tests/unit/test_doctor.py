@@ -109,7 +109,7 @@ PROBLEMS = [
     pytest.param(
         {"PAGER_SMTP_URL": f"smtp://pager:{SMTP_PASSWORD}@mail.example.com:587"},
         "smtp",
-        "without TLS",
+        "no TLS",
         "starttls=1",
         id="smtp-credentials-in-clear",
     ),
@@ -122,7 +122,7 @@ PROBLEMS = [
     ),
     pytest.param({"PAGER_SMTP_URL": "smtp://"}, "smtp", "no host", "write it as", id="smtp-no-host"),
     pytest.param(
-        {"PAGER_SMTP_URL": "smtp://mail:x25@h:port"}, "smtp", "does not parse", "write", id="smtp-port"
+        {"PAGER_SMTP_URL": "smtp://mail:x25@h:port"}, "smtp", "cannot be parsed", "write", id="smtp-port"
     ),
     pytest.param(
         {"PAGER_PUBLIC_URL": "pager.example.com"}, "public_url", "absolute", "https://", id="url-relative"
