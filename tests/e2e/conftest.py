@@ -197,9 +197,11 @@ class FakeTwilioProcess:
         with everything it had on record."""
         self._call("POST", "/_fake/outage", {"seconds": seconds})
 
-    def hang_next_create_to(self, number: str) -> None:
-        """The next create addressed to `number` is recorded (Twilio has it) but never answered."""
-        self._call("POST", "/_fake/faults", {"kind": "hang", "to": number, "count": 1, "record": True})
+    def hang_next_create_to(self, number: str, delay: float | None = None) -> None:
+        """The next create addressed to `number` is recorded (Twilio has it) but answered only after
+        `delay` seconds (None: never)."""
+        fault = {"kind": "hang", "to": number, "count": 1, "record": True, "delay": delay}
+        self._call("POST", "/_fake/faults", fault)
 
 
 @dataclass
