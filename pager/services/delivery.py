@@ -315,6 +315,8 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
                         session, work, attempt.page.alert_id, attempt.page.idempotency_key, result.error or ""
                     )
         return
+    except (OperationalError, InterfaceError):
+        raise  # the database is away, not a bad row: page by page would fail the same way
     except Exception:
         log.exception("record_batch_failed pages=%d; recording them one by one", len(outcomes))
     with session_scope(runtime.engine) as session:
