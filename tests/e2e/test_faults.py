@@ -143,6 +143,7 @@ def test_postgres_restart_under_a_running_server(tmp_path: Path) -> None:
 
             postgres.stop("fast")
             wait_until("/readyz to say 503", lambda: readyz_status(server) == 503, 10, interval=0.2)
+            assert httpx.get(f"{server.url}/healthz", timeout=CLIENT_TIMEOUT).status_code == 200
 
             started = time.monotonic()
             refused = enqueue(server, "during", "sent while the database is down")
