@@ -139,14 +139,7 @@ class _Loop:
             try:
                 done = self.work(self.clock())
             except (OperationalError, InterfaceError) as exc:
-                # The database is away (restarting, unreachable, read-only): say so once, not with a
-                # traceback every second; the loop keeps trying every tick.
-                if not self.database_away:
-                    error = " ".join(str(exc.orig).split())
-                    log.warning(
-                        "database_unavailable loop=%s error=%r; retrying every second", self.name, error
-                    )
-                self.database_away = True
+                self._report_database_away(exc)
                 done = 0
             except Exception:
                 log.exception("loop_failed loop=%s", self.name)
@@ -162,9 +155,8 @@ class _Loop:
     def _sleep_seconds(self) -> float:
         try:
             due = self.due()
-        except (OperationalError, InterfaceError):
-            if not self.database_away:
-                log.exception("next_due_failed loop=%s", self.name)
+        except (OperationalError, InterfaceError) as exc:
+            self._report_database_away(exc)
             return TICK_SECONDS
         except Exception:
             log.exception("next_due_failed loop=%s", self.name)
@@ -172,6 +164,14 @@ class _Loop:
         if due is None:
             return TICK_SECONDS
         return max(0.0, min(TICK_SECONDS, (due - self.clock()).total_seconds()))
+
+    def _report_database_away(self, exc: OperationalError | InterfaceError) -> None:
+        # The database is away (restarting, unreachable, read-only): say so once, not with a
+        # traceback every second; the loop keeps trying every tick.
+        if not self.database_away:
+            error = " ".join(str(exc.orig).split())
+            log.warning("database_unavailable loop=%s error=%r; retrying every second", self.name, error)
+        self.database_away = True
 
 
 class Worker:
