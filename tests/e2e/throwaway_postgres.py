@@ -2,9 +2,11 @@
 
 It listens on 127.0.0.1 only, on a free port (never 5432: the machine's shared server must not be
 touched), with trust authentication and its Unix socket in its own directory. PostgreSQL refuses to
-run as root, so when the tests run as root every command runs as the `postgres` OS user (`runuser`)
-and the directory is handed to that user. The binaries are found under /usr/lib/postgresql/*/bin or
-on PATH; without them the test fails (the fault test must run wherever the suite runs).
+run as root, so when the tests run as root every command runs as the `postgres` OS user and the
+directory is handed to that user. The server is a child of the test process started through
+`setpriv --pdeathsig`, so it shuts down even if the test process is killed before its clean-up runs.
+The binaries are found under /usr/lib/postgresql/*/bin or on PATH; without them the test fails (the
+fault test must run wherever the suite runs).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +52,7 @@ class ThrowawayPostgres:
     bin_dir: Path
     root: Path
     port: int
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -89,18 +93,51 @@ class ThrowawayPostgres:
 
     def start(self) -> None:
         """Start and wait until it accepts connections (127.0.0.1:port and a socket in `root` only)."""
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        user = ["--reuid=postgres", "--regid=postgres", "--clear-groups"] if os.geteuid() == 0 else []
+        command = [
+            "setpriv",
+            *user,
+            "--pdeathsig=INT",  # a fast shutdown when the test process goes, however it goes
+            str(self.bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={self.root}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while not self._accepting():
+            if self.process.poll() is not None:
+                raise AssertionError(f"postgres exited with {self.process.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"postgres did not start within {COMMAND_TIMEOUT}s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def _accepting(self) -> bool:
+        ready = self._run(
+            "pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", check=False
         )
-        self._run("pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_path), "-o", options, "-w")
+        return ready.returncode == 0
 
     def stop(self, mode: str = "fast") -> None:
         """`pg_ctl stop -m <mode>`: every connection is cut, the port closed."""
         self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", mode, "-w")
+        if self.process is not None:
+            self.process.wait(timeout=COMMAND_TIMEOUT)
 
     def running(self) -> bool:
-        return self._run("pg_ctl", "status", "-D", str(self.data_dir), check=False).returncode == 0
+        return self.process is not None and self.process.poll() is None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -127,4 +164,7 @@ def throwaway_postgres(port: int) -> Iterator[ThrowawayPostgres]:
             if server.running():
                 server.stop("immediate")
         finally:
+            if server.process is not None and server.process.poll() is None:
+                server.process.kill()
+                server.process.wait(timeout=COMMAND_TIMEOUT)
             shutil.rmtree(root, ignore_errors=True)
