@@ -21,6 +21,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col, select
 
 from pager.db import repositories as repo
@@ -131,14 +132,22 @@ class _Loop:
         self.stopping = stopping
         self.waker = waker
         self.flag = waker.subscribe(name)
+        self.database_away = False
 
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
                 done = self.work(self.clock())
+            except (OperationalError, InterfaceError) as exc:
+                self._report_database_away(exc)
+                done = 0
             except Exception:
                 log.exception("loop_failed loop=%s", self.name)
                 done = 0
+            else:
+                if self.database_away:
+                    log.info("database_back loop=%s", self.name)
+                self.database_away = False
             if done:
                 log.info("loop_ran loop=%s items=%d", self.name, done)
             self.waker.wait(self._sleep_seconds(), self.flag)
@@ -146,12 +155,23 @@ class _Loop:
     def _sleep_seconds(self) -> float:
         try:
             due = self.due()
+        except (OperationalError, InterfaceError) as exc:
+            self._report_database_away(exc)
+            return TICK_SECONDS
         except Exception:
             log.exception("next_due_failed loop=%s", self.name)
             return TICK_SECONDS
         if due is None:
             return TICK_SECONDS
         return max(0.0, min(TICK_SECONDS, (due - self.clock()).total_seconds()))
+
+    def _report_database_away(self, exc: OperationalError | InterfaceError) -> None:
+        # The database is away (restarting, unreachable, read-only): say so once, not with a
+        # traceback every second; the loop keeps trying every tick.
+        if not self.database_away:
+            error = " ".join(str(exc.orig).split())
+            log.warning("database_unavailable loop=%s error=%r; retrying every second", self.name, error)
+        self.database_away = True
 
 
 class Worker:

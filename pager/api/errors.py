@@ -1,16 +1,21 @@
 """Every error the API answers has one shape: `{"error": {"code", "message", "details"}}`.
 
 Domain errors are mapped to HTTP here and nowhere else. (The PagerDuty-compatible /v2/enqueue keeps
-PagerDuty's own error body, as clients of that API expect; its router answers that itself.)
+PagerDuty's own error body, as clients of that API expect; its router answers that itself, with the
+reason `database_unavailable` gives.) A database that cannot be reached or written is a 503 with
+Retry-After, never a 500: the sender should retry (with its dedup key a retry cannot open a second
+alert).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pager.core.localtime import NaiveInstantError
@@ -23,6 +28,38 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (InvalidInput, 422, "invalid_input"),
     (NaiveInstantError, 422, "invalid_input"),
 ]
+
+log = logging.getLogger("pager.api")
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(request: Request, exc: Exception) -> str | None:
+    """Why the database cannot serve `request` now (and a log line saying so), or None when `exc` is
+    not such a failure (a lost or refused connection, a read-only or locked file: the driver's
+    OperationalError/InterfaceError, or any error that invalidated the connection)."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    if not (isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated):
+        return None
+    detail = " ".join(str(exc.orig).split())  # the driver's words, on one line (never the SQL)
+    lowered = detail.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        reason = "the database refuses writes (read-only)"
+    elif "disk i/o error" in lowered:
+        reason = "the database cannot write to its disk"
+    elif "database is locked" in lowered:
+        reason = "the database is busy"
+    else:
+        reason = "the database is unavailable"
+    log.warning(
+        "database_unavailable method=%s path=%s error=%s: %r",
+        request.method,
+        request.url.path,
+        type(exc.orig).__name__,
+        detail,
+    )
+    return reason
 
 
 def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
@@ -70,12 +107,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     async def on_writer_busy(_request: Request, exc: Exception) -> JSONResponse:
-        response = error_response(503, "database_busy", str(exc))
-        response.headers["Retry-After"] = "5"
+        response = error_response(503, "database_busy", f"{exc}; retry later")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
+
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        reason = database_unavailable(request, exc)
+        if reason is None:
+            raise exc  # a bug, not an outage: the server's own 500 and traceback
+        response = error_response(503, "database_unavailable", f"{reason}; retry later")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
 
     app.add_exception_handler(WriterBusy, on_writer_busy)
     app.add_exception_handler(DomainError, on_domain)
+    app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(NaiveInstantError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -17,9 +17,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 
 from pager.api.body_limits import BodyTooLarge, pagerduty_too_large
 from pager.api.deps import NowDep, RuntimeDep
+from pager.api.errors import DATABASE_RETRY_AFTER_SECONDS, database_unavailable
 from pager.api.failure_limits import (
     UNKNOWN_INTEGRATION_KEY,
     TooManyFailures,
@@ -117,11 +119,24 @@ class EnqueueAccepted(BaseModel):
 
 
 class EnqueueRejected(BaseModel):
-    """PagerDuty's error body (400 invalid event, 429 throttled)."""
+    """PagerDuty's error body (400 invalid event, 429 throttled, 503 database unavailable)."""
 
     status: str
     message: str
     errors: list[str]
+
+
+UNAVAILABLE_BODY = {
+    "status": "unavailable",
+    "message": "the database is unavailable; retry later",
+    "errors": ["the database is unavailable"],
+}
+
+
+def _unavailable(reason: str) -> JSONResponse:
+    body = EnqueueRejected(status="unavailable", message=f"{reason}; retry later", errors=[reason])
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    return JSONResponse(status_code=503, content=body.model_dump(), headers=headers)
 
 
 def _invalid_event(*errors: str) -> JSONResponse:
@@ -174,7 +189,8 @@ PD_TRIGGER_EXAMPLE = {
         "400 `invalid event` naming each bad field (also for an unknown routing key and for a body over "
         "512 KB), 429 when the key sends more than 60 events a minute beyond a burst of 120, or when "
         "this address sent more than 20 unknown routing keys within a minute (a key already known to "
-        "work is still accepted). "
+        "work is still accepted), 503 with Retry-After while the database cannot be reached or written "
+        "(retry; the dedup key keeps a retry from opening a second alert). "
         "An acknowledge or resolve for a dedup key with no open alert is accepted and changes nothing. "
         "Errors use PagerDuty's body shape, not pager's."
     ),
@@ -200,6 +216,11 @@ PD_TRIGGER_EXAMPLE = {
             "model": EnqueueRejected,
             "description": "Too many events for this routing key; retry later",
             "content": {"application/json": {"example": THROTTLED_BODY}},
+        },
+        503: {
+            "model": EnqueueRejected,
+            "description": "The database cannot be reached or written; retry after Retry-After seconds",
+            "content": {"application/json": {"example": UNAVAILABLE_BODY}},
         },
     },
     openapi_extra=_request_body(ingest_payloads.PagerDutyEvent, PD_TRIGGER_EXAMPLE),
@@ -238,6 +259,11 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
         return _throttled(exc.retry_after)
     except DomainError as exc:  # e.g. the service vanished meanwhile: still PagerDuty's shape
         return _invalid_event(str(exc))
+    except DBAPIError as exc:
+        reason = database_unavailable(request, exc)
+        if reason is None:
+            raise
+        return _unavailable(reason)
     accepted = EnqueueAccepted(dedup_key=result.dedup_key)
     return JSONResponse(status_code=202, content=accepted.model_dump())
 
@@ -291,6 +317,10 @@ INTEGRATION_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Too many events for this key, or too many unknown keys from this address; "
         "retry after Retry-After seconds",
         "content": _error_example("throttled", "too many events for this integration key; retry in 2s"),
+    },
+    503: {
+        "description": "The database cannot be reached or written; retry after Retry-After seconds",
+        "content": _error_example("database_unavailable", "the database is unavailable; retry later"),
     },
 }
 

@@ -26,7 +26,14 @@ SQLITE_BEGIN_OPTION = "pager_sqlite_begin"
 _SQLITE_BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 
 
-_JSON: dict[str, Any] = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
+# Statement parameters stay out of error messages and tracebacks: they hold integration keys,
+# token hashes and phone numbers.
+_JSON: dict[str, Any] = {
+    "json_serializer": json_codec.dumps,
+    "json_deserializer": json_codec.loads,
+    "hide_parameters": True,
+}
+POSTGRES_CONNECT_TIMEOUT_S = 5
 
 
 class WriterBusy(TimeoutError):
@@ -71,7 +78,9 @@ def create_db_engine(
     """
     parsed = database_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, echo=echo, pool_pre_ping=True, **_JSON)
+        # A database host that drops packets would otherwise hold a request for minutes.
+        connect = {} if "connect_timeout" in parsed.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect, **_JSON)
     kwargs: dict[str, Any] = {"connect_args": {"timeout": sqlite_busy_timeout_ms / 1000}}
     if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
         # Every pooled connection would otherwise get its own empty in-memory database.

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
@@ -193,7 +194,16 @@ class DeliveryPump:
         while not self._finished.empty():
             finished.append(self._finished.get())
         if finished:
-            _record(self.runtime, now, finished)
+            try:
+                _record(self.runtime, now, finished)
+            except (OperationalError, InterfaceError):
+                # The database is away. These pages went out: keep their outcomes (the rows stay
+                # `sending`, claimed by nobody) and record them first thing once it is back. Dropped,
+                # they would wait out the sending lease and be reconciled: an email sent twice, and
+                # calls to those numbers held until then.
+                for outcome in finished:
+                    self._finished.put(outcome)
+                raise
         reconciled = 0
         if self._next_reconcile is None or now >= self._next_reconcile:
             reconciled = reconcile_uncertain(self.runtime, now)
@@ -305,6 +315,8 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
                         session, work, attempt.page.alert_id, attempt.page.idempotency_key, result.error or ""
                     )
         return
+    except (OperationalError, InterfaceError):
+        raise  # the database is away, not a bad row: page by page would fail the same way
     except Exception:
         log.exception("record_batch_failed pages=%d; recording them one by one", len(outcomes))
     with session_scope(runtime.engine) as session:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from pager.core.alert import Timer
 from pager.db import repositories as repo
 from pager.db.repositories import DueAlert
@@ -84,6 +86,8 @@ class _Pass:
         """Decide one batch; False when the pass is over."""
         try:
             decided = _decide_batch(self.runtime, self.now, self.batch, self._directory, self._lock)
+        except (OperationalError, InterfaceError):
+            raise  # the database is away, not a bad alert: alert by alert would fail the same way
         except Exception:
             log.exception("escalation_batch_failed; redoing it alert by alert")
             decided = _decide_batch_carefully(self.runtime, self.now, self.batch)

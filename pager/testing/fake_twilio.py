@@ -2,7 +2,8 @@
 
 Serves `/2010-04-01/Accounts/{sid}/Messages.json` and `/Calls.json` (create, filtered and paged list,
 single fetch) in the JSON shapes of the real API, checks HTTP basic auth, records every request, injects
-faults (500, 429, 21211, hang, dropped connection) and posts signed status callbacks.
+faults (500, 429, 21211, hang, dropped connection, an outage refusing connections) and posts signed
+status callbacks.
 
 A created resource is answered `queued` exactly like the real API; the stored copy then moves on at once
 (message `sent` with `date_sent`, call `ringing` with `start_time`), as the real provider does within a
@@ -170,6 +171,22 @@ class FakeTwilio:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def go_down(self, seconds: float) -> None:
+        """An outage: close the listening socket (connections are refused) and listen again on the same
+        port after `seconds`. What the fake has on record is kept, as the real provider's would be."""
+        http = self._http
+        if http is None:
+            raise RuntimeError("FakeTwilio is not running")
+        host, port = http.address
+        # Another thread: the caller may be one of this server's own request threads.
+        threading.Thread(target=self._outage, args=(http, host, port, seconds), daemon=True).start()
+
+    def _outage(self, http: JsonHttpServer, host: str, port: int, seconds: float) -> None:
+        http.stop()
+        self._http = None
+        if not self._stopping.wait(seconds):
+            self._http = JsonHttpServer(self, host, port).start()
 
     @property
     def base_url(self) -> str:
@@ -377,6 +394,11 @@ class FakeTwilio:
                     str(doc["sid"]), str(doc.get("status", "delivered")), doc.get("error_code")
                 )
                 return 200, {"status_code": status}
+            if (method, path) == ("POST", "/_fake/outage"):
+                # Answered first; the socket closes a moment later (see go_down).
+                seconds = float(doc["seconds"])
+                self.go_down(seconds)
+                return 200, {"ok": True, "down_for": seconds}
         except (ValueError, KeyError, TypeError, urllib.error.URLError) as error:
             return 400, {"error": repr(error)}
         return 404, {"error": f"no such control endpoint: {method} {path}"}

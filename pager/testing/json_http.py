@@ -47,10 +47,16 @@ class JsonHttpServer:
         self._thread.join(timeout=5)
 
     @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) of the bound socket."""
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
     def base_url(self) -> str:
         """`http://HOST:PORT` of the bound socket."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self.address
+        return f"http://{host}:{port}"
 
 
 class _Server(ThreadingHTTPServer):

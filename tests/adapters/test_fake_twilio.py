@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -421,6 +422,35 @@ def test_status_callback_needs_a_callback_url(fake: FakeTwilio, client: Client) 
         fake.send_status_callback(message.sid)
     with pytest.raises(KeyError):
         fake.send_status_callback("SM" + "0" * 32)
+
+
+def test_an_outage_refuses_connections_then_serves_on_the_same_port_with_its_records(
+    fake: FakeTwilio, client: Client
+) -> None:
+    send(client, to=ALICE)
+    url = fake.base_url
+    request = urllib.request.Request(f"{url}/_fake/outage", data=json.dumps({"seconds": 0.5}).encode())
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert json.loads(answer.read())["down_for"] == 0.5
+    deadline = time.monotonic() + 5
+    refused = False
+    while not refused and time.monotonic() < deadline:  # the socket closes just after the answer
+        try:
+            requests.get(f"{url}/_fake/messages", timeout=1)
+        except requests.ConnectionError:
+            refused = True
+    assert refused
+    with pytest.raises(requests.ConnectionError):
+        send(client, to=BOB)
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/_fake/messages", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    assert fake.base_url == url
+    send(client, to=BOB)
+    assert [m["to"] for m in fake.messages] == [ALICE, BOB]
 
 
 # -- as a separate process -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from sqlmodel import select
 
 from pager.api.app import create_app
 from pager.api.deps import get_now
-from pager.db.session import session_scope
+from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
 from pager.services import catalog, ingest_keys, users
 from pager.services.ingest_keys import Throttle
@@ -306,6 +306,33 @@ def test_a_key_sending_too_much_gets_429_and_nothing_is_stored(client: TestClien
     clock[0] = 1.0  # one token back after a second at 60/min
     assert client.post("/v2/enqueue", json=event).status_code == 202
     assert alerts_of(runtime)[0].event_count == 3
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_to_retry_not_a_500(
+    runtime: Runtime, client: TestClient
+) -> None:
+    before = counts(runtime)
+    reachable = runtime.engine
+    runtime.engine = create_db_engine("postgresql+psycopg://pager@127.0.0.1:1/gone")  # nothing listens
+    try:
+        pagerduty = client.post("/v2/enqueue", json=fixture("pagerduty_v2_trigger.json"))
+        generic = client.post(f"/integrations/generic/{API_KEY}", json={"status": "firing", "summary": "x"})
+    finally:
+        runtime.engine.dispose()
+        runtime.engine = reachable
+
+    assert pagerduty.status_code == 503, pagerduty.text
+    assert pagerduty.json() == {  # PagerDuty's shape on its route
+        "status": "unavailable",
+        "message": "the database is unavailable; retry later",
+        "errors": ["the database is unavailable"],
+    }
+    assert generic.status_code == 503, generic.text
+    assert generic.json()["error"]["code"] == "database_unavailable"
+    assert pagerduty.headers["Retry-After"] == generic.headers["Retry-After"] == "5"
+    assert counts(runtime) == before
+    # Back again: the same key is accepted at once.
+    assert client.post("/v2/enqueue", json=fixture("pagerduty_v2_trigger.json")).status_code == 202
 
 
 # --- integration keys: remembered by the process, rotated by anyone ---------------------------------

@@ -193,9 +193,16 @@ class FakeTwilioProcess:
         created: list[dict[str, Any]] = self._call("GET", "/_fake/messages")
         return created
 
-    def hang_next_create_to(self, number: str) -> None:
-        """The next create addressed to `number` is recorded (Twilio has it) but never answered."""
-        self._call("POST", "/_fake/faults", {"kind": "hang", "to": number, "count": 1, "record": True})
+    def go_down(self, seconds: float) -> None:
+        """An outage: connections are refused for `seconds`, then it serves again on the same port,
+        with everything it had on record."""
+        self._call("POST", "/_fake/outage", {"seconds": seconds})
+
+    def hang_next_create_to(self, number: str, delay: float | None = None) -> None:
+        """The next create addressed to `number` is recorded (Twilio has it) but answered only after
+        `delay` seconds (None: never)."""
+        fault = {"kind": "hang", "to": number, "count": 1, "record": True, "delay": delay}
+        self._call("POST", "/_fake/faults", fault)
 
 
 @dataclass

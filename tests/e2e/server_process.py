@@ -210,11 +210,16 @@ def twiml_text(response: httpx.Response) -> str:
 
 
 @contextmanager
-def running_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    """Start the fakes and `pager serve` on a migrated database; everything is stopped on exit."""
-    config_dir = write_config(tmp_path / "config")
+def running_server(database_url: str, tmp_path: Path, *, add_users: bool = True) -> Iterator[Server]:
+    """Start the fakes and `pager serve` on a migrated database; everything is stopped on exit.
+
+    `add_users=False` serves a database a previous `running_server` already set up (a restart)."""
+    config_dir = tmp_path / "config"
+    if not config_dir.exists():
+        write_config(config_dir)
     engine = create_db_engine(database_url)
-    add_people(engine)
+    if add_users:
+        add_people(engine)
     cli_env = clean_environment(PAGER_DATABASE_URL=database_url, PAGER_CONFIG_DIR=str(config_dir))
     services = json.loads(run_cli(cli_env, tmp_path, "service", "list", "--json"))
     key = next(s["integration_key"] for s in services if s["id"] == SERVICE)
