@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     # A page left `sending` this long (its worker died mid-call) is reconciled with the provider.
     # Keep it above the provider calls' timeout (10 s), or a slow live call could be reconciled too.
     sending_lease_seconds: float = Field(default=30.0, gt=0)
+    # Dead-man's switch: each worker GETs this URL once a minute while its loops are healthy
+    # (pager.services.deadman); an outside checker alarms when the pings stop. None: no pings.
+    deadman_url: str | None = None
+
+    @field_validator("deadman_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("PAGER_DEADMAN_URL must be an http:// or https:// URL")
+        return value or None
 
 
 def get_settings() -> Settings:

@@ -14,6 +14,7 @@ from pager.api import health
 from pager.api.errors import install_error_handlers
 from pager.db.session import session_scope
 from pager.services.catalog import sync_services
+from pager.services.engine_metrics import metrics_registry
 from pager.services.runtime import Runtime
 from pager.worker import Worker
 
@@ -48,6 +49,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
 
     app = FastAPI(title="pager", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.metrics_registry = metrics_registry(runtime.engine)
     install_error_handlers(app)
     app.include_router(health.router)
     for router in _feature_routers():

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from pager.api.deps import NowDep, RuntimeDep
 from pager.services import ingest, ingest_payloads
+from pager.services.engine_metrics import INGEST_SECONDS, timed
 from pager.services.errors import DomainError
 from pager.services.ingest import IngestAction
 from pager.services.ingest_keys import KnownKeys, Throttle, Throttled, UnknownKey
@@ -28,6 +29,7 @@ from pager.services.trigger_batch import TriggerBatcher
 
 router = APIRouter(tags=["ingest"])
 T = TypeVar("T")
+timed_receive = timed(INGEST_SECONDS, ingest.receive)  # every webhook and event, into pager_ingest_seconds
 
 
 class BodyTooLarge(Exception):
@@ -196,7 +198,7 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
     except PayloadInvalid as exc:
         return _invalid_event(*(f"{p.field}: {p.message}" for p in exc.problems))
     try:
-        result = await ingest.receive(
+        result = await timed_receive(
             runtime,
             event.routing_key,
             lambda: action,
@@ -282,7 +284,7 @@ async def _integration(
     except BodyTooLarge:
         raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES // 1024} KB") from None
     try:
-        result = await ingest.receive(
+        result = await timed_receive(
             runtime,
             key,
             lambda: mapping(ingest_payloads.parse_payload(model, body)),
