@@ -1,9 +1,8 @@
 """Worker heartbeat rows (`worker_heartbeats`): one per running worker. The caller owns the session.
 
 A heartbeat write must never hold up the worker's loops or the HTTP server, so it goes through an
-engine of its own (`heartbeat_engine`) that waits only briefly for the database: on SQLite it does
-not queue at this process's writer lock (pager.db.session) and gives up after HEARTBEAT_WAIT; on
-Postgres it bounds connecting and each statement the same way.
+engine of its own (`heartbeat_engine`) that waits only briefly for the database: SQLite's busy
+timeout is HEARTBEAT_WAIT; on Postgres connecting and each statement are bounded the same way.
 """
 
 from __future__ import annotations

@@ -158,3 +158,38 @@ def test_a_stuck_loop_stops_the_beat_and_readiness_turns_red_while_the_other_loo
         thread.join(timeout=15)
     assert not thread.is_alive()
     assert rows(runtime.engine) == []  # a clean stop deletes the row
+
+
+def test_a_beat_waits_for_this_process_s_writer_at_most_its_bound_then_gives_up(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("pager.services.heartbeat.HEARTBEAT_WAIT", timedelta(milliseconds=200))
+    beat = Heartbeat(engine, Clock(T0))
+    beat.register()
+    holding, done = threading.Event(), threading.Event()
+
+    def long_writer() -> None:
+        with session_scope(engine):  # a writer of this process that keeps the writer slot
+            holding.set()
+            done.wait(timeout=10)
+
+    writer = threading.Thread(target=long_writer)
+    writer.start()
+    try:
+        holding.wait(timeout=5)
+        started = time.monotonic()
+        written = beat.beat(T0 + timedelta(seconds=5))
+        waited = time.monotonic() - started
+    finally:
+        done.set()
+        writer.join(timeout=10)
+    if engine.url.get_backend_name() == "sqlite":
+        assert not written and waited < 1.0
+        assert "step=beat error=writer_lock_busy" in caplog.text
+        assert beat.beat(T0 + timedelta(seconds=6))  # the next beat, once the writer is done
+    else:  # Postgres has no process-wide writer: the beat never waited for it
+        assert written
+    assert rows(engine)[0].beat_at == T0 + timedelta(
+        seconds=6 if engine.url.get_backend_name() == "sqlite" else 5
+    )
+    beat.remove()
