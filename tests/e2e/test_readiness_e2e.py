@@ -6,7 +6,9 @@ Real processes on loopback and the suite's database (SQLite, or Postgres in CI's
 - the worker's own /metrics carries the engine's metrics;
 - SIGSTOP freezes the worker: the server's /readyz turns 503 (reason: worker) within 20 s, and
   SIGCONT brings it back to 200 within 20 s;
-- SIGTERM ends the worker within its bounded shutdown and removes its heartbeat: 503 again.
+- SIGTERM ends the worker within its bounded shutdown and removes its heartbeat: 503 again;
+- SIGTERM while Twilio hangs on a created SMS: the worker ends within its grace, not the SDK's
+  timeout, the page stays `sending`, and the next worker reconciles it instead of resending.
 """
 
 from __future__ import annotations
@@ -16,12 +18,25 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import PagingSetup, clean_environment, pager_command, stop_process, wait_until
+from pager.db.session import session_scope
+from pager.services.alerts import alert_timeline
+from pager.worker import SHUTDOWN_GRACE_SECONDS
+from tests.e2e.conftest import (
+    ANN,
+    SENDING_LEASE_SECONDS,
+    PagingSetup,
+    clean_environment,
+    pager_command,
+    stop_process,
+    wait_until,
+)
 from tests.e2e.server_process import SECRET_KEY, free_port
+from tests.e2e.test_worker_e2e import evidence, expected_pages, outbox_row, trigger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.database]
 
@@ -122,3 +137,39 @@ def test_readiness_follows_a_frozen_worker_and_a_stopped_one(
         assert gone.json()["error"]["details"][0]["message"] == "no worker is running (no heartbeat)"
     except AssertionError as failure:
         raise AssertionError(f"{failure}\n--- worker ---\n{log_of(paging, 'worker')}") from None
+
+
+def test_sigterm_during_a_hanging_send_ends_the_worker_in_time_and_the_page_is_reconciled_not_resent(
+    paging: PagingSetup,
+) -> None:
+    # Twilio creates ann's SMS but never answers: the SDK would wait 10 s; the worker stops before.
+    paging.twilio.hang_next_create_to(ANN["sms"])
+    first = paging.start_worker()
+    paging.wait_ready(first)
+    alert_id, triggered_at = trigger(paging)
+    body = expected_pages(alert_id)["level 1 sms"][2]
+
+    def ann_sms_on_record() -> list[dict[str, Any]]:
+        return [m for m in paging.twilio.messages() if m["to"] == ANN["sms"] and m["body"] == body]
+
+    # (an empty list is "something" to wait_until: ask for a bool)
+    wait_until("Twilio to create ann's SMS", lambda: len(ann_sms_on_record()) == 1, 3.0)
+    first.process.terminate()
+    stopped_at = time.monotonic()
+    assert first.process.wait(timeout=15) == 0, first.log()
+    took = time.monotonic() - stopped_at
+    why = evidence(paging, alert_id, triggered_at)
+    assert took < SHUTDOWN_GRACE_SECONDS + 1.5, f"stopping took {took:.1f}s{why}"
+    assert "abandoned_sends=1" in first.log(), why
+    assert outbox_row(paging, alert_id, "sms", ANN["sms"]).status == "sending", why
+
+    paging.start_worker()  # the abandoned call is reconciled with Twilio, never sent a second time
+
+    def reconciled() -> bool:
+        with session_scope(paging.runtime.engine, read_only=True) as session:
+            return any(e.kind == "page_reconciled" for e in alert_timeline(session, alert_id))
+
+    wait_until("ann's SMS reconciled", reconciled, SENDING_LEASE_SECONDS + 8.0, interval=0.1)
+    assert len(ann_sms_on_record()) == 1, evidence(paging, alert_id, triggered_at)
+    row = outbox_row(paging, alert_id, "sms", ANN["sms"])
+    assert (row.status, row.provider_id) == ("sent", ann_sms_on_record()[0]["sid"])
