@@ -113,6 +113,9 @@ class DeliveryPump:
     sender's provider call costs about as much CPU as several decisions: a burst of timers is
     decided, and its pages queued, seconds sooner, and sending then runs uncontended. Calls in
     flight go on, and outcomes are still recorded.
+
+    Stopping (`shutdown`, bounded by its timeout): nothing new is claimed, calls in flight get the
+    time left to finish and be recorded; one still running is left `sending`, for reconciliation.
     """
 
     def __init__(
