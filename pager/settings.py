@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_MIN_BYTES = 32
@@ -81,6 +81,23 @@ class Settings(BaseSettings):
         gt=0,
         description="A page left `sending` this long is reconciled with the provider (see docs/delivery.md).",
     )
+
+    # Dead-man's switch: each worker GETs this URL once a minute while its loops are healthy
+    # (pager.services.deadman); an outside checker alarms when the pings stop. None: no pings.
+    deadman_url: str | None = Field(
+        default=None,
+        repr=False,  # check URLs usually carry a secret id
+        description="Dead-man's switch: every worker GETs this URL once a minute while its loops are "
+        "healthy, so an outside checker (healthchecks-style, Alertmanager's Watchdog) alarms when the "
+        "pings stop. Unset: no pings.",
+    )
+
+    @field_validator("deadman_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("PAGER_DEADMAN_URL must be an http:// or https:// URL")
+        return value or None
 
 
 class SettingInvalid(ValueError):

@@ -13,24 +13,24 @@ import gc
 import logging
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import func
-from sqlalchemy import select as sql_select
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlmodel import col, select
 
-from pager.db import repositories as repo
+from pager.core.readiness import BEAT_STALE_AFTER
+from pager.db import backlog
 from pager.db.session import session_scope
-from pager.db.tables import Alert, OutboxMessage
 from pager.services.catalog import sync_services
+from pager.services.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
 from pager.services.delivery import DeliveryPump, reconcile_uncertain, run_due_deliveries
-from pager.services.engine_metrics import LatenessMeter
+from pager.services.engine_metrics import WORKER_LOOP_SECONDS, LatenessMeter
 from pager.services.escalation import OnDecided, run_due_escalations
+from pager.services.heartbeat import Heartbeat
 from pager.services.runtime import Runtime
 from pager.services.wakeup import WakeListener, Waker
 
@@ -41,7 +41,10 @@ TICK_SECONDS = 1.0
 # burst of decisions allocates millions of short-lived objects, and each collection also scans
 # everything allocated since the last. Everything loaded at start is frozen out of the scans.
 GC_YOUNG_THRESHOLD = 10_000
-_WAITING = ("pending", "unknown")  # outbox rows that still need the worker
+# On SIGTERM: loops finish their pass and calls in flight finish, for at most this long together.
+# A call still running then is left unrecorded (its row stays `sending` and is reconciled with the
+# provider after the sending lease); removing the heartbeat row adds at most HEARTBEAT_WAIT.
+SHUTDOWN_GRACE_SECONDS = 8.0
 
 
 def utc_now() -> datetime:
@@ -71,25 +74,13 @@ def tick(runtime: Runtime, now: datetime) -> TickReport:
 def next_alert_due(runtime: Runtime) -> datetime | None:
     """The earliest `next_action_at` of an open alert (None: no timer set)."""
     with session_scope(runtime.engine, read_only=True) as session:
-        due = session.exec(
-            select(func.min(Alert.next_action_at)).where(col(Alert.status) != "resolved")
-        ).one()
-    return None if due is None else _aware(due)
+        return backlog.earliest_alert_timer(session)
 
 
 def next_page_due(runtime: Runtime) -> datetime | None:
     """The earliest instant a queued or uncertain page needs attention (None: none)."""
-    ready_at = repo.outbox_ready_at()
-    # One min() per status: with `status =` the index (status, ready_at) answers each with one probe.
-    query = sql_select(
-        *(
-            sql_select(func.min(ready_at)).where(col(OutboxMessage.status) == s).scalar_subquery()
-            for s in _WAITING
-        )
-    )
     with session_scope(runtime.engine, read_only=True) as session:
-        found = [due for due in session.execute(query).one() if due is not None]
-    return _aware(min(found)) if found else None
+        return backlog.earliest_page_ready(session)
 
 
 def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:
@@ -106,11 +97,6 @@ def _next_page_due(runtime: Runtime, pump: DeliveryPump) -> datetime | None:
     due = next_page_due(runtime)
     resume_at = pump.claims_resume_at()
     return due if due is None or resume_at is None else max(due, resume_at)
-
-
-def _aware(instant: datetime) -> datetime:
-    # Aggregates bypass the column type, so SQLite hands back naive UTC text.
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant
 
 
 class _Loop:
@@ -133,9 +119,13 @@ class _Loop:
         self.waker = waker
         self.flag = waker.subscribe(name)
         self.database_away = False
+        # When the last pass that did not fail ended (read by the worker's heartbeat, its thread).
+        self.completed_at: datetime | None = None
+        self._seconds = WORKER_LOOP_SECONDS.labels(loop=name)
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            started = time.perf_counter()
             try:
                 done = self.work(self.clock())
             except (OperationalError, InterfaceError) as exc:
@@ -148,6 +138,8 @@ class _Loop:
                 if self.database_away:
                     log.info("database_back loop=%s", self.name)
                 self.database_away = False
+                self.completed_at = self.clock()
+            self._seconds.observe(time.perf_counter() - started)
             if done:
                 log.info("loop_ran loop=%s items=%d", self.name, done)
             self.waker.wait(self._sleep_seconds(), self.flag)
@@ -174,6 +166,12 @@ class _Loop:
         self.database_away = True
 
 
+def oldest_pass(loops: Sequence[_Loop]) -> datetime | None:
+    """The older of the loops' last completed passes (None until every loop completed one)."""
+    done = [loop.completed_at for loop in loops]
+    return None if any(at is None for at in done) else min(at for at in done if at is not None)
+
+
 class Worker:
     """Runs escalations and deliveries in two loops; `stop()` (or SIGTERM/SIGINT) ends `run()`.
 
@@ -181,6 +179,11 @@ class Worker:
     of BURST or more) new claims wait until it is decided, at most DECISIONS_FIRST_MAX (see
     DeliveryPump); otherwise sends never wait for decisions. A decision that queues pages wakes the
     delivery loop at once. SIGHUP reloads config.
+
+    Alive: its heartbeat row carries its slower loop's last completed pass (pager.services.heartbeat),
+    and with PAGER_DEADMAN_URL it pings that URL every `deadman_every` seconds while both loops
+    completed a pass within BEAT_STALE_AFTER. Stopping takes at most SHUTDOWN_GRACE_SECONDS plus
+    the heartbeat row's removal; `abandoned_sends` then says how many provider calls were left running.
     """
 
     def __init__(
@@ -188,12 +191,17 @@ class Worker:
         runtime: Runtime,
         clock: Callable[[], datetime] = utc_now,
         on_decided: OnDecided | None = None,
+        *,
+        deadman_every: float = DEADMAN_EVERY_SECONDS,
     ) -> None:
         """`on_decided` observes each committed batch of timer decisions (default: the lateness
         metric of /metrics, pager_escalation_lateness_seconds)."""
         self.runtime = runtime
         self.clock = clock
         self.on_decided = on_decided or LatenessMeter(clock)
+        self.deadman_every = deadman_every
+        self.heartbeat = Heartbeat(runtime.engine, clock)
+        self.abandoned_sends = 0
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -254,22 +262,59 @@ class Worker:
         threads = [
             threading.Thread(target=loop.run, name=f"pager-{loop.name}", daemon=True) for loop in loops
         ]
+        self.heartbeat.register()
+        deadman = self._deadman(loops)
         scheduler.start()
         for thread in threads:
             thread.start()
+        if deadman is not None:
+            deadman.start()
         log.info("worker_started database=%s", self.runtime.engine.url.render_as_string(hide_password=True))
         tuned_gc = _GarbageCollectorTuning()
         try:
             while not self._stopping.wait(TICK_SECONDS):
-                pass
+                self.heartbeat.beat(oldest_pass(loops))
         finally:
-            scheduler.shutdown(wait=False)
-            for thread in threads:
-                thread.join(timeout=30)
-            pump.shutdown(self.clock())
-            listener.stop()
+            self._shut_down(scheduler, threads, pump, listener, deadman)
             tuned_gc.restore()
-            log.info("worker_stopped")
+
+    def _deadman(self, loops: Sequence[_Loop]) -> DeadmanSwitch | None:
+        url = self.runtime.settings.deadman_url
+        if not url:
+            return None
+
+        def healthy() -> bool:
+            oldest = oldest_pass(loops)
+            return oldest is not None and self.clock() - oldest <= BEAT_STALE_AFTER
+
+        return DeadmanSwitch(url, healthy, every=self.deadman_every)
+
+    def _shut_down(
+        self,
+        scheduler: BackgroundScheduler,
+        threads: Sequence[threading.Thread],
+        pump: DeliveryPump,
+        listener: WakeListener,
+        deadman: DeadmanSwitch | None,
+    ) -> None:
+        """Stop within SHUTDOWN_GRACE_SECONDS (plus the heartbeat's removal): nothing new is claimed,
+        loops finish their pass, calls in flight finish or are left to reconciliation."""
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        pump.stop_claiming()
+        if deadman is not None:
+            deadman.stop()
+        self.heartbeat.remove()  # first: a stopping worker no longer counts as alive
+        scheduler.shutdown(wait=False)
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        unfinished = [thread.name for thread in threads if thread.is_alive()]
+        self.abandoned_sends = pump.shutdown(self.clock(), timeout=max(0.0, deadline - time.monotonic()))
+        listener.stop()
+        log.info(
+            "worker_stopped unfinished_loops=%s abandoned_sends=%d",
+            ",".join(unfinished) or "none",
+            self.abandoned_sends,
+        )
 
     def _install_signals(self) -> None:
         def on_stop(signum: int, _frame: FrameType | None) -> None:
@@ -312,6 +357,8 @@ class _GarbageCollectorTuning:
                 gc.set_threshold(*cls._threshold)
 
 
-def run_worker(runtime: Runtime) -> None:
-    """`pager worker`: run until SIGTERM/SIGINT."""
-    Worker(runtime).run()
+def run_worker(runtime: Runtime) -> int:
+    """`pager worker`: run until SIGTERM/SIGINT; how many provider calls were left running."""
+    worker = Worker(runtime)
+    worker.run()
+    return worker.abandoned_sends

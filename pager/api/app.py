@@ -16,6 +16,7 @@ from pager.api.body_limits import BodyLimitMiddleware
 from pager.api.errors import install_error_handlers
 from pager.db.session import session_scope
 from pager.services.catalog import sync_services
+from pager.services.engine_metrics import metrics_registry
 from pager.services.runtime import Runtime
 from pager.worker import Worker
 
@@ -57,6 +58,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     # reads a body or opens a session.
     app.add_middleware(BearerAuthentication, runtime=runtime, usage=token_usage)
     app.add_middleware(BodyLimitMiddleware)
+    app.state.metrics_registry = metrics_registry(runtime.engine)
     install_error_handlers(app)
     app.include_router(health.router)
     for router in _feature_routers():

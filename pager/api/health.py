@@ -1,15 +1,32 @@
-"""/healthz (the process answers), /readyz (the database answers), /metrics (Prometheus)."""
+"""/healthz (the process answers), /readyz (pager can page: see pager.core.readiness), /metrics.
+
+Served by `pager serve` and by `pager worker --metrics-port`. Both are plain (sync) routes: they read
+the database, so they run in the threadpool, never on the event loop.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from typing import Any
 
-from pager.api.deps import RuntimeDep
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from pager.api.deps import NowDep, RuntimeDep
 from pager.api.errors import error_response
+from pager.services.readiness import check_readiness
 
 router = APIRouter(tags=["health"])
+
+NOT_READY_EXAMPLE = {
+    "error": {
+        "code": "not_ready",
+        "message": "not ready: worker",
+        "details": [
+            {"check": "worker", "ok": False, "message": "no worker completed a loop in the last 15.0 s"}
+        ],
+    }
+}
 
 
 @router.get("/healthz", summary="Liveness")
@@ -18,17 +35,32 @@ def healthz() -> dict[str, str]:
 
 
 @router.get(
-    "/readyz", summary="Readiness: the database answers", responses={503: {"description": "Not ready"}}
+    "/readyz",
+    summary="Readiness: the database answers, a worker is alive, nothing due is overdue",
+    description=(
+        "200 when the database answers, some worker completed a pass of its loops in the last 15 s, "
+        "and neither a due page nor a due escalation timer waits more than 30 s. Otherwise 503 whose "
+        "`details` lists each failed check."
+    ),
+    responses={
+        200: {
+            "description": "Ready",
+            "content": {"application/json": {"example": {"status": "ready", "checks": []}}},
+        },
+        503: {"description": "Not ready", "content": {"application/json": {"example": NOT_READY_EXAMPLE}}},
+    },
 )
-def readyz(runtime: RuntimeDep) -> Response:
-    try:
-        with runtime.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        return error_response(503, "not_ready", f"database unreachable: {type(exc).__name__}")
-    return Response(content='{"status":"ready"}', media_type="application/json")
+def readyz(runtime: RuntimeDep, now: NowDep) -> Response:
+    readiness = check_readiness(runtime.engine, now)
+    if not readiness.ready:
+        failed = [check.as_dict() for check in readiness.failed]
+        names = ", ".join(check.name for check in readiness.failed)
+        return error_response(503, "not_ready", f"not ready: {names}", failed)
+    body: dict[str, Any] = {"status": "ready", "checks": [check.as_dict() for check in readiness.checks]}
+    return JSONResponse(body)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics() -> Response:
-    return Response(content=generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = getattr(request.app.state, "metrics_registry", None) or REGISTRY
+    return Response(content=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

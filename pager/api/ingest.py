@@ -29,6 +29,7 @@ from pager.api.failure_limits import (
     refuse_if_blocked,
 )
 from pager.services import ingest, ingest_payloads
+from pager.services.engine_metrics import INGEST_SECONDS, timed
 from pager.services.errors import DomainError
 from pager.services.ingest import IngestAction
 from pager.services.ingest_keys import KnownKeys, Throttle, Throttled, UnknownKey
@@ -38,6 +39,7 @@ from pager.services.trigger_batch import TriggerBatcher
 
 router = APIRouter(tags=["ingest"])
 T = TypeVar("T")
+timed_receive = timed(INGEST_SECONDS, ingest.receive)  # every webhook and event, into pager_ingest_seconds
 
 
 async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -242,7 +244,7 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
     except TooManyFailures as exc:
         return _throttled(exc.retry_after, BLOCKED_BODY)
     try:
-        result = await ingest.receive(
+        result = await timed_receive(
             runtime,
             event.routing_key,
             lambda: action,
@@ -337,7 +339,7 @@ async def _integration(
     refuse_unknown_key_flood(request, key)
     body = await read_limited_body(request)  # BodyTooLarge is a 413 in the one error shape
     try:
-        result = await ingest.receive(
+        result = await timed_receive(
             runtime,
             key,
             lambda: mapping(ingest_payloads.parse_payload(model, body)),

@@ -130,6 +130,12 @@ def _writer_lock(engine: Engine) -> threading.RLock | None:
         return _writer_locks.setdefault(id(engine), threading.RLock())
 
 
+def writer_lock(engine: Engine) -> threading.RLock | None:
+    """This process's SQLite writer lock for `engine` (None on Postgres), for a writer that must
+    bound its wait (`acquire(timeout=...)`) before opening its session."""
+    return _writer_lock(engine)
+
+
 @contextmanager
 def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
     """A session whose transaction commits when the block ends and rolls back if it raises.

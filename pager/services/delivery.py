@@ -114,6 +114,9 @@ class DeliveryPump:
     sender's provider call costs about as much CPU as several decisions: a burst of timers is
     decided, and its pages queued, seconds sooner, and sending then runs uncontended. Calls in
     flight go on, and outcomes are still recorded.
+
+    Stopping (`shutdown`, bounded by its timeout): nothing new is claimed, calls in flight get the
+    time left to finish and be recorded; one still running is left `sending`, for reconciliation.
     """
 
     def __init__(
@@ -129,6 +132,8 @@ class DeliveryPump:
         self._claim_at_least = max(1, senders // 4)
         self._last_claim: datetime | None = None
         self._lock = threading.Lock()
+        self._all_idle = threading.Condition(self._lock)
+        self._closed = False
         self._finished: queue.SimpleQueue[tuple[Attempt, DeliveryResult]] = queue.SimpleQueue()
         self._next_reconcile: datetime | None = None
         self._held_since: datetime | None = None
@@ -209,7 +214,7 @@ class DeliveryPump:
             reconciled = reconcile_uncertain(self.runtime, now)
             self._next_reconcile = now + RECONCILE_EVERY
         gathering = self._gather_until is not None and now < self._gather_until
-        claimable = 0 if self._held(now) or gathering else self.claimable(now)
+        claimable = 0 if self._closed or self._held(now) or gathering else self.claimable(now)
         attempts, put_back = _claim(self.runtime, now, claimable) if claimable else ([], 0)
         if claimable:
             self._last_claim = now
@@ -224,14 +229,28 @@ class DeliveryPump:
             self._pool.submit(self._send, attempt)
         return len(finished) + reconciled + len(attempts)
 
-    def shutdown(self, now: datetime) -> None:
-        """Wait for calls in flight, then record their outcomes."""
-        self._pool.shutdown(wait=True)
+    def stop_claiming(self) -> None:
+        """Claim nothing from now on (the worker is stopping); calls in flight go on."""
+        self._closed = True
+
+    def shutdown(self, now: datetime, timeout: float | None = None) -> int:
+        """Stop claiming, wait up to `timeout` seconds (None: for ever) for calls in flight, record the
+        outcomes that came back; returns how many calls were still in flight.
+
+        A call still in flight is left to its provider's own timeout, unrecorded: its row stays
+        `sending` and is reconciled with the provider after the sending lease, as after a crash.
+        """
+        self.stop_claiming()
+        with self._all_idle:
+            self._all_idle.wait_for(lambda: self._idle == self._senders, timeout)
+            in_flight = self._senders - self._idle
+        self._pool.shutdown(wait=in_flight == 0, cancel_futures=True)
         finished = []
         while not self._finished.empty():
             finished.append(self._finished.get())
         if finished:
             _record(self.runtime, now, finished)
+        return in_flight
 
     def _send(self, attempt: Attempt) -> None:
         result = _send(self.runtime, attempt)
@@ -239,6 +258,7 @@ class DeliveryPump:
         with self._lock:
             self._idle += 1
             idle = self._idle
+            self._all_idle.notify_all()
         # Wake the loop for a few outcomes at once (each run records them in one transaction and
         # claims for the freed senders), or at once when this was the last call in flight. An
         # outcome left waiting is safe: its row stays `sending` and is never claimed again.

@@ -1,0 +1,141 @@
+"""Stopping is bounded: nothing new is claimed, and a provider call that hangs is left for reconciliation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.db.session import session_scope
+from pager.db.tables import OutboxMessage, WorkerHeartbeat
+from pager.services import alerts, catalog, users
+from pager.services.delivery import DeliveryPump
+from pager.services.runtime import Runtime
+from pager.worker import Worker
+from tests.support import console_runtime, write_config
+
+pytestmark = pytest.mark.database
+
+SCHEDULES = {
+    "team": """\
+        name: Team
+        time_zone: UTC
+        layers:
+          - name: weekly
+            members: [alice]
+            start: 2026-01-05T09:00
+            shift: 1w
+        """
+}
+POLICIES = {
+    "main": """\
+        levels:
+          - notify: [schedule:team]
+            escalate_after: 10m
+        services:
+          - {id: api, name: API}
+        """
+}
+
+
+class HangingSms:
+    """An SMS provider whose calls hang until `release` (or 30 s)."""
+
+    method: Method = "sms"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def send(self, page: Page) -> DeliveryResult:
+        self.calls += 1
+        self.release.wait(timeout=30)
+        return DeliveryResult(Outcome.SENT, provider_id=f"SM{page.alert_id}")
+
+    def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
+        return None
+
+
+@pytest.fixture
+def sms() -> HangingSms:
+    return HangingSms()
+
+
+@pytest.fixture
+def runtime(engine: Engine, tmp_path: Path, sms: HangingSms) -> Runtime:
+    built = console_runtime(engine, write_config(tmp_path / "config", SCHEDULES, POLICIES), {"sms": sms})
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        users.add_user(session, handle="alice", name="Alice", now=now, sms="+15550000001")
+        catalog.sync_services(session, built.config, now)
+    return built
+
+
+def sms_statuses(runtime: Runtime) -> list[str]:
+    with session_scope(runtime.engine, read_only=True) as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.method == "sms")).all()
+        return [row.status for row in rows]
+
+
+def wait_for_call(sms: HangingSms) -> None:
+    deadline = time.monotonic() + 10
+    while sms.calls == 0:
+        assert time.monotonic() < deadline, "no provider call was made"
+        time.sleep(0.01)
+
+
+def test_pump_shutdown_waits_at_most_its_timeout_and_leaves_a_hanging_call_sending(
+    runtime: Runtime, sms: HangingSms
+) -> None:
+    now = datetime.now(UTC)
+    alerts.trigger_alert(runtime, service_id="api", summary="Disk full", now=now, dedup_key="d")
+    pump = DeliveryPump(runtime)
+    assert pump.run(now) == 1
+    wait_for_call(sms)
+    started = time.monotonic()
+    assert pump.shutdown(now, timeout=0.3) == 1  # one call still in flight
+    assert time.monotonic() - started < 2.0
+    assert sms_statuses(runtime) == ["sending"]  # reconciled after the lease, never resent blindly
+    assert pump.run(now) == 0  # a stopped pump claims nothing
+    sms.release.set()
+
+
+def test_pump_shutdown_records_a_call_that_finishes_in_time(runtime: Runtime, sms: HangingSms) -> None:
+    now = datetime.now(UTC)
+    alerts.trigger_alert(runtime, service_id="api", summary="Disk full", now=now, dedup_key="d")
+    pump = DeliveryPump(runtime)
+    pump.run(now)
+    wait_for_call(sms)
+    threading.Timer(0.2, sms.release.set).start()
+    assert pump.shutdown(now, timeout=10) == 0
+    assert sms_statuses(runtime) == ["sent"]
+
+
+def test_a_worker_stops_within_its_grace_though_a_provider_call_hangs(
+    runtime: Runtime, sms: HangingSms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pager.worker.SHUTDOWN_GRACE_SECONDS", 1.0)
+    worker = Worker(runtime)
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        now = datetime.now(UTC)
+        alerts.trigger_alert(runtime, service_id="api", summary="Disk full", now=now, dedup_key="d")
+        wait_for_call(sms)
+        started = time.monotonic()
+        worker.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert time.monotonic() - started < 3.0
+    finally:
+        sms.release.set()
+    assert worker.abandoned_sends == 1
+    assert sms_statuses(runtime) == ["sending"]
+    with session_scope(runtime.engine, read_only=True) as session:
+        assert session.exec(select(WorkerHeartbeat)).all() == []
