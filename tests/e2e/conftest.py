@@ -294,18 +294,23 @@ class PagingSetup:
         )
 
 
-@pytest.fixture
-def e2e_database_url(empty_database_url: str, tmp_path: Path) -> str:
-    """The test's own database, migrated by `pager db upgrade` in a subprocess."""
+def migrate(database_url: str, cwd: Path) -> None:
+    """`pager db upgrade` in a subprocess, as an operator would run it."""
     done = subprocess.run(
         pager_command("db", "upgrade"),
-        env=clean_environment(PAGER_DATABASE_URL=empty_database_url),
-        cwd=tmp_path,
+        env=clean_environment(PAGER_DATABASE_URL=database_url),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def e2e_database_url(empty_database_url: str, tmp_path: Path) -> str:
+    """The test's own database, migrated by `pager db upgrade` in a subprocess."""
+    migrate(empty_database_url, tmp_path)
     return empty_database_url
 
 

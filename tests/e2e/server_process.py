@@ -141,6 +141,16 @@ class Server:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
 
+    def trigger(self, dedup_key: str, summary: str, *, source: str, timeout: float = 10) -> httpx.Response:
+        """A PagerDuty Events v2 trigger for the service (no token: the routing key is the auth)."""
+        event = {
+            "routing_key": self.integration_key,
+            "event_action": "trigger",
+            "dedup_key": dedup_key,
+            "payload": {"summary": summary, "source": source, "severity": "critical"},
+        }
+        return httpx.post(f"{self.url}/v2/enqueue", json=event, timeout=timeout)
+
     def alert_status(self, alert_id: int) -> str:
         """The alert's status as the REST API reports it."""
         response = self.api("GET", f"/api/v1/alerts/{alert_id}")

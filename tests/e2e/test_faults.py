@@ -23,35 +23,15 @@ from pager.core.page_text import email_subject
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services.alerts import alert_timeline
-from tests.e2e.conftest import clean_environment, pager_command, wait_until
+from tests.e2e.conftest import migrate, wait_until
 from tests.e2e.server_process import PRIMARY, SERVICE, Server, free_port, running_server
 from tests.e2e.throwaway_postgres import throwaway_postgres
 
 CLIENT_TIMEOUT = 5.0  # a request that takes longer than this counts as a hang
 
 
-def migrate(database_url: str, cwd: Path) -> None:
-    """`pager db upgrade`, as an operator would run it."""
-    done = subprocess.run(
-        pager_command("db", "upgrade"),
-        env=clean_environment(PAGER_DATABASE_URL=database_url),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def enqueue(server: Server, dedup_key: str, summary: str) -> httpx.Response:
-    """A PagerDuty Events v2 trigger for the server's service (no token: the routing key is the auth)."""
-    event = {
-        "routing_key": server.integration_key,
-        "event_action": "trigger",
-        "dedup_key": dedup_key,
-        "payload": {"summary": summary, "source": "faults-test", "severity": "critical"},
-    }
-    return httpx.post(f"{server.url}/v2/enqueue", json=event, timeout=CLIENT_TIMEOUT)
+    return server.trigger(dedup_key, summary, source="faults-test", timeout=CLIENT_TIMEOUT)
 
 
 def readyz_status(server: Server) -> int | None:

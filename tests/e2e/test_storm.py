@@ -51,13 +51,7 @@ def server(e2e_database_url: str, tmp_path: Path) -> Iterator[Server]:
 
 
 def trigger(server: Server, dedup_key: str, summary: str) -> httpx.Response:
-    event = {
-        "routing_key": server.integration_key,
-        "event_action": "trigger",
-        "dedup_key": dedup_key,
-        "payload": {"summary": summary, "source": "storm", "severity": "critical"},
-    }
-    return httpx.post(f"{server.url}/v2/enqueue", json=event, timeout=CLIENT_TIMEOUT)
+    return server.trigger(dedup_key, summary, source="storm", timeout=CLIENT_TIMEOUT)
 
 
 def make_token(server: Server, role: str) -> str:
