@@ -3,18 +3,22 @@
 A wrong, revoked or foreign token answers 404 exactly like a feed that does not exist, never 401:
 the answer must not tell a guesser which handles or schedules have feeds. The feed's bytes are
 stable within an hour (pager.services.calendars), so its strong ETag repeats and a client sending
-If-None-Match gets a 304 without the body.
+If-None-Match gets a 304 without the body. An address whose feed requests failed more than 20
+times in a minute gets 429 without a database read (pager.api.failure_limits).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from pager.api.deps import NowDep, RuntimeDep
+from pager.api.failure_limits import BAD_FEED_TOKEN, record_failure, refuse_if_blocked
 from pager.api.rest.schemas import ErrorDocument, NamePath
 from pager.services.calendars import Feed, etag_matches, schedule_feed, user_feed
+from pager.services.errors import NotFound
 
 router = APIRouter(prefix="/calendar", tags=["calendars"])
 
@@ -67,6 +71,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "A malformed or missing query parameter (`alarm`, `token`).",
         "content": {"application/json": {"example": _ERROR_EXAMPLE_422}},
     },
+    429: {
+        "model": ErrorDocument,
+        "description": "Too many failed feed requests from this address; retry after `Retry-After` seconds.",
+    },
 }
 
 TokenQuery = Annotated[
@@ -93,6 +101,7 @@ IfNoneMatch = Annotated[str | None, Header(description="An ETag from an earlier 
     responses=RESPONSES,
 )
 def user_calendar(
+    request: Request,
     handle: NamePath,
     token: TokenQuery,
     runtime: RuntimeDep,
@@ -101,7 +110,8 @@ def user_calendar(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Every shift `handle` holds, primary or secondary, from 15 days back to a year ahead."""
-    return _respond(user_feed(runtime, handle, token, now, alarm), if_none_match)
+    feed = _counting_failures(request, lambda: user_feed(runtime, handle, token, now, alarm))
+    return _respond(feed, if_none_match)
 
 
 @router.get(
@@ -111,6 +121,7 @@ def user_calendar(
     responses=RESPONSES,
 )
 def schedule_calendar(
+    request: Request,
     schedule_id: NamePath,
     token: TokenQuery,
     runtime: RuntimeDep,
@@ -119,7 +130,19 @@ def schedule_calendar(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Both roles of the schedule, from 15 days back to a year ahead."""
-    return _respond(schedule_feed(runtime, schedule_id, token, now, alarm), if_none_match)
+    feed = _counting_failures(request, lambda: schedule_feed(runtime, schedule_id, token, now, alarm))
+    return _respond(feed, if_none_match)
+
+
+def _counting_failures(request: Request, make: Callable[[], Feed]) -> Feed:
+    # A feed that is not found is a failed authentication to the limiter: guessing tokens (or
+    # handles) costs the guesser, not the database.
+    refuse_if_blocked(request, BAD_FEED_TOKEN)
+    try:
+        return make()
+    except NotFound:
+        record_failure(request, BAD_FEED_TOKEN)
+        raise
 
 
 def _respond(feed: Feed, if_none_match: str | None) -> Response:

@@ -32,6 +32,7 @@ log = logging.getLogger("pager.api")
 UNKNOWN_INTEGRATION_KEY = "unknown_integration_key"
 BAD_TWILIO_SIGNATURE = "bad_twilio_signature"
 BAD_BEARER_TOKEN = "bad_bearer_token"
+BAD_FEED_TOKEN = "bad_feed_token"
 
 MAX_FAILURES = 20
 WINDOW_SECONDS = 60.0

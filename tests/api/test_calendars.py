@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from pager.api.app import create_app
 from pager.api.deps import get_now
+from pager.api.failure_limits import MAX_FAILURES
 from pager.commands import tokens as token_commands
 from pager.commands.common import CliState
 from pager.core.model import ROLES
@@ -323,3 +324,15 @@ def test_calendar_token_commands(
     assert parts.path == "/calendar/schedules/team.ics"
     assert client.get(f"{parts.path}?{parts.query}").status_code == 200
     assert runner.invoke(app, ["calendar-token", "create", "--schedule", "nope"]).exit_code == 1
+
+
+def test_guessing_feed_tokens_is_limited_per_address(client: TestClient, runtime: Runtime) -> None:
+    _, alice = user_token(runtime, "alice")
+    for attempt in range(MAX_FAILURES):
+        assert client.get(f"/calendar/users/alice.ics?token=pgc_guess{attempt}").status_code == 404
+    blocked = client.get("/calendar/schedules/team.ics?token=pgc_guess")
+    assert blocked.status_code == 429, blocked.text
+    assert blocked.json()["error"]["code"] == "throttled"
+    assert int(blocked.headers["Retry-After"]) >= 1
+    # Refused before the token is looked at: even the right one waits out the minute.
+    assert client.get(f"/calendar/users/alice.ics?token={alice}").status_code == 429
