@@ -16,13 +16,13 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlmodel import select
 from starlette.routing import BaseRoute
 
 from pager.api.app import create_app
 from pager.api.failure_limits import MAX_FAILURES
-from pager.db.session import _writer_lock, session_scope
+from pager.db.session import session_scope
 from pager.db.tables import ApiToken
 from pager.services.runtime import Runtime
 from pager.services.tokens import Bearer, TokenUse, create_api_token
@@ -115,14 +115,20 @@ def test_authentication_never_waits_for_the_writer(
     runtime: Runtime,
     tokens: dict[str, str],
 ) -> None:
-    """While another thread holds the SQLite writer, reads with a token and refusals still answer."""
-    lock = _writer_lock(runtime.engine)
-    if lock is None:
-        pytest.skip("Postgres has no process writer lock")  # the Postgres pass runs the storm test instead
+    """While another transaction holds the writer, reads with a token and refusals still answer.
+
+    SQLite: a writing session (this process's writer lock and SQLite's RESERVED lock, from BEGIN
+    IMMEDIATE). Postgres: a transaction holding the token table in EXCLUSIVE mode, which blocks
+    every write to it (the old last_used_at UPDATE on the request's path) but no plain read.
+    """
     taken, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with lock:
+        with session_scope(runtime.engine) as session:
+            if runtime.engine.url.get_backend_name() == "postgresql":
+                session.execute(text("LOCK TABLE api_tokens IN EXCLUSIVE MODE"))
+            else:
+                session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE has run: the writer is ours
             taken.set()
             release.wait(30)
 
@@ -137,7 +143,7 @@ def test_authentication_never_waits_for_the_writer(
                 assert read.result(timeout=5).status_code == 200
                 assert refused.result(timeout=5).status_code == 401
             except FutureTimeout:
-                raise AssertionError("a request waited for the writer lock") from None
+                raise AssertionError("a request waited for the writer") from None
     finally:
         release.set()
         holder.join()
