@@ -1,9 +1,10 @@
-"""Brute-force oracle for rotations and schedules, written straight from DESIGN §2–3.
+"""Brute-force oracle for rotations and schedules, written straight from docs/schedules.md
+("Time rules", "Who is on call: the rules").
 
 Deliberately slow and literal: every handoff is computed from `start`, every lookup steps handoff by
 handoff from k = 0, and wall times are turned into instants by trying the offsets the zone actually
 uses. It shares nothing with pager.core's calculator except the model dataclasses, so the property
-tests compare two independent readings of the design.
+tests compare two independent readings of those rules.
 """
 
 from __future__ import annotations

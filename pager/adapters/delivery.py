@@ -1,4 +1,7 @@
-"""The delivery protocol every notifier adapter implements, and the outcome vocabulary (DESIGN §5)."""
+"""The delivery protocol every notifier adapter implements, and the outcome vocabulary.
+
+See docs/delivery.md, "The path of a page" (the outcome table).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""On-call shifts as an iCalendar feed (DESIGN §3 "Calendar output", §7 calendar feeds).
+"""On-call shifts as an iCalendar feed (docs/calendar.md).
 
 Every final shift becomes one VEVENT with explicit DTSTART and DTEND in UTC. Never DURATION and never
 RRULE: widely used parsers disagree on both when a shift crosses a DST change (some add DURATION on the

@@ -41,7 +41,7 @@ def make_client(
 
 
 def classify_exception(exc: Exception) -> DeliveryResult:
-    """Map an SDK or transport exception to an outcome (DESIGN §5)."""
+    """Map an SDK or transport exception to an outcome (docs/delivery.md, "The path of a page")."""
     if isinstance(exc, TwilioRestException):
         code = int(exc.code) if isinstance(exc.code, int) else None
         message = f"twilio {exc.status}" + (f" error {code}" if code else "") + f": {exc.msg}"

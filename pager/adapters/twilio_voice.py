@@ -1,4 +1,7 @@
-"""Voice pages through Twilio's Calls API: the summary is spoken, one key press answers (DESIGN §5)."""
+"""Voice pages through Twilio's Calls API: the summary is spoken, one key press answers.
+
+See docs/phone-and-email.md, "Answering a call".
+"""
 
 from __future__ import annotations
 

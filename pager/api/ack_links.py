@@ -1,4 +1,6 @@
-"""One-click email links (DESIGN §5): GET shows a confirmation page, only POST changes anything.
+"""One-click email links: GET shows a confirmation page, only POST changes anything.
+
+See docs/phone-and-email.md, "Email links".
 
 Mail scanners and link previews follow GETs, so a GET never acts. Links are signed, expire after a
 day and work once, and only for someone the alert paged; a refused link gets a page saying why, with

@@ -1,4 +1,6 @@
-"""Twilio webhooks (DESIGN §6): inbound SMS, voice answer and key press, delivery status callbacks.
+"""Twilio webhooks: inbound SMS, voice answer and key press, delivery status callbacks.
+
+See docs/phone-and-email.md.
 
 Every request must carry a valid `X-Twilio-Signature` for the URL Twilio was given, which is rebuilt
 from PAGER_PUBLIC_URL (not from the Host header a proxy may rewrite) plus the path and query: a

@@ -192,7 +192,7 @@ def show(ctx: typer.Context, alert_id: AlertId, as_json: JsonOption = False) -> 
 
 
 def alert_document(alert: Alert) -> dict[str, Any]:
-    """The JSON shape of one alert in `pager alert list --json` (DESIGN §8)."""
+    """The JSON shape of one alert in `pager alert list --json` (docs/cli.md, "Alerts")."""
     return {
         "id": alert.id,
         "service": alert.service_id,

@@ -1,4 +1,4 @@
-"""Schedule commands: check, oncall, shifts, coverage (DESIGN §3, §8).
+"""Schedule commands: check, oncall, shifts, coverage (docs/schedules.md; docs/cli.md).
 
 `oncall`, `shifts` and `coverage` apply the overrides stored in the database when there is one.
 """

@@ -43,7 +43,7 @@ def list_command(
 
 
 def service_document(service: Service) -> dict[str, Any]:
-    """The JSON shape of one service in `pager service list --json` (DESIGN §8)."""
+    """The JSON shape of one service in `pager service list --json` (docs/cli.md, "Services")."""
     return {
         "id": service.id,
         "name": service.name,

@@ -1,4 +1,6 @@
-"""Load and validate `escalation_policies/<id>.yaml` into core EscalationPolicy values (DESIGN §4).
+"""Load and validate `escalation_policies/<id>.yaml` into core EscalationPolicy values.
+
+The rules are in docs/escalation.md, "The policy file".
 
 Like the schedule loader, every problem of a file is collected as `path:line: message` and a file
 with any problem yields no policy. Cross-file rules (a target naming an unknown schedule, a service id

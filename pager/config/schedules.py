@@ -1,4 +1,6 @@
-"""Load and validate `schedules/<id>.yaml` (and their .ics layers) into core Schedule values (DESIGN §3).
+"""Load and validate `schedules/<id>.yaml` (and their .ics layers) into core Schedule values.
+
+The rules are in docs/schedules.md, "Keys" and "Validation: `pager check`".
 
 Every problem of a file is collected, each located as `path:line: message`; a file with any problem
 yields no schedule. Unknown keys are errors: a typo such as `shfit:` must not be silently ignored.

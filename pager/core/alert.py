@@ -1,4 +1,6 @@
-"""An alert as the escalation state machine sees it: its state, the events, the commands (DESIGN §4, §5).
+"""An alert as the escalation state machine sees it: its state, the events, the commands.
+
+See docs/escalation.md, "States", "Events and rules" and "What `decide` returns".
 
 Plain frozen values; pager.core.escalation.decide turns (state, event) into a Decision. The DB layer
 persists AlertState as columns or as `to_document()` JSON.

@@ -1,4 +1,7 @@
-"""Duration and shift-length grammar shared by schedules and escalation policies (DESIGN §2, §4)."""
+"""Duration and shift-length grammar shared by schedules and escalation policies.
+
+See docs/schedules.md, "Time rules", and docs/escalation.md, "The policy file".
+"""
 
 from __future__ import annotations
 

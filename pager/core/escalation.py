@@ -1,9 +1,9 @@
-"""The escalation state machine (DESIGN §4): `decide(policy, state, event, now, resolve_targets)`.
+"""The escalation state machine: `decide(policy, state, event, now, resolve_targets)`.
 
 Pure: no I/O, no clock. It returns the new state, the commands to carry out (page, cancel pending
 pages, write the timeline) and the next wake-up, which the caller stores as `next_action_at`.
 The values it works on live in pager.core.alert and are re-exported here.
-docs/escalation.md describes every rule and the choices made where DESIGN is silent.
+docs/escalation.md describes every rule, including the edge cases and why each went the way it did.
 """
 
 from __future__ import annotations

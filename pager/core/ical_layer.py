@@ -1,4 +1,6 @@
-"""iCal layers: each VEVENT occurrence puts the user named by its SUMMARY on call (DESIGN §3).
+"""iCal layers: each VEVENT occurrence puts the user named by its SUMMARY on call.
+
+See docs/schedules.md, "Keys" and "Who is on call: the rules".
 
 Parsing is icalendar's; recurrence expansion (RRULE, RDATE, EXDATE, RECURRENCE-ID) is
 recurring_ical_events'. Occurrences are expanded one calendar year at a time and cached, so a point

@@ -1,4 +1,4 @@
-"""Wall-clock <-> instant conversion by RFC 5545 §3.3.5 rules (DESIGN §2)."""
+"""Wall-clock <-> instant conversion by RFC 5545 §3.3.5 rules (docs/schedules.md, "Time rules")."""
 
 from __future__ import annotations
 

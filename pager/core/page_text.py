@@ -1,4 +1,7 @@
-"""The words of a page: SMS (one GSM-7 segment), the voice prompt, the email (DESIGN §5)."""
+"""The words of a page: SMS (one GSM-7 segment), the voice prompt, the email.
+
+See docs/phone-and-email.md, "What a page says".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Escalation policies and notification rules as the state machine sees them (DESIGN §4, §5).
+"""Escalation policies and notification rules as the state machine sees them.
+
+See docs/escalation.md, "The policy file" and "Notification rules".
 
 Plain frozen values built by pager.config (from escalation_policies/*.yaml) or by tests. The
 constructors check the invariants the state machine relies on and raise `PolicyError` (a ValueError);
@@ -27,7 +29,7 @@ _TARGET_RE = re.compile(rf"^(?P<kind>schedule|user):(?P<ref>{_NAME})(?:/(?P<role
 
 
 class PolicyError(ValueError):
-    """An escalation policy, level, target or notification rule that breaks the rules of DESIGN §4."""
+    """An escalation policy, level, target or notification rule that breaks docs/escalation.md's rules."""
 
 
 @dataclass(frozen=True)

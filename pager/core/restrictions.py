@@ -1,4 +1,6 @@
-"""Restriction windows: the weekly local-time windows in which a layer has someone (DESIGN §3).
+"""Restriction windows: the weekly local-time windows in which a layer has someone.
+
+See docs/schedules.md, "Keys" and "Who is on call: the rules".
 
 A window {days, from, to} starts on each listed weekday at `from` and ends at `to` that day, or the
 next day when `to <= from`. Its instants are `[localize(start), localize(end))`, the same RFC 5545

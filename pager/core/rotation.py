@@ -1,4 +1,6 @@
-"""Rotation math: when handoff k happens, and which k holds at an instant (DESIGN §2).
+"""Rotation math: when handoff k happens, and which k holds at an instant.
+
+The rules are in docs/schedules.md, "Time rules" and "Who is on call: the rules".
 
 Handoff k is `localize(wall(k))`, where `wall(k)` is naive local time computed from `start` each time.
 Because a spring-forward gap maps skipped wall times past the gap, handoff instants are not always

@@ -1,4 +1,6 @@
-"""Who is on call: layers, overrides, the secondary rule, final shifts and the next handoff (DESIGN §3).
+"""Who is on call: layers, overrides, the secondary rule, final shifts and the next handoff.
+
+The rules are in docs/schedules.md, "Who is on call: the rules".
 
 - Later layers win wherever they have someone; overrides beat every layer for their role.
 - Secondary: the last secondary layer with someone; else the next member after the primary in the

@@ -1,7 +1,7 @@
 """Dry run of an escalation policy (`pager simulate`): who would be paged, how and when, if nobody acks.
 
 It drives the engine's own `decide` with a Trigger at `start` and a Timer at each wake-up, so what it
-prints is what the engine would do (DESIGN §8).
+prints is what the engine would do (docs/escalation.md, "Dry run").
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _collect(decision: Decision, steps: list[SimulatedStep], timeline: list[Time
 
 
 def simulation_json(simulation: Simulation) -> dict[str, Any]:
-    """The `pager simulate --json` document of DESIGN §8."""
+    """The `pager simulate --json` document (docs/cli.md, "Escalation dry run")."""
     return {
         "policy": simulation.policy,
         "from": format_instant(simulation.start),

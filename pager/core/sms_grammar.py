@@ -1,4 +1,6 @@
-"""The reply grammar of SMS acknowledgements (DESIGN §6), as a pure function.
+"""The reply grammar of SMS acknowledgements, as a pure function.
+
+The grammar is in docs/phone-and-email.md, "Replying to an SMS".
 
 Accepted, case-insensitive, with any surrounding whitespace or punctuation (`42a.`, `"ACK 42!"`):
 

@@ -1,4 +1,7 @@
-"""Signed, expiring one-click links for email pages (DESIGN §5): GET confirms, only POST acts."""
+"""Signed, expiring one-click links for email pages: GET confirms, only POST acts.
+
+See docs/phone-and-email.md, "Email links".
+"""
 
 from __future__ import annotations
 

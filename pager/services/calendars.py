@@ -1,6 +1,6 @@
 """Shifts over time: who is on call at an instant, final shifts in a window, and the calendar feeds.
 
-Feeds (DESIGN §7): a person's feed has every shift they hold, primary or secondary, in every
+Feeds (docs/calendar.md): a person's feed has every shift they hold, primary or secondary, in every
 schedule; a schedule's feed has both roles of that schedule. Both cover 15 days back and one year
 ahead, with the overrides stored in the database applied.
 

@@ -1,4 +1,4 @@
-"""Page delivery from the outbox (DESIGN §5): no page lost, none sent twice.
+"""Page delivery from the outbox (docs/delivery.md): no page lost, none sent twice.
 
 1. Claim due rows and mark them `sending` with their exact text, and commit, before any provider call.
 2. Call the providers (in parallel threads), outside any transaction.

@@ -1,4 +1,4 @@
-"""Acknowledging by phone and by email link (DESIGN §5, §6).
+"""Acknowledging by phone and by email link (docs/phone-and-email.md).
 
 - Inbound SMS: the reply grammar (pager.core.sms_grammar) says what is asked; the sender's number
   says who asks. Only a person who was paged for an alert may act on it: someone with a page to them

@@ -1,4 +1,6 @@
-"""One-click email links over HTTP (DESIGN §5): GET only shows, POST acts once, bad links are refused.
+"""One-click email links over HTTP: GET only shows, POST acts once, bad links are refused.
+
+The rules are in docs/phone-and-email.md, "Email links".
 
 The links are taken from the email page the engine really queued, so the whole path is exercised.
 """

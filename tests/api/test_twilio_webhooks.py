@@ -1,4 +1,6 @@
-"""Twilio webhooks over HTTP (DESIGN §6): SMS replies, voice keys, status callbacks, and signatures.
+"""Twilio webhooks over HTTP: SMS replies, voice keys, status callbacks, and signatures.
+
+The rules are in docs/phone-and-email.md.
 
 Requests are signed the way Twilio signs them (RequestValidator.compute_signature over PAGER_PUBLIC_URL
 + path + query and the form). Every refusal is checked against the database, not only the status.

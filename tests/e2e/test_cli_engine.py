@@ -217,7 +217,7 @@ def test_database_commands_ask_for_db_upgrade_and_create_nothing(no_database: Pa
 
 
 @pytest.mark.database
-def test_service_list_json_has_the_design_shape_and_stable_keys(pager: Pager) -> None:
+def test_service_list_json_has_the_documented_shape_and_stable_keys(pager: Pager) -> None:
     services = pager.json("service", "list")
     assert [s["id"] for s in services] == ["api", "web"]
     for service in services:

@@ -167,7 +167,7 @@ def test_shipped_schedules_have_no_primary_gap_in_30_days() -> None:
     assert (code, out.strip(), err) == (0, f"OK: {len(SHIPPED)} schedules, 3 policies, 5 services", "")
 
 
-# -- oncall: the public examples (DESIGN §10) ------------------------------------------------------------
+# -- oncall: the examples of docs/schedules.md, "Time rules" ---------------------------------------------
 
 
 def test_spring_forward_handoff_is_at_0330_cdt(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Delivery failures on a fake clock, through the real twilio SDK against the in-repo fake Twilio.
 
-DESIGN §5: transient errors retried with backoff, permanent ones fall back to the next method at
+docs/delivery.md: transient errors retried with backoff, permanent ones fall back to the next method at
 once, unknown outcomes reconciled with the provider before anything is sent again.
 """
 

@@ -1,4 +1,4 @@
-"""The engine on a fake clock: each rule of DESIGN §4 through the services and the database.
+"""The engine on a fake clock: each rule of docs/escalation.md through the services and the database.
 
 Time never passes by itself here: every call gets `now`, and `tick(runtime, now)` is the worker.
 Pages go to console notifiers, whose `sent` lists say exactly what left.

@@ -1,4 +1,7 @@
-"""The escalation state machine (DESIGN §4): a table of state × event, then scenarios on a fake clock."""
+"""The escalation state machine: a table of state × event, then scenarios on a fake clock.
+
+The rules are in docs/escalation.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Rotation handoffs and holders agree with the brute-force oracle on random rotations (DESIGN §2).
+"""Rotation handoffs and holders agree with the brute-force oracle on random rotations
+(docs/schedules.md, "Time rules").
 
 Each case asks about an instant in 1990..2060 (often right at a clock change) of a rotation started
 within about 10,000 shifts before it, in zones with odd clock changes, with starts on gap and fold
@@ -94,8 +95,8 @@ def test_fixed_shift_rotation_matches_oracle(case: RotationCase, window_shifts: 
     assert answer.primary == (None if k is None else case.members[k % len(case.members)])
 
 
-# RRULE handoffs (DESIGN §3): rule, and how far back (days) a start may sit to stay a few hundred
-# occurrences from the asked instant.
+# RRULE handoffs (docs/schedules.md, `handoff`): rule, and how far back (days) a start may sit to
+# stay a few hundred occurrences from the asked instant.
 RRULES = (
     ("FREQ=WEEKLY;BYDAY=MO,TH;BYHOUR=9;BYMINUTE=0", 700),
     ("FREQ=DAILY;BYHOUR=8,20", 150),

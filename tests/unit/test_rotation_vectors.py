@@ -1,4 +1,5 @@
-"""Hand-checked vectors for rotations and schedules (DESIGN §2, §3, §10).
+"""Hand-checked vectors for rotations and schedules (docs/schedules.md, "Time rules" and its
+examples, "Who is on call: the rules").
 
 Every expected instant below was worked out by hand from the zone's rules (and agrees with
 tests/oracle.py). Clock changes used:
@@ -36,9 +37,9 @@ def local(text: str) -> datetime:
 # zone, start (local wall), shift, then k=handoff k in UTC; `k~` marks a handoff that vanishes (a later
 # one lands on it). Indented lines continue the line above.
 HANDOFF_TABLE = """
-# DESIGN §10: weekly from 02:30 on 03-01; 03-08 02:30 does not exist -> 03:30 CDT.
+# docs/schedules.md, "Time rules": weekly from 02:30 on 03-01; 03-08 02:30 does not exist -> 03:30 CDT.
 America/Chicago 2026-03-01T02:30 1w 0=2026-03-01T08:30 1=2026-03-08T08:30 2=2026-03-15T07:30
-# DESIGN §10: daily 09:00 stays 09:00 local across fall back.
+# docs/schedules.md, "Time rules": daily 09:00 stays 09:00 local across fall back.
 America/Chicago 2026-10-01T09:00 1d 30=2026-10-31T14:00 31=2026-11-01T15:00
 # Chicago, daily at 02:30 over spring forward (the 03-08 shift lasts 23 h), 01:30 over fall back (25 h).
 America/Chicago 2026-03-06T02:30 1d 0=2026-03-06T08:30 1=2026-03-07T08:30 2=2026-03-08T08:30
@@ -182,14 +183,15 @@ def test_rrule_handoffs_keep_local_time_across_dst() -> None:
     assert rotation.index_at(utc("2026-03-09T14:00:00")) == 2
 
 
-def test_design_10_weekly_handoff_through_schedule() -> None:
+def test_weekly_handoff_over_spring_forward_through_schedule() -> None:
     layer = RotationLayer("weekly", ("a", "b"), local("2026-03-01T02:30"), shift=parse_shift("1w"))
     schedule = Schedule("s", "S", "America/Chicago", (layer,))
     assert resolve_on_call(schedule, utc("2026-03-08T08:29")).primary == "a"
     assert resolve_on_call(schedule, utc("2026-03-08T08:30")).primary == "b"
 
 
-# DESIGN §3's example schedule, without the iCal layer.
+# A schedule of three layers: weekly primary, weekday business hours over it, and a weekday night
+# desk (22:00-06:00) as secondary.
 WEEKDAYS = frozenset(range(5))
 CHECKOUT = Schedule(
     "checkout",
@@ -232,7 +234,8 @@ def answer(at: str, overrides: tuple[Override, ...] = ()) -> tuple[str | None, .
         ("2026-01-08T02:00", ("alice", "layer:weekly", "bob", "next-in:weekly")),
         # Wed 23:00 CST: night desk (day 2 -> frank) is secondary.
         ("2026-01-08T05:00", ("alice", "layer:weekly", "frank", "layer:night-desk")),
-        # DESIGN §10: Fri 22:00 to Sat 06:00 local is covered (Sat 03:00 CST here; day 4 -> frank).
+        # docs/schedules.md, "Time rules": Fri 22:00 to Sat 06:00 local is covered
+        # (Sat 03:00 CST here; day 4 -> frank).
         ("2026-01-10T03:59:59", ("alice", "layer:weekly", "bob", "next-in:weekly")),
         ("2026-01-10T04:00:00", ("alice", "layer:weekly", "frank", "layer:night-desk")),
         ("2026-01-10T09:00:00", ("alice", "layer:weekly", "frank", "layer:night-desk")),

@@ -1,7 +1,8 @@
 """Schedule resolution agrees with the brute-force oracle, and final shifts agree with point lookups.
 
 Random schedules of 1..3 rotation layers (some restricted, some overnight, some secondary) and 0..2
-overrides, asked about instants in 1990..2060, often right at a clock change (DESIGN §2–3).
+overrides, asked about instants in 1990..2060, often right at a clock change
+(docs/schedules.md, "Time rules" and "Who is on call: the rules").
 """
 
 from __future__ import annotations

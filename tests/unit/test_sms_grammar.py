@@ -1,4 +1,7 @@
-"""The SMS reply grammar (DESIGN §6): every form × verb × id × case × wrapping, and what is refused."""
+"""The SMS reply grammar: every form × verb × id × case × wrapping, and what is refused.
+
+The grammar is in docs/phone-and-email.md, "Replying to an SMS".
+"""
 
 from __future__ import annotations
 
