@@ -74,6 +74,17 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {
         "model": ErrorDocument,
         "description": "Too many failed feed requests from this address; retry after `Retry-After` seconds.",
+        "content": {
+            "application/json": {
+                "example": {
+                    "error": {
+                        "code": "throttled",
+                        "message": "too many failed requests from your address; retry in 42 s",
+                        "details": [],
+                    }
+                }
+            }
+        },
     },
 }
 
