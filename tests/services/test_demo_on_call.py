@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine
 
 from pager.commands.server import demo_on_call, seed_demo
+from pager.core.model import Override
+from pager.db import repositories as repo
 from pager.db.session import session_scope
-from pager.services import overrides
 from tests.support import console_runtime
 
 pytestmark = pytest.mark.database
@@ -30,23 +31,12 @@ def test_the_demo_table_applies_stored_overrides(engine: Engine) -> None:
     seed_demo(runtime, NOW)
     before = demo_on_call(runtime, NOW)
     assert before.startswith(f"On call at 2026-11-23T14:30:00+00:00 (schedules in {REPO / 'schedules'})")
-    assert checkout_row(before)[2:4] == ["bob", "alice"]
-    assert "2026-11-23T15:00:00+00:00" in checkout_row(before) and checkout_row(before)[-3:] == [
-        "bob",
-        "->",
-        "carol",
-    ]
+    row = checkout_row(before)
+    assert row[2:4] == ["bob", "alice"] and row[-3:] == ["bob", "->", "carol"]
+    assert "2026-11-23T15:00:00+00:00" in row
+    two_hours = Override("checkout", "primary", NOW.replace(minute=0), NOW.replace(hour=16, minute=0), "dave")
     with session_scope(engine) as session:
-        overrides.add_override(
-            session,
-            runtime.config,
-            schedule_id="checkout",
-            role="primary",
-            user="dave",
-            start=datetime(2026, 11, 23, 14, tzinfo=UTC),
-            end=datetime(2026, 11, 23, 16, tzinfo=UTC),
-            now=NOW,
-        )
+        repo.add_override(session, two_hours, now=NOW)
     after = checkout_row(demo_on_call(runtime, NOW))
     # dave holds primary until 16:00, then carol's week begins.
     assert after[2:4] == ["dave", "alice"]
