@@ -14,7 +14,6 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m pager.demo
 	$(BIN)/pager demo
 
 lint: $(STAMP)

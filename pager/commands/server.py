@@ -1,4 +1,8 @@
-"""`pager serve` (the HTTP service, worker in-process unless told not to) and `pager demo`."""
+"""`pager serve` (the HTTP service, worker in-process unless told not to) and `pager demo`.
+
+`pager demo` (what `make run` starts) first prints who is on call now for every schedule, then seeds
+the demo and serves.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import os
 import secrets
 import shlex
 import signal
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -25,13 +29,18 @@ from pager.commands.common import (
     require_signing_key,
     runtime,
 )
+from pager.commands.schedules import render_table
 from pager.config.loader import LoadedConfig
+from pager.core.localtime import format_instant
+from pager.core.model import Override, Schedule
+from pager.core.schedule import next_handoff, resolve_on_call
 from pager.db import repositories as repo
 from pager.db.migrate import upgrade_schema
 from pager.db.session import database_url, session_scope
 from pager.log_format import configure_logging
 from pager.services import catalog, users
 from pager.services.config_watch import ConfigWatcher
+from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime, build_runtime, freeze_startup_heap
 from pager.services.tokens import create_api_token
 from pager.settings import SecretKeyInvalid, secret_key_problem
@@ -39,6 +48,8 @@ from pager.settings import SecretKeyInvalid, secret_key_problem
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
 DEMO_KEY_FILE = "pager-secret.key"
+# next_handoff looks at most this far ahead, so the overrides it may meet lie within it.
+HANDOFF_LOOKAHEAD = timedelta(days=400)
 
 
 def register(app: typer.Typer) -> None:
@@ -89,7 +100,9 @@ def demo(ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = 
         pager = build_runtime(settings)
     # Demo people have fictional numbers: whatever the environment says, pages only go to the console.
     pager.notifiers = {method: ConsoleNotifier(method) for method in ("sms", "voice", "email")}
-    token, services = seed_demo(pager, now_utc())
+    now = now_utc()
+    print(demo_on_call(pager, now))
+    token, services = seed_demo(pager, now)
     print(demo_banner(pager.settings.public_url, token, services))
     _serve(pager, host, port, run_worker=True)
 
@@ -149,6 +162,45 @@ def _serve(pager: Runtime, host: str, port: int, *, run_worker: bool) -> None:
     finally:
         watcher.stop()
         pager.engine.dispose()
+
+
+def demo_on_call(pager: Runtime, now: datetime) -> str:
+    """The on-call table the demo prints first: every schedule at `now`, stored overrides applied."""
+    now = now.replace(microsecond=0)
+    schedules = pager.config.schedules
+    with session_scope(pager.engine, read_only=True) as session:
+        overrides = [
+            override
+            for schedule_id in sorted(schedules)
+            for override in overrides_for(session, schedule_id, now, now + HANDOFF_LOOKAHEAD)
+        ]
+    heading = f"On call at {format_instant(now)} (schedules in {(pager.config_dir / 'schedules').resolve()})"
+    return f"{heading}\n\n{on_call_table(schedules, overrides, now)}"
+
+
+def on_call_table(schedules: Mapping[str, Schedule], overrides: Sequence[Override], now: datetime) -> str:
+    """Who is primary and secondary at `now` and the next primary handoff, per schedule."""
+    rows: list[list[str]] = []
+    for schedule_id, schedule in sorted(schedules.items()):
+        on_call = resolve_on_call(schedule, now, overrides)
+        handoff = next_handoff(schedule, now, "primary", overrides)
+        if handoff is None:
+            when, who = "none within a year", ""
+        else:
+            when = f"{format_instant(handoff.at)} (in {_until(handoff.at - now)})"
+            who = f"{handoff.from_user or 'nobody'} -> {handoff.to_user or 'nobody'}"
+        rows.append(
+            [schedule_id, schedule.time_zone, on_call.primary or "-", on_call.secondary or "-", when, who]
+        )
+    headers = ["SCHEDULE", "ZONE", "PRIMARY", "SECONDARY", "NEXT PRIMARY HANDOFF (UTC)", "WHO"]
+    return render_table(headers, rows)
+
+
+def _until(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds()) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    return f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
 
 
 def demo_handles(config: LoadedConfig) -> list[str]:

@@ -25,6 +25,7 @@ from pager.core.localtime import format_instant
 from pager.db.session import session_scope
 from pager.db.tables import ApiToken, CalendarToken
 from pager.services import calendars
+from pager.services.calendars import FeedTarget
 from pager.services.tokens import create_api_token, list_api_tokens, revoke_api_token, revoke_calendar_token
 
 token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens (roles admin, responder, viewer).")
@@ -106,29 +107,22 @@ def calendar_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a token for HANDLE's feed (or --schedule ID's) and print the full feed URL once."""
-    _one_feed(handle, schedule)
+    target = _one_feed(handle, schedule)
     settings = cli_settings(ctx)
-    if schedule is not None:
+    # A schedule's token needs the loaded config; a person's needs only the database.
+    if target.kind == "schedule":
         pager = runtime(ctx)
-        try:
-            with reported_errors(), session_scope(pager.engine) as session:
-                row, plaintext = calendars.create_schedule_feed_token(
-                    session, pager.config, schedule, now_utc()
-                )
-        finally:
-            pager.engine.dispose()
-        url = calendars.schedule_feed_url(settings.public_url, schedule, plaintext)
+        engine, config = pager.engine, pager.config
     else:
-        assert handle is not None
-        engine = open_database(settings)
-        try:
-            with reported_errors(), session_scope(engine) as session:
-                row, plaintext = calendars.create_user_feed_token(session, handle, now_utc())
-        finally:
-            engine.dispose()
-        url = calendars.user_feed_url(settings.public_url, handle, plaintext)
+        engine, config = open_database(settings), None
+    try:
+        with reported_errors(), session_scope(engine) as session:
+            row, plaintext = calendars.create_feed_token(session, target, now_utc(), config)
+    finally:
+        engine.dispose()
+    url = calendars.feed_url(settings.public_url, target, plaintext)
     if as_json:
-        print_json({**calendar_token_document(row, handle, schedule), "token": plaintext, "url": url})
+        print_json({**calendar_token_document(row, target), "token": plaintext, "url": url})
         return
     print(url)
     print(f"calendar token {row.id}: {_SHOWN_ONCE}", file=sys.stderr)
@@ -142,15 +136,11 @@ def calendar_list(
     as_json: JsonOption = False,
 ) -> None:
     """HANDLE's feed tokens (or --schedule ID's), revoked ones included."""
-    _one_feed(handle, schedule)
+    target = _one_feed(handle, schedule)
     with database_session(ctx, read_only=True) as session:
-        if schedule is not None:
-            rows = calendars.schedule_feed_tokens(session, schedule)
-        else:
-            assert handle is not None
-            rows = calendars.user_feed_tokens(session, handle)
+        rows = calendars.feed_tokens(session, target)
     if as_json:
-        print_json([calendar_token_document(row, handle, schedule) for row in rows])
+        print_json([calendar_token_document(row, target) for row in rows])
         return
     if not rows:
         print("no calendar tokens")
@@ -187,20 +177,23 @@ def api_token_document(row: ApiToken) -> dict[str, Any]:
     }
 
 
-def calendar_token_document(row: CalendarToken, handle: str | None, schedule: str | None) -> dict[str, Any]:
+def calendar_token_document(row: CalendarToken, target: FeedTarget) -> dict[str, Any]:
     """The JSON shape of one calendar token (never its hash)."""
     return {
         "id": row.id,
-        "feed": "schedule" if schedule is not None else "user",
-        "target": schedule if schedule is not None else handle,
+        "feed": target.kind,
+        "target": target.id,
         "created_at": format_instant(row.created_at),
         "revoked_at": _instant_or_none(row.revoked_at),
     }
 
 
-def _one_feed(handle: str | None, schedule: str | None) -> None:
-    if (handle is None) == (schedule is None):
-        fail("give a HANDLE or --schedule ID (one of them)")
+def _one_feed(handle: str | None, schedule: str | None) -> FeedTarget:
+    if schedule is not None and handle is None:
+        return FeedTarget("schedule", schedule)
+    if handle is not None and schedule is None:
+        return FeedTarget("user", handle)
+    fail("give a HANDLE or --schedule ID (one of them)")
 
 
 def _state(row: ApiToken | CalendarToken) -> str:

@@ -20,7 +20,6 @@ from pager.config.errors import ConfigError
 _NULL_TAG = "tag:yaml.org,2002:null"
 # What a schedule, policy or service id may look like (a file stem, a URL segment).
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,6 @@ class YamlScalar:
     text: str
     line: int
     is_null: bool = False
-    is_string: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ def _convert(node: yaml.Node, path: Path, errors: list[ConfigError]) -> YamlValu
     if isinstance(node, yaml.SequenceNode):
         return YamlSequence(tuple(_convert(item, path, errors) for item in node.value), line)
     tag = str(node.tag)
-    return YamlScalar(str(node.value), line, is_null=tag == _NULL_TAG, is_string=tag == _STR_TAG)
+    return YamlScalar(str(node.value), line, is_null=tag == _NULL_TAG)
 
 
 class LocatedReader:

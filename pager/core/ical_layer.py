@@ -83,7 +83,6 @@ class IcalIndex:
 
     def __init__(self, text: str, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._text = text
         self._calendar = _parse_calendar(text)
         self._years: dict[int, tuple[Occurrence, ...]] = {}
 

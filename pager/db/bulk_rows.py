@@ -2,9 +2,10 @@
 
 SQLAlchemy's own executemany builds and type-processes a parameter dict per row: about 30 µs a row,
 which was a third of a bulk escalation pass. `execute_rows` compiles a statement once per dialect,
-takes the bind processors SQLAlchemy chose for it, converts each distinct instant once (the rows of
-one pass share theirs), and passes plain tuples or dicts to the DBAPI cursor. The values written are
-exactly the ones SQLAlchemy would write; only the per-row bookkeeping is gone.
+takes the bind processors SQLAlchemy would apply to it (through public API, `_bind_processor`),
+converts each distinct instant once (the rows of one pass share theirs), and passes plain tuples or
+dicts to the DBAPI cursor. The values written are exactly the ones SQLAlchemy would write; only the
+per-row bookkeeping is gone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy import Dialect, Table, bindparam, column, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ClauseElement, Executable, TableValuedAlias
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.types import TupleType
 from sqlmodel import Session
 
 _NO_VALUE = object()
@@ -82,21 +85,30 @@ def _prepare(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) 
         else:
             raise TypeError(f"execute_rows: no value for {name!r} in {statement}")
         defaults.append(default)
-    processors: dict[str, Callable[[Any], Any] | None] = {}
-    for name, process in compiled._bind_processors.items():  # what SQLAlchemy itself applies
-        if process is not None and not callable(process):
-            raise TypeError(f"execute_rows: tuple bind {name!r} in {statement}")
-        processors[name] = process
     escaped: dict[str, str] = dict(compiled.escaped_bind_names or {})
     return _Prepared(
         sql=compiled.string,
         names=names,
         keys=tuple(escaped.get(name, name) for name in names),
         positional=positional,
-        processors=tuple(processors.get(name) for name in names),
+        processors=tuple(_bind_processor(binds[name], dialect, statement) for name in names),
         constants=tuple(constants),
         defaults=tuple(defaults),
     )
+
+
+def _bind_processor(
+    bind: BindParameter[Any], dialect: Dialect, statement: ClauseElement
+) -> Callable[[Any], Any] | None:
+    """The conversion SQLAlchemy's own execution applies to `bind`'s value before the driver gets it.
+
+    Public API only: SQLAlchemy's execution takes the same function from a private cache of the
+    compiled statement (`_bind_processors`), filled from the bind type's dialect implementation.
+    tests/db/test_bulk_rows.py checks that both hand the driver the same values.
+    """
+    if isinstance(bind.type, TupleType):
+        raise TypeError(f"execute_rows: tuple bind {bind.key!r} in {statement}")
+    return bind.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _python_default(default: Any) -> Callable[[], Any]:

@@ -28,7 +28,6 @@ from pager.db.tables import (
     NotificationRule,
     OutboxMessage,
     OverrideRow,
-    Service,
     TimelineEntry,
     User,
 )
@@ -97,11 +96,6 @@ def notification_rules_of(session: Session, user_id: int) -> list[NotificationRu
         )
     )
     return list(session.exec(query))
-
-
-def find_service_by_integration_key(session: Session, integration_key: str) -> Service | None:
-    """The service an integration key routes to, if any."""
-    return session.exec(select(Service).where(Service.integration_key == integration_key)).first()
 
 
 def add_override(
@@ -270,26 +264,6 @@ def _timeline_insert() -> Any:
 def _timeline_insert_records(columns: tuple[str, ...]) -> Any:
     table = TimelineEntry.metadata.tables["alert_timeline"]
     return insert(table).from_select(columns, sql_select(recordset(table, columns)))
-
-
-def insert_outbox_if_absent(session: Session, message: OutboxMessage) -> int | None:
-    """Insert `message` unless its idempotency key exists; the new row's id, or None if it was there.
-
-    One statement (`INSERT … ON CONFLICT DO NOTHING`), so a concurrent insert of the same key by
-    another worker cannot fail this transaction: one of them inserts, the other gets None.
-    """
-    values = message.model_dump(exclude={"id"})
-    table = OutboxMessage.metadata.tables["outbox"]
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        upsert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.id)
-    )
-    new_id: int | None = session.execute(statement).scalar_one_or_none()
-    return new_id
 
 
 def upsert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:

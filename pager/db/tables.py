@@ -1,10 +1,8 @@
-"""Database tables (SQLModel) and the API shapes built on them.
+"""Database tables (SQLModel). The API's request and response shapes are in pager/api/rest/schemas.py.
 
-Shapes follow the full-stack FastAPI template: `XBase` holds the fields a client may send, `XCreate`
-is the request body, `X` (table=True) is the row, `XPublic` is what the API returns. Tables that no
-client writes (timeline, outbox) have only the row. Every instant is aware UTC (`UTCDateTime`);
-enumerated text columns carry CHECK constraints built from the same tuples as their Literal types.
-Migrations (migrations/versions) are written by hand from these models; keep both in step.
+Every instant is aware UTC (`UTCDateTime`); enumerated text columns carry CHECK constraints built
+from the same tuples as their Literal types. Migrations (migrations/versions) are written by hand
+from these models; keep both in step.
 """
 
 from datetime import UTC, datetime
@@ -105,114 +103,60 @@ def _updated() -> Any:
 # --- users -------------------------------------------------------------------------------------
 
 
-class UserBase(SQLModel):
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
     handle: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
     time_zone: str | None = Field(default=None, max_length=64)
-
-
-class UserCreate(UserBase):
-    pass
-
-
-class User(UserBase, table=True):
-    __tablename__ = "users"
-
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _created()
 
 
-class UserPublic(UserBase):
-    id: int
-    created_at: datetime
-
-
-class ContactMethodBase(SQLModel):
-    kind: ContactKind = Field(sa_type=String(16))
-    address: str = Field(max_length=320)
-
-
-class ContactMethodCreate(ContactMethodBase):
-    pass
-
-
-class ContactMethod(ContactMethodBase, table=True):
+class ContactMethod(SQLModel, table=True):
     __tablename__ = "contact_methods"
     __table_args__ = (UniqueConstraint("user_id", "kind", "address"), one_of("kind", CONTACT_KINDS))
 
+    kind: ContactKind = Field(sa_type=String(16))
+    address: str = Field(max_length=320)
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     verified: bool = False
     created_at: datetime = _created()
 
 
-class ContactMethodPublic(ContactMethodBase):
-    id: int
-    user_id: int
-    verified: bool
-    created_at: datetime
-
-
-class NotificationRuleBase(SQLModel):
-    contact_method_id: int = Field(foreign_key="contact_methods.id", ondelete="CASCADE", index=True)
-    delay_seconds: int = Field(default=0, ge=0)
-    position: int = 0
-
-
-class NotificationRuleCreate(NotificationRuleBase):
-    pass
-
-
-class NotificationRule(NotificationRuleBase, table=True):
+class NotificationRule(SQLModel, table=True):
     """One step of a user's paging plan: contact `contact_method_id` `delay_seconds` after being paged."""
 
     __tablename__ = "notification_rules"
     __table_args__ = (CheckConstraint("delay_seconds >= 0", name="delay_seconds"),)
 
+    contact_method_id: int = Field(foreign_key="contact_methods.id", ondelete="CASCADE", index=True)
+    delay_seconds: int = Field(default=0, ge=0)
+    position: int = 0
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     created_at: datetime = _created()
 
 
-class NotificationRulePublic(NotificationRuleBase):
-    id: int
-    user_id: int
-
-
 # --- services and alerts ---------------------------------------------------------------------------
 
 
-class ServiceBase(SQLModel):
-    id: str = Field(primary_key=True, max_length=100)
-    name: str = Field(max_length=200)
-    policy_id: str = Field(max_length=100, index=True)
-    runbook: str | None = Field(default=None, sa_type=Text)
-
-
-class Service(ServiceBase, table=True):
+class Service(SQLModel, table=True):
     """A service from a policy file; the row exists to hold its generated integration key."""
 
     __tablename__ = "services"
 
+    id: str = Field(primary_key=True, max_length=100)
+    name: str = Field(max_length=200)
+    policy_id: str = Field(max_length=100, index=True)
+    runbook: str | None = Field(default=None, sa_type=Text)
     integration_key: str = Field(max_length=64, unique=True)
     created_at: datetime = _created()
     updated_at: datetime = _updated()
 
 
-class ServicePublic(ServiceBase):
-    integration_key: str
-
-
-class AlertBase(SQLModel):
-    service_id: str = Field(foreign_key="services.id", max_length=100, index=True)
-    dedup_key: str = Field(max_length=255)
-    summary: str = Field(max_length=1024)
-    severity: Severity = Field(default="critical", sa_type=String(16))
-    source: str = Field(default="", max_length=255)
-    details: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
-
-
-class Alert(AlertBase, table=True):
+class Alert(SQLModel, table=True):
     """An alert; `id` is the short number people type back (`42a`) and is never reused."""
 
     __tablename__ = "alerts"
@@ -232,6 +176,12 @@ class Alert(AlertBase, table=True):
         {"sqlite_autoincrement": True},
     )
 
+    service_id: str = Field(foreign_key="services.id", max_length=100, index=True)
+    dedup_key: str = Field(max_length=255)
+    summary: str = Field(max_length=1024)
+    severity: Severity = Field(default="critical", sa_type=String(16))
+    source: str = Field(default="", max_length=255)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
     id: int | None = Field(default=None, primary_key=True)
     status: AlertStatus = Field(default="triggered", sa_type=String(16), index=True)
     event_count: int = 1
@@ -248,21 +198,6 @@ class Alert(AlertBase, table=True):
     updated_at: datetime = _updated()
 
 
-class AlertPublic(AlertBase):
-    id: int
-    status: AlertStatus
-    event_count: int
-    level: int
-    loop: int
-    next_action_at: datetime | None
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
 class TimelineEntry(SQLModel, table=True):
     """One line of an alert's history: triggers, pages, delivery attempts, acks, escalations."""
 
@@ -274,15 +209,6 @@ class TimelineEntry(SQLModel, table=True):
     kind: str = Field(max_length=64)
     message: str = Field(sa_type=Text)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
-
-
-class TimelineEntryPublic(SQLModel):
-    id: int
-    alert_id: int
-    at: datetime
-    kind: str
-    message: str
-    data: dict[str, Any]
 
 
 # --- delivery --------------------------------------------------------------------------------------
@@ -335,19 +261,7 @@ class OutboxMessage(SQLModel, table=True):
 # --- schedules -------------------------------------------------------------------------------------
 
 
-class OverrideBase(SQLModel):
-    schedule_id: str = Field(max_length=100)
-    role: Role = Field(default="primary", sa_type=String(16))
-    user_handle: str = Field(max_length=64)
-    start: AwareDatetime = Field(sa_type=UTCDateTime())
-    end: AwareDatetime = Field(sa_type=UTCDateTime())
-
-
-class OverrideCreate(OverrideBase):
-    pass
-
-
-class OverrideRow(OverrideBase, table=True):
+class OverrideRow(SQLModel, table=True):
     """`user_handle` holds `role` of `schedule_id` in `[start, end)`; beats every layer."""
 
     __tablename__ = "overrides"
@@ -357,15 +271,14 @@ class OverrideRow(OverrideBase, table=True):
         CheckConstraint('"end" > "start"', name="span"),
     )
 
+    schedule_id: str = Field(max_length=100)
+    role: Role = Field(default="primary", sa_type=String(16))
+    user_handle: str = Field(max_length=64)
+    start: AwareDatetime = Field(sa_type=UTCDateTime())
+    end: AwareDatetime = Field(sa_type=UTCDateTime())
     id: int | None = Field(default=None, primary_key=True)
     created_by: str | None = Field(default=None, max_length=255)
     created_at: datetime = _created()
-
-
-class OverridePublic(OverrideBase):
-    id: int
-    created_by: str | None
-    created_at: datetime
 
 
 # --- tokens (only hashes are stored) -----------------------------------------------------------------
@@ -382,15 +295,6 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _created()
     last_used_at: datetime | None = _optional_instant()
     revoked_at: datetime | None = _optional_instant()
-
-
-class ApiTokenPublic(SQLModel):
-    id: int
-    role: TokenRole
-    name: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
 
 
 class CalendarToken(SQLModel, table=True):

@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 from urllib.parse import quote
 
 from sqlmodel import Session, col, select
@@ -43,6 +44,7 @@ FEED_AHEAD = timedelta(days=365)
 MAX_ALARM = timedelta(days=7)
 # Longest window the shifts query answers in one call (a feed's window is 380 days).
 MAX_SHIFTS_WINDOW = timedelta(days=400)
+FeedKind = Literal["user", "schedule"]
 _NO_FEED = "no such calendar feed (unknown, revoked, or a token for another feed)"
 
 
@@ -186,63 +188,49 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 # --- feed tokens -------------------------------------------------------------------------------
 
 
-def user_feed_url(public_url: str, handle: str, token: str) -> str:
-    """The full URL of `handle`'s feed opened by `token`."""
-    return f"{public_url.rstrip('/')}/calendar/users/{quote(handle, safe='')}.ics?token={quote(token)}"
+@dataclass(frozen=True)
+class FeedTarget:
+    """The feed a calendar token opens: a person's (`kind` "user", `id` their handle) or a schedule's."""
+
+    kind: FeedKind
+    id: str
 
 
-def schedule_feed_url(public_url: str, schedule_id: str, token: str) -> str:
-    """The full URL of schedule `schedule_id`'s feed opened by `token`."""
-    return (
-        f"{public_url.rstrip('/')}/calendar/schedules/{quote(schedule_id, safe='')}.ics?token={quote(token)}"
-    )
+def feed_url(public_url: str, target: FeedTarget, token: str) -> str:
+    """The full URL of `target`'s feed opened by `token`."""
+    folder = "users" if target.kind == "user" else "schedules"
+    return f"{public_url.rstrip('/')}/calendar/{folder}/{quote(target.id, safe='')}.ics?token={quote(token)}"
 
 
-def create_user_feed_token(session: Session, handle: str, now: datetime) -> tuple[CalendarToken, str]:
-    """A new token for `handle`'s feed (row, plaintext); NotFound for an unknown user."""
-    user = require_user(session, handle)
-    return create_calendar_token(session, now=now, user_id=user.id)
-
-
-def create_schedule_feed_token(
-    session: Session, config: LoadedConfig, schedule_id: str, now: datetime
+def create_feed_token(
+    session: Session, target: FeedTarget, now: datetime, config: LoadedConfig | None = None
 ) -> tuple[CalendarToken, str]:
-    """A new token for schedule `schedule_id`'s feed (row, plaintext); NotFound for an unknown schedule."""
-    schedule = require_schedule(config, schedule_id)
-    return create_calendar_token(session, now=now, schedule_id=schedule.id)
+    """A new token for `target`'s feed (row, plaintext); NotFound for an unknown user or schedule.
 
-
-def user_feed_tokens(session: Session, handle: str) -> list[CalendarToken]:
-    """Every feed token ever made for `handle` (revoked ones included), oldest first."""
-    user = require_user(session, handle)
-    query = select(CalendarToken).where(CalendarToken.user_id == user.id).order_by(col(CalendarToken.id))
-    return list(session.exec(query))
-
-
-def schedule_feed_tokens(session: Session, schedule_id: str) -> list[CalendarToken]:
-    """Every feed token ever made for schedule `schedule_id` (revoked ones included), oldest first.
-
-    Works for a schedule that is no longer in the config too, so its old tokens can still be listed.
+    A schedule's feed needs the loaded `config` (the schedule must be in it); a person's does not.
     """
-    query = (
-        select(CalendarToken).where(CalendarToken.schedule_id == schedule_id).order_by(col(CalendarToken.id))
-    )
-    return list(session.exec(query))
+    if target.kind == "user":
+        return create_calendar_token(session, now=now, user_id=require_user(session, target.id).id)
+    if config is None:
+        raise ValueError("a token for a schedule's feed needs the loaded config")
+    return create_calendar_token(session, now=now, schedule_id=require_schedule(config, target.id).id)
 
 
-def revoke_user_feed_token(session: Session, handle: str, token_id: int, now: datetime) -> CalendarToken:
-    """Revoke token `token_id` of `handle`'s feed; NotFound when it is not one of theirs."""
-    owned = {row.id for row in user_feed_tokens(session, handle)}
-    if token_id not in owned:
-        raise NotFound(f"no calendar token {token_id} for user {handle!r}")
-    return revoke_calendar_token(session, token_id, now)
+def feed_tokens(session: Session, target: FeedTarget) -> list[CalendarToken]:
+    """Every token ever made for `target`'s feed (revoked ones included), oldest first.
+
+    NotFound for an unknown user; a schedule that is no longer in the config still has its old
+    tokens listed.
+    """
+    if target.kind == "user":
+        opens_feed = CalendarToken.user_id == require_user(session, target.id).id
+    else:
+        opens_feed = CalendarToken.schedule_id == target.id
+    return list(session.exec(select(CalendarToken).where(opens_feed).order_by(col(CalendarToken.id))))
 
 
-def revoke_schedule_feed_token(
-    session: Session, schedule_id: str, token_id: int, now: datetime
-) -> CalendarToken:
-    """Revoke token `token_id` of schedule `schedule_id`'s feed; NotFound when it is not one of its."""
-    owned = {row.id for row in schedule_feed_tokens(session, schedule_id)}
-    if token_id not in owned:
-        raise NotFound(f"no calendar token {token_id} for schedule {schedule_id!r}")
+def revoke_feed_token(session: Session, target: FeedTarget, token_id: int, now: datetime) -> CalendarToken:
+    """Revoke token `token_id` of `target`'s feed; NotFound when it is not one of that feed's."""
+    if token_id not in {row.id for row in feed_tokens(session, target)}:
+        raise NotFound(f"no calendar token {token_id} for {target.kind} {target.id!r}")
     return revoke_calendar_token(session, token_id, now)

@@ -31,6 +31,7 @@ from pager.core.schedule import final_shifts
 from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.services import calendars, overrides, users
+from pager.services.calendars import FeedTarget
 from pager.services.runtime import Runtime
 from pager.services.tokens import revoke_calendar_token
 from tests import support
@@ -104,13 +105,15 @@ def client(runtime: Runtime, clock: Clock) -> Iterator[TestClient]:
 
 def user_token(runtime: Runtime, handle: str) -> tuple[int, str]:
     with session_scope(runtime.engine) as session:
-        row, plaintext = calendars.create_user_feed_token(session, handle, NOW)
+        row, plaintext = calendars.create_feed_token(session, FeedTarget("user", handle), NOW)
         return row.id or 0, plaintext
 
 
 def schedule_token(runtime: Runtime, schedule_id: str) -> tuple[int, str]:
     with session_scope(runtime.engine) as session:
-        row, plaintext = calendars.create_schedule_feed_token(session, runtime.config, schedule_id, NOW)
+        row, plaintext = calendars.create_feed_token(
+            session, FeedTarget("schedule", schedule_id), NOW, runtime.config
+        )
         return row.id or 0, plaintext
 
 
@@ -311,7 +314,7 @@ def test_calendar_token_commands(
     listed = runner.invoke(app, ["calendar-token", "list", "alice", "--json"])
     assert listed.exit_code == 0 and '"target": "alice"' in listed.stdout and "pgc_" not in listed.stdout
     with session_scope(runtime.engine, read_only=True) as session:
-        (row,) = calendars.user_feed_tokens(session, "alice")
+        (row,) = calendars.feed_tokens(session, FeedTarget("user", "alice"))
     assert runner.invoke(app, ["calendar-token", "revoke", str(row.id)]).exit_code == 0
     assert client.get(f"{parts.path}?{parts.query}").status_code == 404
     assert runner.invoke(app, ["calendar-token", "create", "zed"]).exit_code == 1

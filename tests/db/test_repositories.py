@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from pager.core.model import Override
 from pager.db.migrate import upgrade_schema
@@ -26,9 +26,7 @@ from pager.db.repositories import (
     contact_methods_of,
     create_user,
     find_open_alert,
-    find_service_by_integration_key,
     find_user_by_handle,
-    insert_outbox_if_absent,
     insert_timeline_entries,
     notification_rules_of,
     overrides_overlapping,
@@ -73,6 +71,17 @@ def page(key: str, *, due_at: datetime = NOW, next_attempt_at: datetime | None =
         due_at=due_at,
         next_attempt_at=next_attempt_at,
     )
+
+
+def insert_pages(session: Session, *messages: OutboxMessage) -> list[int]:
+    """Queue pages as the engine does (upsert_outbox); the rows' ids, in the order given."""
+    upsert_outbox(session, [message.model_dump(exclude={"id"}) for message in messages])
+    keys = [message.idempotency_key for message in messages]
+    query = select(OutboxMessage.idempotency_key, OutboxMessage.id).where(
+        col(OutboxMessage.idempotency_key).in_(keys)
+    )
+    ids = {key: row_id for key, row_id in session.exec(query)}
+    return [ids[key] or 0 for key in keys]
 
 
 def claimed_ids(engine: Engine, now: datetime, limit: int) -> list[int]:
@@ -343,14 +352,17 @@ def test_an_override_must_end_after_it_starts(engine: Engine) -> None:
 @pytest.mark.database
 def test_outbox_inserts_each_idempotency_key_once(engine: Engine) -> None:
     with session_scope(engine) as session:
-        first = insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0"))
-        assert first is not None
+        [first] = insert_pages(session, page("alert:42/loop:1/level:1/user:7/sms/0"))
         stored_first = session.get(OutboxMessage, first)
         assert stored_first is not None and stored_first.status == "pending"
-        assert insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0")) is None
+        assert insert_pages(session, page("alert:42/loop:1/level:1/user:7/sms/0")) == [first]
     with session_scope(engine) as session:  # also across transactions
-        assert insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/sms/0")) is None
-        assert insert_outbox_if_absent(session, page("alert:42/loop:1/level:1/user:7/voice/1")) is not None
+        again, voice = insert_pages(
+            session,
+            page("alert:42/loop:1/level:1/user:7/sms/0"),
+            page("alert:42/loop:1/level:1/user:7/voice/1"),
+        )
+        assert again == first and voice not in (0, first)
     with pytest.raises(IntegrityError), session_scope(engine) as session:
         session.add(page("alert:42/loop:1/level:1/user:7/sms/0"))  # the constraint itself holds
     assert len(claimed_ids(engine, NOW, limit=10)) == 2
@@ -359,20 +371,15 @@ def test_outbox_inserts_each_idempotency_key_once(engine: Engine) -> None:
 @pytest.mark.database
 def test_claim_due_outbox_marks_rows_sending_once(engine: Engine) -> None:
     with session_scope(engine) as session:
-        due = [
-            insert_outbox_if_absent(session, page(f"due-{i}", due_at=NOW - timedelta(minutes=i)))
-            for i in range(3)
-        ]
-        insert_outbox_if_absent(session, page("later", due_at=NOW + timedelta(seconds=1)))
-        insert_outbox_if_absent(session, page("retry-later", next_attempt_at=NOW + timedelta(seconds=30)))
-        retry_now = insert_outbox_if_absent(
-            session, page("retry-now", next_attempt_at=NOW - timedelta(seconds=1))
-        )
+        due = insert_pages(session, *(page(f"due-{i}", due_at=NOW - timedelta(minutes=i)) for i in range(3)))
+        insert_pages(session, page("later", due_at=NOW + timedelta(seconds=1)))
+        insert_pages(session, page("retry-later", next_attempt_at=NOW + timedelta(seconds=30)))
+        [retry_now] = insert_pages(session, page("retry-now", next_attempt_at=NOW - timedelta(seconds=1)))
     with session_scope(engine) as session:
         claimed = claim_due_outbox(session, NOW)
         # First ready, first claimed: the retry became sendable a second before `due-0` fell due.
         expected = [due[2], due[1], retry_now, due[0]]
-        assert [m.id for m in claimed] == [m for m in expected if m is not None]
+        assert [m.id for m in claimed] == expected
         assert {m.attempts for m in claimed} == {1}
     with session_scope(engine) as session:
         assert claim_due_outbox(session, NOW) == []
@@ -390,7 +397,7 @@ def test_cancel_pending_outbox_leaves_sent_pages_alone(engine: Engine) -> None:
         for key, alert_id in (("a-0", alert.id), ("a-1", alert.id), ("b-0", other.id)):
             message = page(key)
             message.alert_id = alert_id
-            insert_outbox_if_absent(session, message)
+            insert_pages(session, message)
     claimed_ids(engine, NOW, limit=1)  # a-0 is on its way
     with session_scope(engine) as session:
         assert cancel_pending_outbox(session, alert.id or 0, NOW) == 1
@@ -414,8 +421,7 @@ def second_engine(url: str) -> Engine:
 @pytest.mark.database
 def test_a_held_outbox_claim_is_never_handed_out_again(engine: Engine, database_url_at_head: str) -> None:
     with session_scope(engine) as session:
-        pages = [insert_outbox_if_absent(session, page(f"p-{i}")) for i in range(4)]
-        all_ids = {m for m in pages if m is not None}
+        all_ids = set(insert_pages(session, *(page(f"p-{i}") for i in range(4))))
     other = second_engine(database_url_at_head)
     try:
         with session_scope(engine) as holder:
@@ -478,8 +484,7 @@ def hammer(engine: Engine, workers: int, work: Callable[[], list[int]]) -> list[
 @pytest.mark.database
 def test_concurrent_outbox_claims_never_share_a_row(engine: Engine) -> None:
     with session_scope(engine) as session:
-        for i in range(60):
-            insert_outbox_if_absent(session, page(f"p-{i}"))
+        insert_pages(session, *(page(f"p-{i}") for i in range(60)))
     per_worker = hammer(engine, 8, lambda: claimed_ids(engine, NOW, limit=3))
     everything = [row for taken in per_worker for row in taken]
     assert len(everything) == len(set(everything)) == 60
@@ -527,13 +532,9 @@ def test_calendar_tokens_open_exactly_one_feed(engine: Engine) -> None:
 
 
 @pytest.mark.database
-def test_services_are_found_by_integration_key(engine: Engine) -> None:
+def test_integration_keys_are_unique(engine: Engine) -> None:
     with session_scope(engine) as session:
         add_service(session)
-    with session_scope(engine) as session:
-        found = find_service_by_integration_key(session, "key-checkout-api")
-        assert found is not None and found.id == "checkout-api"
-        assert find_service_by_integration_key(session, "key-unknown") is None
     with pytest.raises(IntegrityError), session_scope(engine) as session:
         session.add(
             Service(id="other", name="Other", policy_id="checkout", integration_key="key-checkout-api")

@@ -1,4 +1,4 @@
-"""The schedule commands as users run them: check, oncall, shifts, coverage, and `make run`'s table."""
+"""The schedule commands as users run them: check, oncall, shifts, coverage, and `pager demo`'s table."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pager.cli import app
-from pager.demo import on_call_table
+from pager.commands.server import on_call_table
+from pager.config.schedules import load_schedules
 from tests.support import copy_bad_case, read_bad_cases
 
 pytestmark = pytest.mark.e2e
@@ -392,12 +393,13 @@ def test_coverage_table(tmp_path: Path) -> None:
     assert "spread:" in out and "NIGHT HOURS" in out
 
 
-# -- make run --------------------------------------------------------------------------------------------
+# -- pager demo's table ---------------------------------------------------------------------------------
 
 
 def test_demo_table_lists_every_shipped_schedule() -> None:
-    table, errors = on_call_table(REPO, datetime(2026, 11, 23, 14, 30, tzinfo=UTC))
+    schedules, errors = load_schedules(REPO)
     assert errors == []
+    table = on_call_table(schedules, [], datetime(2026, 11, 23, 14, 30, tzinfo=UTC))
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
     assert sorted(rows) == SHIPPED
     assert {"checkout", "payments", "platform"} <= set(rows)
@@ -407,16 +409,3 @@ def test_demo_table_lists_every_shipped_schedule() -> None:
     assert "2026-11-23T15:00:00+00:00" in rows["checkout"] and rows["checkout"][-3:] == ["bob", "->", "carol"]
     # Platform at 14:30 UTC on a Monday: the Americas team has it.
     assert rows["platform"][2] in {"lee", "max"}
-
-
-def test_make_run_module_runs() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pager.demo"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "checkout" in result.stdout and "NEXT PRIMARY HANDOFF" in result.stdout

@@ -150,6 +150,10 @@ def test_demo_makes_a_key_beside_its_database_and_reuses_it(tmp_path: Path) -> N
     with running_demo(root, config_dir, first_output) as url:
         text = first_output.read_text()
         assert f"email links are signed with the key made now and kept in {key_file}" in text
+        # Who is on call now comes first (what `make run` shows before the demo serves).
+        assert "NEXT PRIMARY HANDOFF (UTC)" in text and re.search(r"^team\s+UTC\s+ann\s+-\s", text, re.M), (
+            text
+        )
         routing_key = re.search(r"^\s+checkout-api\s+([0-9a-f]{32})$", text, re.M)
         assert routing_key is not None, text
         event = {

@@ -242,4 +242,4 @@ def test_yaml_source_keeps_the_line_of_every_key_and_item() -> None:
     inner = b.value.items[1]
     assert isinstance(inner, YamlMapping)
     c = inner.get("c")
-    assert c is not None and c.value == YamlScalar("22:00", 5, is_null=False, is_string=False)
+    assert c is not None and c.value == YamlScalar("22:00", 5, is_null=False)

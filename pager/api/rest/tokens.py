@@ -5,25 +5,26 @@ anyone else's: calendar tokens are admin business too (a responder or viewer ask
 uses `pager calendar-token create HANDLE`). Plaintext tokens appear once, in the create response.
 """
 
-from __future__ import annotations
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from pager.api.deps import AdminDep, NowDep, RuntimeDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import (
+    NAME_PATTERN,
     ApiTokenCreatedOut,
     ApiTokenIn,
     ApiTokenOut,
     CalendarTokenCreatedOut,
     CalendarTokenOut,
     IdPath,
-    NamePath,
     Page,
     error_responses,
 )
 from pager.db.tables import ApiToken, CalendarToken
 from pager.services import calendars
+from pager.services.calendars import FeedKind, FeedTarget
 from pager.services.tokens import create_api_token, list_api_tokens, revoke_api_token
 from pager.services.transactions import read_only, read_write
 
@@ -31,6 +32,7 @@ router = APIRouter(tags=["tokens"])
 
 _READ_ERRORS = error_responses(401, 403, 404, 422)
 _WRITE_ERRORS = error_responses(401, 403, 404, 422)
+_SHOWN_ONCE = "A new feed token and the full feed URL; shown only in this response. Needs an admin token."
 
 
 # --- API tokens ----------------------------------------------------------------------------------
@@ -67,107 +69,83 @@ def revoke_token(token_id: IdPath, runtime: RuntimeDep, now: NowDep, _token: Adm
 # --- calendar tokens -----------------------------------------------------------------------------
 
 
-@router.get(
-    "/users/{handle}/calendar-tokens", summary="List a person's calendar tokens", responses=_READ_ERRORS
-)
-def list_user_calendar_tokens(
-    handle: NamePath,
-    request: Request,
-    response: Response,
-    runtime: RuntimeDep,
-    page: PageDep,
-    _token: AdminDep,
-) -> Page[CalendarTokenOut]:
-    """Tokens of the person's feed, revoked ones included. Needs an admin token."""
-    found = read_only(runtime.engine, lambda s: calendars.user_feed_tokens(s, handle))
-    rows = [calendar_token_out(row, "user", handle) for row in found]
-    return slice_page(request, response, page, rows)
+def _add_calendar_token_routes(kind: FeedKind, folder: str, param: str, owner: str) -> None:
+    """List, create and revoke tokens of one kind of feed, under `/{folder}/{param}/calendar-tokens`.
 
-
-@router.post(
-    "/users/{handle}/calendar-tokens",
-    status_code=201,
-    summary="Create a token for a person's calendar feed",
-    responses=_WRITE_ERRORS,
-)
-def create_user_calendar_token(
-    handle: NamePath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
-) -> CalendarTokenCreatedOut:
-    """A new feed token and the full feed URL; shown only in this response. Needs an admin token."""
-    row, plaintext = read_write(runtime.engine, lambda s: calendars.create_user_feed_token(s, handle, now))
-    url = calendars.user_feed_url(runtime.settings.public_url, handle, plaintext)
-    return CalendarTokenCreatedOut(
-        **calendar_token_out(row, "user", handle).model_dump(), token=plaintext, url=url
-    )
-
-
-@router.delete(
-    "/users/{handle}/calendar-tokens/{token_id}",
-    status_code=204,
-    summary="Revoke a person's calendar token",
-    responses=_WRITE_ERRORS,
-)
-def revoke_user_calendar_token(
-    handle: NamePath, token_id: IdPath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
-) -> Response:
-    """The feed URL with that token answers 404 from now on. Needs an admin token."""
-    read_write(runtime.engine, lambda s: calendars.revoke_user_feed_token(s, handle, token_id, now))
-    return Response(status_code=204)
-
-
-@router.get(
-    "/schedules/{schedule_id}/calendar-tokens",
-    summary="List a schedule's calendar tokens",
-    responses=_READ_ERRORS,
-)
-def list_schedule_calendar_tokens(
-    schedule_id: NamePath,
-    request: Request,
-    response: Response,
-    runtime: RuntimeDep,
-    page: PageDep,
-    _token: AdminDep,
-) -> Page[CalendarTokenOut]:
-    """Tokens of the schedule's feed, revoked ones included. Needs an admin token."""
-    rows = [
-        calendar_token_out(row, "schedule", schedule_id)
-        for row in read_only(runtime.engine, lambda s: calendars.schedule_feed_tokens(s, schedule_id))
+    `owner` says whose feed it is in the summaries ("a person's"); the path parameter keeps the name
+    `param` (`handle`, `schedule_id`) in the URL, the OpenAPI document and validation errors.
+    """
+    path = f"/{folder}/{{{param}}}/calendar-tokens"
+    the_owner = owner.replace("a ", "the ", 1)
+    # A local alias: this module has no `from __future__ import annotations`, so FastAPI sees it.
+    TargetPath = Annotated[
+        str, Path(alias=param, pattern=NAME_PATTERN, max_length=100, description="An id or handle.")
     ]
-    return slice_page(request, response, page, rows)
 
+    def list_feed_tokens(
+        target_id: TargetPath,
+        request: Request,
+        response: Response,
+        runtime: RuntimeDep,
+        page: PageDep,
+        _token: AdminDep,
+    ) -> Page[CalendarTokenOut]:
+        target = FeedTarget(kind, target_id)
+        found = read_only(runtime.engine, lambda s: calendars.feed_tokens(s, target))
+        return slice_page(request, response, page, [calendar_token_out(row, target) for row in found])
 
-@router.post(
-    "/schedules/{schedule_id}/calendar-tokens",
-    status_code=201,
-    summary="Create a token for a schedule's calendar feed",
-    responses=_WRITE_ERRORS,
-)
-def create_schedule_calendar_token(
-    schedule_id: NamePath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
-) -> CalendarTokenCreatedOut:
-    """A new feed token and the full feed URL; shown only in this response. Needs an admin token."""
-    row, plaintext = read_write(
-        runtime.engine,
-        lambda s: calendars.create_schedule_feed_token(s, runtime.config, schedule_id, now),
+    def create_feed_token(
+        target_id: TargetPath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
+    ) -> CalendarTokenCreatedOut:
+        target = FeedTarget(kind, target_id)
+        row, plaintext = read_write(
+            runtime.engine, lambda s: calendars.create_feed_token(s, target, now, runtime.config)
+        )
+        url = calendars.feed_url(runtime.settings.public_url, target, plaintext)
+        return CalendarTokenCreatedOut(
+            **calendar_token_out(row, target).model_dump(), token=plaintext, url=url
+        )
+
+    def revoke_feed_token(
+        target_id: TargetPath, token_id: IdPath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
+    ) -> Response:
+        target = FeedTarget(kind, target_id)
+        read_write(runtime.engine, lambda s: calendars.revoke_feed_token(s, target, token_id, now))
+        return Response(status_code=204)
+
+    router.add_api_route(
+        path,
+        list_feed_tokens,
+        methods=["GET"],
+        name=f"list_{kind}_calendar_tokens",
+        summary=f"List {owner} calendar tokens",
+        description=f"Tokens of {the_owner} feed, revoked ones included. Needs an admin token.",
+        responses=_READ_ERRORS,
     )
-    url = calendars.schedule_feed_url(runtime.settings.public_url, schedule_id, plaintext)
-    return CalendarTokenCreatedOut(
-        **calendar_token_out(row, "schedule", schedule_id).model_dump(), token=plaintext, url=url
+    router.add_api_route(
+        path,
+        create_feed_token,
+        methods=["POST"],
+        name=f"create_{kind}_calendar_token",
+        status_code=201,
+        summary=f"Create a token for {owner} calendar feed",
+        description=_SHOWN_ONCE,
+        responses=_WRITE_ERRORS,
+    )
+    router.add_api_route(
+        f"{path}/{{token_id}}",
+        revoke_feed_token,
+        methods=["DELETE"],
+        name=f"revoke_{kind}_calendar_token",
+        status_code=204,
+        summary=f"Revoke {owner} calendar token",
+        description="The feed URL with that token answers 404 from now on. Needs an admin token.",
+        responses=_WRITE_ERRORS,
     )
 
 
-@router.delete(
-    "/schedules/{schedule_id}/calendar-tokens/{token_id}",
-    status_code=204,
-    summary="Revoke a schedule's calendar token",
-    responses=_WRITE_ERRORS,
-)
-def revoke_schedule_calendar_token(
-    schedule_id: NamePath, token_id: IdPath, runtime: RuntimeDep, now: NowDep, _token: AdminDep
-) -> Response:
-    """The feed URL with that token answers 404 from now on. Needs an admin token."""
-    read_write(runtime.engine, lambda s: calendars.revoke_schedule_feed_token(s, schedule_id, token_id, now))
-    return Response(status_code=204)
+_add_calendar_token_routes("user", "users", "handle", "a person's")
+_add_calendar_token_routes("schedule", "schedules", "schedule_id", "a schedule's")
 
 
 def api_token_out(row: ApiToken) -> ApiTokenOut:
@@ -181,11 +159,11 @@ def api_token_out(row: ApiToken) -> ApiTokenOut:
     )
 
 
-def calendar_token_out(row: CalendarToken, feed: str, target: str) -> CalendarTokenOut:
+def calendar_token_out(row: CalendarToken, target: FeedTarget) -> CalendarTokenOut:
     return CalendarTokenOut(
         id=row.id or 0,
-        feed="schedule" if feed == "schedule" else "user",
-        target=target,
+        feed=target.kind,
+        target=target.id,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
     )

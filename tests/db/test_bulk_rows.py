@@ -1,0 +1,108 @@
+"""pager.db.bulk_rows hands the driver exactly what SQLAlchemy's own execution would.
+
+`execute_rows` skips SQLAlchemy's per-row bookkeeping and converts bind values itself, with the bind
+processors it asks SQLAlchemy for. If a SQLAlchemy upgrade converts values differently (an instant
+of a UTCDateTime column, a JSON document), this test names the version and fails before a single
+page is written wrongly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy
+from sqlalchemy import Engine, bindparam, event, update
+from sqlmodel import SQLModel
+
+from pager.db.bulk_rows import execute_rows
+from pager.db.session import session_scope
+
+pytestmark = pytest.mark.database
+
+PARIS = timezone(timedelta(hours=2))
+ROWS: list[dict[str, Any]] = [
+    {
+        "new_id": 1,
+        "new_summary": "Disk full",
+        "new_next_action_at": datetime(2026, 3, 8, 9, 30, 15, 250, tzinfo=PARIS),
+        "new_escalation_state": {
+            "status": "triggered",
+            "pages": [{"users": ["ann"]}],
+            "big": 2**40,
+            "é": "ü",
+        },
+        "new_updated_at": datetime(2026, 3, 8, 7, 30, tzinfo=UTC),
+    },
+    {
+        "new_id": 2,
+        "new_summary": "CPU high",
+        "new_next_action_at": None,
+        "new_escalation_state": {"levels": [1, 2.5, None, True], "text": 'quote " and \\ backslash'},
+        "new_updated_at": datetime(2026, 3, 8, 7, 30, tzinfo=UTC),
+    },
+]
+
+
+def alerts_update() -> Any:
+    """An UPDATE of a UTCDateTime column and a JSON column, as pager.db.repositories writes them."""
+    table = SQLModel.metadata.tables["alerts"]
+    columns = ("summary", "next_action_at", "escalation_state", "updated_at")
+    values = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}
+    return update(table).where(table.c.id == bindparam("new_id")).values(values)
+
+
+def comparable(value: Any) -> Any:
+    """A bound value as the driver will see it: instants with their offset, psycopg's JSON wrappers
+    (what SQLAlchemy binds a JSONB value as) by what they wrap."""
+    if isinstance(value, datetime):
+        return ("datetime", value.isoformat())
+    if type(value).__module__.startswith("psycopg") and hasattr(value, "obj"):
+        return (type(value).__name__, value.obj)
+    return value
+
+
+def driver_rows(parameters: Any) -> list[Any]:
+    rows = parameters if isinstance(parameters, list) else [parameters]
+    return [
+        {key: comparable(v) for key, v in row.items()}
+        if isinstance(row, dict)
+        else tuple(comparable(v) for v in row)
+        for row in rows
+    ]
+
+
+def test_execute_rows_binds_exactly_what_sqlalchemy_binds(engine: Engine) -> None:
+    sent: list[tuple[str, list[Any]]] = []
+
+    def capture(_conn: Any, _cursor: Any, sql: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if sql.lstrip().upper().startswith("UPDATE ALERTS"):
+            sent.append((sql, driver_rows(parameters)))
+
+    statement = alerts_update()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with session_scope(engine) as session:
+            for row in ROWS:  # SQLAlchemy's own execution, one row at a time
+                session.connection().execute(statement, row)
+            execute_rows(session, statement, ROWS)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert len(sent) == len(ROWS) + 1
+    theirs_sql = {sql for sql, _ in sent[:-1]}
+    theirs = [row for _, rows in sent[:-1] for row in rows]
+    ours_sql, ours = sent[-1]
+    problem = (
+        f"SQLAlchemy {sqlalchemy.__version__} binds these values differently from "
+        "pager.db.bulk_rows.execute_rows: check _bind_processor in pager/db/bulk_rows.py against "
+        "how this SQLAlchemy version processes bind parameters"
+    )
+    assert theirs_sql == {ours_sql}, problem
+    assert ours == theirs, problem
+    # The conversions themselves happened: an instant went to UTC, a document to the driver's form.
+    assert ROWS[0]["new_escalation_state"] not in [value for row in ours for value in _values(row)]
+
+
+def _values(row: Any) -> list[Any]:
+    return list(row.values()) if isinstance(row, dict) else list(row)
