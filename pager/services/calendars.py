@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from pager.adapters.ical_feed import CalendarShift, calendar_shifts, render_calendar
 from pager.config.loader import LoadedConfig
@@ -29,9 +29,10 @@ from pager.core.durations import DurationError, parse_duration
 from pager.core.localtime import require_aware
 from pager.core.model import ROLES, FinalShift, OnCall, Role, Schedule
 from pager.core.schedule import final_shifts, resolve_on_call
-from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import CalendarToken
+from pager.db.tokens import calendar_tokens_of_schedule, calendar_tokens_of_user
+from pager.db.users import find_user_by_handle
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime
@@ -127,7 +128,7 @@ def user_feed(runtime: Runtime, handle: str, token: str, now: datetime, alarm: s
     start, end = feed_window(now)
     config = runtime.config
     with session_scope(runtime.engine, read_only=True) as session:
-        user = repo.find_user_by_handle(session, handle)
+        user = find_user_by_handle(session, handle)
         row = find_calendar_token(session, token)
         if user is None or row is None or row.user_id is None or row.user_id != user.id:
             raise NotFound(_NO_FEED)
@@ -215,8 +216,7 @@ def create_schedule_feed_token(
 def user_feed_tokens(session: Session, handle: str) -> list[CalendarToken]:
     """Every feed token ever made for `handle` (revoked ones included), oldest first."""
     user = require_user(session, handle)
-    query = select(CalendarToken).where(CalendarToken.user_id == user.id).order_by(col(CalendarToken.id))
-    return list(session.exec(query))
+    return calendar_tokens_of_user(session, user.id)
 
 
 def schedule_feed_tokens(session: Session, schedule_id: str) -> list[CalendarToken]:
@@ -224,10 +224,7 @@ def schedule_feed_tokens(session: Session, schedule_id: str) -> list[CalendarTok
 
     Works for a schedule that is no longer in the config too, so its old tokens can still be listed.
     """
-    query = (
-        select(CalendarToken).where(CalendarToken.schedule_id == schedule_id).order_by(col(CalendarToken.id))
-    )
-    return list(session.exec(query))
+    return calendar_tokens_of_schedule(session, schedule_id)
 
 
 def revoke_user_feed_token(session: Session, handle: str, token_id: int, now: datetime) -> CalendarToken:

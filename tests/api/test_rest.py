@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.core.schedule import final_shifts, resolve_on_call
-from pager.db import repositories as repo
+from pager.db.catalog import find_service_by_integration_key
 from pager.db.session import session_scope
 from pager.db.tables import Alert, ApiToken, CalendarToken, ContactMethod, OverrideRow, Service, User
+from pager.db.users import find_user_by_handle
 from pager.services import alerts, catalog, overrides, users
 from pager.services.runtime import Runtime
 from pager.services.tokens import create_api_token, token_hash
@@ -198,7 +199,7 @@ def things(runtime: Runtime) -> dict[str, int]:
             now=NOW,
         )
         spare, _ = create_api_token(session, role="viewer", name="spare", now=NOW)
-        alice = repo.find_user_by_handle(session, "alice")
+        alice = find_user_by_handle(session, "alice")
         assert alice is not None
         user_feed = CalendarToken(user_id=alice.id, token_hash="u" * 64, created_at=NOW)
         schedule_feed = CalendarToken(schedule_id="team", token_hash="s" * 64, created_at=NOW)
@@ -527,8 +528,8 @@ def test_rotating_a_key_retires_the_old_one(
     new = answer.json()["integration_key"]
     assert new and new != old
     with session_scope(runtime.engine, read_only=True) as session:
-        assert repo.find_service_by_integration_key(session, old) is None
-        found = repo.find_service_by_integration_key(session, new)
+        assert find_service_by_integration_key(session, old) is None
+        found = find_service_by_integration_key(session, new)
         assert found is not None and found.id == "api"
     assert_error(
         client.post("/api/v1/services/nope/rotate-key", headers=auth(tokens, "admin")), 404, "not_found"
