@@ -50,11 +50,13 @@ def statement_sites(source: str, filename: str = "<source>") -> list[str]:
                 elif sql or _from_package(node.module, _TABLE_MODULES):
                     sql_names.add(alias.asname or alias.name)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in builders:
-            sites.append((node.lineno, f"builds {node.func.id}(...)"))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr in STATEMENTS and _root_name(node.func.value) in sql_names:
-                sites.append((node.lineno, f"builds {ast.unparse(node.func)}(...)"))
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in builders:
+            sites.append((node.lineno, f"builds {func.id}(...)"))
+        elif isinstance(func, ast.Attribute) and func.attr in STATEMENTS and _root_name(func) in sql_names:
+            sites.append((node.lineno, f"builds {ast.unparse(func)}(...)"))
     return [f"{filename}:{line}: {what}" for line, what in sorted(sites)]
 
 
