@@ -50,8 +50,8 @@ from sqlmodel import col, select
 
 from pager.core.alert import AlertState
 from pager.core.durations import parse_duration
+from pager.db.alerts import DueAlert
 from pager.db.migrate import upgrade_schema
-from pager.db.repositories import DueAlert
 from pager.db.session import database_url, session_scope
 from pager.db.tables import Alert, OutboxMessage, TimelineEntry
 from pager.services.alerts import trigger_alert

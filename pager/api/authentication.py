@@ -96,7 +96,8 @@ class BearerAuthentication:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         response = error_response(status, code, message)
-        response.headers.update(headers or _CHALLENGE)
+        for name, value in (headers or _CHALLENGE).items():
+            response.headers[name] = value
         await response(scope, receive, send)
 
 

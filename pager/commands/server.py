@@ -34,9 +34,9 @@ from pager.config.loader import LoadedConfig
 from pager.core.localtime import format_instant
 from pager.core.model import Override, Schedule
 from pager.core.schedule import next_handoff, resolve_on_call
-from pager.db import repositories as repo
 from pager.db.migrate import upgrade_schema
 from pager.db.session import database_url, session_scope
+from pager.db.users import find_user_by_handle
 from pager.log_format import configure_logging
 from pager.services import catalog, users
 from pager.services.config_watch import ConfigWatcher
@@ -208,9 +208,9 @@ def demo_handles(config: LoadedConfig) -> list[str]:
     handles: set[str] = set()
     for schedule in config.schedules.values():
         for layer in schedule.layers:
-            handles.update(getattr(layer, "members", ()))
+            handles |= set(getattr(layer, "members", ()))
     for policy in config.policies.values():
-        handles.update(t.ref for level in policy.levels for t in level.targets if t.kind == "user")
+        handles |= {t.ref for level in policy.levels for t in level.targets if t.kind == "user"}
     return sorted(handles)
 
 
@@ -218,7 +218,7 @@ def seed_demo(pager: Runtime, now: datetime) -> tuple[str, list[tuple[str, str]]
     """Idempotently add fake users for every handle, sync services, and mint an admin token."""
     with session_scope(pager.engine) as session:
         for number, handle in enumerate(demo_handles(pager.config), start=1):
-            if repo.find_user_by_handle(session, handle) is None:
+            if find_user_by_handle(session, handle) is None:
                 users.add_user(
                     session,
                     handle=handle,

@@ -1,1 +1,1 @@
-"""Persistence: SQLModel tables (tables), engines/sessions/migrations (session), queries (repositories)."""
+"""Persistence: SQLModel tables (tables), engines/sessions/migrations (session), queries (by table family)."""

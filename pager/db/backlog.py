@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from pager.db import repositories as repo
+from pager.db.outbox import outbox_ready_at
 from pager.db.tables import Alert, OutboxMessage
 
 WAITING_PAGE_STATUSES = ("pending", "unknown")  # outbox rows that still need the worker
@@ -32,7 +32,7 @@ def earliest_alert_timer(session: Session) -> datetime | None:
 
 def earliest_page_ready(session: Session) -> datetime | None:
     """The earliest instant a queued or uncertain page needs attention (None: none)."""
-    ready_at = repo.outbox_ready_at()
+    ready_at = outbox_ready_at()
     # One min() per status: with `status =` the index (status, ready_at) answers each with one probe.
     query = sql_select(
         *(

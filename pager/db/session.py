@@ -163,3 +163,8 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
         session.close()
         if lock is not None:
             lock.release()
+
+
+def is_postgres(session: Session) -> bool:
+    """True when the session's database is PostgreSQL (False: SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"

@@ -15,12 +15,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from pager.core.alert import Ack, Escalate, Event, Notify, Resolve, Trigger
-from pager.db import repositories as repo
 from pager.db import trigger_queries
-from pager.db.repositories import DueAlert
+from pager.db.alerts import DueAlert, find_open_alert, lock_alert, newest_alerts, timeline_of
 from pager.db.session import session_scope
 from pager.db.tables import ALERT_STATUSES, Alert, TimelineEntry
 from pager.services.errors import InvalidInput, NotFound
@@ -271,17 +270,14 @@ def act_by_dedup_key(
 ) -> AlertOutcome | None:
     """Acknowledge or resolve the open alert with this dedup key; None when there is none."""
     with session_scope(runtime.engine, read_only=True) as session:
-        alert = repo.find_open_alert(session, service_id, dedup_key)
+        alert = find_open_alert(session, service_id, dedup_key)
     if alert is None or alert.id is None:
         return None
     return act_on_alert(runtime, alert.id, action, by=by, now=now)
 
 
 def _locked(session: Session, alert_id: int) -> Alert:
-    query = (
-        select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
-    )
-    alert = session.exec(query).first()
+    alert = lock_alert(session, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
     return alert
@@ -308,15 +304,10 @@ def list_alerts(
         raise InvalidInput(f"status must be one of {', '.join(ALERT_STATUSES)}, not {status!r}")
     if not 1 <= limit <= 500 or offset < 0:
         raise InvalidInput("limit must be 1..500 and offset >= 0")
-    query = select(Alert).order_by(col(Alert.id).desc()).limit(limit).offset(offset)
-    if status is not None:
-        query = query.where(Alert.status == status)
-    if service_id is not None:
-        query = query.where(Alert.service_id == service_id)
-    return list(session.exec(query))
+    return newest_alerts(session, status=status, service_id=service_id, limit=limit, offset=offset)
 
 
 def alert_timeline(session: Session, alert_id: int) -> list[TimelineEntry]:
     """The alert's timeline, oldest first (NotFound for an unknown alert)."""
     get_alert(session, alert_id)
-    return repo.timeline_of(session, alert_id)
+    return timeline_of(session, alert_id)

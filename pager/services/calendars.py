@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import quote
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from pager.adapters.ical_feed import CalendarShift, calendar_shifts, render_calendar
 from pager.config.loader import LoadedConfig
@@ -30,9 +30,10 @@ from pager.core.durations import DurationError, parse_duration
 from pager.core.localtime import require_aware
 from pager.core.model import ROLES, FinalShift, OnCall, Role, Schedule
 from pager.core.schedule import final_shifts, resolve_on_call
-from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import CalendarToken
+from pager.db.tokens import calendar_tokens_of_schedule, calendar_tokens_of_user
+from pager.db.users import find_user_by_handle
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime
@@ -129,7 +130,7 @@ def user_feed(runtime: Runtime, handle: str, token: str, now: datetime, alarm: s
     start, end = feed_window(now)
     config = runtime.config
     with session_scope(runtime.engine, read_only=True) as session:
-        user = repo.find_user_by_handle(session, handle)
+        user = find_user_by_handle(session, handle)
         row = find_calendar_token(session, token)
         if user is None or row is None or row.user_id is None or row.user_id != user.id:
             raise NotFound(_NO_FEED)
@@ -223,10 +224,8 @@ def feed_tokens(session: Session, target: FeedTarget) -> list[CalendarToken]:
     tokens listed.
     """
     if target.kind == "user":
-        opens_feed = CalendarToken.user_id == require_user(session, target.id).id
-    else:
-        opens_feed = CalendarToken.schedule_id == target.id
-    return list(session.exec(select(CalendarToken).where(opens_feed).order_by(col(CalendarToken.id))))
+        return calendar_tokens_of_user(session, require_user(session, target.id).id)
+    return calendar_tokens_of_schedule(session, target.id)
 
 
 def revoke_feed_token(session: Session, target: FeedTarget, token_id: int, now: datetime) -> CalendarToken:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from pager.config.loader import LoadedConfig
+from pager.db.catalog import services_by_id, services_in_id_order
 from pager.db.tables import Service
 from pager.services.errors import NotFound
 
@@ -22,7 +23,7 @@ def sync_services(session: Session, config: LoadedConfig, now: datetime) -> list
 
     A service dropped from the files keeps its row (its alerts refer to it) and its key.
     """
-    existing = {row.id: row for row in session.exec(select(Service))}
+    existing = services_by_id(session)
     for service_id, (ref, policy) in config.services.items():
         row = existing.get(service_id)
         if row is None:
@@ -45,7 +46,7 @@ def sync_services(session: Session, config: LoadedConfig, now: datetime) -> list
 
 def list_services(session: Session) -> list[Service]:
     """Every service row, by id."""
-    return list(session.exec(select(Service).order_by(col(Service.id))))
+    return services_in_id_order(session)
 
 
 def require_service(session: Session, service_id: str) -> Service:

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
 from pager.core.alert import DeliveryFailed
-from pager.db import repositories as repo
+from pager.db.alerts import lock_alert
+from pager.db.outbox import ClaimedPage, claim_due_outbox, claim_uncertain_outbox
+from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services import page_throttle as throttle
@@ -70,7 +72,7 @@ def key_parts(idempotency_key: str) -> tuple[int, int, int, str, Method, int]:
     return int(cycle[1:]), int(loop[1:]), int(level[1:]), user, checked, int(step)
 
 
-def page_of(row: OutboxMessage | repo.ClaimedPage) -> Page:
+def page_of(row: OutboxMessage | ClaimedPage) -> Page:
     """The provider-facing page for an outbox row (email rows keep their subject on the first line)."""
     assert row.alert_id is not None
     subject, body = "", row.body
@@ -277,7 +279,7 @@ def _send(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
 def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], int]:
     """Claim up to `batch` due pages: those to send now, and how many were put back (held)."""
     with session_scope(runtime.engine) as session:
-        rows = repo.claim_due_outbox(session, now, limit=batch)
+        rows = claim_due_outbox(session, now, limit=batch)
         if not rows:
             return [], 0
         work = AlertTransaction(session, runtime, now, bulk=True)
@@ -316,7 +318,7 @@ def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], 
                 {"user": user, "method": row.method, "key": row.idempotency_key},
             )
             attempts.append(Attempt(row.id, page_of(row), row.attempts, user))
-        repo.update_rows(session, OutboxMessage, deferred)
+        update_rows(session, OutboxMessage, deferred)
         return attempts, len(deferred)
 
 
@@ -328,7 +330,7 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
             work = AlertTransaction(session, runtime, now, bulk=True)
             outcomes = _not_settled(session, work, outcomes)
             changes = [_outcome_change(work, attempt, result, now) for attempt, result in outcomes]
-            repo.update_rows(session, OutboxMessage, changes)  # one statement for the whole batch
+            update_rows(session, OutboxMessage, changes)  # one statement for the whole batch
             for (attempt, result), change in zip(outcomes, changes, strict=True):
                 if change["status"] == "failed":
                     fall_back(
@@ -345,7 +347,7 @@ def _record(runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, D
             try:
                 with session.begin_nested():
                     change = _outcome_change(work, attempt, result, now)
-                    repo.update_rows(session, OutboxMessage, [change])
+                    update_rows(session, OutboxMessage, [change])
                     _fall_back_if_failed(session, work, attempt, result, change)
                     work.write_buffered()
             except Exception:
@@ -399,13 +401,13 @@ def _outcome_change(
     )
     change: dict[str, object] = {"id": attempt.row_id, "last_error": result.error, "updated_at": now}
     if result.outcome is Outcome.SENT:
-        change.update(status="sent", provider_id=result.provider_id)
+        change |= {"status": "sent", "provider_id": result.provider_id}
         work.timeline(
             page.alert_id, "page_sent", f"{what} sent ({result.provider_id})", {"user": attempt.user}
         )
     elif result.outcome is Outcome.TRANSIENT and attempt.attempts < MAX_TRANSIENT_ATTEMPTS:
         wait = backoff(attempt.attempts)
-        change.update(status="pending", next_attempt_at=now + wait)
+        change |= {"status": "pending", "next_attempt_at": now + wait}
         retry = f"retrying in {int(wait.total_seconds())}s"
         work.timeline(
             page.alert_id,
@@ -413,14 +415,14 @@ def _outcome_change(
             f"{what} failed on attempt {attempt.attempts}: {result.error}; {retry}",
         )
     elif result.outcome is Outcome.UNKNOWN:
-        change.update(status="unknown", next_attempt_at=now)
+        change |= {"status": "unknown", "next_attempt_at": now}
         work.timeline(
             page.alert_id,
             "page_unknown",
             f"{what}: outcome unknown ({result.error}); checking with the provider",
         )
     else:
-        change.update(status="failed")
+        change["status"] = "failed"
         work.timeline(page.alert_id, "page_failed", f"{what} failed for good: {result.error}")
     return change
 
@@ -430,10 +432,7 @@ def fall_back(
 ) -> None:
     """Tell the alert's state machine the page failed, so it brings the user's next method forward."""
     cycle, loop, level, user, method, step = key_parts(idempotency_key)
-    query = (
-        select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
-    )
-    alert = session.exec(query).first()
+    alert = lock_alert(session, alert_id)
     if alert is not None:
         work.handle(alert, DeliveryFailed(user, method, cycle, loop, level, step, error))
 
@@ -442,7 +441,7 @@ def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) 
     """Ask the provider about pages whose outcome is unknown; resend only those it has no record of."""
     lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
     with session_scope(runtime.engine) as session:
-        rows = repo.claim_uncertain_outbox(
+        rows = claim_uncertain_outbox(
             session,
             now,
             lease_expired_before=now - lease,

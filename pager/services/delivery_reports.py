@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from pager.db.outbox import lock_page_by_key, lock_page_by_provider_id, lock_statuses_among
 from pager.db.tables import OutboxMessage
 
 SETTLED_BY_REPORT = ("delivered", "failed")  # what a report makes of a page still being sent
@@ -27,10 +27,10 @@ def reported_page(session: Session, provider_id: str, page_key: str | None) -> O
     A page found by key that already has another provider id was sent again (a later attempt):
     the report is about an attempt that no longer counts, and finds nothing.
     """
-    row = _locked_first(session, col(OutboxMessage.provider_id) == provider_id)
+    row = lock_page_by_provider_id(session, provider_id)
     if row is not None or page_key is None:
         return row
-    row = _locked_first(session, col(OutboxMessage.idempotency_key) == page_key)
+    row = lock_page_by_key(session, page_key)
     if row is None:
         return None
     if row.provider_id == provider_id:
@@ -43,14 +43,4 @@ def reported_page(session: Session, provider_id: str, page_key: str | None) -> O
 def settled_by_report(session: Session, row_ids: Iterable[int]) -> dict[int, str]:
     """Of these pages being sent, those a report already settled, with what it made of them (locked,
     so a report arriving now waits for the worker's record)."""
-    query = (
-        select(OutboxMessage.id, OutboxMessage.status)
-        .where(col(OutboxMessage.id).in_(list(row_ids)), col(OutboxMessage.status).in_(SETTLED_BY_REPORT))
-        .with_for_update()
-    )
-    return {row_id: status for row_id, status in session.exec(query) if row_id is not None}
-
-
-def _locked_first(session: Session, condition: ColumnElement[bool]) -> OutboxMessage | None:
-    query = select(OutboxMessage).where(condition).with_for_update().execution_options(populate_existing=True)
-    return session.exec(query).first()
+    return lock_statuses_among(session, row_ids, SETTLED_BY_REPORT)

@@ -21,7 +21,7 @@ from pager.core.alert import AlertState
 from pager.core.localtime import require_aware
 from pager.core.readiness import Figures, assess
 from pager.db import backlog
-from pager.db.repositories import DueAlert
+from pager.db.alerts import DueAlert
 from pager.db.session import session_scope
 from pager.services.readiness import figures_of
 

@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.core.alert import Timer
-from pager.db import repositories as repo
-from pager.db.repositories import DueAlert
+from pager.db.alerts import DueAlert, claim_due_alerts
 from pager.db.session import session_scope
 from pager.services.paging import AlertTransaction, Directory
 from pager.services.runtime import Runtime
@@ -98,7 +97,7 @@ class _Pass:
                 log.exception("on_decided_failed")
         with self._lock:
             fresh = [alert.id for alert in decided if alert.id not in self.seen]
-            self.seen.update(alert.id for alert in decided)
+            self.seen |= {alert.id for alert in decided}
             burst = len(decided) >= min(BURST, self.batch) and not self._burst
             self._burst |= burst
         if burst and self.on_burst is not None:
@@ -112,7 +111,7 @@ def _decide_batch(
     runtime: Runtime, now: datetime, batch: int, directory: list[Directory], lock: threading.Lock
 ) -> list[DueAlert]:
     with session_scope(runtime.engine) as session:
-        due = repo.claim_due_alerts(session, now, limit=batch)
+        due = claim_due_alerts(session, now, limit=batch)
         if not due:
             return []
         with lock:
@@ -126,7 +125,7 @@ def _decide_batch(
 
 def _decide_batch_carefully(runtime: Runtime, now: datetime, batch: int) -> list[DueAlert]:
     with session_scope(runtime.engine) as session:
-        due = repo.claim_due_alerts(session, now, limit=batch)
+        due = claim_due_alerts(session, now, limit=batch)
         work = AlertTransaction(session, runtime, now)
         for alert in due:
             try:

@@ -75,7 +75,7 @@ def pagerduty_action(event: PagerDutyEvent) -> IngestAction:
         "client": event.client,
         "client_url": event.client_url,
     }
-    details.update({name: value for name, value in extras.items() if value is not None})
+    details |= {name: value for name, value in extras.items() if value is not None}
     if event.links:
         details["links"] = [link.model_dump(exclude_none=True) for link in event.links]
     if event.images:

@@ -6,11 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select
-from sqlmodel import col
-
+from pager.db.catalog import service_id_for_key
 from pager.db.session import SQLITE_BEGIN_OPTION
-from pager.db.tables import Service
 from pager.services.errors import NotFound
 from pager.services.runtime import Runtime
 
@@ -36,9 +33,7 @@ def service_for_key(runtime: Runtime, integration_key: str) -> str | None:
     # the writer on SQLite.
     with runtime.engine.connect() as connection:
         reader = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-        query = select(col(Service.id)).where(col(Service.integration_key) == integration_key)
-        service_id: str | None = reader.execute(query).scalar_one_or_none()
-        return service_id
+        return service_id_for_key(reader, integration_key)
 
 
 class KnownKeys:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from pager.config.loader import LoadedConfig
 from pager.core.localtime import require_aware
 from pager.core.model import ROLES, Override, Role
-from pager.db import repositories as repo
+from pager.db import overrides as stored_overrides
 from pager.db.tables import OverrideRow
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.users import require_user
@@ -37,17 +37,14 @@ def add_override(
         raise InvalidInput(f"override must end after it starts ({end.isoformat()} <= {start.isoformat()})")
     require_user(session, user)
     checked_role: Role = "primary" if role == "primary" else "secondary"
-    return repo.add_override(
+    return stored_overrides.add_override(
         session, Override(schedule_id, checked_role, start, end, user), now=now, created_by=created_by
     )
 
 
 def list_overrides(session: Session, schedule_id: str | None = None) -> list[OverrideRow]:
     """Stored overrides, optionally of one schedule, in creation order."""
-    query = select(OverrideRow).order_by(col(OverrideRow.id))
-    if schedule_id is not None:
-        query = query.where(OverrideRow.schedule_id == schedule_id)
-    return list(session.exec(query))
+    return stored_overrides.override_rows_oldest_first(session, schedule_id)
 
 
 def delete_override(session: Session, override_id: int) -> None:
@@ -61,4 +58,4 @@ def delete_override(session: Session, override_id: int) -> None:
 
 def overrides_for(session: Session, schedule_id: str, start: datetime, end: datetime) -> list[Override]:
     """Overrides of `schedule_id` meeting [start, end), as the calculator takes them."""
-    return repo.overrides_overlapping(session, schedule_id, start, end)
+    return stored_overrides.overrides_overlapping(session, schedule_id, start, end)

@@ -7,9 +7,9 @@ slot a window after it was made, and a page sent in that slot frees it again a w
 storm's held-back pages fall due one slot at a time, not all of them at every freed slot, and a
 window that frees many slots at once is used at once.
 
-Each read runs in the claiming transaction, on every claim. They go through the indexes of
-migrations 0002 and 0003 on an address's pages, so their cost follows what they find, not how many
-pages were ever sent or are held back.
+Each read runs in the claiming transaction, on every claim (the queries: pager.db.outbox_throttle).
+They go through the indexes of migrations 0002 and 0003 on an address's pages, so their cost
+follows what they find, not how many pages were ever sent or are held back.
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, literal_column
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from pager.db.tables import OutboxMessage
+from pager.db.outbox_throttle import (
+    attempt_counts_since,
+    latest_attempts_since,
+    numbers_called,
+    pending_queue_end,
+)
 
 THROTTLE_PER_MINUTE = 20  # pages to one address per rolling minute; the rest wait, never dropped
 THROTTLE_WINDOW = timedelta(minutes=1)
@@ -33,55 +37,24 @@ _TICK = timedelta(microseconds=1)  # instants are stored to the microsecond
 
 def recent_counts(session: Session, now: datetime, addresses: set[str], exclude: set[int]) -> dict[str, int]:
     """Pages to each of `addresses` in the minute before `now`, not counting the rows in `exclude`."""
-    query = (
-        select(OutboxMessage.address, func.count())
-        .where(
-            col(OutboxMessage.address).in_(addresses),
-            col(OutboxMessage.last_attempt_at) > now - THROTTLE_WINDOW,
-            col(OutboxMessage.status).in_(_COUNTED),
-            col(OutboxMessage.id).not_in(exclude),
-        )
-        .group_by(col(OutboxMessage.address))
-    )
-    return {address: int(count) for address, count in session.exec(query)}
+    return attempt_counts_since(session, now - THROTTLE_WINDOW, addresses, _COUNTED, exclude)
 
 
 def recent_attempts(session: Session, now: datetime, address: str, exclude: set[int]) -> list[datetime]:
     """When the latest THROTTLE_PER_MINUTE pages to `address` inside the rolling minute were tried,
     not counting the rows in `exclude`."""
-    query = (
-        select(OutboxMessage.last_attempt_at)
-        .where(
-            OutboxMessage.address == address,
-            col(OutboxMessage.last_attempt_at) > now - THROTTLE_WINDOW,
-            col(OutboxMessage.status).in_(_COUNTED),
-            col(OutboxMessage.id).not_in(exclude),
-        )
-        .order_by(col(OutboxMessage.last_attempt_at).desc())
-        .limit(THROTTLE_PER_MINUTE)
-    )
-    return [at for at in session.exec(query) if at is not None]
+    since = now - THROTTLE_WINDOW
+    return latest_attempts_since(session, since, address, _COUNTED, exclude, THROTTLE_PER_MINUTE)
 
 
 def voice_in_flight(session: Session, exclude: set[int]) -> set[str]:
     """Numbers with a call in flight (or of unknown outcome), not counting the rows in `exclude`."""
-    query = select(OutboxMessage.address).where(
-        OutboxMessage.method == "voice",
-        col(OutboxMessage.status).in_(_IN_FLIGHT),
-        col(OutboxMessage.id).not_in(exclude),
-    )
-    return set(session.exec(query))
+    return numbers_called(session, _IN_FLIGHT, exclude)
 
 
 def queue_end(session: Session, address: str) -> tuple[datetime | None, int]:
     """The latest instant a pending page to `address` waits for, and how many wait for it."""
-    # `status = 'pending'` written as in the partial index's WHERE, so SQLite's planner matches it.
-    waiting = (OutboxMessage.address == address, col(OutboxMessage.status) == literal_column("'pending'"))
-    end = session.exec(select(func.max(OutboxMessage.next_attempt_at)).where(*waiting)).one()
-    if end is None:
-        return None, 0
-    at_end = select(func.count()).where(*waiting, OutboxMessage.next_attempt_at == end)
-    return end, int(session.exec(at_end).one())
+    return pending_queue_end(session, address)
 
 
 def next_free_slot(

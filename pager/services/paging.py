@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from pager.core.alert import (
     AlertState,
@@ -29,9 +29,11 @@ from pager.core.escalation import decide
 from pager.core.model import Override
 from pager.core.page_text import email_body, email_subject, sms_text, voice_text
 from pager.core.policy import EscalationPolicy, NotificationRule, ResolveTargets, Target, on_call_resolver
-from pager.db import repositories as repo
 from pager.db import trigger_queries
-from pager.db.repositories import DueAlert
+from pager.db.alerts import DueAlert, add_timeline_entry, insert_timeline_entries
+from pager.db.catalog import service_column_rows
+from pager.db.outbox import cancel_pending_outbox, upsert_outbox
+from pager.db.row_updates import update_rows
 from pager.db.tables import Alert, Service
 from pager.services.ack_links import LinkAction, link_url, make_link_token
 from pager.services.overrides import overrides_for
@@ -60,8 +62,7 @@ class Directory:
     @classmethod
     def load(cls, session: Session) -> Directory:
         user_ids, rules = everyones_rules(session)
-        query = select(Service.id, Service.name, Service.policy_id, Service.runbook)
-        return cls(user_ids, rules, {row[0]: ServiceInfo(*row) for row in session.exec(query)})
+        return cls(user_ids, rules, {row[0]: ServiceInfo(*row) for row in service_column_rows(session)})
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ class AlertTransaction:
                 self._queue(alert, command)
             elif isinstance(command, CancelPendingNotifications):
                 self.write_buffered()  # rows queued earlier in this transaction are pending too
-                cancelled = repo.cancel_pending_outbox(self.session, alert.id, self.now)
+                cancelled = cancel_pending_outbox(self.session, alert.id, self.now)
                 if cancelled:
                     self.timeline(
                         alert.id,
@@ -211,7 +212,7 @@ class AlertTransaction:
 
     def timeline(self, alert_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
         if self._timeline is None:
-            repo.add_timeline_entry(
+            add_timeline_entry(
                 self.session, alert_id=alert_id, at=self.now, kind=kind, message=message, data=data
             )
         else:
@@ -292,14 +293,14 @@ class AlertTransaction:
         due earlier (a delivery-failure fallback brings a step forward).
         """
         if self._alert_changes:
-            repo.update_rows(self.session, Alert, self._alert_changes)
+            update_rows(self.session, Alert, self._alert_changes)
             self._alert_changes = []
         if self._timeline:
-            repo.insert_timeline_entries(self.session, self._timeline)
+            insert_timeline_entries(self.session, self._timeline)
             self._timeline = []
         if self._pages:
             rows, self._pages = list(self._pages.values()), {}
-            repo.upsert_outbox(self.session, rows)
+            upsert_outbox(self.session, rows)
 
     def discard_buffered(self) -> None:
         """Forget what is buffered: its decision was rolled back (a failed savepoint)."""

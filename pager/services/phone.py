@@ -22,15 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from pager.core.alert import Ack, Resolve
 from pager.core.page_text import SMS_LIMIT, gsm7_length, to_gsm7, voice_text
 from pager.core.sms_grammar import HELP_TEXT, KEYS, Action, Command, parse_reply
-from pager.db import repositories as repo
+from pager.db.alerts import lock_alert, open_alerts_paged_to, timeline_entries_of_kind
+from pager.db.outbox import first_paged_user, was_paged
 from pager.db.provider_requests import claim_request, prune_handled_requests
 from pager.db.session import session_scope
-from pager.db.tables import Alert, ContactMethod, OutboxMessage, Service, TimelineEntry, User
+from pager.db.tables import Alert, Service
+from pager.db.users import find_user_by_handle, phone_number_owners
 from pager.services.ack_links import (
     LINK_LIFETIME_SECONDS,
     LinkAction,
@@ -74,39 +76,20 @@ def not_paged(alert_id: int) -> str:
 
 def _owners(session: Session, number: str) -> dict[int, str]:
     """user id -> handle of the people who have `number` as an SMS or voice contact."""
-    query = (
-        select(User.id, User.handle)
-        .join(ContactMethod, col(ContactMethod.user_id) == col(User.id))
-        .where(ContactMethod.address == number.strip(), col(ContactMethod.kind).in_(("sms", "voice")))
-        .order_by(col(User.id))
-    )
-    return {user_id: handle for user_id, handle in session.exec(query) if user_id is not None}
+    return phone_number_owners(session, number.strip())
 
 
 def _paged_handle(session: Session, alert_id: int, owners: dict[int, str]) -> str | None:
     """The handle (among `owners`) of someone paged for `alert_id`; None when none of them was."""
     if not owners:
         return None
-    query = (
-        select(OutboxMessage.user_id)
-        .where(
-            OutboxMessage.alert_id == alert_id,
-            col(OutboxMessage.user_id).in_(list(owners)),
-            col(OutboxMessage.last_attempt_at).is_not(None),
-        )
-        .order_by(col(OutboxMessage.user_id))
-    )
-    user_id = session.exec(query).first()
+    user_id = first_paged_user(session, alert_id, list(owners))
     return None if user_id is None else owners[user_id]
 
 
 def _open_alerts_paged(session: Session, owners: dict[int, str]) -> list[Alert]:
     """Open alerts any of `owners` was paged for, oldest first."""
-    paged = select(OutboxMessage.alert_id).where(
-        col(OutboxMessage.user_id).in_(list(owners)), col(OutboxMessage.last_attempt_at).is_not(None)
-    )
-    query = select(Alert).where(col(Alert.id).in_(paged), Alert.status != "resolved").order_by(col(Alert.id))
-    return list(session.exec(query))
+    return open_alerts_paged_to(session, list(owners))
 
 
 # --- replies -----------------------------------------------------------------------------------------
@@ -362,20 +345,18 @@ def _claim(runtime: Runtime, token: str, max_age: int) -> LinkClaim:
 
 
 def _used(session: Session, claim: LinkClaim) -> bool:
-    query = select(TimelineEntry).where(
-        TimelineEntry.alert_id == claim.alert_id, TimelineEntry.kind == LINK_USED
-    )
-    return any(entry.data.get("nonce") == claim.nonce for entry in session.exec(query))
+    used = timeline_entries_of_kind(session, claim.alert_id, LINK_USED)
+    return any(entry.data.get("nonce") == claim.nonce for entry in used)
 
 
 def _check(session: Session, claim: LinkClaim, alert: Alert | None) -> Alert:
     if alert is None:
         raise LinkRefused("gone", f"Alert {claim.alert_id} no longer exists.")
-    user = repo.find_user_by_handle(session, claim.user)
+    user = find_user_by_handle(session, claim.user)
     if user is None or user.id is None:
         raise LinkRefused("invalid", f"The person this link was sent to ({claim.user}) no longer exists.")
     # A genuine signature is not enough: only someone this alert paged may act on it by link.
-    if not repo.was_paged(session, claim.alert_id, user.id):
+    if not was_paged(session, claim.alert_id, user.id):
         raise LinkRefused("not_paged", f"{claim.user} was not paged for alert {claim.alert_id}.")
     if _used(session, claim):
         raise LinkRefused("used", "This link has already been used; each link works once.")
@@ -406,13 +387,7 @@ def use_link(
     transaction under the alert's row lock, so two clicks at once cannot both act."""
     claim = _claim(runtime, token, max_age)
     with session_scope(runtime.engine) as session:
-        query = (
-            select(Alert)
-            .where(Alert.id == claim.alert_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        alert = _check(session, claim, session.exec(query).first())
+        alert = _check(session, claim, lock_alert(session, claim.alert_id))
         work = AlertTransaction(session, runtime, now)
         event = Ack(claim.user) if claim.action == "ack" else Resolve(claim.user)
         decision = work.handle(alert, event)

@@ -9,11 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Engine, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from pager.db.session import session_scope
 from pager.db.tables import ApiToken, CalendarToken
+from pager.db.tokens import (
+    api_tokens_in_id_order,
+    find_api_token_by_hash,
+    find_calendar_token_by_hash,
+    mark_api_token_used,
+)
 from pager.services.errors import InvalidInput, NotFound
 
 TokenRole = Literal["admin", "responder", "viewer"]
@@ -51,7 +57,7 @@ class Bearer:
 def find_bearer(engine: Engine, token: str) -> Bearer | None:
     """The live API token for a presented bearer token, or None. Read-only: never takes the writer."""
     with session_scope(engine, read_only=True) as session:
-        row = session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(token))).first()
+        row = find_api_token_by_hash(session, token_hash(token))
         if row is None or row.revoked_at is not None or row.id is None:
             return None
         return Bearer(id=row.id, role=row.role, name=row.name, last_used_at=row.last_used_at)
@@ -83,12 +89,12 @@ class TokenUse:
     def write(engine: Engine, token_id: int, now: datetime) -> None:
         """Record the use (one UPDATE of one row, in a transaction of its own)."""
         with session_scope(engine) as session:
-            session.execute(update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now))
+            mark_api_token_used(session, token_id, now)
 
 
 def list_api_tokens(session: Session) -> list[ApiToken]:
     """Every API token (hashes are never returned by the API)."""
-    return list(session.exec(select(ApiToken).order_by(col(ApiToken.id))))
+    return api_tokens_in_id_order(session)
 
 
 def revoke_api_token(session: Session, token_id: int, now: datetime) -> ApiToken:
@@ -119,7 +125,7 @@ def create_calendar_token(
 
 def find_calendar_token(session: Session, token: str) -> CalendarToken | None:
     """The live calendar token row for a presented token, or None (revoked tokens are not found)."""
-    row = session.exec(select(CalendarToken).where(CalendarToken.token_hash == token_hash(token))).first()
+    row = find_calendar_token_by_hash(session, token_hash(token))
     return None if row is None or row.revoked_at is not None else row
 
 

@@ -5,16 +5,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from pager.core.policy import DEFAULT_RULES
 from pager.core.policy import NotificationRule as RuleStep
-from pager.db import repositories as repo
 from pager.db import trigger_queries
-from pager.db.tables import ContactKind, ContactMethod, NotificationRule, User
+from pager.db.tables import ContactKind, ContactMethod, User
+from pager.db.users import (
+    add_contact_method,
+    contact_method_rows_by_user,
+    contact_methods_of,
+    create_user,
+    find_user_by_handle,
+    notification_rule_rows_by_user,
+    user_ids_by_handle,
+    users_by_handle,
+)
 from pager.services.errors import Conflict, InvalidInput, NotFound
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -57,13 +65,13 @@ def add_user(
         raise InvalidInput("name must not be empty")
     requested: tuple[tuple[ContactKind, str | None], ...] = (("sms", sms), ("voice", voice), ("email", email))
     contacts = [(kind, validate_address(kind, value)) for kind, value in requested if value]
-    if repo.find_user_by_handle(session, handle) is not None:
+    if find_user_by_handle(session, handle) is not None:
         raise Conflict(f"user {handle!r} already exists")
     try:
-        user = repo.create_user(session, handle=handle, name=name.strip(), now=now)
+        user = create_user(session, handle=handle, name=name.strip(), now=now)
         assert user.id is not None
         for kind, address in contacts:
-            repo.add_contact_method(session, user_id=user.id, kind=kind, address=address, now=now)
+            add_contact_method(session, user_id=user.id, kind=kind, address=address, now=now)
     except IntegrityError as exc:
         raise Conflict(f"user {handle!r} could not be stored: {exc.orig}") from None
     return user
@@ -71,7 +79,7 @@ def add_user(
 
 def require_user(session: Session, handle: str) -> User:
     """The user with `handle`, or NotFound."""
-    user = repo.find_user_by_handle(session, handle)
+    user = find_user_by_handle(session, handle)
     if user is None:
         raise NotFound(f"no user {handle!r}")
     return user
@@ -79,8 +87,7 @@ def require_user(session: Session, handle: str) -> User:
 
 def list_users(session: Session) -> list[tuple[User, list[ContactMethod]]]:
     """Every user with their contact methods, by handle."""
-    users = session.exec(select(User).order_by(col(User.handle))).all()
-    return [(user, repo.contact_methods_of(session, user.id or 0)) for user in users]
+    return [(user, contact_methods_of(session, user.id or 0)) for user in users_by_handle(session)]
 
 
 def effective_rules(session: Session, user_id: int) -> list[EffectiveRule]:
@@ -91,20 +98,9 @@ def effective_rules(session: Session, user_id: int) -> list[EffectiveRule]:
 
 def everyones_rules(session: Session) -> tuple[dict[str, int], dict[str, list[EffectiveRule]]]:
     """Every user's id by handle and their rule steps, in three plain queries (for many decisions)."""
-    users: dict[str, int] = {
-        handle: user_id or 0 for handle, user_id in session.exec(select(User.handle, User.id))
-    }
-    methods: dict[int, list[tuple[int, ContactKind, str]]] = {}
-    query = select(ContactMethod.user_id, ContactMethod.id, ContactMethod.kind, ContactMethod.address)
-    for user_id, method_id, kind, address in session.exec(query.order_by(col(ContactMethod.id))):
-        methods.setdefault(user_id, []).append((method_id or 0, cast(ContactKind, kind), address))
-    rules: dict[int, list[tuple[int, int]]] = {}
-    order = (col(NotificationRule.delay_seconds), col(NotificationRule.position), col(NotificationRule.id))
-    query_rules = select(
-        NotificationRule.user_id, NotificationRule.contact_method_id, NotificationRule.delay_seconds
-    )
-    for user_id, method_id, delay in session.exec(query_rules.order_by(*order)):
-        rules.setdefault(user_id, []).append((method_id, delay))
+    users = user_ids_by_handle(session)
+    methods = contact_method_rows_by_user(session)
+    rules = notification_rule_rows_by_user(session)
     steps = {
         handle: _rule_steps(methods.get(user_id, []), rules.get(user_id, []))
         for handle, user_id in users.items()

@@ -28,7 +28,7 @@ from pager.commands import tokens as token_commands
 from pager.commands.common import CliState
 from pager.core.model import ROLES
 from pager.core.schedule import final_shifts
-from pager.db import repositories as repo
+from pager.db.overrides import overrides_overlapping
 from pager.db.session import session_scope
 from pager.services import calendars, overrides, users
 from pager.services.calendars import FeedTarget
@@ -150,7 +150,7 @@ def expected_events(runtime: Runtime, handle: str | None, schedule_ids: list[str
     with session_scope(runtime.engine, read_only=True) as session:
         for schedule_id in schedule_ids:
             schedule = runtime.config.schedules[schedule_id]
-            stored = repo.overrides_overlapping(session, schedule_id, *WINDOW)
+            stored = overrides_overlapping(session, schedule_id, *WINDOW)
             for role in ROLES:
                 for shift in final_shifts(schedule, role, *WINDOW, stored):
                     if handle is None or shift.user == handle:

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.core.schedule import final_shifts, resolve_on_call
-from pager.db import repositories as repo
 from pager.db.session import session_scope
 from pager.db.tables import Alert, ApiToken, CalendarToken, ContactMethod, OverrideRow, Service, User
+from pager.db.users import find_user_by_handle
 from pager.services import alerts, catalog, overrides, users
 from pager.services.ingest_keys import service_for_key
 from pager.services.runtime import Runtime
@@ -199,7 +199,7 @@ def things(runtime: Runtime) -> dict[str, int]:
             now=NOW,
         )
         spare, _ = create_api_token(session, role="viewer", name="spare", now=NOW)
-        alice = repo.find_user_by_handle(session, "alice")
+        alice = find_user_by_handle(session, "alice")
         assert alice is not None
         user_feed = CalendarToken(user_id=alice.id, token_hash="u" * 64, created_at=NOW)
         schedule_feed = CalendarToken(schedule_id="team", token_hash="s" * 64, created_at=NOW)

@@ -46,7 +46,7 @@ ROWS: list[dict[str, Any]] = [
 
 
 def alerts_update() -> Any:
-    """An UPDATE of a UTCDateTime column and a JSON column, as pager.db.repositories writes them."""
+    """An UPDATE of a UTCDateTime column and a JSON column, as the engine's batch writes send them."""
     table = SQLModel.metadata.tables["alerts"]
     columns = ("summary", "next_action_at", "escalation_state", "updated_at")
     values = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns}

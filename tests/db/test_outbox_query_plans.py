@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from pager.adapters.console import ConsoleNotifier
 from pager.config.loader import LoadedConfig
-from pager.db.repositories import claim_due_outbox
+from pager.db.outbox import claim_due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services import page_throttle

@@ -14,28 +14,27 @@ from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlmodel import Session, col, select
 
 from pager.core.model import Override
-from pager.db.migrate import upgrade_schema
-from pager.db.repositories import (
-    add_contact_method,
-    add_notification_rule,
-    add_override,
+from pager.db.alerts import (
     add_timeline_entry,
-    cancel_pending_outbox,
     claim_due_alerts,
-    claim_due_outbox,
-    contact_methods_of,
-    create_user,
     find_open_alert,
-    find_user_by_handle,
     insert_timeline_entries,
-    notification_rules_of,
-    overrides_overlapping,
     timeline_of,
-    update_rows,
-    upsert_outbox,
 )
+from pager.db.migrate import upgrade_schema
+from pager.db.outbox import cancel_pending_outbox, claim_due_outbox, upsert_outbox
+from pager.db.overrides import add_override, overrides_overlapping
+from pager.db.row_updates import update_rows
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, CalendarToken, OutboxMessage, Service, User
+from pager.db.users import (
+    add_contact_method,
+    add_notification_rule,
+    contact_methods_of,
+    create_user,
+    find_user_by_handle,
+    notification_rules_of,
+)
 from tests.db.conftest import backend_of
 
 NOW = datetime(2026, 3, 8, 8, 30, tzinfo=UTC)

@@ -26,9 +26,9 @@ import httpx
 from sqlalchemy import Engine
 from twilio.request_validator import RequestValidator
 
-from pager.db import repositories as repo
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert
+from pager.db.users import add_notification_rule, contact_methods_of
 from pager.services.users import add_user
 from pager.testing.smtp_sink import SmtpSink
 from tests.e2e.conftest import (
@@ -107,9 +107,9 @@ def add_people(engine: Engine) -> None:
             email=PRIMARY["email"],
         )
         assert ann.id is not None
-        for position, method in enumerate(repo.contact_methods_of(session, ann.id)):
+        for position, method in enumerate(contact_methods_of(session, ann.id)):
             assert method.id is not None
-            repo.add_notification_rule(
+            add_notification_rule(
                 session,
                 user_id=ann.id,
                 contact_method_id=method.id,

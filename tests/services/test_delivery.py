@@ -18,7 +18,7 @@ from pager.adapters.delivery import Method, Notifier
 from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import TwilioSmsNotifier
 from pager.adapters.twilio_voice import TwilioVoiceNotifier
-from pager.db import repositories as repo
+from pager.db.outbox import claim_due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services import alerts, catalog, users
@@ -169,7 +169,7 @@ def test_a_worker_that_died_mid_send_is_reconciled_after_the_lease(
 ) -> None:
     trigger(runtime)
     with session_scope(runtime.engine) as session:  # a worker claims the SMS, sends it, then dies
-        (claimed,) = [row for row in repo.claim_due_outbox(session, T0) if row.method == "sms"]
+        (claimed,) = [row for row in claim_due_outbox(session, T0) if row.method == "sms"]
         body = claimed.body
     make_client(SID, TOKEN, fake.base_url).messages.create(to=ALICE_SMS, from_=FROM, body=body)
     run_at(runtime, clock, 10)  # within the lease: left alone

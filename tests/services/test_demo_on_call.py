@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from pager.commands.server import demo_on_call, seed_demo
 from pager.core.model import Override
-from pager.db import repositories as repo
+from pager.db.overrides import add_override
 from pager.db.session import session_scope
 from tests.support import console_runtime
 
@@ -36,7 +36,7 @@ def test_the_demo_table_applies_stored_overrides(engine: Engine) -> None:
     assert "2026-11-23T15:00:00+00:00" in row
     two_hours = Override("checkout", "primary", NOW.replace(minute=0), NOW.replace(hour=16, minute=0), "dave")
     with session_scope(engine) as session:
-        repo.add_override(session, two_hours, now=NOW)
+        add_override(session, two_hours, now=NOW)
     after = checkout_row(demo_on_call(runtime, NOW))
     # dave holds primary until 16:00, then carol's week begins.
     assert after[2:4] == ["dave", "alice"]

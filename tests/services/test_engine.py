@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from pager.adapters.console import ConsoleNotifier
-from pager.db.repositories import DueAlert
+from pager.db.alerts import DueAlert
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services import alerts, catalog, overrides, paging, users

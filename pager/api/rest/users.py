@@ -16,8 +16,8 @@ from pager.api.rest.schemas import (
     UserOut,
     error_responses,
 )
-from pager.db import repositories as repo
 from pager.db.tables import ContactMethod, User
+from pager.db.users import contact_methods_of, notification_rules_of
 from pager.services.transactions import read_only, read_write
 from pager.services.users import add_user, effective_rules, list_users, require_user
 
@@ -50,7 +50,7 @@ def show(handle: NamePath, runtime: RuntimeDep, _token: ViewerDep) -> UserOut:
 
     def read(session: Session) -> UserOut:
         user = require_user(session, handle)
-        return user_out(session, user, repo.contact_methods_of(session, user.id or 0))
+        return user_out(session, user, contact_methods_of(session, user.id or 0))
 
     return read_only(runtime.engine, read)
 
@@ -74,14 +74,14 @@ def create(body: UserIn, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> 
             voice=body.voice,
             email=body.email,
         )
-        return user_out(session, user, repo.contact_methods_of(session, user.id or 0))
+        return user_out(session, user, contact_methods_of(session, user.id or 0))
 
     return read_write(runtime.engine, write)
 
 
 def user_out(session: Session, user: User, methods: list[ContactMethod]) -> UserOut:
     """A user as the API shows them: rules are the effective ones (stored, else the defaults)."""
-    stored = repo.notification_rules_of(session, user.id or 0)
+    stored = notification_rules_of(session, user.id or 0)
     return UserOut(
         handle=user.handle,
         name=user.name,

@@ -1,0 +1,215 @@
+"""Pages to send (table `outbox`): queued, claimed, settled by reports. The caller owns the session and
+its transaction; writes only flush.
+
+Claiming due work is safe with several workers: on Postgres the claim selects with
+`FOR UPDATE SKIP LOCKED`, so two workers never lock the same row; on SQLite the session's
+`BEGIN IMMEDIATE` (pager.db.session) makes the claiming transaction the only writer, so the next
+claimer sees the first one's committed changes. Both need a write session (not `read_only`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, update
+from sqlalchemy import select as sql_select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from pager.db.bulk_rows import execute_records, execute_rows, recordset
+from pager.db.session import is_postgres
+from pager.db.tables import ContactKind, OutboxMessage
+
+
+def upsert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows (dicts of column values, unique keys, all with the same columns).
+
+    A key that already exists is left alone, except that a still-pending row whose new `due_at` is
+    earlier is brought forward (a fallback after a failed page). Concurrent writers of the same key
+    cannot fail each other: the database decides, row by row. One statement run over all rows
+    (executemany), so it is compiled once per process, however many rows there are.
+    """
+    if not rows:
+        return
+    if is_postgres(session):
+        execute_records(session, _outbox_upsert("postgresql", tuple(rows[0])), rows)
+    else:
+        execute_rows(session, _outbox_upsert("sqlite", ()), rows)
+
+
+@lru_cache(maxsize=4)
+def _outbox_upsert(dialect: str, record_columns: tuple[str, ...]) -> Any:
+    table = OutboxMessage.metadata.tables["outbox"]
+    if dialect == "postgresql":
+        source = sql_select(recordset(table, record_columns))
+        statement: Any = postgresql.insert(table).from_select(record_columns, source)
+    else:
+        statement = sqlite.insert(table)
+    earlier = case(
+        (statement.excluded.due_at < table.c.due_at, statement.excluded.due_at), else_=table.c.due_at
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["idempotency_key"],
+        set_={"due_at": earlier, "updated_at": statement.excluded.updated_at},
+        where=and_(table.c.status == "pending", statement.excluded.due_at < table.c.due_at),
+    )
+
+
+@dataclass(frozen=True)
+class ClaimedPage:
+    """A page claimed for sending: what the sender needs, as plain values."""
+
+    id: int
+    alert_id: int
+    idempotency_key: str
+    method: ContactKind
+    address: str
+    body: str
+    attempts: int  # counting this one
+    last_error: str | None
+
+
+def outbox_ready_at() -> Any:
+    """When an outbox row may next be sent: its retry or deferral time, else when it fell due.
+
+    Written exactly as in the index ix_outbox_status_ready_at, so queries on it use that index.
+    """
+    c = OutboxMessage.metadata.tables["outbox"].c
+    return func.coalesce(c.next_attempt_at, c.due_at)
+
+
+def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
+    """Take pending pages that are due and mark them `sending` (attempts + 1, last_attempt_at = now).
+
+    A page marked `sending` is never claimed again: once this transaction commits, the caller
+    sends it and records the outcome; one left in `sending` is reconciled, not resent blindly.
+    """
+    table = OutboxMessage.metadata.tables["outbox"]
+    c = table.c
+    ready_at = outbox_ready_at()
+    query = (
+        sql_select(c.id, c.alert_id, c.idempotency_key, c.method, c.address, c.body, c.attempts, c.last_error)
+        .where(c.status == "pending", ready_at <= now, c.due_at <= now)
+        .order_by(ready_at, c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = [
+        ClaimedPage(row_id or 0, alert_id or 0, key, method, address, body, attempts + 1, error)
+        for row_id, alert_id, key, method, address, body, attempts, error in session.execute(query)
+    ]
+    if claimed:
+        mark = update(table).where(c.id.in_([page.id for page in claimed]))
+        values = {"status": "sending", "attempts": c.attempts + 1, "last_attempt_at": now}
+        session.execute(mark.values({**values, "updated_at": now}))
+    return claimed
+
+
+def claim_uncertain_outbox(
+    session: Session, now: datetime, *, lease_expired_before: datetime, hold_until: datetime, limit: int = 100
+) -> list[OutboxMessage]:
+    """Pages whose outcome is unknown, or left `sending` by a worker whose lease ran out.
+
+    They are marked `unknown` and held until `hold_until` so no other worker reconciles them at the
+    same time; the caller asks the provider and records what it says.
+    """
+    query = (
+        select(OutboxMessage)
+        .where(
+            or_(
+                col(OutboxMessage.status).in_(["unknown"]),
+                and_(
+                    col(OutboxMessage.status).in_(["sending"]),
+                    col(OutboxMessage.last_attempt_at) < lease_expired_before,
+                ),
+            ),
+            or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    claimed = list(session.exec(query))
+    for message in claimed:
+        message.status = "unknown"
+        message.next_attempt_at = hold_until
+        message.updated_at = now
+    session.flush()
+    return claimed
+
+
+def cancel_pending_outbox(session: Session, alert_id: int, now: datetime) -> int:
+    """Cancel an alert's pages not yet sent (on ack or resolve); returns how many."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.alert_id == alert_id, OutboxMessage.status == "pending")
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    pending = list(session.exec(query))
+    for message in pending:
+        message.status = "cancelled"
+        message.updated_at = now
+    session.flush()
+    return len(pending)
+
+
+# --- who was paged -----------------------------------------------------------------------------------
+
+
+def was_paged(session: Session, alert_id: int, user_id: int) -> bool:
+    """True when the outbox holds a page of `alert_id` for `user_id` (any method, any status)."""
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.alert_id == alert_id, OutboxMessage.user_id == user_id
+    )
+    return session.exec(query.limit(1)).first() is not None
+
+
+def first_paged_user(session: Session, alert_id: int, user_ids: list[int]) -> int | None:
+    """The lowest of `user_ids` with a page of `alert_id` attempted (None: none of them)."""
+    query = (
+        select(OutboxMessage.user_id)
+        .where(
+            OutboxMessage.alert_id == alert_id,
+            col(OutboxMessage.user_id).in_(user_ids),
+            col(OutboxMessage.last_attempt_at).is_not(None),
+        )
+        .order_by(col(OutboxMessage.user_id))
+    )
+    return session.exec(query).first()
+
+
+# --- delivery reports --------------------------------------------------------------------------------
+
+
+def lock_page_by_provider_id(session: Session, provider_id: str) -> OutboxMessage | None:
+    """The page the provider knows as `provider_id`, freshly read and locked until commit."""
+    return _locked_first(session, col(OutboxMessage.provider_id) == provider_id)
+
+
+def lock_page_by_key(session: Session, idempotency_key: str) -> OutboxMessage | None:
+    """The page with this idempotency key, freshly read and locked until commit."""
+    return _locked_first(session, col(OutboxMessage.idempotency_key) == idempotency_key)
+
+
+def _locked_first(session: Session, condition: ColumnElement[bool]) -> OutboxMessage | None:
+    query = select(OutboxMessage).where(condition).with_for_update().execution_options(populate_existing=True)
+    return session.exec(query).first()
+
+
+def lock_statuses_among(
+    session: Session, row_ids: Iterable[int], statuses: tuple[str, ...]
+) -> dict[int, str]:
+    """Of the pages `row_ids`, those now in one of `statuses`, with their status (rows locked until
+    commit)."""
+    query = (
+        select(OutboxMessage.id, OutboxMessage.status)
+        .where(col(OutboxMessage.id).in_(list(row_ids)), col(OutboxMessage.status).in_(statuses))
+        .with_for_update()
+    )
+    return {row_id: status for row_id, status in session.exec(query) if row_id is not None}

@@ -1,0 +1,79 @@
+"""The per-address throttle's reads of the outbox: an address's recent attempts, calls in flight, and
+the end of its queue of held-back pages. The caller owns the session and its transaction.
+
+Each runs in the claiming transaction, on every claim. They go through the indexes of migrations
+0002 and 0003 on an address's pages, so their cost follows what they find, not how many pages were
+ever sent or are held back (tests/db/test_outbox_query_plans.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, literal_column
+from sqlmodel import Session, col, select
+
+from pager.db.tables import OutboxMessage
+
+
+def attempt_counts_since(
+    session: Session, since: datetime, addresses: set[str], statuses: tuple[str, ...], exclude: set[int]
+) -> dict[str, int]:
+    """Pages in `statuses` attempted after `since`, counted per address of `addresses`, leaving out
+    the rows in `exclude`."""
+    query = (
+        select(OutboxMessage.address, func.count())
+        .where(
+            col(OutboxMessage.address).in_(addresses),
+            col(OutboxMessage.last_attempt_at) > since,
+            col(OutboxMessage.status).in_(statuses),
+            col(OutboxMessage.id).not_in(exclude),
+        )
+        .group_by(col(OutboxMessage.address))
+    )
+    return {address: int(count) for address, count in session.exec(query)}
+
+
+def latest_attempts_since(
+    session: Session,
+    since: datetime,
+    address: str,
+    statuses: tuple[str, ...],
+    exclude: set[int],
+    limit: int,
+) -> list[datetime]:
+    """When the latest `limit` pages in `statuses` to `address` attempted after `since` were tried,
+    newest first, leaving out the rows in `exclude`."""
+    query = (
+        select(OutboxMessage.last_attempt_at)
+        .where(
+            OutboxMessage.address == address,
+            col(OutboxMessage.last_attempt_at) > since,
+            col(OutboxMessage.status).in_(statuses),
+            col(OutboxMessage.id).not_in(exclude),
+        )
+        .order_by(col(OutboxMessage.last_attempt_at).desc())
+        .limit(limit)
+    )
+    return [at for at in session.exec(query) if at is not None]
+
+
+def numbers_called(session: Session, statuses: tuple[str, ...], exclude: set[int]) -> set[str]:
+    """Numbers with a voice page in one of `statuses`, leaving out the rows in `exclude`."""
+    query = select(OutboxMessage.address).where(
+        OutboxMessage.method == "voice",
+        col(OutboxMessage.status).in_(statuses),
+        col(OutboxMessage.id).not_in(exclude),
+    )
+    return set(session.exec(query))
+
+
+def pending_queue_end(session: Session, address: str) -> tuple[datetime | None, int]:
+    """The latest `next_attempt_at` a pending page to `address` waits for, and how many wait for it."""
+    # `status = 'pending'` written as in the partial index's WHERE, so SQLite's planner matches it.
+    waiting = (OutboxMessage.address == address, col(OutboxMessage.status) == literal_column("'pending'"))
+    end = session.exec(select(func.max(OutboxMessage.next_attempt_at)).where(*waiting)).one()
+    if end is None:
+        return None, 0
+    at_end = select(func.count()).where(*waiting, OutboxMessage.next_attempt_at == end)
+    return end, int(session.exec(at_end).one())

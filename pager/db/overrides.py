@@ -1,0 +1,67 @@
+"""Schedule overrides (table `overrides`). The caller owns the session and its transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam
+from sqlalchemy import select as sql_select
+from sqlmodel import Session, col, select
+
+from pager.core.model import Override
+from pager.db.tables import OverrideRow
+
+
+def add_override(
+    session: Session, override: Override, *, now: datetime, created_by: str | None = None
+) -> OverrideRow:
+    """Store `override`; `end <= start` raises IntegrityError (CHECK constraint)."""
+    row = OverrideRow(
+        schedule_id=override.schedule,
+        role=override.role,
+        user_handle=override.user,
+        start=override.start,
+        end=override.end,
+        created_by=created_by,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def override_rows_oldest_first(session: Session, schedule_id: str | None = None) -> list[OverrideRow]:
+    """Stored override rows, of one schedule when `schedule_id` is given, in creation order."""
+    query = select(OverrideRow).order_by(col(OverrideRow.id))
+    if schedule_id is not None:
+        query = query.where(OverrideRow.schedule_id == schedule_id)
+    return list(session.exec(query))
+
+
+def overrides_overlapping(
+    session: Session, schedule_id: str, start: datetime, end: datetime
+) -> list[Override]:
+    """Overrides of `schedule_id` whose `[start, end)` meets the window `[start, end)`.
+
+    Returned in creation order, so where two overlap the later-created one comes later.
+    """
+    params = {"schedule_id": schedule_id, "window_start": start, "window_end": end}
+    rows = session.connection().execute(_overrides_query(), params)
+    return [Override(schedule_id, row.role, row.start, row.end, row.user_handle) for row in rows]
+
+
+@lru_cache(maxsize=1)
+def _overrides_query() -> Any:
+    # Built and compiled once: every trigger and escalation reads overrides.
+    c = OverrideRow.metadata.tables["overrides"].c
+    return (
+        sql_select(c.role, c.start, c.end, c.user_handle)
+        .where(
+            c.schedule_id == bindparam("schedule_id"),
+            c.start < bindparam("window_end", type_=c.start.type),
+            c.end > bindparam("window_start", type_=c.end.type),
+        )
+        .order_by(c.id)
+    )

@@ -1,0 +1,53 @@
+"""Many rows of one table changed column by column, in as few statements as the changes allow.
+
+Used by the hot batches (escalation decisions, delivery claims and outcomes) on the `alerts` and
+`outbox` tables. The caller owns the session and its transaction.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Table, bindparam, update
+from sqlmodel import Session, SQLModel
+
+from pager.db.bulk_rows import execute_records, execute_rows, recordset
+from pager.db.session import is_postgres
+
+
+def update_rows(session: Session, model: type[SQLModel], changes: list[dict[str, Any]]) -> None:
+    """Set columns of many rows of `model`'s table, in order: each change is `{"id": …, column: value,
+    …}`; consecutive changes of the same columns go in one executemany."""
+    table = model.metadata.tables[str(model.__tablename__)]
+    postgres = is_postgres(session)
+    runs: list[tuple[tuple[str, ...], list[dict[str, Any]], set[Any]]] = []
+    for change in changes:
+        columns = tuple(change)
+        # On Postgres a run is one UPDATE … FROM jsonb_to_recordset(…), which sets a row at most once.
+        if not runs or runs[-1][0] != columns or (postgres and change["id"] in runs[-1][2]):
+            runs.append((columns, [], set()))
+        runs[-1][1].append(change)
+        runs[-1][2].add(change["id"])
+    for columns, rows, _ids in runs:
+        if postgres:
+            execute_records(session, _records_update(table, columns), rows)
+        else:
+            renamed = [{f"new_{name}": value for name, value in row.items()} for row in rows]
+            execute_rows(session, _row_update(table, columns), renamed)
+
+
+@lru_cache(maxsize=32)
+def _records_update(table: Table, columns: tuple[str, ...]) -> Any:
+    rows = recordset(table, columns)
+    return update(table).where(table.c.id == rows.c.id).values({n: rows.c[n] for n in columns if n != "id"})
+
+
+@lru_cache(maxsize=32)
+def _row_update(table: Table, columns: tuple[str, ...]) -> Any:
+    # Bind names differ from column names: SQLAlchemy reserves those for its own SET parameters.
+    return (
+        update(table)
+        .where(table.c.id == bindparam("new_id"))
+        .values({n: bindparam(f"new_{n}", type_=table.c[n].type) for n in columns if n != "id"})
+    )

@@ -1,0 +1,119 @@
+"""Users, their contact methods and notification rules (tables `users`, `contact_methods`,
+`notification_rules`). The caller owns the session and its transaction; writes only flush."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlmodel import Session, col, select
+
+from pager.db.tables import ContactKind, ContactMethod, NotificationRule, User
+
+
+def create_user(
+    session: Session, *, handle: str, name: str, now: datetime, time_zone: str | None = None
+) -> User:
+    """Add a user (flushed, so `id` is set); a taken handle raises IntegrityError."""
+    user = User(handle=handle, name=name, time_zone=time_zone, created_at=now)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user_by_handle(session: Session, handle: str) -> User | None:
+    """The user with this handle, if any."""
+    return session.exec(select(User).where(User.handle == handle)).first()
+
+
+def users_by_handle(session: Session) -> list[User]:
+    """Every user, ordered by handle."""
+    return list(session.exec(select(User).order_by(col(User.handle))))
+
+
+def user_ids_by_handle(session: Session) -> dict[str, int]:
+    """Every user's id, keyed by handle."""
+    return {handle: user_id or 0 for handle, user_id in session.exec(select(User.handle, User.id))}
+
+
+def phone_number_owners(session: Session, number: str) -> dict[int, str]:
+    """user id -> handle of the people who have `number` as an SMS or voice contact, by user id."""
+    query = (
+        select(User.id, User.handle)
+        .join(ContactMethod, col(ContactMethod.user_id) == col(User.id))
+        .where(ContactMethod.address == number, col(ContactMethod.kind).in_(("sms", "voice")))
+        .order_by(col(User.id))
+    )
+    return {user_id: handle for user_id, handle in session.exec(query) if user_id is not None}
+
+
+def add_contact_method(
+    session: Session, *, user_id: int, kind: ContactKind, address: str, now: datetime, verified: bool = False
+) -> ContactMethod:
+    """Add a contact method; the same (user, kind, address) twice raises IntegrityError."""
+    method = ContactMethod(user_id=user_id, kind=kind, address=address, verified=verified, created_at=now)
+    session.add(method)
+    session.flush()
+    return method
+
+
+def contact_methods_of(session: Session, user_id: int) -> list[ContactMethod]:
+    """A user's contact methods in the order they were added."""
+    query = select(ContactMethod).where(ContactMethod.user_id == user_id).order_by(col(ContactMethod.id))
+    return list(session.exec(query))
+
+
+def contact_method_rows_by_user(session: Session) -> dict[int, list[tuple[int, ContactKind, str]]]:
+    """Every contact method as (id, kind, address), grouped by user id, in the order they were added."""
+    methods: dict[int, list[tuple[int, ContactKind, str]]] = {}
+    query = select(ContactMethod.user_id, ContactMethod.id, ContactMethod.kind, ContactMethod.address)
+    for user_id, method_id, kind, address in session.exec(query.order_by(col(ContactMethod.id))):
+        methods.setdefault(user_id, []).append((method_id or 0, cast(ContactKind, kind), address))
+    return methods
+
+
+def add_notification_rule(
+    session: Session,
+    *,
+    user_id: int,
+    contact_method_id: int,
+    delay_seconds: int,
+    now: datetime,
+    position: int = 0,
+) -> NotificationRule:
+    """Add a paging step: use `contact_method_id` `delay_seconds` after the user is paged."""
+    rule = NotificationRule(
+        user_id=user_id,
+        contact_method_id=contact_method_id,
+        delay_seconds=delay_seconds,
+        position=position,
+        created_at=now,
+    )
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def notification_rules_of(session: Session, user_id: int) -> list[NotificationRule]:
+    """A user's paging steps, earliest first (ties by position, then age)."""
+    query = (
+        select(NotificationRule)
+        .where(NotificationRule.user_id == user_id)
+        .order_by(
+            col(NotificationRule.delay_seconds), col(NotificationRule.position), col(NotificationRule.id)
+        )
+    )
+    return list(session.exec(query))
+
+
+def notification_rule_rows_by_user(session: Session) -> dict[int, list[tuple[int, int]]]:
+    """Every paging step as (contact method id, delay seconds), grouped by user id, earliest first
+    (ties by position, then age)."""
+    rules: dict[int, list[tuple[int, int]]] = {}
+    order = (col(NotificationRule.delay_seconds), col(NotificationRule.position), col(NotificationRule.id))
+    query = select(
+        NotificationRule.user_id, NotificationRule.contact_method_id, NotificationRule.delay_seconds
+    )
+    for user_id, method_id, delay in session.exec(query.order_by(*order)):
+        rules.setdefault(user_id, []).append((method_id, delay))
+    return rules
