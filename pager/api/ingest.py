@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from pager.api.body_limits import BodyTooLarge, pagerduty_too_large
 from pager.api.deps import NowDep, RuntimeDep
 from pager.api.errors import DATABASE_RETRY_AFTER_SECONDS, database_unavailable
 from pager.api.failure_limits import (
@@ -33,28 +32,13 @@ from pager.services.engine_metrics import INGEST_SECONDS, timed
 from pager.services.errors import DomainError
 from pager.services.ingest import IngestAction
 from pager.services.ingest_keys import KnownKeys, Throttle, Throttled, UnknownKey
-from pager.services.ingest_payloads import MAX_BODY_BYTES, MalformedBody, PayloadInvalid
+from pager.services.ingest_payloads import MalformedBody, PayloadInvalid
 from pager.services.runtime import Runtime
 from pager.services.trigger_batch import TriggerBatcher
 
 router = APIRouter(tags=["ingest"])
 T = TypeVar("T")
 timed_receive = timed(INGEST_SECONDS, ingest.receive)  # every webhook and event, into pager_ingest_seconds
-
-
-async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, refused (BodyTooLarge) from its Content-Length or as soon as the count passes `limit`."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def triggers_of(request: Request, runtime: Runtime) -> TriggerBatcher:
@@ -228,10 +212,7 @@ PD_TRIGGER_EXAMPLE = {
     openapi_extra=_request_body(ingest_payloads.PagerDutyEvent, PD_TRIGGER_EXAMPLE),
 )
 async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONResponse:
-    try:
-        body = await read_limited_body(request)
-    except BodyTooLarge:
-        return pagerduty_too_large(MAX_BODY_BYTES)
+    body = await request.body()  # capped before it is read (pager.api.body_limits)
     try:
         event = ingest_payloads.parse_payload(ingest_payloads.PagerDutyEvent, body)
         action = ingest.pagerduty_action(event)
@@ -337,7 +318,7 @@ async def _integration(
     sender: str,
 ) -> IngestAccepted:
     refuse_unknown_key_flood(request, key)
-    body = await read_limited_body(request)  # BodyTooLarge is a 413 in the one error shape
+    body = await request.body()  # capped before it is read (pager.api.body_limits)
     try:
         result = await timed_receive(
             runtime,
