@@ -8,6 +8,7 @@ the writer. Postgres goes through psycopg 3 and relies on row locks (`FOR UPDATE
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,7 +113,7 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool, busy_timeout_ms: in
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-_writer_locks: dict[int, threading.RLock] = {}
+_writer_locks: dict[object, threading.RLock] = {}
 _writer_locks_guard = threading.Lock()
 
 
@@ -121,37 +122,38 @@ def _writer_lock(engine: Engine) -> threading.RLock | None:
 
     The busy handler sleeps in growing steps while the lock may already be free, which turned a
     few milliseconds of queueing into seconds under concurrent requests. Other processes still meet
-    at SQLite's own lock (and its busy timeout). Re-entrant, so a nested session on the same thread
-    behaves as it did before.
+    at SQLite's own lock (and its busy timeout). One lock per database file, whichever engine opens
+    it (the heartbeat has an engine of its own); an in-memory database is its engine's alone.
+    Re-entrant, so a nested session on the same thread behaves as it did before.
     """
-    if engine.url.get_backend_name() != "sqlite":
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
         return None
+    in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    key: object = id(engine) if in_memory else os.path.realpath(str(url.database))
     with _writer_locks_guard:
-        return _writer_locks.setdefault(id(engine), threading.RLock())
-
-
-def writer_lock(engine: Engine) -> threading.RLock | None:
-    """This process's SQLite writer lock for `engine` (None on Postgres), for a writer that must
-    bound its wait (`acquire(timeout=...)`) before opening its session."""
-    return _writer_lock(engine)
+        return _writer_locks.setdefault(key, threading.RLock())
 
 
 @contextmanager
-def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+def session_scope(
+    engine: Engine, *, read_only: bool = False, writer_wait_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000
+) -> Iterator[Session]:
     """A session whose transaction commits when the block ends and rolls back if it raises.
 
     Objects stay readable after commit (`expire_on_commit=False`). `read_only=True` only changes
     SQLite's BEGIN to DEFERRED, so the session does not queue behind the writer; it must not write.
     Enter and leave it on one thread, within one call: never from a FastAPI yield dependency, which
     FastAPI enters and leaves on different threads (the SQLite writer lock could then never be
-    released). HTTP routes go through `pager.services.transactions`.
+    released). HTTP routes go through `pager.services.transactions`. A writer waits at most
+    `writer_wait_s` for this process's SQLite writer lock, then raises WriterBusy.
     """
     bind = engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}) if read_only else engine
     lock = None if read_only else _writer_lock(engine)
     # Bounded like SQLite's own busy timeout: a writer that never gives the lock back shows up as
     # errors (503 at the HTTP edge, a logged failed pass in the worker), never as silence.
-    if lock is not None and not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-        raise WriterBusy(f"the database writer has been busy for {SQLITE_BUSY_TIMEOUT_MS // 1000} s")
+    if lock is not None and not lock.acquire(timeout=writer_wait_s):
+        raise WriterBusy(f"the database writer has been busy for {writer_wait_s:g} s")
     session = Session(bind, expire_on_commit=False)
     try:
         yield session

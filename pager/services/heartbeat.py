@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from pager.db import heartbeats
 from pager.db.heartbeats import HEARTBEAT_WAIT
-from pager.db.session import session_scope, writer_lock
+from pager.db.session import WriterBusy, session_scope
 
 log = logging.getLogger("pager.heartbeat")
 
@@ -89,20 +89,16 @@ class Heartbeat:
         HEARTBEAT_WAIT: it then gives up until the next beat. (Waiting at SQLite's own lock instead,
         whose busy handler polls, it could starve behind a storm of this process's writes.)
         """
-        lock = writer_lock(self._main_engine)
-        if lock is not None and not lock.acquire(timeout=HEARTBEAT_WAIT.total_seconds()):
-            log.warning("heartbeat_failed worker=%s step=%s error=writer_lock_busy", self.worker_id, step)
-            return False
         try:
-            with session_scope(self.engine) as session:
+            with session_scope(self.engine, writer_wait_s=HEARTBEAT_WAIT.total_seconds()) as session:
                 heartbeats.bound_statements(session)
                 work(session)
+        except WriterBusy:
+            log.warning("heartbeat_failed worker=%s step=%s error=writer_lock_busy", self.worker_id, step)
+            return False
         except Exception as exc:
             log.warning("heartbeat_failed worker=%s step=%s error=%s", self.worker_id, step, _reason(exc))
             return False
-        finally:
-            if lock is not None:
-                lock.release()
         return True
 
 
