@@ -3,8 +3,9 @@
 Per database (a fresh SQLite file in a temp dir; a scratch Postgres database, dropped at the end):
 `upgrade_schema`, a config dir with one policy per user (level 1 -> user k, level 2 -> user k+1, both
 `escalate_after`, repeat 0), users with one SMS number each (distinct E.164, so the 20/min per-number
-throttle of pager/services/delivery.py is not what is measured), the real Worker (pager/worker.py) in a
-thread, and the fake Twilio server (pager/testing/fake_twilio.py) as its own process, reached through
+throttle of pager/services/delivery/sending.py is not what is measured), the real Worker
+(pager/worker.py) in a thread, and the fake Twilio server (pager/testing/fake_twilio.py) as its own
+process, reached through
 the real twilio SDK (the runtime is built with TWILIO_* settings and `twilio_api_base`).
 
 - Burst: `--alerts` alerts are triggered through `trigger_alert` with `now` set so that level 2 falls
@@ -54,11 +55,11 @@ from pager.db.alerts import DueAlert
 from pager.db.migrate import upgrade_schema
 from pager.db.session import database_url, session_scope
 from pager.db.tables import Alert, OutboxMessage, TimelineEntry
-from pager.services.alerts import trigger_alert
-from pager.services.catalog import sync_services
-from pager.services.escalation import OnDecided
+from pager.services.alerting.alerts import trigger_alert
+from pager.services.alerting.catalog import sync_services
+from pager.services.alerting.escalation import OnDecided
+from pager.services.people.users import add_user
 from pager.services.runtime import Runtime, build_runtime
-from pager.services.users import add_user
 from pager.settings import Settings
 from pager.worker import Worker
 

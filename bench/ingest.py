@@ -95,7 +95,8 @@ def prepare_pager(root: Path) -> str:
     from pager.db.migrate import upgrade_schema
     from pager.db.session import create_db_engine, session_scope
     from pager.db.tables import Service
-    from pager.services import catalog, users
+    from pager.services.alerting import catalog
+    from pager.services.people import users
 
     for folder, name, text in (("schedules", "team", SCHEDULE), ("escalation_policies", "main", POLICY)):
         (root / "config" / folder).mkdir(parents=True)
@@ -137,7 +138,7 @@ def serve_pager(root: Path, url: str, port: int, in_process_worker: bool) -> Non
     import uvicorn
 
     from pager.api.app import create_app
-    from pager.services.ingest_keys import Throttle
+    from pager.services.ingest.keys import Throttle
     from pager.services.runtime import freeze_startup_heap
 
     runtime = console_runtime(root, url)

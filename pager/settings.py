@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     )
 
     # Dead-man's switch: each worker GETs this URL once a minute while its loops are healthy
-    # (pager.services.deadman); an outside checker alarms when the pings stop. None: no pings.
+    # (pager.services.operations.deadman); an outside checker alarms when the pings stop. None: no pings.
     deadman_url: str | None = Field(
         default=None,
         repr=False,  # check URLs usually carry a secret id

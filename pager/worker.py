@@ -25,14 +25,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from pager.core.readiness import BEAT_STALE_AFTER
 from pager.db import backlog
 from pager.db.session import session_scope
-from pager.services.catalog import sync_services
-from pager.services.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
-from pager.services.delivery import DeliveryPump, reconcile_uncertain, run_due_deliveries
-from pager.services.engine_metrics import WORKER_LOOP_SECONDS, LatenessMeter
-from pager.services.escalation import OnDecided, run_due_escalations
-from pager.services.heartbeat import Heartbeat
+from pager.services.alerting.catalog import sync_services
+from pager.services.alerting.escalation import OnDecided, run_due_escalations
+from pager.services.delivery.sending import DeliveryPump, reconcile_uncertain, run_due_deliveries
+from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
+from pager.services.operations.heartbeat import Heartbeat
+from pager.services.operations.metrics import WORKER_LOOP_SECONDS, LatenessMeter
+from pager.services.operations.wakeup import WakeListener, Waker
 from pager.services.runtime import Runtime
-from pager.services.wakeup import WakeListener, Waker
 
 log = logging.getLogger("pager.worker")
 
@@ -180,9 +180,10 @@ class Worker:
     DeliveryPump); otherwise sends never wait for decisions. A decision that queues pages wakes the
     delivery loop at once. SIGHUP reloads config.
 
-    Alive: its heartbeat row carries its slower loop's last completed pass (pager.services.heartbeat),
-    and with PAGER_DEADMAN_URL it pings that URL every `deadman_every` seconds while both loops
-    completed a pass within BEAT_STALE_AFTER. Stopping takes at most SHUTDOWN_GRACE_SECONDS plus
+    Alive: its heartbeat row carries its slower loop's last completed pass
+    (pager.services.operations.heartbeat), and with PAGER_DEADMAN_URL it pings that URL every
+    `deadman_every` seconds while both loops completed a pass within BEAT_STALE_AFTER. Stopping
+    takes at most SHUTDOWN_GRACE_SECONDS plus
     the heartbeat row's removal; `abandoned_sends` then says how many provider calls were left running.
     """
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from pager.api.deps import NowDep, RuntimeDep
-from pager.services import phone
+from pager.services.phone import replies as phone
 
 router = APIRouter(prefix="/ack", tags=["email links"])
 

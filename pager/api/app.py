@@ -15,8 +15,8 @@ from pager.api.authentication import BearerAuthentication, TokenUsageWriter
 from pager.api.body_limits import BodyLimitMiddleware
 from pager.api.errors import install_error_handlers
 from pager.db.session import session_scope
-from pager.services.catalog import sync_services
-from pager.services.engine_metrics import metrics_registry
+from pager.services.alerting.catalog import sync_services
+from pager.services.operations.metrics import metrics_registry
 from pager.services.runtime import Runtime
 from pager.worker import Worker
 

@@ -31,8 +31,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pager.api.errors import error_response
 from pager.api.failure_limits import BAD_BEARER_TOKEN, TooManyFailures, record_failure, refuse_if_blocked
+from pager.services.people.tokens import Bearer, TokenUse, find_bearer, token_hash
 from pager.services.runtime import Runtime
-from pager.services.tokens import Bearer, TokenUse, find_bearer, token_hash
 
 log = logging.getLogger("pager.api.auth")
 

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pager.api.errors import error_body
-from pager.services.ingest_payloads import MAX_BODY_BYTES as INGEST_MAX_BODY_BYTES
+from pager.services.ingest.payloads import MAX_BODY_BYTES as INGEST_MAX_BODY_BYTES
 
 log = logging.getLogger("pager.api")
 

@@ -2,7 +2,7 @@
 
 A wrong, revoked or foreign token answers 404 exactly like a feed that does not exist, never 401:
 the answer must not tell a guesser which handles or schedules have feeds. The feed's bytes are
-stable within an hour (pager.services.calendars), so its strong ETag repeats and a client sending
+stable within an hour (pager.services.calendars.shifts), so its strong ETag repeats and a client sending
 If-None-Match gets a 304 without the body. An address whose feed requests failed more than 20
 times in a minute gets 429 without a database read (pager.api.failure_limits).
 """
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pager.api.deps import NowDep, RuntimeDep
 from pager.api.failure_limits import BAD_FEED_TOKEN, record_failure, refuse_if_blocked
 from pager.api.rest.schemas import ErrorDocument, NamePath
-from pager.services.calendars import Feed, etag_matches, schedule_feed, user_feed
+from pager.services.calendars.shifts import Feed, etag_matches, schedule_feed, user_feed
 from pager.services.errors import NotFound
 
 router = APIRouter(prefix="/calendar", tags=["calendars"])

@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pager.services.people.tokens import ROLE_RANK, Bearer
 from pager.services.runtime import Runtime
-from pager.services.tokens import ROLE_RANK, Bearer
 
 # Id columns are 32-bit integers: a larger id in a path or query is invalid input, not a database error.
 MAX_ID = 2**31 - 1

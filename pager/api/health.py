@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from pager.api.deps import NowDep, RuntimeDep
 from pager.api.errors import error_response
-from pager.services.readiness import check_readiness
+from pager.services.operations.readiness import check_readiness
 
 router = APIRouter(tags=["health"])
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from pager.api import health
 from pager.api.errors import install_error_handlers
-from pager.services.engine_metrics import metrics_registry
+from pager.services.operations.metrics import metrics_registry
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.health_server")

@@ -27,14 +27,15 @@ from pager.api.failure_limits import (
     record_failure,
     refuse_if_blocked,
 )
-from pager.services import ingest, ingest_payloads
-from pager.services.engine_metrics import INGEST_SECONDS, timed
+from pager.services.alerting.trigger_batch import TriggerBatcher
 from pager.services.errors import DomainError
-from pager.services.ingest import IngestAction
-from pager.services.ingest_keys import KnownKeys, Throttle, Throttled, UnknownKey
-from pager.services.ingest_payloads import MalformedBody, PayloadInvalid
+from pager.services.ingest import events as ingest
+from pager.services.ingest import payloads as ingest_payloads
+from pager.services.ingest.events import IngestAction
+from pager.services.ingest.keys import KnownKeys, Throttle, Throttled, UnknownKey
+from pager.services.ingest.payloads import MalformedBody, PayloadInvalid
+from pager.services.operations.metrics import INGEST_SECONDS, timed
 from pager.services.runtime import Runtime
-from pager.services.trigger_batch import TriggerBatcher
 
 router = APIRouter(tags=["ingest"])
 T = TypeVar("T")

@@ -8,7 +8,7 @@ missing or wrong signature is a 403 and nothing is read or changed. An address t
 20 of those within a minute gets 429 before its body is read (pager.api.failure_limits).
 
 A signed request can be replayed by whoever captured it: inbound SMS and key presses are acted on
-once per MessageSid / CallSid (pager.services.phone); status callbacks are idempotent by themselves.
+once per MessageSid / CallSid (pager.services.phone.replies); status callbacks are idempotent by themselves.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pager.adapters.twilio_voice import page_twiml
 from pager.api.body_limits import TWILIO_MAX_BODY_BYTES
 from pager.api.deps import MAX_ID, NowDep, RuntimeDep
 from pager.api.failure_limits import BAD_TWILIO_SIGNATURE, record_failure, refuse_if_blocked
-from pager.services import phone
 from pager.services.errors import InvalidInput
+from pager.services.phone import replies as phone
 from pager.services.runtime import Runtime
 
 router = APIRouter(prefix="/twilio", tags=["twilio"])

@@ -19,8 +19,8 @@ from pager.commands.schedules import render_table
 from pager.core.localtime import format_instant
 from pager.db.session import session_scope
 from pager.db.tables import ALERT_STATUSES, SEVERITIES, Alert, TimelineEntry
-from pager.services.alerts import act_on_alert, alert_timeline, get_alert, list_alerts, trigger_alert
-from pager.services.catalog import sync_services
+from pager.services.alerting.alerts import act_on_alert, alert_timeline, get_alert, list_alerts, trigger_alert
+from pager.services.alerting.catalog import sync_services
 
 alert_app = typer.Typer(
     no_args_is_help=True, help="Alerts: trigger, acknowledge, resolve, escalate, inspect."

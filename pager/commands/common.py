@@ -21,8 +21,8 @@ from pager.core.localtime import NaiveInstantError, parse_instant
 from pager.core.model import Override
 from pager.db.migrate import current_revision
 from pager.db.session import UnsupportedDatabase, create_db_engine, database_url, session_scope
+from pager.services.calendars.overrides import overrides_for
 from pager.services.errors import DomainError
-from pager.services.overrides import overrides_for
 from pager.services.runtime import Runtime, build_runtime
 from pager.settings import SecretKeyInvalid, SettingInvalid, Settings, get_settings, require_secret_key
 

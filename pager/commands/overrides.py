@@ -18,7 +18,7 @@ from pager.commands.schedules import render_table
 from pager.core.localtime import format_instant
 from pager.db.session import session_scope
 from pager.db.tables import OverrideRow
-from pager.services.overrides import add_override, delete_override, list_overrides
+from pager.services.calendars.overrides import add_override, delete_override, list_overrides
 
 override_app = typer.Typer(no_args_is_help=True, help="Schedule overrides: they beat every layer.")
 

@@ -38,11 +38,12 @@ from pager.db.migrate import upgrade_schema
 from pager.db.session import database_url, session_scope
 from pager.db.users import find_user_by_handle
 from pager.log_format import configure_logging
-from pager.services import catalog, users
-from pager.services.config_watch import ConfigWatcher
-from pager.services.overrides import overrides_for
+from pager.services.alerting import catalog
+from pager.services.calendars.overrides import overrides_for
+from pager.services.operations.config_watch import ConfigWatcher
+from pager.services.people import users
+from pager.services.people.tokens import create_api_token
 from pager.services.runtime import Runtime, build_runtime, freeze_startup_heap
-from pager.services.tokens import create_api_token
 from pager.settings import SecretKeyInvalid, secret_key_problem
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]

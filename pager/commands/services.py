@@ -10,7 +10,7 @@ from pager.commands.common import now_utc, print_json, reported_errors, runtime
 from pager.commands.schedules import render_table
 from pager.db.session import session_scope
 from pager.db.tables import Service
-from pager.services.catalog import sync_services
+from pager.services.alerting.catalog import sync_services
 
 service_app = typer.Typer(no_args_is_help=True, help="Services declared in the escalation policies.")
 

@@ -22,7 +22,7 @@ from pager.config.loader import LoadedConfig, load_config
 from pager.core.policy import EscalationPolicy, NotificationRule, RulesFor, default_rules, on_call_resolver
 from pager.core.simulation import DEFAULT_HORIZON, Simulation, simulate, simulation_json, simulation_lines
 from pager.db.session import create_db_engine, session_scope
-from pager.services.users import effective_rules, list_users
+from pager.services.people.users import effective_rules, list_users
 from pager.settings import get_settings
 
 

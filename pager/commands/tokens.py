@@ -24,9 +24,14 @@ from pager.commands.schedules import render_table
 from pager.core.localtime import format_instant
 from pager.db.session import session_scope
 from pager.db.tables import ApiToken, CalendarToken
-from pager.services import calendars
-from pager.services.calendars import FeedTarget
-from pager.services.tokens import create_api_token, list_api_tokens, revoke_api_token, revoke_calendar_token
+from pager.services.calendars import shifts as calendars
+from pager.services.calendars.shifts import FeedTarget
+from pager.services.people.tokens import (
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+    revoke_calendar_token,
+)
 
 token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens (roles admin, responder, viewer).")
 calendar_token_app = typer.Typer(no_args_is_help=True, help="Calendar feed tokens, one feed each.")

@@ -13,7 +13,7 @@ from pager.commands.common import (
 )
 from pager.commands.schedules import render_table
 from pager.db.tables import ContactMethod, User
-from pager.services.users import add_user, list_users
+from pager.services.people.users import add_user, list_users
 
 user_app = typer.Typer(no_args_is_help=True, help="People who can be paged.")
 

@@ -19,7 +19,7 @@ def dumps(value: Any) -> str:
     (integers beyond 64 bits, datetimes, non-string keys) goes to `json.dumps`, which either encodes
     it as before or raises as before. NaN and infinities, which JSON does not have, are written as
     null (json.dumps wrote invalid JSON that Postgres refused); webhooks carrying them are refused
-    at the edge (pager.services.ingest_payloads).
+    at the edge (pager.services.ingest.payloads).
     """
     try:
         return orjson.dumps(value, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()

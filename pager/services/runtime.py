@@ -18,7 +18,7 @@ from pager.adapters.twilio_voice import TwilioVoiceNotifier
 from pager.config.errors import ConfigInvalid
 from pager.config.loader import LoadedConfig, load_config
 from pager.db.session import create_db_engine
-from pager.services.wakeup import Waker
+from pager.services.operations.wakeup import Waker
 from pager.settings import Settings, get_settings
 
 log = logging.getLogger("pager.runtime")

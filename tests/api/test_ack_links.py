@@ -19,9 +19,9 @@ from sqlmodel import select
 
 from pager.db.session import session_scope
 from pager.db.tables import TimelineEntry
-from pager.services import phone
-from pager.services.ack_links import make_link_token
-from pager.services.alerts import act_on_alert
+from pager.services.alerting.alerts import act_on_alert
+from pager.services.phone import replies as phone
+from pager.services.phone.email_links import make_link_token
 from pager.services.runtime import Runtime
 from tests.api import test_twilio_webhooks as webhooks
 from tests.api.test_twilio_webhooks import T0, Clock, alert_row, outbox, page, snapshot

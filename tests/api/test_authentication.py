@@ -24,8 +24,8 @@ from pager.api.app import create_app
 from pager.api.failure_limits import MAX_FAILURES
 from pager.db.session import session_scope
 from pager.db.tables import ApiToken
+from pager.services.people.tokens import Bearer, TokenUse, create_api_token
 from pager.services.runtime import Runtime
-from pager.services.tokens import Bearer, TokenUse, create_api_token
 from tests import support
 
 pytestmark = pytest.mark.database

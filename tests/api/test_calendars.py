@@ -30,10 +30,12 @@ from pager.core.model import ROLES
 from pager.core.schedule import final_shifts
 from pager.db.overrides import overrides_overlapping
 from pager.db.session import session_scope
-from pager.services import calendars, overrides, users
-from pager.services.calendars import FeedTarget
+from pager.services.calendars import overrides
+from pager.services.calendars import shifts as calendars
+from pager.services.calendars.shifts import FeedTarget
+from pager.services.people import users
+from pager.services.people.tokens import revoke_calendar_token
 from pager.services.runtime import Runtime
-from pager.services.tokens import revoke_calendar_token
 from tests import support
 from tests.support import Clock
 

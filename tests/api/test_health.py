@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.db.session import create_db_engine
-from pager.services import alerts
-from pager.services.heartbeat import Heartbeat
+from pager.services.alerting import alerts
+from pager.services.operations.heartbeat import Heartbeat
 from pager.services.runtime import Runtime
 from tests.api.test_ingest import API_KEY, T0, runtime  # noqa: F401 (the fixture)
 from tests.support import Clock

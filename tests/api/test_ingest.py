@@ -25,8 +25,10 @@ from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
-from pager.services import catalog, ingest_keys, users
-from pager.services.ingest_keys import Throttle
+from pager.services.alerting import catalog
+from pager.services.ingest import keys as ingest_keys
+from pager.services.ingest.keys import Throttle
+from pager.services.people import users
 from pager.services.runtime import Runtime
 from tests import support
 

@@ -24,10 +24,12 @@ from pager.core.schedule import final_shifts, resolve_on_call
 from pager.db.session import session_scope
 from pager.db.tables import Alert, ApiToken, CalendarToken, ContactMethod, OverrideRow, Service, User
 from pager.db.users import find_user_by_handle
-from pager.services import alerts, catalog, overrides, users
-from pager.services.ingest_keys import service_for_key
+from pager.services.alerting import alerts, catalog
+from pager.services.calendars import overrides
+from pager.services.ingest.keys import service_for_key
+from pager.services.people import users
+from pager.services.people.tokens import create_api_token, token_hash
 from pager.services.runtime import Runtime
-from pager.services.tokens import create_api_token, token_hash
 from tests import support
 
 pytestmark = pytest.mark.database

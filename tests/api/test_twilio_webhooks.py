@@ -34,9 +34,12 @@ from pager.api.deps import get_now
 from pager.core.sms_grammar import HELP_TEXT
 from pager.db.session import session_scope
 from pager.db.tables import Alert, HandledProviderRequest, OutboxMessage, TimelineEntry
-from pager.services import alerts, catalog, delivery, phone, users
-from pager.services.delivery import Attempt
-from pager.services.phone import NOT_REGISTERED, open_alerts_text
+from pager.services.alerting import alerts, catalog
+from pager.services.delivery import sending as delivery
+from pager.services.delivery.sending import Attempt
+from pager.services.people import users
+from pager.services.phone import replies as phone
+from pager.services.phone.replies import NOT_REGISTERED, open_alerts_text
 from pager.services.runtime import Runtime
 from pager.worker import tick
 from tests import support

@@ -24,7 +24,7 @@ from pager.config.loader import LoadedConfig
 from pager.db.outbox import claim_due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
-from pager.services import page_throttle
+from pager.services.delivery import throttle as page_throttle
 from pager.services.runtime import Runtime
 from pager.settings import Settings
 from pager.worker import next_page_due

@@ -30,9 +30,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import make_url, text
 
 from pager.db.session import session_scope
-from pager.services.catalog import sync_services
+from pager.services.alerting.catalog import sync_services
+from pager.services.people.users import add_user
 from pager.services.runtime import Runtime, build_runtime
-from pager.services.users import add_user
 from pager.settings import Settings
 from pager.testing.smtp_sink import SmtpSink
 

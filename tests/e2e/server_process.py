@@ -29,7 +29,7 @@ from twilio.request_validator import RequestValidator
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert
 from pager.db.users import add_notification_rule, contact_methods_of
-from pager.services.users import add_user
+from pager.services.people.users import add_user
 from pager.testing.smtp_sink import SmtpSink
 from tests.e2e.conftest import (
     ACCOUNT_SID,

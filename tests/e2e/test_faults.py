@@ -22,7 +22,7 @@ from sqlmodel import select
 from pager.core.page_text import email_subject
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, OutboxMessage
-from pager.services.alerts import alert_timeline
+from pager.services.alerting.alerts import alert_timeline
 from tests.e2e.conftest import migrate, wait_until
 from tests.e2e.server_process import PRIMARY, SERVICE, Server, free_port, running_server
 from tests.e2e.throwaway_postgres import throwaway_postgres

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from pager.db.session import session_scope
-from pager.services.alerts import alert_timeline
+from pager.services.alerting.alerts import alert_timeline
 from pager.worker import SHUTDOWN_GRACE_SECONDS
 from tests.e2e.conftest import (
     ANN,

@@ -24,7 +24,7 @@ from sqlmodel import select
 from pager.core.page_text import email_subject, sms_text
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
-from pager.services.alerts import alert_timeline, trigger_alert
+from pager.services.alerting.alerts import alert_timeline, trigger_alert
 from tests.e2e.conftest import (
     ANN,
     CAT,

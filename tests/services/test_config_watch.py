@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from pager.services.config_watch import ConfigWatcher
+from pager.services.operations.config_watch import ConfigWatcher
 from pager.services.runtime import Runtime
 from tests.services.test_engine import write_config
 from tests.support import console_runtime

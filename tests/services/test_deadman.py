@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pager.core.readiness import BEAT_STALE_AFTER
-from pager.services.deadman import DeadmanSwitch
+from pager.services.operations.deadman import DeadmanSwitch
 from pager.services.runtime import Runtime
 from pager.settings import Settings
 from pager.worker import Worker

@@ -21,8 +21,9 @@ from pager.adapters.twilio_voice import TwilioVoiceNotifier
 from pager.db.outbox import claim_due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
-from pager.services import alerts, catalog, users
-from pager.services.delivery import CLAIM_GATHER, DECISIONS_FIRST_MAX, THROTTLED_GATHER, DeliveryPump
+from pager.services.alerting import alerts, catalog
+from pager.services.delivery.sending import CLAIM_GATHER, DECISIONS_FIRST_MAX, THROTTLED_GATHER, DeliveryPump
+from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
 from pager.worker import _next_page_due, tick

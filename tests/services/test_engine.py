@@ -23,9 +23,11 @@ from pager.adapters.console import ConsoleNotifier
 from pager.db.alerts import DueAlert
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
-from pager.services import alerts, catalog, overrides, paging, users
-from pager.services.engine_metrics import LatenessMeter, due_at
-from pager.services.escalation import run_due_escalations
+from pager.services.alerting import alerts, catalog, paging
+from pager.services.alerting.escalation import run_due_escalations
+from pager.services.calendars import overrides
+from pager.services.operations.metrics import LatenessMeter, due_at
+from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.worker import GC_YOUNG_THRESHOLD, Worker, tick
 from tests import support

@@ -17,9 +17,9 @@ from pager.core.readiness import BEAT_STALE_AFTER
 from pager.db import heartbeats
 from pager.db.session import session_scope
 from pager.db.tables import WorkerHeartbeat
-from pager.services import catalog
-from pager.services.heartbeat import HEARTBEAT_EVERY, Heartbeat
-from pager.services.readiness import check_readiness
+from pager.services.alerting import catalog
+from pager.services.operations.heartbeat import HEARTBEAT_EVERY, Heartbeat
+from pager.services.operations.readiness import check_readiness
 from pager.services.runtime import Runtime
 from pager.worker import Worker
 from tests.services.test_engine import write_config
@@ -163,7 +163,7 @@ def test_a_stuck_loop_stops_the_beat_and_readiness_turns_red_while_the_other_loo
 def test_a_beat_waits_for_this_process_s_writer_at_most_its_bound_then_gives_up(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("pager.services.heartbeat.HEARTBEAT_WAIT", timedelta(milliseconds=200))
+    monkeypatch.setattr("pager.services.operations.heartbeat.HEARTBEAT_WAIT", timedelta(milliseconds=200))
     beat = Heartbeat(engine, Clock(T0))
     beat.register()
     holding, done = threading.Event(), threading.Event()

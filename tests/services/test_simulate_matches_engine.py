@@ -21,7 +21,7 @@ from pager.commands.server import seed_demo
 from pager.config.loader import load_config
 from pager.core.localtime import format_instant
 from pager.db.session import session_scope
-from pager.services import alerts
+from pager.services.alerting import alerts
 from pager.services.runtime import Runtime
 from pager.settings import Settings
 from pager.worker import tick

@@ -20,10 +20,11 @@ from sqlmodel import col, select
 from pager.db.migrate import upgrade_schema
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
-from pager.services import alerts, catalog, trigger_batch, users
-from pager.services.alerts import AlertOutcome, TriggerRequest, write_trigger, write_triggers
+from pager.services.alerting import alerts, catalog, trigger_batch
+from pager.services.alerting.alerts import AlertOutcome, TriggerRequest, write_trigger, write_triggers
+from pager.services.alerting.trigger_batch import TriggerBatcher
+from pager.services.people import users
 from pager.services.runtime import Runtime
-from pager.services.trigger_batch import TriggerBatcher
 from tests import support
 
 pytestmark = pytest.mark.database

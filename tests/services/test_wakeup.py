@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import Engine
 
-from pager.services.wakeup import WakeListener, Waker, notify_worker
+from pager.services.operations.wakeup import WakeListener, Waker, notify_worker
 
 WAIT_S = 10.0  # an upper bound for a wake-up to arrive; a passing test never waits this long
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from pager.services.wakeup import Waker
+from pager.services.operations.wakeup import Waker
 from pager.worker import _Loop
 
 T0 = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)

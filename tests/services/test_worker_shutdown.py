@@ -14,8 +14,9 @@ from sqlmodel import select
 from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, WorkerHeartbeat
-from pager.services import alerts, catalog, users
-from pager.services.delivery import DeliveryPump
+from pager.services.alerting import alerts, catalog
+from pager.services.delivery.sending import DeliveryPump
+from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.worker import Worker
 from tests.support import console_runtime, write_config

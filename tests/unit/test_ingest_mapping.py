@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pager.services.ingest import (
+from pager.services.ingest.events import (
     alertmanager_action,
     generic_action,
     grafana_action,
@@ -16,8 +16,8 @@ from pager.services.ingest import (
     pagerduty_action,
     severity_from_labels,
 )
-from pager.services.ingest_keys import Throttle
-from pager.services.ingest_payloads import (
+from pager.services.ingest.keys import Throttle
+from pager.services.ingest.payloads import (
     AlertmanagerWebhook,
     GenericAlert,
     GrafanaWebhook,

@@ -21,7 +21,7 @@ from pager.api.rest.schemas import (
     error_responses,
 )
 from pager.db.tables import Alert
-from pager.services.alerts import AlertAction, act_on_alert, alert_timeline, get_alert, list_alerts
+from pager.services.alerting.alerts import AlertAction, act_on_alert, alert_timeline, get_alert, list_alerts
 from pager.services.runtime import Runtime
 from pager.services.transactions import read_only
 

@@ -10,8 +10,8 @@ from pager.api.deps import NowDep, ResponderDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import NAME_PATTERN, IdPath, OverrideIn, OverrideOut, Page, error_responses
 from pager.db.tables import OverrideRow
+from pager.services.calendars.overrides import add_override, delete_override, list_overrides
 from pager.services.errors import InvalidInput, NotFound
-from pager.services.overrides import add_override, delete_override, list_overrides
 from pager.services.transactions import read_only, read_write
 
 router = APIRouter(prefix="/overrides", tags=["overrides"])

@@ -9,9 +9,9 @@ from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import LevelOut, NamePath, Page, PolicyOut, ServiceOut, error_responses
 from pager.core.policy import EscalationPolicy
 from pager.db.tables import Service
-from pager.services.catalog import list_services, require_service, rotate_integration_key
+from pager.services.alerting.catalog import list_services, require_service, rotate_integration_key
 from pager.services.errors import NotFound
-from pager.services.tokens import Bearer
+from pager.services.people.tokens import Bearer
 from pager.services.transactions import read_only, read_write
 
 router = APIRouter(tags=["policies and services"])

@@ -24,7 +24,7 @@ from pager.api.rest.schemas import (
 )
 from pager.core.localtime import parse_instant
 from pager.core.model import ROLES, RotationLayer, Schedule
-from pager.services.calendars import on_call_at, require_schedule, schedule_shifts
+from pager.services.calendars.shifts import on_call_at, require_schedule, schedule_shifts
 from pager.services.errors import InvalidInput
 from pager.services.transactions import read_only
 

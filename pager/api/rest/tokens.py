@@ -23,9 +23,9 @@ from pager.api.rest.schemas import (
     error_responses,
 )
 from pager.db.tables import ApiToken, CalendarToken
-from pager.services import calendars
-from pager.services.calendars import FeedKind, FeedTarget
-from pager.services.tokens import create_api_token, list_api_tokens, revoke_api_token
+from pager.services.calendars import shifts as calendars
+from pager.services.calendars.shifts import FeedKind, FeedTarget
+from pager.services.people.tokens import create_api_token, list_api_tokens, revoke_api_token
 from pager.services.transactions import read_only, read_write
 
 router = APIRouter(tags=["tokens"])

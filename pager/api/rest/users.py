@@ -18,8 +18,8 @@ from pager.api.rest.schemas import (
 )
 from pager.db.tables import ContactMethod, User
 from pager.db.users import contact_methods_of, notification_rules_of
+from pager.services.people.users import add_user, effective_rules, list_users, require_user
 from pager.services.transactions import read_only, read_write
-from pager.services.users import add_user, effective_rules, list_users, require_user
 
 router = APIRouter(prefix="/users", tags=["users"])
 

@@ -30,9 +30,9 @@ from pager.db.outbox import ClaimedPage, claim_due_outbox, claim_uncertain_outbo
 from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
-from pager.services import page_throttle as throttle
-from pager.services.delivery_reports import SETTLED_BY_REPORT, settled_by_report
-from pager.services.paging import AlertTransaction
+from pager.services.alerting.paging import AlertTransaction
+from pager.services.delivery import throttle
+from pager.services.delivery.reports import SETTLED_BY_REPORT, settled_by_report
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.delivery")

@@ -34,11 +34,11 @@ from pager.db.session import session_scope
 from pager.db.tables import CalendarToken
 from pager.db.tokens import calendar_tokens_of_schedule, calendar_tokens_of_user
 from pager.db.users import find_user_by_handle
+from pager.services.calendars.overrides import overrides_for
 from pager.services.errors import InvalidInput, NotFound
-from pager.services.overrides import overrides_for
+from pager.services.people.tokens import create_calendar_token, find_calendar_token, revoke_calendar_token
+from pager.services.people.users import require_user
 from pager.services.runtime import Runtime
-from pager.services.tokens import create_calendar_token, find_calendar_token, revoke_calendar_token
-from pager.services.users import require_user
 
 FEED_BACK = timedelta(days=15)
 FEED_AHEAD = timedelta(days=365)

@@ -10,7 +10,7 @@
   key is inserted in `handled_provider_requests` first, in the transaction that acts, and a
   request whose key is already there changes nothing (kept REPLAY_KEY_RETENTION, then pruned).
 - Twilio status callbacks mark pages delivered or failed; a failure falls back to the person's next
-  method through the engine, exactly as a failed send does (pager.services.delivery.fall_back).
+  method through the engine, exactly as a failed send does (pager.services.delivery.sending.fall_back).
 - Email links: signed, expiring, single-use tokens; a used link's nonce is kept on the alert's
   timeline (kind `link_used`), so a replay is refused.
 """
@@ -33,7 +33,12 @@ from pager.db.provider_requests import claim_request, prune_handled_requests
 from pager.db.session import session_scope
 from pager.db.tables import Alert, Service
 from pager.db.users import find_user_by_handle, phone_number_owners
-from pager.services.ack_links import (
+from pager.services.alerting.alerts import act_in_transaction, wake_worker
+from pager.services.alerting.paging import AlertTransaction
+from pager.services.delivery.reports import reported_page
+from pager.services.delivery.sending import fall_back, key_parts
+from pager.services.errors import InvalidInput
+from pager.services.phone.email_links import (
     LINK_LIFETIME_SECONDS,
     LinkAction,
     LinkClaim,
@@ -41,11 +46,6 @@ from pager.services.ack_links import (
     LinkInvalid,
     read_link_token,
 )
-from pager.services.alerts import act_in_transaction, wake_worker
-from pager.services.delivery import fall_back, key_parts
-from pager.services.delivery_reports import reported_page
-from pager.services.errors import InvalidInput
-from pager.services.paging import AlertTransaction
 from pager.services.runtime import Runtime
 from pager.settings import signing_key
 

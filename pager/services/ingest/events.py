@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from anyio import to_thread
 
-from pager.services.alerts import MAX_SUMMARY, TriggerRequest, act_by_dedup_key
-from pager.services.ingest_keys import (
+from pager.services.alerting.alerts import MAX_SUMMARY, TriggerRequest, act_by_dedup_key
+from pager.services.alerting.trigger_batch import TriggerBatcher
+from pager.services.ingest.keys import (
     UNKNOWN_KEY,
     KnownKeys,
     Throttle,
@@ -25,7 +26,7 @@ from pager.services.ingest_keys import (
     UnknownKey,
     service_for_key,
 )
-from pager.services.ingest_payloads import (
+from pager.services.ingest.payloads import (
     MAX_SOURCE,
     Action,
     AlertmanagerWebhook,
@@ -37,7 +38,6 @@ from pager.services.ingest_payloads import (
     Severity,
 )
 from pager.services.runtime import Runtime
-from pager.services.trigger_batch import TriggerBatcher
 
 # --- mapping ----------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ event loop instead: while one group is being written (in a worker thread), trigg
 wait, and are written together — one transaction, one commit, one thread hop — as soon as it is
 done. Every request is answered only once the group holding it is committed, and a failure in a
 group is retried trigger by trigger, so one request's bad input never costs another its rows
-(`pager.services.alerts.write_triggers`). On Postgres, where transactions run side by side and the
+(`pager.services.alerting.alerts.write_triggers`). On Postgres, where transactions run side by side and the
 server groups commits itself, each trigger is written in its own transaction, in a worker thread.
 """
 
@@ -15,7 +15,7 @@ import asyncio
 
 from anyio import to_thread
 
-from pager.services.alerts import (
+from pager.services.alerting.alerts import (
     AlertOutcome,
     TriggerRequest,
     TriggerResult,

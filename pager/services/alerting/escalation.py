@@ -13,7 +13,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from pager.core.alert import Timer
 from pager.db.alerts import DueAlert, claim_due_alerts
 from pager.db.session import session_scope
-from pager.services.paging import AlertTransaction, Directory
+from pager.services.alerting.paging import AlertTransaction, Directory
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.engine")

@@ -23,7 +23,7 @@ from pager.core.readiness import Figures, assess
 from pager.db import backlog
 from pager.db.alerts import DueAlert
 from pager.db.session import session_scope
-from pager.services.readiness import figures_of
+from pager.services.operations.readiness import figures_of
 
 log = logging.getLogger("pager.metrics")
 P = ParamSpec("P")

@@ -22,10 +22,10 @@ from pager.db import trigger_queries
 from pager.db.alerts import DueAlert, find_open_alert, lock_alert, newest_alerts, timeline_of
 from pager.db.session import session_scope
 from pager.db.tables import ALERT_STATUSES, Alert, TimelineEntry
+from pager.services.alerting.paging import AlertTransaction, Directory, ServiceInfo
 from pager.services.errors import InvalidInput, NotFound
-from pager.services.paging import AlertTransaction, Directory, ServiceInfo
+from pager.services.operations.wakeup import notify_worker
 from pager.services.runtime import Runtime
-from pager.services.wakeup import notify_worker
 
 log = logging.getLogger("pager.alerts")
 

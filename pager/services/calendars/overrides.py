@@ -12,7 +12,7 @@ from pager.core.model import ROLES, Override, Role
 from pager.db import overrides as stored_overrides
 from pager.db.tables import OverrideRow
 from pager.services.errors import InvalidInput, NotFound
-from pager.services.users import require_user
+from pager.services.people.users import require_user
 
 
 def add_override(

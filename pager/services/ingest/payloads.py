@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pager.services.alerts import MAX_SUMMARY
+from pager.services.alerting.alerts import MAX_SUMMARY
 from pager.services.errors import DomainError
 
 MAX_BODY_BYTES = 512 * 1024

@@ -35,10 +35,10 @@ from pager.db.catalog import service_column_rows
 from pager.db.outbox import cancel_pending_outbox, upsert_outbox
 from pager.db.row_updates import update_rows
 from pager.db.tables import Alert, Service
-from pager.services.ack_links import LinkAction, link_url, make_link_token
-from pager.services.overrides import overrides_for
+from pager.services.calendars.overrides import overrides_for
+from pager.services.people.users import EffectiveRule, effective_rules, everyones_rules
+from pager.services.phone.email_links import LinkAction, link_url, make_link_token
 from pager.services.runtime import Runtime
-from pager.services.users import EffectiveRule, effective_rules, everyones_rules
 from pager.settings import signing_key
 
 log = logging.getLogger("pager.engine")
