@@ -7,7 +7,7 @@ import logging
 from collections import Counter, deque
 from datetime import datetime
 
-from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 
 log = logging.getLogger("pager.page")
 
@@ -39,7 +39,7 @@ class ConsoleNotifier:
             page.idempotency_key,
             json.dumps(page.body),
         )
-        return DeliveryResult(Outcome.SENT, provider_id=f"console:{page.idempotency_key}")
+        return DeliveryResult(DeliveryOutcome.SENT, provider_id=f"console:{page.idempotency_key}")
 
     def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
         return f"console:{page.idempotency_key}" if page.idempotency_key in self._keys else None

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 Method = Literal["sms", "voice", "email"]
 
 
-class Outcome(StrEnum):
+class DeliveryOutcome(StrEnum):
     """What a provider call achieved."""
 
     SENT = "sent"  # the provider accepted it
@@ -39,7 +39,7 @@ class Page:
 class DeliveryResult:
     """A provider call's outcome; `provider_id` is the message/call SID or Message-ID."""
 
-    outcome: Outcome
+    outcome: DeliveryOutcome
     provider_id: str | None = None
     error: str | None = None
     error_code: int | None = None

@@ -10,7 +10,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.settings import SettingInvalid
 
 _SHAPE = "smtp://user:pass@host:port?starttls=1 or smtps://user:pass@host:port"
@@ -117,10 +117,10 @@ class SmtpEmailNotifier:
         except smtplib.SMTPResponseException as exc:
             return _by_code(exc.smtp_code, exc.smtp_error)
         except (ConnectionRefusedError, smtplib.SMTPConnectError) as exc:
-            return DeliveryResult(Outcome.TRANSIENT, error=f"smtp connect: {exc}")
+            return DeliveryResult(DeliveryOutcome.TRANSIENT, error=f"smtp connect: {exc}")
         except (OSError, smtplib.SMTPException) as exc:
-            return DeliveryResult(Outcome.UNKNOWN, error=f"smtp: {type(exc).__name__}: {exc}")
-        return DeliveryResult(Outcome.SENT, provider_id=str(message["Message-ID"]))
+            return DeliveryResult(DeliveryOutcome.UNKNOWN, error=f"smtp: {type(exc).__name__}: {exc}")
+        return DeliveryResult(DeliveryOutcome.SENT, provider_id=str(message["Message-ID"]))
 
     def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
         # SMTP keeps no queryable record. Re-sending with the same Message-ID is safe: mail
@@ -132,5 +132,5 @@ def _by_code(code: int, reason: bytes | str) -> DeliveryResult:
     text = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
     # 530/535 are our own login failing, not the recipient: retry, fall back only when retries run out.
     permanent = 500 <= code < 600 and code not in _ACCOUNT_CODES
-    outcome = Outcome.PERMANENT if permanent else Outcome.TRANSIENT
+    outcome = DeliveryOutcome.PERMANENT if permanent else DeliveryOutcome.TRANSIENT
     return DeliveryResult(outcome, error=f"smtp {code}: {text}", error_code=code)

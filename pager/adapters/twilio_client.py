@@ -10,7 +10,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from pager.adapters.delivery import DeliveryResult, Outcome
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
 
 # Our own credentials or account, not the recipient: retried (an operator can fix it), and the
 # page falls back to another method only after the retries run out.
@@ -46,14 +46,14 @@ def classify_exception(exc: Exception) -> DeliveryResult:
         code = int(exc.code) if isinstance(exc.code, int) else None
         message = f"twilio {exc.status}" + (f" error {code}" if code else "") + f": {exc.msg}"
         if exc.status >= 500 or exc.status == 429 or exc.status in _ACCOUNT_STATUSES:
-            return DeliveryResult(Outcome.TRANSIENT, error=message, error_code=code)
-        return DeliveryResult(Outcome.PERMANENT, error=message, error_code=code)
+            return DeliveryResult(DeliveryOutcome.TRANSIENT, error=message, error_code=code)
+        return DeliveryResult(DeliveryOutcome.PERMANENT, error=message, error_code=code)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return DeliveryResult(Outcome.TRANSIENT, error=f"connect timeout: {exc}")
+        return DeliveryResult(DeliveryOutcome.TRANSIENT, error=f"connect timeout: {exc}")
     if isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc):
-        return DeliveryResult(Outcome.TRANSIENT, error=f"connection refused: {exc}")
+        return DeliveryResult(DeliveryOutcome.TRANSIENT, error=f"connection refused: {exc}")
     # A read timeout or a dropped connection: the request may have been accepted.
-    return DeliveryResult(Outcome.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
+    return DeliveryResult(DeliveryOutcome.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
 
 
 def _refused(exc: BaseException) -> bool:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from twilio.rest import Client
 
-from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.adapters.twilio_client import classify_exception, page_status_callback
 
 # Provider clocks and ours differ a little; look this far before the attempt when reconciling.
@@ -39,7 +39,7 @@ class TwilioSmsNotifier:
             )
         except Exception as exc:  # classified, never swallowed: the outcome says what happened
             return classify_exception(exc)
-        return DeliveryResult(Outcome.SENT, provider_id=str(message.sid))
+        return DeliveryResult(DeliveryOutcome.SENT, provider_id=str(message.sid))
 
     def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
         """The sid of a message to `page.address` with exactly `page.body`, sent since the attempt.

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.adapters.twilio_client import classify_exception, page_status_callback
 from pager.adapters.twilio_sms import CLOCK_SLACK, RECONCILE_PAGE
 
@@ -53,7 +53,7 @@ class TwilioVoiceNotifier:
             )
         except Exception as exc:  # classified, never swallowed
             return classify_exception(exc)
-        return DeliveryResult(Outcome.SENT, provider_id=str(call.sid))
+        return DeliveryResult(DeliveryOutcome.SENT, provider_id=str(call.sid))
 
     def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
         """The sid of a call from our number to `page.address` started since the attempt, else None.

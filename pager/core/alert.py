@@ -19,11 +19,13 @@ from pager.core.policy import Method
 Status = Literal["triggered", "acknowledged", "resolved"]
 # Where a triggered alert is on the ladder; kept as it was while acknowledged (manual escalate reads it).
 Stage = Literal["paging", "no_one_on_call", "exhausted"]
-Outcome = Literal["applied", "ignored", "already_acknowledged", "already_resolved"]
+# How urgent the sender says an alert is (the PagerDuty Events API v2 vocabulary).
+AlertSeverity = Literal["critical", "error", "warning", "info"]
+DecisionOutcome = Literal["applied", "ignored", "already_acknowledged", "already_resolved"]
 
 
 @dataclass(frozen=True)
-class Page:
+class PagedLevel:
     """Level `level` of loop `loop` paged `users` at `at` (pages of the alert's current cycle only)."""
 
     loop: int
@@ -68,7 +70,7 @@ class AlertState:
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
-    pages: tuple[Page, ...] = ()
+    pages: tuple[PagedLevel, ...] = ()
 
     @property
     def next_action_at(self) -> datetime | None:
@@ -105,7 +107,9 @@ class AlertState:
         for name in _INSTANTS:
             values[name] = _instant(values.get(name))
         values["pages"] = tuple(
-            Page(int(p["loop"]), int(p["level"]), _aware(datetime.fromisoformat(p["at"])), tuple(p["users"]))
+            PagedLevel(
+                int(p["loop"]), int(p["level"]), _aware(datetime.fromisoformat(p["at"])), tuple(p["users"])
+            )
             for p in doc.get("pages", ())
         )
         return cls(**values)
@@ -239,7 +243,7 @@ TimelineKind = Literal[
 
 
 @dataclass(frozen=True)
-class TimelineEntry:
+class AppendTimeline:
     """One thing that happened, for the alert's timeline; `loop`/`level`/`users` when a level is involved."""
 
     kind: TimelineKind
@@ -251,7 +255,7 @@ class TimelineEntry:
     users: tuple[str, ...] = ()
 
 
-Command = Notify | CancelPendingNotifications | TimelineEntry
+Command = Notify | CancelPendingNotifications | AppendTimeline
 
 
 @dataclass(frozen=True)
@@ -260,7 +264,7 @@ class Decision:
 
     state: AlertState
     commands: tuple[Command, ...] = ()
-    outcome: Outcome = "applied"
+    outcome: DecisionOutcome = "applied"
 
     @property
     def next_wakeup(self) -> datetime | None:
@@ -268,9 +272,9 @@ class Decision:
         return self.state.next_action_at
 
     @property
-    def timeline(self) -> tuple[TimelineEntry, ...]:
+    def timeline(self) -> tuple[AppendTimeline, ...]:
         """The timeline entries among the commands."""
-        return tuple(c for c in self.commands if isinstance(c, TimelineEntry))
+        return tuple(c for c in self.commands if isinstance(c, AppendTimeline))
 
     @property
     def notifications(self) -> tuple[Notify, ...]:

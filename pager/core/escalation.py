@@ -15,20 +15,20 @@ from typing import Any
 from pager.core.alert import (
     Ack,
     AlertState,
+    AppendTimeline,
     CancelPendingNotifications,
     Command,
     Decision,
+    DecisionOutcome,
     DeliveryFailed,
     Escalate,
     Event,
     NotificationStep,
     Notify,
-    Outcome,
-    Page,
+    PagedLevel,
     Resolve,
     Stage,
     Status,
-    TimelineEntry,
     TimelineKind,
     Timer,
     Trigger,
@@ -40,20 +40,20 @@ __all__ = [
     "NO_ONE_RETRY",
     "Ack",
     "AlertState",
+    "AppendTimeline",
     "CancelPendingNotifications",
     "Command",
     "Decision",
+    "DecisionOutcome",
     "DeliveryFailed",
     "Escalate",
     "Event",
     "NotificationStep",
     "Notify",
-    "Outcome",
-    "Page",
+    "PagedLevel",
     "Resolve",
     "Stage",
     "Status",
-    "TimelineEntry",
     "TimelineKind",
     "Timer",
     "Trigger",
@@ -132,13 +132,13 @@ class _Run:
         self.rules_for = rules_for
         self.commands: list[Command] = []
 
-    def entry(self, kind: TimelineKind, message: str, **details: Any) -> TimelineEntry:
-        return TimelineEntry(kind, message, self.now, **details)
+    def entry(self, kind: TimelineKind, message: str, **details: Any) -> AppendTimeline:
+        return AppendTimeline(kind, message, self.now, **details)
 
     def log(self, kind: TimelineKind, message: str, **details: Any) -> None:
         self.commands.append(self.entry(kind, message, **details))
 
-    def finish(self, state: AlertState, outcome: Outcome = "applied") -> Decision:
+    def finish(self, state: AlertState, outcome: DecisionOutcome = "applied") -> Decision:
         auto_resolve = self.policy.auto_resolve
         open_ = state.status != "resolved"
         due = state.last_event_at + auto_resolve if open_ and auto_resolve is not None else None
@@ -206,7 +206,7 @@ class _Run:
             level=number,
             loop=loop,
             escalate_at=self.now + self.policy.levels[number - 1].escalate_after,
-            pages=(*state.pages, Page(loop, number, self.now, users)),
+            pages=(*state.pages, PagedLevel(loop, number, self.now, users)),
         )
 
     # -- events on an open alert

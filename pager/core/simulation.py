@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pager.core.escalation import (
+    AppendTimeline,
     Decision,
     NotificationStep,
     Notify,
-    TimelineEntry,
     Timer,
     Trigger,
     decide,
@@ -47,7 +47,7 @@ class Simulation:
     until: datetime
     steps: tuple[SimulatedStep, ...]
     exhausted_at: datetime | None
-    timeline: tuple[TimelineEntry, ...]
+    timeline: tuple[AppendTimeline, ...]
 
 
 def simulate(
@@ -66,7 +66,7 @@ def simulate(
     ladder = replace(policy, auto_resolve=None)
     decision = decide(ladder, None, Trigger(), start, resolve_targets, rules_for)
     steps: list[SimulatedStep] = []
-    timeline: list[TimelineEntry] = []
+    timeline: list[AppendTimeline] = []
     _collect(decision, steps, timeline)
     while (wake := decision.next_wakeup) is not None and wake <= until:
         decision = decide(ladder, decision.state, Timer(), wake, resolve_targets, rules_for)
@@ -75,9 +75,9 @@ def simulate(
     return Simulation(policy.id, start, until, tuple(steps), exhausted_at, tuple(timeline))
 
 
-def _collect(decision: Decision, steps: list[SimulatedStep], timeline: list[TimelineEntry]) -> None:
+def _collect(decision: Decision, steps: list[SimulatedStep], timeline: list[AppendTimeline]) -> None:
     for command in decision.commands:
-        if isinstance(command, TimelineEntry):
+        if isinstance(command, AppendTimeline):
             timeline.append(command)
             if command.kind in ("level_paged", "level_skipped") and command.loop and command.level:
                 steps.append(SimulatedStep(command.at, command.loop, command.level, command.users))

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
+from pager.core.alert import AlertSeverity
 from pager.core.model import Role
 
 # Deterministic constraint names, so migrations can name what they create and later drop.
@@ -28,13 +29,12 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 ContactKind = Literal["sms", "voice", "email"]
 AlertStatus = Literal["triggered", "acknowledged", "resolved"]
-Severity = Literal["critical", "error", "warning", "info"]
 OutboxStatus = Literal["pending", "sending", "sent", "delivered", "failed", "cancelled", "unknown"]
 TokenRole = Literal["admin", "responder", "viewer"]
 
 CONTACT_KINDS: tuple[str, ...] = get_args(ContactKind)
 ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
-SEVERITIES: tuple[str, ...] = get_args(Severity)
+SEVERITIES: tuple[str, ...] = get_args(AlertSeverity)
 OUTBOX_STATUSES: tuple[str, ...] = get_args(OutboxStatus)
 TOKEN_ROLES: tuple[str, ...] = get_args(TokenRole)
 SCHEDULE_ROLES: tuple[str, ...] = get_args(Role)
@@ -179,7 +179,7 @@ class Alert(SQLModel, table=True):
     service_id: str = Field(foreign_key="services.id", max_length=100, index=True)
     dedup_key: str = Field(max_length=255)
     summary: str = Field(max_length=1024)
-    severity: Severity = Field(default="critical", sa_type=String(16))
+    severity: AlertSeverity = Field(default="critical", sa_type=String(16))
     source: str = Field(default="", max_length=255)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
     id: int | None = Field(default=None, primary_key=True)

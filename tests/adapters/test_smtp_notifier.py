@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from pager.adapters.console import ConsoleNotifier
-from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.adapters.smtp_email import SmtpEmailNotifier, SmtpTarget, SmtpUrlInvalid, parse_smtp_url
 from pager.testing.smtp_sink import SmtpSink
 
@@ -71,7 +71,7 @@ def test_email_is_delivered_with_headers_body_and_one_click_links(sink: SmtpSink
         f"Resolve: {LINKS['resolve']}\n"
         f"Escalate: {LINKS['escalate']}\n"
     )
-    assert result == DeliveryResult(Outcome.SENT, provider_id="<42.c1.l1.v1.alice.email.0@pager>")
+    assert result == DeliveryResult(DeliveryOutcome.SENT, provider_id="<42.c1.l1.v1.alice.email.0@pager>")
 
 
 def test_message_id_follows_the_idempotency_key(sink: SmtpSink) -> None:
@@ -91,7 +91,7 @@ def test_without_a_subject_the_first_line_of_the_body_is_used(sink: SmtpSink) ->
 
     result = notifier(sink.url).send(page(body=body, subject=""))
 
-    assert result.outcome is Outcome.SENT
+    assert result.outcome is DeliveryOutcome.SENT
     [received] = sink.messages
     assert received["Subject"] == "ALERT 43 payments: Card declines above 5%"
     assert received.get_content().startswith(body + "\n\n")
@@ -100,7 +100,7 @@ def test_without_a_subject_the_first_line_of_the_body_is_used(sink: SmtpSink) ->
 def test_a_long_subjectless_body_gives_a_78_character_subject(sink: SmtpSink) -> None:
     body = "ALERT 44 search: " + "x" * 100
 
-    assert notifier(sink.url).send(page(body=body, subject="")).outcome is Outcome.SENT
+    assert notifier(sink.url).send(page(body=body, subject="")).outcome is DeliveryOutcome.SENT
 
     [received] = sink.messages
     assert received["Subject"] == body[:78]
@@ -108,15 +108,19 @@ def test_a_long_subjectless_body_gives_a_78_character_subject(sink: SmtpSink) ->
 
 def test_smtp_keeps_no_record_to_reconcile_against(sink: SmtpSink) -> None:
     email = notifier(sink.url)
-    assert email.send(page()).outcome is Outcome.SENT
+    assert email.send(page()).outcome is DeliveryOutcome.SENT
     assert email.reconcile(page(), attempted_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC)) is None
 
 
 # -- refusals and failures -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("code", "outcome"), [(550, Outcome.PERMANENT), (451, Outcome.TRANSIENT)])
-def test_refused_recipient_is_classified_by_reply_code(sink: SmtpSink, code: int, outcome: Outcome) -> None:
+@pytest.mark.parametrize(
+    ("code", "outcome"), [(550, DeliveryOutcome.PERMANENT), (451, DeliveryOutcome.TRANSIENT)]
+)
+def test_refused_recipient_is_classified_by_reply_code(
+    sink: SmtpSink, code: int, outcome: DeliveryOutcome
+) -> None:
     sink.refuse(ALICE, code)
 
     result = notifier(sink.url).send(page())
@@ -130,15 +134,15 @@ def test_temporary_refusal_then_the_retry_is_delivered(sink: SmtpSink) -> None:
     sink.refuse(ALICE, 451, count=1)
     email = notifier(sink.url)
 
-    assert email.send(page()).outcome is Outcome.TRANSIENT
-    assert email.send(page()).outcome is Outcome.SENT
+    assert email.send(page()).outcome is DeliveryOutcome.TRANSIENT
+    assert email.send(page()).outcome is DeliveryOutcome.SENT
     assert len(sink.messages) == 1
 
 
 def test_refused_connection_is_transient() -> None:
     result = notifier(f"smtp://127.0.0.1:{closed_port()}").send(page())
 
-    assert result.outcome is Outcome.TRANSIENT
+    assert result.outcome is DeliveryOutcome.TRANSIENT
     assert result.provider_id is None
     assert result.error is not None and result.error.startswith("smtp connect:")
 
@@ -154,13 +158,13 @@ def test_login_with_percent_encoded_credentials_from_the_url() -> None:
 
         result = notifier(url).send(page())
 
-        assert result.outcome is Outcome.SENT
+        assert result.outcome is DeliveryOutcome.SENT
         assert [m["To"] for m in sink.messages] == [ALICE]
 
 
 def test_login_with_the_sink_url() -> None:
     with SmtpSink(credentials=("pager", "s3cret")) as sink:
-        assert notifier(sink.url).send(page()).outcome is Outcome.SENT
+        assert notifier(sink.url).send(page()).outcome is DeliveryOutcome.SENT
         assert len(sink.messages) == 1
 
 
@@ -169,7 +173,7 @@ def test_rejected_or_missing_login_is_permanent(auth: str, code: int) -> None:
     with SmtpSink(credentials=("pager", "s3cret")) as sink:
         result = notifier(f"smtp://{auth}{sink.host}:{sink.port}?insecure_auth=1").send(page())
 
-        assert (result.outcome, result.error_code) == (Outcome.TRANSIENT, code)
+        assert (result.outcome, result.error_code) == (DeliveryOutcome.TRANSIENT, code)
         assert sink.messages == []
 
 
@@ -278,7 +282,7 @@ def test_console_logs_the_page_and_counts_it_sent(caplog: pytest.LogCaptureFixtu
     with caplog.at_level(logging.INFO, logger="pager.page"):
         result = console.send(sent)
 
-    assert result == DeliveryResult(Outcome.SENT, provider_id=f"console:42:c1:l1:v1:alice:{method}:0")
+    assert result == DeliveryResult(DeliveryOutcome.SENT, provider_id=f"console:42:c1:l1:v1:alice:{method}:0")
     [record] = caplog.records
     assert record.name == "pager.page"
     line = record.getMessage()

@@ -14,7 +14,7 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioException
 
-from pager.adapters.delivery import Method, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, Method, Page
 from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import CLOCK_SLACK, TwilioSmsNotifier
 from pager.adapters.twilio_voice import KEYS_PROMPT, TwilioVoiceNotifier, page_twiml
@@ -94,7 +94,7 @@ def test_sms_is_sent_with_exact_body_from_and_status_callback(fake: FakeTwilio) 
     result = sms_notifier(fake.base_url).send(page())
 
     [stored] = fake.messages
-    assert result.outcome is Outcome.SENT
+    assert result.outcome is DeliveryOutcome.SENT
     assert result.provider_id == stored["sid"]
     assert re.fullmatch(r"SM[0-9a-f]{32}", stored["sid"])
     assert (result.error, result.error_code) == (None, None)
@@ -108,7 +108,7 @@ def test_sms_is_sent_with_exact_body_from_and_status_callback(fake: FakeTwilio) 
 
 def test_sms_without_a_status_callback_sends_none(fake: FakeTwilio) -> None:
     result = sms_notifier(fake.base_url, status_callback=None).send(page())
-    assert result.outcome is Outcome.SENT
+    assert result.outcome is DeliveryOutcome.SENT
     [request] = fake.requests
     assert "StatusCallback" not in request.form
 
@@ -121,7 +121,7 @@ def test_voice_call_speaks_the_body_and_gathers_one_digit(fake: FakeTwilio) -> N
     result = voice_notifier(fake.base_url, public_url=PUBLIC_URL + "/").send(page("voice"))
 
     [stored] = fake.calls
-    assert result.outcome is Outcome.SENT
+    assert result.outcome is DeliveryOutcome.SENT
     assert result.provider_id == stored["sid"]
     assert re.fullmatch(r"CA[0-9a-f]{32}", stored["sid"])
     [request] = fake.requests
@@ -164,13 +164,13 @@ def test_page_twiml_is_xml_even_with_markup_in_the_summary() -> None:
 @pytest.mark.parametrize(
     ("kind", "outcome", "status", "code"),
     [
-        ("server_error", Outcome.TRANSIENT, 500, 20500),
-        ("rate_limited", Outcome.TRANSIENT, 429, 20429),
-        ("invalid_to", Outcome.PERMANENT, 400, 21211),
+        ("server_error", DeliveryOutcome.TRANSIENT, 500, 20500),
+        ("rate_limited", DeliveryOutcome.TRANSIENT, 429, 20429),
+        ("invalid_to", DeliveryOutcome.PERMANENT, 400, 21211),
     ],
 )
 def test_provider_errors_are_classified(
-    fake: FakeTwilio, method: Method, kind: FaultKind, outcome: Outcome, status: int, code: int
+    fake: FakeTwilio, method: Method, kind: FaultKind, outcome: DeliveryOutcome, status: int, code: int
 ) -> None:
     fake.fail_to(ALICE, Fault(kind), count=1)
 
@@ -186,7 +186,7 @@ def test_provider_errors_are_classified(
 def test_refused_connection_is_transient(method: Method) -> None:
     result = NOTIFIERS[method](closed_port_url()).send(page(method))
 
-    assert result.outcome is Outcome.TRANSIENT
+    assert result.outcome is DeliveryOutcome.TRANSIENT
     assert result.provider_id is None
     assert result.error is not None and "refused" in result.error
 
@@ -206,7 +206,7 @@ def test_uncertain_attempt_is_unknown_and_reconcile_tells_whether_it_went_out(
 
     result = notifier.send(page(method))
 
-    assert result.outcome is Outcome.UNKNOWN
+    assert result.outcome is DeliveryOutcome.UNKNOWN
     assert result.provider_id is None
     expected_error = "ReadTimeout" if kind == "hang" else "ConnectionError"
     assert result.error is not None and result.error.startswith(expected_error)
@@ -225,7 +225,7 @@ def test_reconcile_converts_an_aware_attempt_time_to_utc(fake: FakeTwilio, metho
     # UTC would ask for pages nine hours in the future and miss the one that went out.
     notifier = NOTIFIERS[method](fake.base_url, timeout=0.5)
     fake.fail_to(ALICE, Fault("drop"), count=1)
-    assert notifier.send(page(method)).outcome is Outcome.UNKNOWN
+    assert notifier.send(page(method)).outcome is DeliveryOutcome.UNKNOWN
 
     found = notifier.reconcile(page(method), attempted_at=T0.astimezone(ZoneInfo("Asia/Tokyo")))
 
@@ -238,14 +238,14 @@ def test_sms_reconcile_ignores_other_bodies_other_numbers_and_earlier_sends(
     notifier = sms_notifier(fake.base_url, timeout=0.5)
     clock.now = T0 - CLOCK_SLACK - timedelta(minutes=5)
     earlier = notifier.send(page())  # the same page, sent successfully well before this attempt
-    assert earlier.outcome is Outcome.SENT
+    assert earlier.outcome is DeliveryOutcome.SENT
 
     clock.now = T0
     fake.fail_to(ALICE, Fault("hang", record=False), count=1)
-    assert notifier.send(page()).outcome is Outcome.UNKNOWN
+    assert notifier.send(page()).outcome is DeliveryOutcome.UNKNOWN
     clock.now = T0 + timedelta(seconds=10)
-    assert notifier.send(page(body=BODY.replace("42", "43"), alert_id=43)).outcome is Outcome.SENT
-    assert notifier.send(page(to=BOB)).outcome is Outcome.SENT
+    assert notifier.send(page(body=BODY.replace("42", "43"), alert_id=43)).outcome is DeliveryOutcome.SENT
+    assert notifier.send(page(to=BOB)).outcome is DeliveryOutcome.SENT
 
     assert notifier.reconcile(page(), attempted_at=T0) is None
     # Control: the earlier send is found when reconciling an attempt made at its time.
@@ -258,7 +258,7 @@ def test_sms_reconcile_tolerates_a_provider_clock_behind_ours(fake: FakeTwilio, 
     notifier = sms_notifier(fake.base_url, timeout=0.5)
     clock.now = T0 - timedelta(seconds=20)  # Twilio stamps it 20 s before our record of the attempt
     fake.fail_to(ALICE, Fault("drop"), count=1)
-    assert notifier.send(page()).outcome is Outcome.UNKNOWN
+    assert notifier.send(page()).outcome is DeliveryOutcome.UNKNOWN
 
     [stored] = fake.messages
     assert notifier.reconcile(page(), attempted_at=T0) == stored["sid"]
@@ -267,11 +267,14 @@ def test_sms_reconcile_tolerates_a_provider_clock_behind_ours(fake: FakeTwilio, 
 def test_sms_reconcile_reads_every_page_of_the_list(fake: FakeTwilio, clock: Clock) -> None:
     notifier = sms_notifier(fake.base_url, timeout=0.5)
     fake.fail_to(ALICE, Fault("drop"), count=1)
-    assert notifier.send(page()).outcome is Outcome.UNKNOWN
+    assert notifier.send(page()).outcome is DeliveryOutcome.UNKNOWN
     # Enough later messages to the same number to push ours off the first page (50 by default).
     for alert_id in range(100, 160):
         clock.now = T0 + timedelta(seconds=alert_id)
-        assert notifier.send(page(body=f"ALERT {alert_id} other", alert_id=alert_id)).outcome is Outcome.SENT
+        assert (
+            notifier.send(page(body=f"ALERT {alert_id} other", alert_id=alert_id)).outcome
+            is DeliveryOutcome.SENT
+        )
 
     found = notifier.reconcile(page(), attempted_at=T0)
 
@@ -283,13 +286,13 @@ def test_voice_reconcile_ignores_other_numbers_and_earlier_calls(fake: FakeTwili
     notifier = voice_notifier(fake.base_url, timeout=0.5)
     clock.now = T0 - CLOCK_SLACK - timedelta(minutes=5)
     earlier = notifier.send(page("voice"))
-    assert earlier.outcome is Outcome.SENT
+    assert earlier.outcome is DeliveryOutcome.SENT
 
     clock.now = T0
     fake.fail_to(ALICE, Fault("hang", record=False), count=1)
-    assert notifier.send(page("voice")).outcome is Outcome.UNKNOWN
+    assert notifier.send(page("voice")).outcome is DeliveryOutcome.UNKNOWN
     clock.now = T0 + timedelta(seconds=10)
-    assert notifier.send(page("voice", to=BOB)).outcome is Outcome.SENT
+    assert notifier.send(page("voice", to=BOB)).outcome is DeliveryOutcome.SENT
 
     assert notifier.reconcile(page("voice"), attempted_at=T0) is None
     assert notifier.reconcile(page("voice"), attempted_at=T0 - CLOCK_SLACK - timedelta(minutes=5)) == (
@@ -303,7 +306,7 @@ def test_reconcile_raises_when_the_provider_cannot_be_asked(fake: FakeTwilio, me
     # not say that. The caller keeps the outcome unknown and reconciles later.
     notifier = NOTIFIERS[method](fake.base_url, timeout=0.5)
     fake.fail_to(ALICE, Fault("drop"), count=1)
-    assert notifier.send(page(method)).outcome is Outcome.UNKNOWN
+    assert notifier.send(page(method)).outcome is DeliveryOutcome.UNKNOWN
 
     fake.fail_next(Fault("server_error"), method="GET")
     with pytest.raises(TwilioException):

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
-from pager.adapters.delivery import DeliveryResult, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Page
 from pager.api.app import create_app
 from pager.api.deps import get_now
 from pager.core.sms_grammar import HELP_TEXT
@@ -553,7 +553,7 @@ def test_a_failure_report_that_comes_before_the_send_is_recorded_still_falls_bac
     assert (failed.status, failed.provider_id) == ("failed", sid)
     assert outbox(runtime, alert_id, "voice").due_at == clock.now  # fell back at once
     # The worker now records the send it made: the report's outcome stands.
-    delivery._record(runtime, clock.now, [(sms, DeliveryResult(Outcome.SENT, provider_id=sid))])
+    delivery._record(runtime, clock.now, [(sms, DeliveryResult(DeliveryOutcome.SENT, provider_id=sid))])
     kept = outbox(runtime, alert_id, "sms")
     assert (kept.status, kept.provider_id, kept.last_error) == ("failed", sid, failed.last_error)
     lines = timeline(runtime, alert_id)
@@ -570,7 +570,7 @@ def test_a_failure_report_that_comes_while_an_unknown_send_is_reconciled_still_f
         runtime, service_id="checkout-api", summary="High error rate", now=T0, dedup_key="k"
     ).alert_id
     sms = next(a for a in claim_page(runtime, T0) if a.page.method == "sms")
-    delivery._record(runtime, T0, [(sms, DeliveryResult(Outcome.UNKNOWN, error="read timed out"))])
+    delivery._record(runtime, T0, [(sms, DeliveryResult(DeliveryOutcome.UNKNOWN, error="read timed out"))])
     assert outbox(runtime, alert_id, "sms").status == "unknown"
     sid = "SM" + "d" * 32
     path = f"/twilio/status?{urlencode({'page': sms.page.idempotency_key})}"

@@ -38,7 +38,7 @@ TWO_MB = b'{"pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
 
 
 @dataclass(frozen=True)
-class Outcome:
+class StormOutcome:
     kind: str
     status: int | None  # None: no answer within CLIENT_TIMEOUT (or the connection broke)
     error: str = ""
@@ -132,17 +132,17 @@ def storm_requests(server: Server, alert_id: int) -> list[tuple[str, Callable[[h
     ]
 
 
-def send_all(server: Server, requests: list[tuple[str, Callable[[httpx.Client], int]]]) -> list[Outcome]:
+def send_all(server: Server, requests: list[tuple[str, Callable[[httpx.Client], int]]]) -> list[StormOutcome]:
     """Every request once per round, from CLIENTS threads at once, each with its own connection."""
     work = [request for _ in range(ROUNDS) for request in requests]
 
-    def send(item: tuple[str, Callable[[httpx.Client], int]]) -> Outcome:
+    def send(item: tuple[str, Callable[[httpx.Client], int]]) -> StormOutcome:
         kind, call = item
         try:
             with httpx.Client(base_url=server.url, timeout=CLIENT_TIMEOUT) as client:
-                return Outcome(kind, call(client))
+                return StormOutcome(kind, call(client))
         except httpx.HTTPError as exc:
-            return Outcome(kind, None, f"{type(exc).__name__}: {exc}")
+            return StormOutcome(kind, None, f"{type(exc).__name__}: {exc}")
 
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         return list(pool.map(send, work))

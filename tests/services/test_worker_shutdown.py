@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, WorkerHeartbeat
 from pager.services.alerting import alerts, catalog
@@ -57,7 +57,7 @@ class HangingSms:
     def send(self, page: Page) -> DeliveryResult:
         self.calls += 1
         self.release.wait(timeout=30)
-        return DeliveryResult(Outcome.SENT, provider_id=f"SM{page.alert_id}")
+        return DeliveryResult(DeliveryOutcome.SENT, provider_id=f"SM{page.alert_id}")
 
     def reconcile(self, page: Page, attempted_at: datetime) -> str | None:
         return None

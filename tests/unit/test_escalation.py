@@ -24,7 +24,7 @@ from pager.core.escalation import (
     Escalate,
     Event,
     NotificationStep,
-    Page,
+    PagedLevel,
     Resolve,
     Timer,
     Trigger,
@@ -85,7 +85,7 @@ def alert(**changes: Any) -> AlertState:
         last_event_at=T0,
         escalate_at=T0 + 5 * MIN,
         auto_resolve_at=T0 + timedelta(hours=4),
-        pages=(Page(1, 1, T0, ("alice",)),),
+        pages=(PagedLevel(1, 1, T0, ("alice",)),),
     )
     return replace(base, **changes)
 
@@ -219,7 +219,7 @@ CASES = [
          Timer(), T0 + 32 * MIN, kinds=("retriggered", "level_paged"), paged=("alice",),
          expect={"status": "triggered", "level": 1, "loop": 1, "cycle": 2, "acknowledged_by": None,
                  "acknowledged_at": None, "retrigger_at": None,
-                 "pages": (Page(1, 1, T0 + 32 * MIN, ("alice",)),)},
+                 "pages": (PagedLevel(1, 1, T0 + 32 * MIN, ("alice",)),)},
          wakeup=T0 + 37 * MIN),
     Case("ack timeout: re-trigger skips an empty level 1", ACKED, Timer(), T0 + 32 * MIN,
          on_call={**EVERYONE, L1: []}, kinds=("retriggered", "level_skipped", "level_paged"), paged=("bob",),
@@ -635,7 +635,7 @@ def test_invariants_hold_for_any_event_sequence(
                 on_call[f"schedule:s{level}"] = handles
                 continue
             case ("failed", user):
-                page = before.pages[-1] if before.pages else Page(1, 1, T0, (user,))
+                page = before.pages[-1] if before.pages else PagedLevel(1, 1, T0, (user,))
                 event = DeliveryFailed(user, "sms", before.cycle, page.loop, page.level, 0)
             case ("ack", user):
                 event = Ack(user)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 from pager.core.durations import parse_shift
-from pager.core.escalation import AlertState, TimelineEntry, Timer, Trigger, decide
+from pager.core.escalation import AlertState, AppendTimeline, Timer, Trigger, decide
 from pager.core.model import Override, RotationLayer, Schedule
 from pager.core.policy import (
     EscalationPolicy,
@@ -172,7 +172,7 @@ def test_the_dry_run_is_what_the_engine_does() -> None:
     policy = ladder("schedule:checkout", "schedule:empty", "user:dana", repeat=1)
     resolve = users(on_call)
     decision = decide(policy, None, Trigger(), T0, resolve)
-    timeline: list[TimelineEntry] = list(decision.timeline)
+    timeline: list[AppendTimeline] = list(decision.timeline)
     state: AlertState = decision.state
     while state.stage != "exhausted":
         assert state.next_action_at is not None

@@ -16,7 +16,7 @@ from pager.api.rest.schemas import (
     AlertDetailOut,
     AlertOut,
     IdPath,
-    Page,
+    Paginated,
     TimelineOut,
     error_responses,
 )
@@ -48,7 +48,7 @@ def list_all(
             examples=["checkout-api"],
         ),
     ] = None,
-) -> Page[AlertOut]:
+) -> Paginated[AlertOut]:
     """Alerts newest first, filtered by status and service; paged by limit/offset. Needs a viewer token."""
     rows = read_only(
         runtime.engine,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from pager.api.deps import NowDep, ResponderDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
-from pager.api.rest.schemas import NAME_PATTERN, IdPath, OverrideIn, OverrideOut, Page, error_responses
+from pager.api.rest.schemas import NAME_PATTERN, IdPath, OverrideIn, OverrideOut, Paginated, error_responses
 from pager.db.tables import OverrideRow
 from pager.services.calendars.overrides import add_override, delete_override, list_overrides
 from pager.services.errors import InvalidInput, NotFound
@@ -27,7 +27,7 @@ def list_all(
     schedule: Annotated[
         str | None, Query(pattern=NAME_PATTERN, max_length=100, description="Only this schedule's overrides.")
     ] = None,
-) -> Page[OverrideOut]:
+) -> Paginated[OverrideOut]:
     """Stored overrides, oldest first (where two overlap, the later one wins). Needs a viewer token."""
     rows = [override_out(row) for row in read_only(runtime.engine, lambda s: list_overrides(s, schedule))]
     return slice_page(request, response, page, rows)

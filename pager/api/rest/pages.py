@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request, Response
 
-from pager.api.rest.schemas import Page
+from pager.api.rest.schemas import Paginated
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -35,7 +35,7 @@ def page_query(
 PageDep = Annotated[PageQuery, Depends(page_query)]
 
 
-def page_of(request: Request, response: Response, query: PageQuery, rows: Sequence[T]) -> Page[T]:
+def page_of(request: Request, response: Response, query: PageQuery, rows: Sequence[T]) -> Paginated[T]:
     """The page for `rows`, the items from `query.offset` on, of which up to `limit + 1` were fetched.
 
     The extra row, when present, only says that a next page exists.
@@ -46,9 +46,11 @@ def page_of(request: Request, response: Response, query: PageQuery, rows: Sequen
         url = request.url.include_query_params(limit=query.limit, offset=query.offset + query.limit)
         following = f"{url.path}?{url.query}"
         response.headers["Link"] = f'<{following}>; rel="next"'
-    return Page[T](items=items, limit=query.limit, offset=query.offset, next=following)
+    return Paginated[T](items=items, limit=query.limit, offset=query.offset, next=following)
 
 
-def slice_page(request: Request, response: Response, query: PageQuery, everything: Sequence[T]) -> Page[T]:
+def slice_page(
+    request: Request, response: Response, query: PageQuery, everything: Sequence[T]
+) -> Paginated[T]:
     """The page of an in-memory collection (small ones: users, schedules, policies...)."""
     return page_of(request, response, query, everything[query.offset : query.offset + query.limit + 1])

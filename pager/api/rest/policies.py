@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from pager.api.deps import AdminDep, NowDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
-from pager.api.rest.schemas import LevelOut, NamePath, Page, PolicyOut, ServiceOut, error_responses
+from pager.api.rest.schemas import LevelOut, NamePath, Paginated, PolicyOut, ServiceOut, error_responses
 from pager.core.policy import EscalationPolicy
 from pager.db.tables import Service
 from pager.services.alerting.catalog import list_services, require_service, rotate_integration_key
@@ -20,7 +20,7 @@ router = APIRouter(tags=["policies and services"])
 @router.get("/policies", summary="List escalation policies", responses=error_responses(401, 422))
 def list_policies(
     request: Request, response: Response, runtime: RuntimeDep, page: PageDep, _token: ViewerDep
-) -> Page[PolicyOut]:
+) -> Paginated[PolicyOut]:
     """Every loaded policy (from escalation_policies/*.yaml) by id. Needs a viewer token."""
     policies = runtime.config.policies
     return slice_page(request, response, page, [policy_out(policies[pid]) for pid in sorted(policies)])
@@ -38,7 +38,7 @@ def show_policy(policy_id: NamePath, runtime: RuntimeDep, _token: ViewerDep) -> 
 @router.get("/services", summary="List services", responses=error_responses(401, 422))
 def list_all_services(
     request: Request, response: Response, runtime: RuntimeDep, page: PageDep, token: ViewerDep
-) -> Page[ServiceOut]:
+) -> Paginated[ServiceOut]:
     """Every service by id; `integration_key` is shown to admin tokens only. Needs a viewer token."""
     rows = [service_out(row, token) for row in read_only(runtime.engine, list_services)]
     return slice_page(request, response, page, rows)

@@ -14,7 +14,7 @@ from pager.api.rest.schemas import (
     LayerOut,
     NamePath,
     OnCallOut,
-    Page,
+    Paginated,
     RoleName,
     ScheduleOut,
     ShiftOut,
@@ -37,7 +37,7 @@ _DECODED_PLUS = re.compile(r"^(.*\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?
 @router.get("", summary="List schedules", responses=error_responses(401, 422))
 def list_all(
     request: Request, response: Response, runtime: RuntimeDep, page: PageDep, _token: ViewerDep
-) -> Page[ScheduleOut]:
+) -> Paginated[ScheduleOut]:
     """Every loaded schedule (from schedules/*.yaml) by id. Needs a viewer token."""
     schedules = runtime.config.schedules
     return slice_page(request, response, page, [schedule_out(schedules[sid]) for sid in sorted(schedules)])

@@ -140,7 +140,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # --- pagination ----------------------------------------------------------------------------------
 
 
-class Page(BaseModel, Generic[T]):
+class Paginated(BaseModel, Generic[T]):
     """One page of a collection; `next` is the relative URL of the following page (also in `Link`)."""
 
     items: list[T]

@@ -19,7 +19,7 @@ from pager.api.rest.schemas import (
     CalendarTokenCreatedOut,
     CalendarTokenOut,
     IdPath,
-    Page,
+    Paginated,
     error_responses,
 )
 from pager.db.tables import ApiToken, CalendarToken
@@ -41,7 +41,7 @@ _SHOWN_ONCE = "A new feed token and the full feed URL; shown only in this respon
 @router.get("/tokens", summary="List API tokens", responses=error_responses(401, 403, 422))
 def list_tokens(
     request: Request, response: Response, runtime: RuntimeDep, page: PageDep, _token: AdminDep
-) -> Page[ApiTokenOut]:
+) -> Paginated[ApiTokenOut]:
     """Every API token, revoked ones included (never the token itself). Needs an admin token."""
     return slice_page(
         request, response, page, [api_token_out(row) for row in read_only(runtime.engine, list_api_tokens)]
@@ -89,7 +89,7 @@ def _add_calendar_token_routes(kind: FeedKind, folder: str, param: str, owner: s
         runtime: RuntimeDep,
         page: PageDep,
         _token: AdminDep,
-    ) -> Page[CalendarTokenOut]:
+    ) -> Paginated[CalendarTokenOut]:
         target = FeedTarget(kind, target_id)
         found = read_only(runtime.engine, lambda s: calendars.feed_tokens(s, target))
         return slice_page(request, response, page, [calendar_token_out(row, target) for row in found])

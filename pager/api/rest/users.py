@@ -11,7 +11,7 @@ from pager.api.rest.schemas import (
     ContactMethodOut,
     NamePath,
     NotificationRuleOut,
-    Page,
+    Paginated,
     UserIn,
     UserOut,
     error_responses,
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 )
 def list_all(
     request: Request, response: Response, runtime: RuntimeDep, page: PageDep, _token: ViewerDep
-) -> Page[UserOut]:
+) -> Paginated[UserOut]:
     """Every user by handle. Needs a viewer token."""
     users = read_only(
         runtime.engine,

@@ -18,12 +18,12 @@ from sqlmodel import Session
 
 from pager.core.alert import (
     AlertState,
+    AppendTimeline,
     CancelPendingNotifications,
     Decision,
     Event,
     NotificationStep,
     Notify,
-    TimelineEntry,
 )
 from pager.core.escalation import decide
 from pager.core.model import Override
@@ -185,7 +185,7 @@ class AlertTransaction:
             columns = {name: value for name, value in columns.items() if old[name] != value}
         self._set_columns(alert, **columns, escalation_state=state.to_document(), updated_at=self.now)
         for command in decision.commands:
-            if isinstance(command, TimelineEntry):
+            if isinstance(command, AppendTimeline):
                 self.timeline(alert.id, command.kind, command.message, _details(command))
             elif isinstance(command, Notify):
                 self._queue(alert, command)
@@ -355,7 +355,7 @@ def _schedules_of(policy: EscalationPolicy) -> set[str]:
     return {t.ref for level in policy.levels for t in level.targets if t.kind == "schedule"}
 
 
-def _details(entry: TimelineEntry) -> dict[str, Any]:
+def _details(entry: AppendTimeline) -> dict[str, Any]:
     details: dict[str, Any] = {}
     for name in ("loop", "level", "users"):
         value = getattr(entry, name, None)

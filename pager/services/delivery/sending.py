@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
-from pager.adapters.delivery import DeliveryResult, Method, Outcome, Page
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.core.alert import DeliveryFailed
 from pager.db.alerts import lock_alert
 from pager.db.outbox import ClaimedPage, claim_due_outbox, claim_uncertain_outbox
@@ -273,7 +273,7 @@ def _send(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
         return runtime.notifiers[attempt.page.method].send(attempt.page)
     except Exception as exc:  # an adapter bug must not lose the page: reconcile it instead
         log.exception("send_crashed key=%s", attempt.page.idempotency_key)
-        return DeliveryResult(Outcome.UNKNOWN, error=f"adapter error: {exc}")
+        return DeliveryResult(DeliveryOutcome.UNKNOWN, error=f"adapter error: {exc}")
 
 
 def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], int]:
@@ -365,7 +365,11 @@ def _not_settled(
         if attempt.row_id in settled:
             page, report = attempt.page, settled[attempt.row_id]
             what = f"{page.method} to {attempt.user}"
-            sent = f"sent ({result.provider_id})" if result.outcome is Outcome.SENT else str(result.outcome)
+            sent = (
+                f"sent ({result.provider_id})"
+                if result.outcome is DeliveryOutcome.SENT
+                else str(result.outcome)
+            )
             message = f"{what} {sent}; its delivery report came first: {report}"
             log.info("page_report_came_first key=%s report=%s", page.idempotency_key, report)
             work.timeline(page.alert_id, "page_sent", message, {"user": attempt.user})
@@ -400,12 +404,12 @@ def _outcome_change(
         result.error or "-",
     )
     change: dict[str, object] = {"id": attempt.row_id, "last_error": result.error, "updated_at": now}
-    if result.outcome is Outcome.SENT:
+    if result.outcome is DeliveryOutcome.SENT:
         change |= {"status": "sent", "provider_id": result.provider_id}
         work.timeline(
             page.alert_id, "page_sent", f"{what} sent ({result.provider_id})", {"user": attempt.user}
         )
-    elif result.outcome is Outcome.TRANSIENT and attempt.attempts < MAX_TRANSIENT_ATTEMPTS:
+    elif result.outcome is DeliveryOutcome.TRANSIENT and attempt.attempts < MAX_TRANSIENT_ATTEMPTS:
         wait = backoff(attempt.attempts)
         change |= {"status": "pending", "next_attempt_at": now + wait}
         retry = f"retrying in {int(wait.total_seconds())}s"
@@ -414,7 +418,7 @@ def _outcome_change(
             "page_retry",
             f"{what} failed on attempt {attempt.attempts}: {result.error}; {retry}",
         )
-    elif result.outcome is Outcome.UNKNOWN:
+    elif result.outcome is DeliveryOutcome.UNKNOWN:
         change |= {"status": "unknown", "next_attempt_at": now}
         work.timeline(
             page.alert_id,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from anyio import to_thread
 
+from pager.core.alert import AlertSeverity
 from pager.services.alerting.alerts import MAX_SUMMARY, TriggerRequest, act_by_dedup_key
 from pager.services.alerting.trigger_batch import TriggerBatcher
 from pager.services.ingest.keys import (
@@ -35,7 +36,6 @@ from pager.services.ingest.payloads import (
     GrafanaWebhook,
     PagerDutyEvent,
     PayloadInvalid,
-    Severity,
 )
 from pager.services.runtime import Runtime
 
@@ -49,7 +49,7 @@ class IngestAction:
     action: Action
     dedup_key: str | None
     summary: str = ""
-    severity: Severity = "critical"
+    severity: AlertSeverity = "critical"
     source: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -96,19 +96,19 @@ def group_dedup_key(group_key: str) -> str:
 
 
 # Label values seen in the wild for "how bad", mapped onto pager's four severities.
-_SEVERITY_WORDS: dict[str, Severity] = {
+_SEVERITY_WORDS: dict[str, AlertSeverity] = {
     **dict.fromkeys(("critical", "crit", "page", "emergency", "fatal", "disaster", "p1", "sev1"), "critical"),
     **dict.fromkeys(("error", "err", "high", "major", "p2", "sev2"), "error"),
     **dict.fromkeys(("warning", "warn", "medium", "average", "minor", "p3", "sev3"), "warning"),
     **dict.fromkeys(("info", "information", "informational", "low", "none", "ok", "p4", "p5"), "info"),
 }
-_SEVERITY_RANK: dict[Severity, int] = {"info": 0, "warning": 1, "error": 2, "critical": 3}
-DEFAULT_LABEL_SEVERITY: Severity = "error"  # Alertmanager's PagerDuty receiver's default too
+_SEVERITY_RANK: dict[AlertSeverity, int] = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+DEFAULT_LABEL_SEVERITY: AlertSeverity = "error"  # Alertmanager's PagerDuty receiver's default too
 
 
-def severity_from_labels(labels: Sequence[dict[str, str]]) -> Severity:
+def severity_from_labels(labels: Sequence[dict[str, str]]) -> AlertSeverity:
     """The worst severity named by the alerts' `severity`/`priority` labels (`error` if none)."""
-    found: list[Severity] = []
+    found: list[AlertSeverity] = []
     for alert_labels in labels:
         word = (alert_labels.get("severity") or alert_labels.get("priority") or "").strip().lower()
         if word in _SEVERITY_WORDS:

@@ -13,13 +13,13 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pager.core.alert import AlertSeverity
 from pager.services.alerting.alerts import MAX_SUMMARY
 from pager.services.errors import DomainError
 
 MAX_BODY_BYTES = 512 * 1024
 MAX_DEDUP_KEY = 255
 MAX_SOURCE = 255
-Severity = Literal["critical", "error", "warning", "info"]
 Action = Literal["trigger", "acknowledge", "resolve"]
 
 
@@ -66,7 +66,7 @@ class PdLink(_Strict):
 class PdPayload(_Strict):
     summary: str = Field(min_length=1, max_length=MAX_SUMMARY)
     source: str = Field(min_length=1)
-    severity: Severity
+    severity: AlertSeverity
     timestamp: str | None = None
     component: str | None = None
     group: str | None = None
@@ -137,7 +137,7 @@ class GenericAlert(_Strict):
     status: Literal["firing", "resolved"]
     summary: str | None = Field(default=None, min_length=1, max_length=MAX_SUMMARY)
     dedup_key: str | None = Field(default=None, min_length=1, max_length=MAX_DEDUP_KEY)
-    severity: Severity = "critical"
+    severity: AlertSeverity = "critical"
     source: str | None = Field(default=None, max_length=MAX_SOURCE)
     details: dict[str, Any] | None = None
 
