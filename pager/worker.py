@@ -25,7 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from pager.core.readiness import BEAT_STALE_AFTER
 from pager.db import backlog
 from pager.db.session import session_scope
-from pager.services.alerting.catalog import sync_services
+from pager.services.alerting.catalog import sync_declared_services
 from pager.services.alerting.escalation import OnDecided, run_due_escalations
 from pager.services.delivery.sending import DeliveryPump, reconcile_uncertain, run_due_deliveries
 from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
@@ -213,8 +213,7 @@ class Worker:
         """Block, doing due work, until stopped."""
         if install_signals:
             self._install_signals()
-        with session_scope(self.runtime.engine) as session:
-            sync_services(session, self.runtime.config, self.clock())
+        sync_declared_services(self.runtime.engine, self.runtime.config, self.clock())
         listener = WakeListener(self.runtime.engine, self.runtime.waker)
         listener.start()
         scheduler = BackgroundScheduler(timezone=UTC)

@@ -14,8 +14,7 @@ from pager.api import health
 from pager.api.authentication import BearerAuthentication, TokenUsageWriter
 from pager.api.body_limits import BodyLimitMiddleware
 from pager.api.errors import install_error_handlers
-from pager.db.session import session_scope
-from pager.services.alerting.catalog import sync_services
+from pager.services.alerting.catalog import sync_declared_services
 from pager.services.operations.metrics import metrics_registry
 from pager.services.runtime import Runtime
 from pager.worker import Worker
@@ -33,8 +32,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        with session_scope(runtime.engine) as session:
-            sync_services(session, runtime.config, datetime.now(UTC))
+        sync_declared_services(runtime.engine, runtime.config, datetime.now(UTC))
         worker = Worker(runtime) if run_worker else None
         thread = None
         if worker is not None:

@@ -17,10 +17,9 @@ from pager.commands.common import (
 )
 from pager.commands.schedules import render_table
 from pager.core.localtime import format_instant
-from pager.db.session import session_scope
 from pager.db.tables import ALERT_STATUSES, SEVERITIES, Alert, TimelineEntry
-from pager.services.alerting.alerts import act_on_alert, alert_timeline, get_alert, list_alerts, trigger_alert
-from pager.services.alerting.catalog import sync_services
+from pager.services.alerting.alerts import act_on_alert, alert_with_timeline, list_alerts, trigger_alert
+from pager.services.alerting.catalog import sync_declared_services
 
 alert_app = typer.Typer(
     no_args_is_help=True, help="Alerts: trigger, acknowledge, resolve, escalate, inspect."
@@ -69,8 +68,7 @@ def trigger(
     now = now_utc()
     try:
         with reported_errors():
-            with session_scope(pager.engine) as session:
-                sync_services(session, pager.config, now)
+            sync_declared_services(pager.engine, pager.config, now)
             outcome = trigger_alert(
                 pager,
                 service_id=service_id,
@@ -156,8 +154,7 @@ def list_command(
 def show(ctx: typer.Context, alert_id: AlertId, as_json: JsonOption = False) -> None:
     """One alert and its timeline: every trigger, page, delivery attempt, ack and escalation."""
     with database_session(ctx, read_only=True) as session:
-        alert = get_alert(session, alert_id)
-        timeline = alert_timeline(session, alert_id)
+        alert, timeline = alert_with_timeline(session, alert_id)
     if as_json:
         print_json(
             {

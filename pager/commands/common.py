@@ -21,7 +21,7 @@ from pager.core.localtime import NaiveInstantError, parse_instant
 from pager.core.model import Override
 from pager.db.migrate import current_revision
 from pager.db.session import UnsupportedDatabase, create_db_engine, database_url, session_scope
-from pager.services.calendars.overrides import overrides_for
+from pager.services.calendars.overrides import overrides_of
 from pager.services.errors import DomainError
 from pager.services.runtime import Runtime, build_runtime
 from pager.settings import SecretKeyInvalid, SettingInvalid, Settings, get_settings, require_secret_key
@@ -168,11 +168,6 @@ def stored_overrides(schedule_ids: Iterable[str], start: datetime, end: datetime
             return []
         engine = create_db_engine(url)
         try:
-            with session_scope(engine, read_only=True) as session:
-                return [
-                    override
-                    for schedule_id in schedule_ids
-                    for override in overrides_for(session, schedule_id, start, end)
-                ]
+            return overrides_of(engine, schedule_ids, start, end)
         finally:
             engine.dispose()

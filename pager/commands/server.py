@@ -30,19 +30,15 @@ from pager.commands.common import (
     runtime,
 )
 from pager.commands.schedules import render_table
-from pager.config.loader import LoadedConfig
 from pager.core.localtime import format_instant
 from pager.core.model import Override, Schedule
 from pager.core.schedule import next_handoff, resolve_on_call
 from pager.db.migrate import upgrade_schema
-from pager.db.session import database_url, session_scope
-from pager.db.users import find_user_by_handle
+from pager.db.session import database_url
 from pager.log_format import configure_logging
-from pager.services.alerting import catalog
-from pager.services.calendars.overrides import overrides_for
+from pager.services.calendars.overrides import overrides_of
+from pager.services.demo import seed_demo
 from pager.services.operations.config_watch import ConfigWatcher
-from pager.services.people import users
-from pager.services.people.tokens import create_api_token
 from pager.services.runtime import Runtime, build_runtime, freeze_startup_heap
 from pager.settings import SecretKeyInvalid, secret_key_problem
 
@@ -169,12 +165,7 @@ def demo_on_call(pager: Runtime, now: datetime) -> str:
     """The on-call table the demo prints first: every schedule at `now`, stored overrides applied."""
     now = now.replace(microsecond=0)
     schedules = pager.config.schedules
-    with session_scope(pager.engine, read_only=True) as session:
-        overrides = [
-            override
-            for schedule_id in sorted(schedules)
-            for override in overrides_for(session, schedule_id, now, now + HANDOFF_LOOKAHEAD)
-        ]
+    overrides = overrides_of(pager.engine, sorted(schedules), now, now + HANDOFF_LOOKAHEAD)
     heading = f"On call at {format_instant(now)} (schedules in {(pager.config_dir / 'schedules').resolve()})"
     return f"{heading}\n\n{on_call_table(schedules, overrides, now)}"
 
@@ -202,38 +193,6 @@ def _until(delta: timedelta) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     return f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
-
-
-def demo_handles(config: LoadedConfig) -> list[str]:
-    """Every user handle the shipped schedules and policies name."""
-    handles: set[str] = set()
-    for schedule in config.schedules.values():
-        for layer in schedule.layers:
-            handles |= set(getattr(layer, "members", ()))
-    for policy in config.policies.values():
-        handles |= {t.ref for level in policy.levels for t in level.targets if t.kind == "user"}
-    return sorted(handles)
-
-
-def seed_demo(pager: Runtime, now: datetime) -> tuple[str, list[tuple[str, str]]]:
-    """Idempotently add fake users for every handle, sync services, and mint an admin token."""
-    with session_scope(pager.engine) as session:
-        for number, handle in enumerate(demo_handles(pager.config), start=1):
-            if find_user_by_handle(session, handle) is None:
-                users.add_user(
-                    session,
-                    handle=handle,
-                    name=handle.title(),
-                    now=now,
-                    sms=f"+1555010{number:04d}",  # 555-01xx: reserved for fiction
-                    voice=f"+1555010{number:04d}",
-                    email=f"{handle}@example.com",
-                )
-        services = [
-            (row.id, row.integration_key) for row in catalog.sync_services(session, pager.config, now)
-        ]
-        _, token = create_api_token(session, role="admin", name="demo", now=now)
-    return token, services
 
 
 def demo_banner(public_url: str, token: str, services: Iterable[tuple[str, str]]) -> str:

@@ -8,9 +8,8 @@ import typer
 
 from pager.commands.common import now_utc, print_json, reported_errors, runtime
 from pager.commands.schedules import render_table
-from pager.db.session import session_scope
 from pager.db.tables import Service
-from pager.services.alerting.catalog import sync_services
+from pager.services.alerting.catalog import sync_declared_services
 
 service_app = typer.Typer(no_args_is_help=True, help="Services declared in the escalation policies.")
 
@@ -28,8 +27,8 @@ def list_command(
     """Every service with its policy and integration key (keys are created on first sight)."""
     pager = runtime(ctx)
     try:
-        with reported_errors(), session_scope(pager.engine) as session:
-            services = sync_services(session, pager.config, now_utc())
+        with reported_errors():
+            services = sync_declared_services(pager.engine, pager.config, now_utc())
     finally:
         pager.engine.dispose()
     if as_json:

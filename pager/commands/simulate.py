@@ -21,8 +21,8 @@ from pager.commands.common import (
 from pager.config.loader import LoadedConfig, load_config
 from pager.core.policy import EscalationPolicy, NotificationRule, RulesFor, default_rules, on_call_resolver
 from pager.core.simulation import DEFAULT_HORIZON, Simulation, simulate, simulation_json, simulation_lines
-from pager.db.session import create_db_engine, session_scope
-from pager.services.people.users import effective_rules, list_users
+from pager.db.session import create_db_engine
+from pager.services.people.users import everyone_now
 from pager.settings import get_settings
 
 
@@ -84,11 +84,7 @@ def _rules(config: LoadedConfig) -> tuple[RulesFor, set[str] | None]:
             return default_rules, None
         engine = create_db_engine(url)
         try:
-            with session_scope(engine, read_only=True) as session:
-                table = {
-                    user.handle: tuple(step.rule for step in effective_rules(session, user.id or 0))
-                    for user, _methods in list_users(session)
-                }
+            table = {handle: person.rules for handle, person in everyone_now(engine).items()}
         finally:
             engine.dispose()
 

@@ -1,6 +1,8 @@
-"""The escalation state machine: `decide(policy, state, event, now, resolve_targets)`.
+"""The escalation state machine: `decide(policy, state, event, now, inputs)`.
 
-Pure: no I/O, no clock. It returns the new state, the commands to carry out (page, cancel pending
+Pure: no I/O, no clock, no callbacks. `inputs` is plain data the caller loaded beforehand: who each of
+the policy's targets means at `now` and each person's notification rules (`needs_on_call` says when
+the first is read at all). It returns the new state, the commands to carry out (page, cancel pending
 pages, write the timeline) and the next wake-up, which the caller stores as `next_action_at`.
 The values it works on live in pager.core.alert and are re-exported here.
 docs/escalation.md describes every rule, including the edge cases and why each went the way it did.
@@ -8,7 +10,8 @@ docs/escalation.md describes every rule, including the edge cases and why each w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +37,15 @@ from pager.core.alert import (
     Trigger,
 )
 from pager.core.localtime import require_aware
-from pager.core.policy import DEFAULT_RULES, EscalationPolicy, ResolveTargets, RulesFor, default_rules
+from pager.core.policy import (
+    DEFAULT_RULES,
+    EscalationPolicy,
+    NotificationRule,
+    ResolveTargets,
+    RulesFor,
+    Target,
+    default_rules,
+)
 
 __all__ = [
     "NO_ONE_RETRY",
@@ -44,6 +55,7 @@ __all__ = [
     "CancelPendingNotifications",
     "Command",
     "Decision",
+    "DecisionInputs",
     "DecisionOutcome",
     "DeliveryFailed",
     "Escalate",
@@ -59,9 +71,50 @@ __all__ = [
     "Trigger",
     "decide",
     "format_duration",
+    "inputs_at",
+    "needs_on_call",
+    "targets_of",
 ]
 
 NO_ONE_RETRY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class DecisionInputs:
+    """What a decision reads besides the policy, the state and the event, loaded before it starts.
+
+    `on_call`: the handles each target of the policy means at the decision's `now` (a schedule role:
+    its holder or nobody; a user: that user). `rules`: a person's notification rules in rule-step order;
+    someone absent (or with none) is paged by DEFAULT_RULES, and the caller then finds no address.
+    """
+
+    on_call: Mapping[Target, tuple[str, ...]] = field(default_factory=dict)
+    rules: Mapping[str, tuple[NotificationRule, ...]] = field(default_factory=dict)
+
+
+def targets_of(policy: EscalationPolicy) -> set[Target]:
+    """Every target named by any level of `policy`: what `DecisionInputs.on_call` must cover."""
+    return {target for level in policy.levels for target in level.targets}
+
+
+def needs_on_call(state: AlertState | None, event: Event) -> bool:
+    """Whether deciding `event` may walk the ladder (and so read `on_call`): a new alert, a timer,
+    an escalation. Acknowledging, resolving, a repeated trigger or a failed delivery never do."""
+    if state is None:
+        return True
+    return state.status != "resolved" and isinstance(event, Timer | Escalate)
+
+
+def inputs_at(
+    policy: EscalationPolicy,
+    at: datetime,
+    resolve_targets: ResolveTargets,
+    rules_for: RulesFor = default_rules,
+) -> DecisionInputs:
+    """DecisionInputs for `policy` at `at` from a resolver: what a dry run, which has no database, uses."""
+    on_call = {target: tuple(resolve_targets((target,), at)) for target in targets_of(policy)}
+    people = {handle for handles in on_call.values() for handle in handles}
+    return DecisionInputs(on_call, {handle: tuple(rules_for(handle)) for handle in sorted(people)})
 
 
 def decide(
@@ -69,11 +122,10 @@ def decide(
     state: AlertState | None,
     event: Event,
     now: datetime,
-    resolve_targets: ResolveTargets,
-    rules_for: RulesFor = default_rules,
+    inputs: DecisionInputs,
 ) -> Decision:
     """Apply `event` at `now` to `state` (None: a new alert, which only a Trigger opens) under `policy`."""
-    run = _Run(policy, require_aware(now), resolve_targets, rules_for)
+    run = _Run(policy, require_aware(now), inputs)
     if state is None:
         if not isinstance(event, Trigger):
             raise ValueError(f"only a Trigger opens an alert, not {type(event).__name__}")
@@ -123,14 +175,20 @@ def _dedup(handles: Sequence[str]) -> tuple[str, ...]:
 class _Run:
     """One decision in progress: the inputs and the commands gathered so far."""
 
-    def __init__(
-        self, policy: EscalationPolicy, now: datetime, resolve_targets: ResolveTargets, rules_for: RulesFor
-    ) -> None:
+    def __init__(self, policy: EscalationPolicy, now: datetime, inputs: DecisionInputs) -> None:
         self.policy = policy
         self.now = now
-        self.resolve_targets = resolve_targets
-        self.rules_for = rules_for
+        self.inputs = inputs
         self.commands: list[Command] = []
+
+    def on_call(self, targets: tuple[Target, ...]) -> tuple[str, ...]:
+        try:
+            return _dedup([handle for target in targets for handle in self.inputs.on_call[target]])
+        except KeyError as missing:
+            raise ValueError(f"decision inputs lack target {missing.args[0]!r}") from None
+
+    def rules_for(self, user: str) -> tuple[NotificationRule, ...]:
+        return tuple(self.inputs.rules.get(user, ())) or DEFAULT_RULES
 
     def entry(self, kind: TimelineKind, message: str, **details: Any) -> AppendTimeline:
         return AppendTimeline(kind, message, self.now, **details)
@@ -158,7 +216,7 @@ class _Run:
         skipped: list[Command] = []
         while True:
             for number in range(level, count + 1):
-                users = _dedup(self.resolve_targets(self.policy.levels[number - 1].targets, self.now))
+                users = self.on_call(self.policy.levels[number - 1].targets)
                 if users:
                     self.commands.extend(skipped)
                     return self.page(state, number, loop, users)
@@ -195,7 +253,7 @@ class _Run:
             "level_paged", f"level {number} (loop {loop}) paged: {who}", loop=loop, level=number, users=users
         )
         for user in users:
-            rules = tuple(self.rules_for(user)) or DEFAULT_RULES
+            rules = self.rules_for(user)
             steps = tuple(
                 NotificationStep(user, rule.method, i, self.now + rule.delay, state.cycle, loop, number)
                 for i, rule in enumerate(rules)
@@ -293,7 +351,7 @@ class _Run:
         if state.status != "triggered" or failed.cycle != state.cycle or page is None:
             self.log("delivery_failed", f"{base}; no fallback, the page is no longer active", **where)
             return self.finish(state)
-        rules = tuple(self.rules_for(failed.user)) or DEFAULT_RULES
+        rules = self.rules_for(failed.user)
         later = [
             (page.at + rule.delay, i, rule.method)
             for i, rule in enumerate(rules)

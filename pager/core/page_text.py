@@ -6,6 +6,9 @@ See docs/phone-and-email.md, "What a page says".
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 SMS_LIMIT = 160
 _GSM7_BASIC = set(
@@ -89,3 +92,31 @@ def email_body(
     else:
         lines.append(f"Acknowledge by replying to the SMS page or with `pager alert ack {alert_id}`.")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PageText:
+    """The words of one page: `subject` (email only; empty otherwise) and `body`."""
+
+    subject: str
+    body: str
+
+
+def page_text(
+    method: Literal["sms", "voice", "email"],
+    alert_id: int,
+    service_id: str,
+    service_name: str,
+    summary: str,
+    runbook: str | None,
+    links: Sequence[tuple[str, str]] | None = None,
+) -> PageText:
+    """What a page by `method` says. `links` (label, URL) end an email; None: an email without links."""
+    if method == "sms":
+        return PageText("", sms_text(alert_id, service_id, summary))
+    if method == "voice":
+        return PageText("", voice_text(alert_id, service_name, summary))
+    body = email_body(alert_id, service_name, summary, runbook, links=links is not None)
+    if links:
+        body = "\n".join([body, "", *(f"{label}: {url}" for label, url in links)])
+    return PageText(email_subject(alert_id, service_id, summary), body)

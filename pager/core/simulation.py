@@ -19,6 +19,7 @@ from pager.core.escalation import (
     Trigger,
     decide,
     format_duration,
+    inputs_at,
 )
 from pager.core.localtime import format_instant, require_aware
 from pager.core.policy import EscalationPolicy, ResolveTargets, RulesFor, default_rules
@@ -64,12 +65,14 @@ def simulate(
     start = require_aware(start)
     until = start + horizon
     ladder = replace(policy, auto_resolve=None)
-    decision = decide(ladder, None, Trigger(), start, resolve_targets, rules_for)
+    inputs = inputs_at(ladder, start, resolve_targets, rules_for)
+    decision = decide(ladder, None, Trigger(), start, inputs)
     steps: list[SimulatedStep] = []
     timeline: list[AppendTimeline] = []
     _collect(decision, steps, timeline)
     while (wake := decision.next_wakeup) is not None and wake <= until:
-        decision = decide(ladder, decision.state, Timer(), wake, resolve_targets, rules_for)
+        inputs = inputs_at(ladder, wake, resolve_targets, rules_for)  # who is on call moves with time
+        decision = decide(ladder, decision.state, Timer(), wake, inputs)
         _collect(decision, steps, timeline)
     exhausted_at = next((e.at for e in timeline if e.kind == "exhausted"), None)
     return Simulation(policy.id, start, until, tuple(steps), exhausted_at, tuple(timeline))

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from pager.commands.server import demo_on_call, seed_demo
+from pager.commands.server import demo_on_call
 from pager.core.model import Override
 from pager.db.overrides import add_override
 from pager.db.session import session_scope
+from pager.services.demo import seed_demo
 from tests.support import console_runtime
 
 pytestmark = pytest.mark.database

@@ -405,3 +405,43 @@ def test_a_running_worker_collects_garbage_less_often_and_restores_it_when_stopp
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_the_loader_reads_who_is_on_call_only_for_decisions_that_walk_the_ladder(runtime: Runtime) -> None:
+    from pager.core.alert import Ack, Timer, Trigger
+    from pager.core.paging_plan import AlertFacts
+    from pager.core.policy import Target
+    from pager.services.alerting.decision_facts import FactsCache, load_facts
+
+    alert_id = trigger(runtime)
+    row = alert_row(runtime, alert_id)
+    opened = AlertFacts.of(alert_id, "api", row.summary, row.escalation_state)
+    new = AlertFacts(alert_id + 1, "api", "new", None)
+    with session_scope(runtime.engine, read_only=True) as session:
+        acked = load_facts(session, runtime, T0, [(opened, Ack("alice")), (opened, Trigger())], FactsCache())
+        walked = load_facts(session, runtime, T0, [(opened, Timer()), (new, Trigger())], FactsCache())
+    assert acked.inputs.on_call == {} and acked.people == {}
+    # Every target of the policy, with who it means at T0: alice's week, nobody at night, carol.
+    assert walked.inputs.on_call == {
+        Target("schedule", "team"): ("alice",),
+        Target("schedule", "nights"): (),
+        Target("user", "carol"): ("carol",),
+    }
+    assert set(walked.people) == {"alice", "carol"}
+    assert [step.rule.method for step in walked.people["alice"].steps] == ["sms", "voice", "email"]
+    assert walked.services["api"].policy_id == "main"
+
+
+def test_an_override_stored_in_the_database_is_who_the_loader_says_is_on_call(runtime: Runtime) -> None:
+    from pager.core.alert import Trigger
+    from pager.core.paging_plan import AlertFacts
+    from pager.core.policy import Target
+    from pager.services.alerting.decision_facts import FactsCache, load_facts
+
+    with session_scope(runtime.engine) as session:
+        overrides.add_override(
+            session, runtime.config, schedule_id="team", role="primary", user="bob",
+            start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1), now=T0,
+        )  # fmt: skip
+        facts = load_facts(session, runtime, T0, [(AlertFacts(1, "api", "x", None), Trigger())], FactsCache())
+    assert facts.inputs.on_call[Target("schedule", "team")] == ("bob",)

@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 
 from pager.adapters.console import ConsoleNotifier
 from pager.cli import app
-from pager.commands.server import seed_demo
 from pager.config.loader import load_config
 from pager.core.localtime import format_instant
 from pager.db.session import session_scope
 from pager.services.alerting import alerts
+from pager.services.demo import seed_demo
 from pager.services.runtime import Runtime
 from pager.settings import Settings
 from pager.worker import tick

@@ -20,6 +20,7 @@ from pager.core.escalation import (
     AlertState,
     CancelPendingNotifications,
     Decision,
+    DecisionInputs,
     DeliveryFailed,
     Escalate,
     Event,
@@ -30,6 +31,7 @@ from pager.core.escalation import (
     Trigger,
     decide,
     format_duration,
+    needs_on_call,
 )
 from pager.core.policy import (
     DEFAULT_RULES,
@@ -63,14 +65,20 @@ EVERYONE = {L1: ["alice"], L2: ["bob"], L3: ["dana", "erin"]}
 NOBODY: dict[str, list[str]] = {L1: [], L2: [], L3: []}
 
 
-def roster(on_call: Mapping[str, Sequence[str]]) -> Any:
-    """A resolver: a level's targets (joined as in L3) -> the handles given for them."""
+def roster(
+    on_call: Mapping[str, Sequence[str]], rules: Mapping[str, Sequence[NotificationRule]] | None = None
+) -> DecisionInputs:
+    """Decision inputs from a level's targets (joined as in L3) -> the handles given for that level.
 
-    def resolve(targets: tuple[Target, ...], at: datetime) -> list[str]:
-        assert at.tzinfo is not None
-        return list(on_call[",".join(str(t) for t in targets)])
-
-    return resolve
+    A level of several targets gets its handles on its first target and none on the others: the
+    decision joins a level's targets' handles, so it sees the level's list as given.
+    """
+    by_target: dict[Target, tuple[str, ...]] = {}
+    for joined, handles in on_call.items():
+        first, *rest = (parse_target(text) for text in joined.split(","))
+        by_target[first] = tuple(handles)
+        by_target.update((target, ()) for target in rest)
+    return DecisionInputs(by_target, {user: tuple(steps) for user, steps in (rules or {}).items()})
 
 
 def alert(**changes: Any) -> AlertState:
@@ -325,9 +333,7 @@ def test_state_by_event(case: Case) -> None:
 
 def test_page_expands_each_users_rules_into_keyed_steps() -> None:
     rules = {"bob": (NotificationRule("voice", timedelta(0)), NotificationRule("sms", 2 * MIN))}
-    decision = decide(
-        POLICY, alert(cycle=3, loop=2), Timer(), T5, roster(EVERYONE), lambda u: rules.get(u, ())
-    )
+    decision = decide(POLICY, alert(cycle=3, loop=2), Timer(), T5, roster(EVERYONE, rules))
     (notify,) = decision.notifications
     assert notify.user == "bob"
     assert notify.steps == (
@@ -339,7 +345,7 @@ def test_page_expands_each_users_rules_into_keyed_steps() -> None:
 
 
 def test_user_without_rules_gets_the_default_rules() -> None:
-    decision = decide(POLICY, None, Trigger(), T0, roster(EVERYONE), lambda user: ())
+    decision = decide(POLICY, None, Trigger(), T0, roster(EVERYONE))
     (notify,) = decision.notifications
     assert [(s.method, s.due_at - T0) for s in notify.steps] == [(r.method, r.delay) for r in DEFAULT_RULES]
 
@@ -646,6 +652,8 @@ def test_invariants_hold_for_any_event_sequence(
             case _:
                 event = Trigger()
         decision = decide(policy, before, event, now, roster(on_call))
+        if not needs_on_call(before, event):  # the loader skips who is on call: it must not matter
+            assert decide(policy, before, event, now, DecisionInputs()) == decision
         state = decision.state
         if not isinstance(event, DeliveryFailed):
             keys += [s.key for n in decision.notifications for s in n.steps]

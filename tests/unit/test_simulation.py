@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 from pager.core.durations import parse_shift
-from pager.core.escalation import AlertState, AppendTimeline, Timer, Trigger, decide
+from pager.core.escalation import AlertState, AppendTimeline, Timer, Trigger, decide, inputs_at
 from pager.core.model import Override, RotationLayer, Schedule
 from pager.core.policy import (
     EscalationPolicy,
@@ -171,12 +171,13 @@ def test_the_dry_run_is_what_the_engine_does() -> None:
 
     policy = ladder("schedule:checkout", "schedule:empty", "user:dana", repeat=1)
     resolve = users(on_call)
-    decision = decide(policy, None, Trigger(), T0, resolve)
+    decision = decide(policy, None, Trigger(), T0, inputs_at(policy, T0, resolve))
     timeline: list[AppendTimeline] = list(decision.timeline)
     state: AlertState = decision.state
     while state.stage != "exhausted":
         assert state.next_action_at is not None
-        decision = decide(policy, state, Timer(), state.next_action_at, resolve)
+        at = state.next_action_at
+        decision = decide(policy, state, Timer(), at, inputs_at(policy, at, resolve))
         state = decision.state
         timeline += decision.timeline
     assert simulate(policy, T0, resolve).timeline == tuple(timeline)

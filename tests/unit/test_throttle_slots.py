@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from pager.services.delivery.throttle import THROTTLE_PER_MINUTE, THROTTLE_WINDOW, next_free_slot
+from pager.core.delivery_plan import THROTTLE_PER_MINUTE, THROTTLE_WINDOW, next_free_slot
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 WINDOW = THROTTLE_WINDOW

@@ -17,12 +17,14 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from pager.core.alert import Ack, Escalate, Event, Notify, Resolve, Trigger
+from pager.core.alert import Ack, Escalate, Event, Resolve, Trigger
+from pager.core.paging_plan import ServiceFacts
 from pager.db import trigger_queries
 from pager.db.alerts import DueAlert, find_open_alert, lock_alert, newest_alerts, timeline_of
 from pager.db.session import session_scope
 from pager.db.tables import ALERT_STATUSES, Alert, TimelineEntry
-from pager.services.alerting.paging import AlertTransaction, Directory, ServiceInfo
+from pager.services.alerting.decision_facts import FactsCache
+from pager.services.alerting.paging import AlertTransaction
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.operations.wakeup import notify_worker
 from pager.services.runtime import Runtime
@@ -171,11 +173,11 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
 
 @dataclass
 class _SharedByTriggers:
-    """What the triggers of one transaction share, read once for all: the services they name, and
-    (in the directory) those services and the users earlier triggers paged."""
+    """What the triggers of one transaction share, read once for all: the services they name (by id or
+    integration key), and the facts earlier triggers' decisions read (services, people, on call)."""
 
-    services: dict[tuple[str | None, str | None], ServiceInfo | None] = field(default_factory=dict)
-    directory: Directory = field(default_factory=lambda: Directory(user_ids={}, rules={}, services={}))
+    services: dict[tuple[str | None, str | None], ServiceFacts | None] = field(default_factory=dict)
+    facts: FactsCache = field(default_factory=FactsCache)
 
 
 def _write_trigger(
@@ -187,16 +189,15 @@ def _write_trigger(
     lookup = (request.service_id, request.integration_key)
     if lookup not in shared.services:  # checked in this transaction, which every write here is part of
         columns = trigger_queries.find_service_columns(session, service_id=lookup[0], key=lookup[1])
-        shared.services[lookup] = None if columns is None else ServiceInfo(*columns)
+        shared.services[lookup] = None if columns is None else ServiceFacts(*columns)
     service = shared.services[lookup]
     if service is None:
         return None
     now, key = request.now, request.dedup_key
-    # The directory hands the transaction this service (no second read) and the users earlier
-    # triggers of this transaction paged; anyone else is looked up as usual, then kept for the next.
-    directory = shared.directory
-    directory.services[service.id] = service
-    work = AlertTransaction(session, runtime, now, directory, bulk=True)
+    # The shared facts hand the decision this service (no second read) and whatever earlier triggers
+    # of this transaction read; anything else is read as usual, then kept for the next.
+    shared.facts.services[service.id] = service
+    work = AlertTransaction(session, runtime, now, shared.facts)
     open_alert = trigger_queries.lock_open_alert(session, service.id, key)
     if open_alert is not None:
         details = request.details
@@ -220,14 +221,8 @@ def _write_trigger(
         )
         alert = DueAlert(alert_id, service.id, request.summary, {})
         outcome = AlertOutcome(alert_id, key, True, "triggered")
-    decision = work.handle(alert, Trigger())
+    work.handle(alert, Trigger())
     work.write_buffered()
-    for command in decision.commands if decision is not None else ():
-        if isinstance(command, Notify) and command.user not in directory.rules:
-            user_id = work.user_id(command.user)  # both already read for this decision
-            if user_id is not None:
-                directory.user_ids[command.user] = user_id
-                directory.rules[command.user] = work.rules(command.user)
     return outcome
 
 
@@ -309,5 +304,9 @@ def list_alerts(
 
 def alert_timeline(session: Session, alert_id: int) -> list[TimelineEntry]:
     """The alert's timeline, oldest first (NotFound for an unknown alert)."""
-    get_alert(session, alert_id)
-    return timeline_of(session, alert_id)
+    return alert_with_timeline(session, alert_id)[1]
+
+
+def alert_with_timeline(session: Session, alert_id: int) -> tuple[Alert, list[TimelineEntry]]:
+    """The alert and its timeline, oldest first (NotFound for an unknown alert)."""
+    return get_alert(session, alert_id), timeline_of(session, alert_id)

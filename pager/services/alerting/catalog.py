@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from pager.config.loader import LoadedConfig
 from pager.db.catalog import services_by_id, services_in_id_order
+from pager.db.session import session_scope
 from pager.db.tables import Service
 from pager.services.errors import NotFound
 
@@ -65,3 +67,9 @@ def rotate_integration_key(session: Session, service_id: str, now: datetime) -> 
     session.add(row)
     session.flush()
     return row
+
+
+def sync_declared_services(engine: Engine, config: LoadedConfig, now: datetime) -> list[Service]:
+    """`sync_services` in a transaction of its own: what a process does when it starts or reloads."""
+    with session_scope(engine) as session:
+        return sync_services(session, config, now)

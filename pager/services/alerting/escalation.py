@@ -13,7 +13,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from pager.core.alert import Timer
 from pager.db.alerts import DueAlert, claim_due_alerts
 from pager.db.session import session_scope
-from pager.services.alerting.paging import AlertTransaction, Directory
+from pager.services.alerting.decision_facts import FactsCache
+from pager.services.alerting.paging import AlertTransaction
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.engine")
@@ -73,7 +74,7 @@ class _Pass:
         self.runtime, self.now, self.batch = runtime, now, batch
         self.on_burst, self.on_decided = on_burst, on_decided
         self.seen: set[int] = set()
-        self._directory: list[Directory] = []  # loaded by the first batch that has work
+        self._facts = FactsCache()  # every service and person, read by the first batch that has work
         self._lock = threading.Lock()
         self._burst = False
 
@@ -84,7 +85,7 @@ class _Pass:
     def step(self) -> bool:
         """Decide one batch; False when the pass is over."""
         try:
-            decided = _decide_batch(self.runtime, self.now, self.batch, self._directory, self._lock)
+            decided = _decide_batch(self.runtime, self.now, self.batch, self._facts)
         except (OperationalError, InterfaceError):
             raise  # the database is away, not a bad alert: alert by alert would fail the same way
         except Exception:
@@ -107,19 +108,13 @@ class _Pass:
         return len(decided) == self.batch and bool(fresh)
 
 
-def _decide_batch(
-    runtime: Runtime, now: datetime, batch: int, directory: list[Directory], lock: threading.Lock
-) -> list[DueAlert]:
+def _decide_batch(runtime: Runtime, now: datetime, batch: int, facts: FactsCache) -> list[DueAlert]:
     with session_scope(runtime.engine) as session:
         due = claim_due_alerts(session, now, limit=batch)
         if not due:
             return []
-        with lock:
-            if not directory:
-                directory.append(Directory.load(session))
-        work = AlertTransaction(session, runtime, now, directory[0])
-        for alert in due:
-            work.handle(alert, Timer())
+        facts.load_everyone(session)
+        AlertTransaction(session, runtime, now, facts).handle_many([(alert, Timer()) for alert in due])
     return due
 
 

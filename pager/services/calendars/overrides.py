@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from pager.config.loader import LoadedConfig
 from pager.core.localtime import require_aware
 from pager.core.model import ROLES, Override, Role
 from pager.db import overrides as stored_overrides
+from pager.db.session import session_scope
 from pager.db.tables import OverrideRow
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.people.users import require_user
@@ -59,3 +62,15 @@ def delete_override(session: Session, override_id: int) -> None:
 def overrides_for(session: Session, schedule_id: str, start: datetime, end: datetime) -> list[Override]:
     """Overrides of `schedule_id` meeting [start, end), as the calculator takes them."""
     return stored_overrides.overrides_overlapping(session, schedule_id, start, end)
+
+
+def overrides_of(
+    engine: Engine, schedule_ids: Iterable[str], start: datetime, end: datetime
+) -> list[Override]:
+    """Overrides of these schedules meeting [start, end), read in a transaction of their own."""
+    with session_scope(engine, read_only=True) as session:
+        return [
+            override
+            for schedule_id in schedule_ids
+            for override in overrides_for(session, schedule_id, start, end)
+        ]

@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.core.alert import DeliveryFailed
+from pager.core.delivery_plan import DEFER, plan_claim
 from pager.db.alerts import lock_alert
 from pager.db.outbox import ClaimedPage, claim_due_outbox, claim_uncertain_outbox
 from pager.db.row_updates import update_rows
@@ -41,7 +42,6 @@ BATCH = 100
 SENDERS = 32
 MAX_TRANSIENT_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(seconds=30)
-DEFER = timedelta(seconds=5)
 RECONCILE_EVERY = timedelta(seconds=1)
 CLAIM_GATHER = timedelta(milliseconds=50)
 # After a claim that could send nothing it took (all held back), new pages gather this long first.
@@ -277,40 +277,31 @@ def _send(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
 
 
 def _claim(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], int]:
-    """Claim up to `batch` due pages: those to send now, and how many were put back (held)."""
+    """Claim up to `batch` due pages: those to send now, and how many were put back (held).
+
+    Load (the claimed rows, then what the throttle reads of their addresses), decide
+    (`core.delivery_plan.plan_claim`), apply (holds put back, timeline lines), in one transaction.
+    """
     with session_scope(runtime.engine) as session:
         rows = claim_due_outbox(session, now, limit=batch)
         if not rows:
             return [], 0
+        plan = plan_claim(rows, throttle.load_claim_facts(session, now, rows), now)
         work = AlertTransaction(session, runtime, now, bulk=True)
-        claimed = {row.id for row in rows}
-        recent = throttle.recent_counts(session, now, {row.address for row in rows}, claimed)
-        voice = {row.id for row in rows if row.method == "voice"}
-        busy_voice = throttle.voice_in_flight(session, voice) if voice else set()
-        attempts: list[Attempt] = []
         deferred: list[dict[str, object]] = []
-        held = throttle.HeldPages(session, now, claimed)
-        for row in rows:
+        for hold in plan.holds:
+            row = hold.page
+            put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": hold.until}
+            deferred.append({"id": row.id, **put_back, "last_error": hold.error})
+            if hold.announce:  # the timeline says it once per page
+                wait = f"{(hold.until - now).total_seconds():.0f}s"
+                user = key_parts(row.idempotency_key)[3]
+                work.timeline(
+                    row.alert_id, "page_deferred", f"{row.method} to {user} deferred {wait}: {hold.reason}"
+                )
+        attempts: list[Attempt] = []
+        for row in plan.send:
             user = key_parts(row.idempotency_key)[3]
-            reason, until = None, now + DEFER
-            if row.method == "voice" and row.address in busy_voice:
-                reason = "a call to this number is still in flight"
-            elif recent.get(row.address, 0) >= throttle.THROTTLE_PER_MINUTE:
-                reason = throttle.THROTTLED
-                turn_came = row.last_error == f"deferred: {reason}"
-                until = held.hold_until(row.address, turn_came=turn_came)
-            if reason is not None:
-                put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": until}
-                deferred.append({"id": row.id, **put_back, "last_error": f"deferred: {reason}"})
-                if row.last_error != f"deferred: {reason}":  # the timeline says it once per page
-                    wait = f"{(until - now).total_seconds():.0f}s"
-                    message = f"{row.method} to {user} deferred {wait}: {reason}"
-                    work.timeline(row.alert_id, "page_deferred", message)
-                continue
-            if row.method == "voice":
-                busy_voice.add(row.address)
-            recent[row.address] = recent.get(row.address, 0) + 1
-            held.sent(row.address)
             work.timeline(
                 row.alert_id,
                 "page_attempt",

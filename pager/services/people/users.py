@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from pager.core.paging_plan import NO_SUCH_USER, EffectiveRule, Person
 from pager.core.policy import DEFAULT_RULES
 from pager.core.policy import NotificationRule as RuleStep
 from pager.db import trigger_queries
+from pager.db.session import session_scope
 from pager.db.tables import ContactKind, ContactMethod, User
 from pager.db.users import (
     add_contact_method,
@@ -28,14 +30,6 @@ from pager.services.errors import Conflict, InvalidInput, NotFound
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-@dataclass(frozen=True)
-class EffectiveRule:
-    """A user's rule step as the engine uses it: the core rule and the address it pages."""
-
-    rule: RuleStep
-    address: str
 
 
 def validate_address(kind: ContactKind, address: str) -> str:
@@ -94,6 +88,26 @@ def effective_rules(session: Session, user_id: int) -> list[EffectiveRule]:
     """The user's rule steps in order: stored rules, else the defaults over the methods they have."""
     methods = trigger_queries.contact_method_rows(session, user_id)
     return _rule_steps(methods, trigger_queries.notification_rule_rows(session, user_id))
+
+
+def person(session: Session, handle: str) -> Person:
+    """`handle` as the engine sees it: id and rule steps (NO_SUCH_USER when there is none)."""
+    user_id = trigger_queries.user_id_of(session, handle)
+    if user_id is None:
+        return NO_SUCH_USER
+    return Person(user_id, tuple(effective_rules(session, user_id)))
+
+
+def everyone(session: Session) -> dict[str, Person]:
+    """Every user as the engine sees them, by handle, in three plain queries (for many decisions)."""
+    user_ids, steps = everyones_rules(session)
+    return {handle: Person(user_id, tuple(steps[handle])) for handle, user_id in user_ids.items()}
+
+
+def everyone_now(engine: Engine) -> dict[str, Person]:
+    """`everyone` in a read-only transaction of its own (a dry run's rules)."""
+    with session_scope(engine, read_only=True) as session:
+        return everyone(session)
 
 
 def everyones_rules(session: Session) -> tuple[dict[str, int], dict[str, list[EffectiveRule]]]:

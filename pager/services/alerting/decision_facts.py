@@ -1,0 +1,125 @@
+"""The engine's load step: everything a batch of decisions reads, into plain values, before any is made.
+
+`load_facts` reads the services the alerts belong to, who each target of their policies means at
+`now` (schedules with their stored overrides), and every person those decisions may page, and hands
+them to `pager.core.paging_plan.plan_alert` as `Facts`. A `FactsCache` keeps what one escalation pass
+or one group of triggers has read already, so a batch reads only what is new to it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from pager.core.alert import DeliveryFailed, Event
+from pager.core.escalation import DecisionInputs, needs_on_call, targets_of
+from pager.core.model import ROLES, Override
+from pager.core.paging_plan import AlertFacts, Facts, Person, ServiceFacts
+from pager.core.policy import Target
+from pager.core.schedule import resolve_on_call
+from pager.db import trigger_queries
+from pager.db.catalog import service_column_rows
+from pager.services.calendars.overrides import overrides_for
+from pager.services.people.users import everyone, person
+from pager.services.runtime import Runtime
+
+
+@dataclass
+class FactsCache:
+    """Facts already read by this pass or group of triggers; anything missing is read when needed.
+
+    `people` may be filled up front (`load_everyone`) for a pass that decides many alerts; a person
+    added since is still read on demand, so nobody new is ever refused.
+    """
+
+    services: dict[str, ServiceFacts | None] = field(default_factory=dict)
+    on_call: dict[tuple[Target, datetime], tuple[str, ...]] = field(default_factory=dict)
+    overrides: dict[tuple[str, datetime], list[Override]] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    _everyone: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load_everyone(self, session: Session) -> None:
+        """Every service and every person, once (the threads of a pass share one cache)."""
+        with self._lock:
+            if self._everyone:
+                return
+            self.services.update((row[0], ServiceFacts(*row)) for row in service_column_rows(session))
+            self.people.update(everyone(session))
+            self._everyone = True
+
+
+def load_facts(
+    session: Session,
+    runtime: Runtime,
+    now: datetime,
+    items: Sequence[tuple[AlertFacts, Event]],
+    cache: FactsCache,
+) -> Facts:
+    """What deciding each (alert, event) of `items` at `now` reads, as plain values."""
+    policies = runtime.config.policies
+    handles: set[str] = set()
+    on_call: dict[Target, tuple[str, ...]] = {}
+    for alert, event in items:
+        service = _service(session, alert.service_id, cache)
+        policy = policies.get(service.policy_id) if service is not None else None
+        if policy is not None and needs_on_call(alert.state, event):
+            for target in targets_of(policy) - on_call.keys():
+                on_call[target] = _on_call(session, runtime, target, now, cache)
+                handles.update(on_call[target])
+        if isinstance(event, DeliveryFailed):
+            handles.add(event.user)
+    people = {handle: _person(session, handle, cache) for handle in sorted(handles)}
+    rules = {handle: found.rules for handle, found in people.items()}
+    services = {alert.service_id: cache.services[alert.service_id] for alert, _ in items}
+    return Facts(
+        services={key: value for key, value in services.items() if value is not None},
+        policies=policies,
+        inputs=DecisionInputs(on_call, rules),
+        people=people,
+    )
+
+
+def _service(session: Session, service_id: str, cache: FactsCache) -> ServiceFacts | None:
+    if service_id not in cache.services:
+        columns = trigger_queries.find_service_columns(session, service_id=service_id, key=None)
+        cache.services[service_id] = None if columns is None else ServiceFacts(*columns)
+    return cache.services[service_id]
+
+
+def _person(session: Session, handle: str, cache: FactsCache) -> Person:
+    if handle not in cache.people:
+        cache.people[handle] = person(session, handle)
+    return cache.people[handle]
+
+
+def _on_call(
+    session: Session, runtime: Runtime, target: Target, now: datetime, cache: FactsCache
+) -> tuple[str, ...]:
+    """Who `target` means at `now`: a user is themself; a schedule role, its holder with overrides.
+
+    Both roles of a schedule come from one `resolve_on_call`, kept for the next target naming it.
+    """
+    if (target, now) not in cache.on_call:
+        if target.kind == "user":
+            cache.on_call[(target, now)] = (target.ref,)
+            return cache.on_call[(target, now)]
+        schedule = runtime.config.schedules.get(target.ref)
+        on_call = None
+        if schedule is not None:  # an unknown schedule has nobody on call; `pager check` reports it
+            on_call = resolve_on_call(schedule, now, _overrides(session, target.ref, now, cache))
+        for role in ROLES:
+            holder = getattr(on_call, role, None) if on_call is not None else None
+            cache.on_call[(Target("schedule", target.ref, role), now)] = (holder,) if holder else ()
+    return cache.on_call[(target, now)]
+
+
+def _overrides(session: Session, schedule_id: str, now: datetime, cache: FactsCache) -> list[Override]:
+    if (schedule_id, now) not in cache.overrides:
+        found = overrides_for(session, schedule_id, now, now + timedelta(seconds=1))
+        cache.overrides[(schedule_id, now)] = found
+    return cache.overrides[(schedule_id, now)]

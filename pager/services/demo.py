@@ -1,0 +1,46 @@
+"""The demo's data: fake people for every handle the shipped files name, the services, an admin token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pager.config.loader import LoadedConfig
+from pager.db.session import session_scope
+from pager.db.users import find_user_by_handle
+from pager.services.alerting.catalog import sync_services
+from pager.services.people.tokens import create_api_token
+from pager.services.people.users import add_user
+from pager.services.runtime import Runtime
+
+
+def demo_handles(config: LoadedConfig) -> list[str]:
+    """Every user handle the shipped schedules and policies name."""
+    handles: set[str] = set()
+    for schedule in config.schedules.values():
+        for layer in schedule.layers:
+            handles |= set(getattr(layer, "members", ()))
+    for policy in config.policies.values():
+        handles |= {t.ref for level in policy.levels for t in level.targets if t.kind == "user"}
+    return sorted(handles)
+
+
+def seed_demo(runtime: Runtime, now: datetime) -> tuple[str, list[tuple[str, str]]]:
+    """Idempotently add fake users for every handle, sync services, and mint an admin token.
+
+    Returns the token and each service's (id, integration key). One transaction.
+    """
+    with session_scope(runtime.engine) as session:
+        for number, handle in enumerate(demo_handles(runtime.config), start=1):
+            if find_user_by_handle(session, handle) is None:
+                add_user(
+                    session,
+                    handle=handle,
+                    name=handle.title(),
+                    now=now,
+                    sms=f"+1555010{number:04d}",  # 555-01xx: reserved for fiction
+                    voice=f"+1555010{number:04d}",
+                    email=f"{handle}@example.com",
+                )
+        services = [(row.id, row.integration_key) for row in sync_services(session, runtime.config, now)]
+        _, token = create_api_token(session, role="admin", name="demo", now=now)
+    return token, services
