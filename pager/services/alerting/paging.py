@@ -272,13 +272,20 @@ class AlertTransaction:
         if queued is not None:
             queued["due_at"] = min(queued["due_at"], due_at)
             return
+        subject, body = self._body(alert, step)
         self._pages[key] = {
             "idempotency_key": key,
             "alert_id": alert.id,
             "user_id": self.user_id(step.user),
+            "user_handle": step.user,
+            "cycle": step.cycle,
+            "loop": step.loop,
+            "level": step.level,
+            "step": step.step,
             "method": step.method,
             "address": address,
-            "body": self._body(alert, step),
+            "subject": subject,
+            "body": body,
             "status": "pending",
             "due_at": due_at,
             "attempts": 0,
@@ -311,14 +318,15 @@ class AlertTransaction:
     def _before_commit(self, _session: Session) -> None:
         self.write_buffered()
 
-    def _body(self, alert: Alert | DueAlert, step: NotificationStep) -> str:
+    def _body(self, alert: Alert | DueAlert, step: NotificationStep) -> tuple[str, str]:
+        """The page's subject ("" but for email) and text."""
         assert alert.id is not None
         service = self.service(alert.service_id)
         name = service.name if service is not None else alert.service_id
         if step.method == "sms":
-            return sms_text(alert.id, alert.service_id, alert.summary)
+            return "", sms_text(alert.id, alert.service_id, alert.summary)
         if step.method == "voice":
-            return voice_text(alert.id, name, alert.summary)
+            return "", voice_text(alert.id, name, alert.summary)
         subject = email_subject(alert.id, alert.service_id, alert.summary)
         runbook = service.runbook if service else None
         secret, public = signing_key(self.runtime.settings), self.runtime.settings.public_url
@@ -326,14 +334,14 @@ class AlertTransaction:
             # Only a command-line process can get here (serve and worker refuse to start without a
             # key): the page still goes out, without links nobody could check.
             log.warning("email_links_omitted alert=%d reason=no_usable_secret_key", alert.id)
-            return "\n".join([subject, "", email_body(alert.id, name, alert.summary, runbook, links=False)])
+            return subject, email_body(alert.id, name, alert.summary, runbook, links=False)
         actions: tuple[tuple[str, LinkAction], ...] = (("Acknowledge", "ack"), ("Resolve", "resolve"))
         links = [
             f"{label}: {link_url(public, make_link_token(secret, alert.id, action, step.user))}"
             for label, action in actions
         ]
         body = email_body(alert.id, name, alert.summary, runbook)
-        return "\n".join([subject, "", body, "", *links])
+        return subject, "\n".join([body, "", *links])
 
 
 def _state_columns(state: AlertState) -> dict[str, Any]:
