@@ -3,7 +3,7 @@
 Per database (a fresh SQLite file in a temp dir; a scratch Postgres database, dropped at the end):
 `upgrade_schema`, a config dir with one policy per user (level 1 -> user k, level 2 -> user k+1, both
 `escalate_after`, repeat 0), users with one SMS number each (distinct E.164, so the 20/min per-number
-throttle of pager/services/delivery/sending.py is not what is measured), the real Worker
+throttle of pager/services/delivery/throttle.py is not what is measured), the real Worker
 (pager/worker.py) in a thread, and the fake Twilio server (pager/testing/fake_twilio.py) as its own
 process, reached through
 the real twilio SDK (the runtime is built with TWILIO_* settings and `twilio_api_base`).

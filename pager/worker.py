@@ -27,7 +27,8 @@ from pager.db import backlog
 from pager.db.session import session_scope
 from pager.services.alerting.catalog import sync_declared_services
 from pager.services.alerting.escalation import OnDecided, run_due_escalations
-from pager.services.delivery.sending import DeliveryPump, reconcile_uncertain, run_due_deliveries
+from pager.services.delivery.pump import DeliveryPump, run_due_deliveries
+from pager.services.delivery.reconciliation import reconcile_uncertain
 from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
 from pager.services.operations.heartbeat import Heartbeat
 from pager.services.operations.metrics import WORKER_LOOP_SECONDS, LatenessMeter

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from pager.db.bulk_rows import execute_records, execute_rows, recordset
 from pager.db.session import is_postgres
-from pager.db.tables import ContactKind, OutboxMessage
+from pager.db.tables import OutboxMessage
 
 
 def upsert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -66,9 +66,15 @@ class ClaimedPage:
     id: int
     alert_id: int
     idempotency_key: str
-    method: ContactKind
+    method: str  # a ContactKind by the table's CHECK; the sender still checks it
     address: str
+    subject: str
     body: str
+    user_handle: str
+    cycle: int
+    loop: int
+    level: int
+    step: int
     attempts: int  # counting this one
     last_error: str | None
 
@@ -91,16 +97,32 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
     table = OutboxMessage.metadata.tables["outbox"]
     c = table.c
     ready_at = outbox_ready_at()
+    page_columns = (c.method, c.address, c.subject, c.body, c.user_handle, c.cycle, c.loop, c.level, c.step)
     query = (
-        sql_select(c.id, c.alert_id, c.idempotency_key, c.method, c.address, c.body, c.attempts, c.last_error)
+        sql_select(c.id, c.alert_id, c.idempotency_key, *page_columns, c.attempts, c.last_error)
         .where(c.status == "pending", ready_at <= now, c.due_at <= now)
         .order_by(ready_at, c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     claimed = [
-        ClaimedPage(row_id or 0, alert_id or 0, key, method, address, body, attempts + 1, error)
-        for row_id, alert_id, key, method, address, body, attempts, error in session.execute(query)
+        ClaimedPage(
+            id=row.id or 0,
+            alert_id=row.alert_id or 0,
+            idempotency_key=row.idempotency_key,
+            method=row.method,
+            address=row.address,
+            subject=row.subject,
+            body=row.body,
+            user_handle=row.user_handle,
+            cycle=row.cycle,
+            loop=row.loop,
+            level=row.level,
+            step=row.step,
+            attempts=row.attempts + 1,
+            last_error=row.last_error,
+        )
+        for row in session.execute(query)
     ]
     if claimed:
         mark = update(table).where(c.id.in_([page.id for page in claimed]))

@@ -219,6 +219,8 @@ class OutboxMessage(SQLModel, table=True):
 
     `due_at` is when it first becomes sendable, `next_attempt_at` (if set) delays a retry;
     `last_attempt_at` is when it was last marked `sending`, which reconciliation needs.
+    `user_handle`, `cycle`, `loop`, `level` and `step` say which rule step of which escalation this
+    page is (what a failed page falls back from); an email's `subject` is kept apart from its `body`.
     """
 
     __tablename__ = "outbox"
@@ -247,6 +249,13 @@ class OutboxMessage(SQLModel, table=True):
     method: ContactKind = Field(sa_type=String(16))
     address: str = Field(max_length=320)
     body: str = Field(sa_type=Text)
+    subject: str = Field(default="", sa_type=Text)  # email only; "" for sms and voice
+    # Who is paged and where in the escalation (the idempotency key's parts, as columns: migration 0005).
+    user_handle: str = Field(max_length=64)
+    cycle: int
+    loop: int
+    level: int
+    step: int
     status: OutboxStatus = Field(default="pending", sa_type=String(16))
     due_at: datetime = _instant()
     attempts: int = 0

@@ -18,7 +18,7 @@ from pager.adapters.delivery import DeliveryOutcome, Method, Page
 from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import CLOCK_SLACK, TwilioSmsNotifier
 from pager.adapters.twilio_voice import KEYS_PROMPT, TwilioVoiceNotifier, page_twiml
-from pager.services.delivery.sending import SENDERS
+from pager.services.delivery.pump import SENDERS
 from pager.testing.fake_twilio import FakeTwilio, Fault, FaultKind
 
 ACCOUNT_SID = "AC00000000000000000000000000000000"

@@ -35,8 +35,9 @@ from pager.core.sms_grammar import HELP_TEXT
 from pager.db.session import session_scope
 from pager.db.tables import Alert, HandledProviderRequest, OutboxMessage, TimelineEntry
 from pager.services.alerting import alerts, catalog
-from pager.services.delivery import sending as delivery
-from pager.services.delivery.sending import Attempt
+from pager.services.delivery.claiming import Attempt, claim_pages
+from pager.services.delivery.outcomes import record_outcomes
+from pager.services.delivery.reconciliation import reconcile_uncertain
 from pager.services.people import users
 from pager.services.phone import replies as phone
 from pager.services.phone.replies import NOT_REGISTERED, open_alerts_text
@@ -529,7 +530,7 @@ def test_callback_for_an_unknown_page_changes_nothing(client: TestClient, runtim
 
 def claim_page(runtime: Runtime, at: datetime) -> list[Attempt]:
     """The worker's claim without the send: the pages are `sending`, their outcome not yet recorded."""
-    attempts, _held = delivery._claim(runtime, at, 32)
+    attempts, _held = claim_pages(runtime, at, 32)
     return attempts
 
 
@@ -553,7 +554,7 @@ def test_a_failure_report_that_comes_before_the_send_is_recorded_still_falls_bac
     assert (failed.status, failed.provider_id) == ("failed", sid)
     assert outbox(runtime, alert_id, "voice").due_at == clock.now  # fell back at once
     # The worker now records the send it made: the report's outcome stands.
-    delivery._record(runtime, clock.now, [(sms, DeliveryResult(DeliveryOutcome.SENT, provider_id=sid))])
+    record_outcomes(runtime, clock.now, [(sms, DeliveryResult(DeliveryOutcome.SENT, provider_id=sid))])
     kept = outbox(runtime, alert_id, "sms")
     assert (kept.status, kept.provider_id, kept.last_error) == ("failed", sid, failed.last_error)
     lines = timeline(runtime, alert_id)
@@ -570,7 +571,7 @@ def test_a_failure_report_that_comes_while_an_unknown_send_is_reconciled_still_f
         runtime, service_id="checkout-api", summary="High error rate", now=T0, dedup_key="k"
     ).alert_id
     sms = next(a for a in claim_page(runtime, T0) if a.page.method == "sms")
-    delivery._record(runtime, T0, [(sms, DeliveryResult(DeliveryOutcome.UNKNOWN, error="read timed out"))])
+    record_outcomes(runtime, T0, [(sms, DeliveryResult(DeliveryOutcome.UNKNOWN, error="read timed out"))])
     assert outbox(runtime, alert_id, "sms").status == "unknown"
     sid = "SM" + "d" * 32
     path = f"/twilio/status?{urlencode({'page': sms.page.idempotency_key})}"
@@ -589,7 +590,7 @@ def test_a_failure_report_that_comes_while_an_unknown_send_is_reconciled_still_f
 
     runtime.notifiers["sms"] = ReportedWhileAsked()
     clock.now = T0 + timedelta(seconds=1)
-    assert delivery.reconcile_uncertain(runtime, clock.now) == 1
+    assert reconcile_uncertain(runtime, clock.now) == 1
     assert reports == [{"outcome": "failed", "alert_id": alert_id}]
     row = outbox(runtime, alert_id, "sms")
     assert (row.status, row.provider_id) == ("failed", sid)

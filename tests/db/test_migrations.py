@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
@@ -17,7 +17,7 @@ from pager.cli import app
 from pager.db.migrate import alembic_config, current_revision, downgrade_schema, upgrade_schema
 from pager.db.session import create_db_engine
 
-HEAD = "0004"
+HEAD = "0005"
 TABLES = {
     "users",
     "contact_methods",
@@ -157,3 +157,86 @@ def test_0002_and_0003_add_the_outbox_indexes_and_keep_every_row(empty_database_
     assert added <= indexes
     assert keys == ["k1"]
     assert current_revision(empty_database_url) == HEAD
+
+
+OLD_EMAIL_BODY = "\n".join(
+    [
+        "[pager] ALERT 7 checkout: disk full",
+        "",
+        "Alert 7 for Checkout:",
+        "",
+        "disk full",
+        "",
+        "Acknowledge: https://pager.example/ack/t1",
+        "Resolve: https://pager.example/ack/t2",
+    ]
+)
+AT = "'2026-12-01 10:00:00'"
+
+
+def insert_old_page(connection: Connection, key: str, method: str, body: str) -> None:
+    """An outbox row as the writer before migration 0005 left it."""
+    connection.execute(
+        text(
+            "INSERT INTO outbox (idempotency_key, method, address, body, status, due_at, attempts,"
+            f" created_at, updated_at) VALUES (:key, :method, 'somewhere', :body, 'pending', {AT}, 0,"
+            f" {AT}, {AT})"
+        ),
+        {"key": key, "method": method, "body": body},
+    )
+
+
+@pytest.mark.database
+def test_0005_splits_subject_user_and_escalation_step_out_of_rows_written_before_it(
+    empty_database_url: str,
+) -> None:
+    upgrade_schema(empty_database_url, "0004")
+    engine = create_db_engine(empty_database_url)
+    columns = "idempotency_key, subject, body, user_handle, cycle, loop, level, step"
+    try:
+        with engine.begin() as connection:
+            insert_old_page(connection, "7:c2:l1:v3:dana:email:2", "email", OLD_EMAIL_BODY)
+            insert_old_page(connection, "7:c1:l0:v1:erin.o:sms:0", "sms", "ALERT 7 checkout: disk full")
+            insert_old_page(connection, "8:c12:l4:v10:frank:voice:11", "voice", "Alert 8.\nFor Checkout.")
+            insert_old_page(connection, "written-by-hand", "sms", "hi")
+        upgrade_schema(empty_database_url, "0005")
+        with engine.connect() as connection:
+            rows = {
+                row[0]: tuple(row[1:]) for row in connection.execute(text(f"SELECT {columns} FROM outbox"))
+            }
+        email_body = OLD_EMAIL_BODY.split("\n", 2)[2]
+        assert rows == {
+            "7:c2:l1:v3:dana:email:2": (
+                "[pager] ALERT 7 checkout: disk full",
+                email_body,
+                "dana",
+                2,
+                1,
+                3,
+                2,
+            ),
+            "7:c1:l0:v1:erin.o:sms:0": ("", "ALERT 7 checkout: disk full", "erin.o", 1, 0, 1, 0),
+            "8:c12:l4:v10:frank:voice:11": ("", "Alert 8.\nFor Checkout.", "frank", 12, 4, 10, 11),
+            "written-by-hand": ("", "hi", "", 0, 0, 0, 0),
+        }
+        assert email_body.startswith("Alert 7 for Checkout:")
+        nullable = {c["name"]: c["nullable"] for c in inspect(engine).get_columns("outbox")}
+        assert not any(
+            nullable[name] for name in ("subject", "user_handle", "cycle", "loop", "level", "step")
+        )
+
+        downgrade_schema(empty_database_url, "0004")
+        with engine.connect() as connection:
+            bodies = {
+                key: body
+                for key, body in connection.execute(text("SELECT idempotency_key, body FROM outbox"))
+            }
+        assert bodies == {
+            "7:c2:l1:v3:dana:email:2": OLD_EMAIL_BODY,
+            "7:c1:l0:v1:erin.o:sms:0": "ALERT 7 checkout: disk full",
+            "8:c12:l4:v10:frank:voice:11": "Alert 8.\nFor Checkout.",
+            "written-by-hand": "hi",
+        }
+        assert "subject" not in {c["name"] for c in inspect(engine).get_columns("outbox")}
+    finally:
+        engine.dispose()

@@ -67,6 +67,11 @@ def page(key: str, *, due_at: datetime = NOW, next_attempt_at: datetime | None =
         method="sms",
         address="+15550100",
         body=f"ALERT {key}",
+        user_handle="ann",
+        cycle=1,
+        loop=0,
+        level=1,
+        step=0,
         due_at=due_at,
         next_attempt_at=next_attempt_at,
     )

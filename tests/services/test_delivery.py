@@ -7,22 +7,26 @@ once, unknown outcomes reconciled with the provider before anything is sent agai
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from pager.adapters.console import ConsoleNotifier
 from pager.adapters.delivery import Method, Notifier
 from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import TwilioSmsNotifier
 from pager.adapters.twilio_voice import TwilioVoiceNotifier
-from pager.db.outbox import claim_due_outbox
+from pager.db.outbox import ClaimedPage, claim_due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services.alerting import alerts, catalog
-from pager.services.delivery.sending import CLAIM_GATHER, DECISIONS_FIRST_MAX, THROTTLED_GATHER, DeliveryPump
+from pager.services.delivery import claiming
+from pager.services.delivery.pump import CLAIM_GATHER, DECISIONS_FIRST_MAX, THROTTLED_GATHER, DeliveryPump
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
@@ -131,6 +135,46 @@ def test_invalid_number_falls_back_to_voice_at_once(runtime: Runtime, fake: Fake
     assert any(
         line.startswith("page_failed: sms to alice failed for good") and "21211" in line for line in lines
     )
+
+
+def test_a_page_is_sent_and_failed_from_its_columns_never_from_its_key(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    fake.fail_to(ALICE_SMS, Fault("invalid_to"))
+    alert_id = trigger(runtime)
+    with session_scope(runtime.engine) as session:  # a key that says nothing of user, method or step
+        row = session.exec(select(OutboxMessage).where(OutboxMessage.method == "sms")).one()
+        row.idempotency_key = "hand-written"
+    run_at(runtime, clock, 0)  # SMS: 21211 -> failed; the columns' step 0 falls back to voice
+    assert outbox(runtime, "sms").status == "failed"
+    assert outbox(runtime, "voice").due_at == T0
+    lines = timeline(runtime, alert_id)
+    assert "page_attempt: sms to alice (+15550000001): attempt 1" in lines
+    assert any(line.startswith("delivery_failed: sms to alice failed") for line in lines)
+
+
+def test_a_page_whose_method_no_notifier_has_is_failed_for_good_never_sent(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alert_id = trigger(runtime)
+
+    def claim_with_a_bad_method(*args: Any, **kwargs: Any) -> list[ClaimedPage]:
+        # The table's CHECK refuses such a row: the claim is made to return one.
+        pages = claim_due_outbox(*args, **kwargs)
+        return [replace(p, method="fax") if p.method == "sms" else p for p in pages]
+
+    monkeypatch.setattr(claiming, "claim_due_outbox", claim_with_a_bad_method)
+    run_at(runtime, clock, 0)
+    row = outbox(runtime, "sms")
+    assert (row.status, row.last_error) == ("failed", "unknown method 'fax': not sent")
+    assert (row.attempts, row.last_attempt_at) == (0, None)
+    assert posts(fake, "Messages") == [] and posts(fake, "Calls") == []
+    email = runtime.notifiers["email"]
+    assert isinstance(email, ConsoleNotifier) and list(email.sent) == []
+    line = "page_failed: fax to alice failed for good: unknown method 'fax': not sent"
+    assert line in timeline(runtime, alert_id)
+    run_at(runtime, clock, 10)
+    assert outbox(runtime, "sms").status == "failed" and posts(fake, "Messages") == []
 
 
 def test_unknown_outcome_that_reached_twilio_is_reconciled_not_resent(
@@ -265,6 +309,11 @@ def test_a_held_page_that_finds_its_slot_taken_keeps_its_place_at_the_front(
                 method="sms",
                 address=ALICE_SMS,
                 body="other",
+                user_handle="alice",
+                cycle=1,
+                loop=0,
+                level=1,
+                step=0,
                 status="sent",
                 due_at=at,
                 attempts=1,

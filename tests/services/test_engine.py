@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from pager.adapters.console import ConsoleNotifier
+from pager.core.page_text import email_subject
 from pager.db.alerts import DueAlert
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
@@ -149,6 +150,24 @@ def test_level_one_is_paged_by_each_rule_step_at_its_time(runtime: Runtime) -> N
     tick(runtime, T0 + timedelta(minutes=1))
     assert ("voice", "+15551000001", f"{alert_id}:c1:l1:v1:alice:voice:1") in sent(runtime)
     assert "level_paged: level 1 (loop 1) paged: alice" in timeline(runtime, alert_id)
+
+
+def test_an_email_page_keeps_its_subject_apart_from_its_body_and_goes_out_with_it(runtime: Runtime) -> None:
+    alert_id = trigger(runtime)
+    with session_scope(runtime.engine, read_only=True) as session:
+        rows = {row.method: row for row in session.exec(select(OutboxMessage))}
+    email, sms = rows["email"], rows["sms"]
+    assert (email.user_handle, email.cycle, email.loop, email.level, email.step) == ("alice", 1, 1, 1, 2)
+    assert (sms.user_handle, sms.cycle, sms.loop, sms.level, sms.step) == ("alice", 1, 1, 1, 0)
+    assert email.subject == email_subject(alert_id, "api", "Error rate high")
+    assert email.body.startswith(f"Alert {alert_id} for ") and email.subject not in email.body
+    assert "\nAcknowledge: https://pager.example.com/" in email.body and "\nResolve: " in email.body
+    assert sms.subject == "" and rows["voice"].subject == ""
+    tick(runtime, T0)
+    notifier = runtime.notifiers["email"]
+    assert isinstance(notifier, ConsoleNotifier)
+    [page] = notifier.sent
+    assert (page.subject, page.body) == (email.subject, email.body)
 
 
 def test_repeat_trigger_counts_into_the_open_alert_and_pages_nobody(runtime: Runtime) -> None:

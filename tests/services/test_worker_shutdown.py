@@ -15,7 +15,7 @@ from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Pag
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, WorkerHeartbeat
 from pager.services.alerting import alerts, catalog
-from pager.services.delivery.sending import DeliveryPump
+from pager.services.delivery.pump import DeliveryPump
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.worker import Worker

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlmodel import Session
 
-from pager.core.page_text import page_text
+from pager.core.page_text import PageText, page_text
 from pager.core.paging_plan import AlertFacts, AlertPlan, PageOrder, ServiceFacts
 from pager.db.alerts import add_timeline_entry, insert_timeline_entries
 from pager.db.outbox import cancel_pending_outbox, upsert_outbox
@@ -115,13 +115,20 @@ class AlertWriter:
             queued["due_at"] = min(queued["due_at"], order.due_at)
             return
         step = order.step
+        text = self._text(order, alert, service)
         self._pages[order.key] = {
             "idempotency_key": order.key,
             "alert_id": order.alert_id,
             "user_id": order.user_id,
+            "user_handle": step.user,
+            "cycle": step.cycle,
+            "loop": step.loop,
+            "level": step.level,
+            "step": step.step,
             "method": step.method,
             "address": order.address,
-            "body": self._body(order, alert, service),
+            "subject": text.subject,
+            "body": text.body,
             "status": "pending",
             "due_at": order.due_at,
             "attempts": 0,
@@ -129,15 +136,14 @@ class AlertWriter:
             "updated_at": self.now,
         }
 
-    def _body(self, order: PageOrder, alert: AlertFacts, service: ServiceFacts | None) -> str:
+    def _text(self, order: PageOrder, alert: AlertFacts, service: ServiceFacts | None) -> PageText:
         name = service.name if service is not None else alert.service_id
         runbook = service.runbook if service is not None else None
         method = order.step.method
         links: list[tuple[str, str]] | None = None
         if method == "email":
             links = self._links(alert.id, order.step.user)
-        text = page_text(method, alert.id, alert.service_id, name, alert.summary, runbook, links)
-        return text.body if not text.subject else "\n".join([text.subject, "", text.body])
+        return page_text(method, alert.id, alert.service_id, name, alert.summary, runbook, links)
 
     def _links(self, alert_id: int, user: str) -> list[tuple[str, str]] | None:
         secret, public = signing_key(self.runtime.settings), self.runtime.settings.public_url

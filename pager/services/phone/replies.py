@@ -10,7 +10,7 @@
   key is inserted in `handled_provider_requests` first, in the transaction that acts, and a
   request whose key is already there changes nothing (kept REPLAY_KEY_RETENTION, then pruned).
 - Twilio status callbacks mark pages delivered or failed; a failure falls back to the person's next
-  method through the engine, exactly as a failed send does (pager.services.delivery.sending.fall_back).
+  method through the engine, exactly as a failed send does (pager.services.delivery.outcomes.fall_back).
 - Email links: signed, expiring, single-use tokens; a used link's nonce is kept on the alert's
   timeline (kind `link_used`), so a replay is refused.
 """
@@ -24,7 +24,7 @@ from typing import Literal
 
 from sqlmodel import Session
 
-from pager.core.alert import Ack, Resolve
+from pager.core.alert import Ack, DeliveryFailed, Resolve
 from pager.core.page_text import SMS_LIMIT, gsm7_length, to_gsm7, voice_text
 from pager.core.sms_grammar import HELP_TEXT, KEYS, Action, Command, parse_reply
 from pager.db.alerts import lock_alert, open_alerts_paged_to, timeline_entries_of_kind
@@ -35,8 +35,8 @@ from pager.db.tables import Alert, Service
 from pager.db.users import find_user_by_handle, phone_number_owners
 from pager.services.alerting.alerts import act_in_transaction, wake_worker
 from pager.services.alerting.paging import AlertTransaction
+from pager.services.delivery.outcomes import fall_back
 from pager.services.delivery.reports import reported_page
-from pager.services.delivery.sending import fall_back, key_parts
 from pager.services.errors import InvalidInput
 from pager.services.phone.email_links import (
     LINK_LIFETIME_SECONDS,
@@ -278,7 +278,7 @@ def record_status(
         if row.status in _FINAL_ROW_STATUSES:
             return StatusUpdate("already_final", row.alert_id)
         work = AlertTransaction(session, runtime, now)
-        what = f"{row.method} to {key_parts(row.idempotency_key)[3]}"
+        what = f"{row.method} to {row.user_handle}"
         row.updated_at = now
         if row.provider_id is None:  # the report came before the send's outcome was recorded
             row.provider_id = provider_id
@@ -291,7 +291,9 @@ def record_status(
         row.last_error = status + (f" (Twilio error {error_code})" if error_code else "")
         session.add(row)
         work.timeline(row.alert_id, "page_failed", f"{what} failed: {row.last_error}")
-        fall_back(session, work, row.alert_id, row.idempotency_key, row.last_error)
+        coordinates = (row.cycle, row.loop, row.level, row.step)
+        failed = DeliveryFailed(row.user_handle, row.method, *coordinates, row.last_error)
+        fall_back(session, work, row.alert_id, failed)
         return StatusUpdate("failed", row.alert_id)
 
 

@@ -1,0 +1,114 @@
+"""Claiming due pages for sending (docs/delivery.md, "Claimed").
+
+Due rows are marked `sending`, with their exact text, and that is committed before any provider
+call. A page held back (the per-address throttle, a call to that number still in flight) is put
+back with a time to try again; a page whose method no notifier has is failed for good, never sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import get_args
+
+from pager.adapters.delivery import Method, Page
+from pager.core.alert import DeliveryFailed
+from pager.core.delivery_plan import plan_claim
+from pager.db.outbox import ClaimedPage, claim_due_outbox
+from pager.db.row_updates import update_rows
+from pager.db.session import session_scope
+from pager.db.tables import OutboxMessage
+from pager.services.alerting.paging import AlertTransaction
+from pager.services.delivery import throttle
+from pager.services.runtime import Runtime
+
+BATCH = 100
+METHODS: tuple[Method, ...] = get_args(Method)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A claimed row's snapshot: what is being sent, to whom, and which rule step of which escalation."""
+
+    row_id: int
+    page: Page
+    attempts: int
+    user: str
+    cycle: int
+    loop: int
+    level: int
+    step: int
+
+    def failed(self, reason: str) -> DeliveryFailed:
+        """The state machine's event for this page failing for good."""
+        return DeliveryFailed(
+            self.user, self.page.method, self.cycle, self.loop, self.level, self.step, reason
+        )
+
+
+def page_of(row: OutboxMessage | ClaimedPage) -> Page | None:
+    """The provider-facing page for an outbox row; None when no notifier has its method."""
+    assert row.alert_id is not None
+    method = next((known for known in METHODS if known == row.method), None)
+    if method is None:
+        return None
+    return Page(row.idempotency_key, row.alert_id, method, row.address, row.body, row.subject)
+
+
+def unknown_method(method: str) -> str:
+    """The error stored on a page whose method no notifier has."""
+    return f"unknown method {method!r}: not sent"
+
+
+def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], int]:
+    """Claim up to `batch` due pages: those to send now, and how many were put back (held).
+
+    Load (the claimed rows, then what the throttle reads of their addresses), decide
+    (`core.delivery_plan.plan_claim`), apply (holds put back, timeline lines), in one transaction.
+    """
+    with session_scope(runtime.engine) as session:
+        rows = claim_due_outbox(session, now, limit=batch)
+        if not rows:
+            return [], 0
+        work = AlertTransaction(session, runtime, now, bulk=True)
+        failed: list[dict[str, object]] = []
+        sendable: list[tuple[ClaimedPage, Page]] = []
+        for row in rows:
+            page = page_of(row)
+            if page is None:  # impossible by the table's CHECK; never guess a method
+                error = unknown_method(row.method)
+                never = {"attempts": row.attempts - 1, "last_attempt_at": None}  # nothing was attempted
+                failed.append(
+                    {"id": row.id, "status": "failed", **never, "last_error": error, "updated_at": now}
+                )
+                work.timeline(
+                    row.alert_id, "page_failed", f"{row.method} to {row.user_handle} failed for good: {error}"
+                )
+            else:
+                sendable.append((row, page))
+        pages = {row.id: page for row, page in sendable}
+        candidates = [row for row, _ in sendable]
+        plan = plan_claim(candidates, throttle.load_claim_facts(session, now, candidates), now)
+        deferred: list[dict[str, object]] = []
+        for hold in plan.holds:
+            row = hold.page
+            put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": hold.until}
+            deferred.append({"id": row.id, **put_back, "last_error": hold.error})
+            if hold.announce:  # the timeline says it once per page
+                wait = f"{(hold.until - now).total_seconds():.0f}s"
+                message = f"{row.method} to {row.user_handle} deferred {wait}: {hold.reason}"
+                work.timeline(row.alert_id, "page_deferred", message)
+        attempts: list[Attempt] = []
+        for row in plan.send:
+            user = row.user_handle
+            work.timeline(
+                row.alert_id,
+                "page_attempt",
+                f"{row.method} to {user} ({row.address}): attempt {row.attempts}",
+                {"user": user, "method": row.method, "key": row.idempotency_key},
+            )
+            coordinates = (row.cycle, row.loop, row.level, row.step)
+            attempts.append(Attempt(row.id, pages[row.id], row.attempts, user, *coordinates))
+        update_rows(session, OutboxMessage, deferred)
+        update_rows(session, OutboxMessage, failed)
+        return attempts, len(deferred)

@@ -1,0 +1,235 @@
+"""Page delivery from the outbox (docs/delivery.md): no page lost, none sent twice.
+
+1. Claim due rows and mark them `sending` with their exact text, and commit, before any provider call
+   (pager.services.delivery.claiming).
+2. Call the providers (in parallel threads), outside any transaction (this module).
+3. Record each outcome, as soon as its call returns, in a new transaction: sent; transient -> retry
+   with backoff; permanent -> failed, and the alert's state machine falls back to the user's next
+   method at once; unknown -> reconciled against the provider before anything is sent again
+   (pager.services.delivery.outcomes).
+A worker that dies mid-call leaves rows `sending`; after a lease (settings.sending_lease_seconds,
+longer than any provider call's timeout) they are reconciled like unknowns
+(pager.services.delivery.reconciliation). Every attempt and outcome goes on the alert's timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
+from pager.services.delivery.claiming import BATCH, Attempt, claim_pages
+from pager.services.delivery.outcomes import record_outcomes
+from pager.services.delivery.reconciliation import reconcile_uncertain
+from pager.services.runtime import Runtime
+
+log = logging.getLogger("pager.delivery")
+
+SENDERS = 32
+RECONCILE_EVERY = timedelta(seconds=1)
+CLAIM_GATHER = timedelta(milliseconds=50)
+# After a claim that could send nothing it took (all held back), new pages gather this long first.
+THROTTLED_GATHER = timedelta(milliseconds=100)
+# While a burst of escalation decisions is being worked through, new claims wait at most this long.
+DECISIONS_FIRST_MAX = timedelta(seconds=3)
+
+
+def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
+    """Send every due page (claim, call, record); returns how many provider calls were made."""
+    total = 0
+    with ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="pager-send") as senders:
+        while True:
+            attempts, _put_back = claim_pages(runtime, now, batch)
+            if not attempts:
+                return total
+            calls = {senders.submit(send_page, runtime, attempt): attempt for attempt in attempts}
+            # Each outcome is recorded the moment its call returns: a page already sent must not wait
+            # in memory for a slow sibling call, or a crash meanwhile would send it a second time.
+            for call in as_completed(calls):
+                record_outcomes(runtime, now, [(calls[call], call.result())])
+            total += len(attempts)
+            if len(attempts) < batch:
+                return total
+
+
+class DeliveryPump:
+    """The worker's delivery: a long-lived pool of senders that the loop never waits on.
+
+    Each run records the outcomes that came back (one transaction), reconciles uncertain pages (at
+    most once a second: leases and provider checks are measured in seconds), and claims only as
+    many due pages as there are idle senders, so a claimed page is in a provider call at once and
+    can never outlive its `sending` lease. A finishing sender calls `on_finished` (the worker wakes
+    the delivery loop with it) once a quarter of the senders are free or none is busy, so outcomes
+    are recorded, and freed senders refilled, a few at a time. A slow or hanging provider call holds
+    one sender, never the other pages.
+
+    Decisions first: while the worker works through a backlog of due escalations (`hold_claims`),
+    no new pages are claimed, for at most DECISIONS_FIRST_MAX. Both share one interpreter, and a
+    sender's provider call costs about as much CPU as several decisions: a burst of timers is
+    decided, and its pages queued, seconds sooner, and sending then runs uncontended. Calls in
+    flight go on, and outcomes are still recorded.
+
+    Stopping (`shutdown`, bounded by its timeout): nothing new is claimed, calls in flight get the
+    time left to finish and be recorded; one still running is left `sending`, for reconciliation.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        senders: int = SENDERS,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.on_finished = on_finished or runtime.waker.wake
+        self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="pager-send")
+        self._senders = self._idle = senders
+        self._claim_at_least = max(1, senders // 4)
+        self._last_claim: datetime | None = None
+        self._lock = threading.Lock()
+        self._all_idle = threading.Condition(self._lock)
+        self._closed = False
+        self._finished: queue.SimpleQueue[tuple[Attempt, DeliveryResult]] = queue.SimpleQueue()
+        self._next_reconcile: datetime | None = None
+        self._held_since: datetime | None = None
+        self._skipped_for_hold = False
+        self._gather_until: datetime | None = None
+
+    def hold_claims(self, now: datetime) -> None:
+        """Escalation decisions are backlogged: claim nothing new until `release_claims` (or the cap)."""
+        with self._lock:
+            if self._held_since is None:
+                self._held_since = now
+
+    def release_claims(self) -> None:
+        """The backlog is decided: claims go on, and a run skipped meanwhile is run now."""
+        with self._lock:
+            self._held_since = None
+            skipped, self._skipped_for_hold = self._skipped_for_hold, False
+        if skipped:
+            self.on_finished()
+
+    @property
+    def holding(self) -> bool:
+        """Claims are held for decisions: the next run comes with `release_claims` or the tick."""
+        with self._lock:
+            return self._held_since is not None
+
+    def _held(self, now: datetime) -> bool:
+        with self._lock:
+            held = self._held_since is not None and now - self._held_since < DECISIONS_FIRST_MAX
+            self._skipped_for_hold |= held
+        return held
+
+    def claims_resume_at(self) -> datetime | None:
+        """While pages gather after a claim that could send none (see `run`): when claiming resumes."""
+        return self._gather_until
+
+    @property
+    def saturated(self) -> bool:
+        """Too few senders are free to claim for: the next run comes when one finishes (it calls
+        `on_finished`), or on the worker's tick."""
+        with self._lock:
+            idle = self._idle
+        return idle == 0 or (idle < self._claim_at_least and idle < self._senders)
+
+    def claimable(self, now: datetime) -> int:
+        """How many pages to claim now (0: wait for more senders to come free)."""
+        # While calls are in flight, claim for a few free senders at once rather than one page per
+        # finished call: each claim is a transaction. Free senders wait for company at most
+        # CLAIM_GATHER, counted from the last claim (the next finishing call or the tick runs it).
+        with self._lock:
+            idle = self._idle
+        if idle == 0:
+            return 0
+        if idle >= self._claim_at_least or idle == self._senders:
+            return idle
+        if self._last_claim is None or now - self._last_claim >= CLAIM_GATHER:
+            return idle
+        return 0
+
+    def run(self, now: datetime) -> int:
+        """One pass; returns how many pages it recorded, reconciled or handed to a sender."""
+        finished: list[tuple[Attempt, DeliveryResult]] = []
+        while not self._finished.empty():
+            finished.append(self._finished.get())
+        if finished:
+            try:
+                record_outcomes(self.runtime, now, finished)
+            except (OperationalError, InterfaceError):
+                # The database is away. These pages went out: keep their outcomes (the rows stay
+                # `sending`, claimed by nobody) and record them first thing once it is back. Dropped,
+                # they would wait out the sending lease and be reconciled: an email sent twice, and
+                # calls to those numbers held until then.
+                for outcome in finished:
+                    self._finished.put(outcome)
+                raise
+        reconciled = 0
+        if self._next_reconcile is None or now >= self._next_reconcile:
+            reconciled = reconcile_uncertain(self.runtime, now)
+            self._next_reconcile = now + RECONCILE_EVERY
+        gathering = self._gather_until is not None and now < self._gather_until
+        claimable = 0 if self._closed or self._held(now) or gathering else self.claimable(now)
+        attempts, put_back = claim_pages(self.runtime, now, claimable) if claimable else ([], 0)
+        if claimable:
+            self._last_claim = now
+            # It could send nothing it took (a throttled address, a call in flight): pages to a
+            # person already at the limit are coming faster than they may go, each trigger waking
+            # this loop. Let the next ones gather, to be put back in one transaction, not one each
+            # (every transaction here takes SQLite's one writer slot from ingest).
+            self._gather_until = now + THROTTLED_GATHER if put_back and not attempts else None
+        for attempt in attempts:
+            with self._lock:
+                self._idle -= 1
+            self._pool.submit(self._send, attempt)
+        return len(finished) + reconciled + len(attempts)
+
+    def stop_claiming(self) -> None:
+        """Claim nothing from now on (the worker is stopping); calls in flight go on."""
+        self._closed = True
+
+    def shutdown(self, now: datetime, timeout: float | None = None) -> int:
+        """Stop claiming, wait up to `timeout` seconds (None: for ever) for calls in flight, record the
+        outcomes that came back; returns how many calls were still in flight.
+
+        A call still in flight is left to its provider's own timeout, unrecorded: its row stays
+        `sending` and is reconciled with the provider after the sending lease, as after a crash.
+        """
+        self.stop_claiming()
+        with self._all_idle:
+            self._all_idle.wait_for(lambda: self._idle == self._senders, timeout)
+            in_flight = self._senders - self._idle
+        self._pool.shutdown(wait=in_flight == 0, cancel_futures=True)
+        finished = []
+        while not self._finished.empty():
+            finished.append(self._finished.get())
+        if finished:
+            record_outcomes(self.runtime, now, finished)
+        return in_flight
+
+    def _send(self, attempt: Attempt) -> None:
+        result = send_page(self.runtime, attempt)
+        self._finished.put((attempt, result))
+        with self._lock:
+            self._idle += 1
+            idle = self._idle
+            self._all_idle.notify_all()
+        # Wake the loop for a few outcomes at once (each run records them in one transaction and
+        # claims for the freed senders), or at once when this was the last call in flight. An
+        # outcome left waiting is safe: its row stays `sending` and is never claimed again.
+        if idle >= self._claim_at_least or idle == self._senders:
+            self.on_finished()
+
+
+def send_page(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
+    """Hand the page to its notifier once; an adapter crash reads as an unknown outcome."""
+    try:
+        return runtime.notifiers[attempt.page.method].send(attempt.page)
+    except Exception as exc:  # an adapter bug must not lose the page: reconcile it instead
+        log.exception("send_crashed key=%s", attempt.page.idempotency_key)
+        return DeliveryResult(DeliveryOutcome.UNKNOWN, error=f"adapter error: {exc}")
