@@ -104,6 +104,8 @@ def write_floor(engine: Engine, marks: dict[str, int], decided: Sequence[int]) -
         began = time.perf_counter()
         for start in range(0, len(ids), DECIDE_BATCH):
             chunk = ids[start : start + DECIDE_BATCH]
+            if not postgres:  # the engine's pysqlite connections run in autocommit: one transaction
+                cursor.execute("BEGIN IMMEDIATE")
             cursor.executemany(update_sql, [updates[a] for a in chunk])
             cursor.executemany(outbox_sql, [row for a in chunk for row in outbox[a]])
             lines = [row for a in chunk for row in timeline[a]]
