@@ -243,3 +243,16 @@ def test_the_alarm_and_the_person_are_part_of_the_key(client: TestClient, runtim
     bobs = client.get(f"/calendar/users/bob.ics?token={bob}")
     assert b"Bob Example" in bobs.content and b"Alice Example" not in bobs.content
     assert runtime.feed_cache.misses == 3
+
+
+def test_the_service_returns_the_cached_feed_until_an_override_is_stored(runtime: Runtime) -> None:
+    with session_scope(runtime.engine) as session:
+        _, token = calendars.create_feed_token(session, FeedTarget("schedule", "team"), NOW, runtime.config)
+    first = calendars.schedule_feed(runtime, "team", token, NOW)
+    assert calendars.schedule_feed(runtime, "team", token, NOW + timedelta(minutes=5)) is first
+    override_id = add_carol_day(runtime.engine, runtime)
+    during = calendars.schedule_feed(runtime, "team", token, NOW)
+    assert during is not first and during.etag != first.etag
+    with session_scope(runtime.engine) as session:
+        overrides.delete_override(session, override_id)
+    assert calendars.schedule_feed(runtime, "team", token, NOW).etag == first.etag
