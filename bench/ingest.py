@@ -66,6 +66,7 @@ POLICY = """\
     services:
       - {id: bench, name: Bench}
     """
+TARGETS = {"dedup_ratio_min": 0.7, "new_ratio_min": 0.5, "pg_new_ratio_min": 0.4, "p99_ms_max": 100.0}
 OPEN_LOOP_CONNECTIONS = 64  # enough that the open loop never waits for a free connection at its rate
 UVICORN = {"host": "127.0.0.1", "log_level": "warning", "access_log": False, "workers": 1}
 
@@ -87,8 +88,9 @@ def event(dedup_key: str) -> dict[str, Any]:
 # --- servers (run as child processes of this script) --------------------------------------------------
 
 
-def prepare_pager(root: Path) -> str:
-    """Config dir and a migrated SQLite database with the service and its on-call user; the DB URL."""
+def prepare_pager(root: Path, url: str | None = None) -> str:
+    """Config dir and a migrated database (a SQLite file in `root` unless `url` is given) with the
+    service and its on-call user; the DB URL."""
     from sqlalchemy import update
 
     from pager.config.loader import load_config
@@ -99,9 +101,9 @@ def prepare_pager(root: Path) -> str:
     from pager.services.people import users
 
     for folder, name, text in (("schedules", "team", SCHEDULE), ("escalation_policies", "main", POLICY)):
-        (root / "config" / folder).mkdir(parents=True)
+        (root / "config" / folder).mkdir(parents=True, exist_ok=True)
         (root / "config" / folder / f"{name}.yaml").write_text(textwrap.dedent(text))
-    url = f"sqlite:///{root / 'pager-bench.db'}"
+    url = url or f"sqlite:///{root / 'pager-bench.db'}"
     upgrade_schema(url)
     engine = create_db_engine(url)
     now = datetime.now(UTC)
@@ -134,7 +136,7 @@ def console_runtime(root: Path, url: str) -> Any:
     )
 
 
-def serve_pager(root: Path, url: str, port: int, in_process_worker: bool) -> None:
+def serve_pager(root: Path, url: str, fd: int, in_process_worker: bool) -> None:
     import uvicorn
 
     from pager.api.app import create_app
@@ -145,7 +147,7 @@ def serve_pager(root: Path, url: str, port: int, in_process_worker: bool) -> Non
     app = create_app(runtime, run_worker=in_process_worker)
     app.state.ingest_throttle = Throttle(rate_per_minute=1e9, burst=1e9)
     freeze_startup_heap()  # as `pager serve` does
-    uvicorn.run(app, port=port, **UVICORN)  # type: ignore[arg-type]
+    uvicorn.run(app, fd=fd, **UVICORN)  # type: ignore[arg-type]
 
 
 def run_separate_worker(root: Path, url: str) -> None:
@@ -176,22 +178,28 @@ def bare_app() -> FastAPI:
     return app
 
 
-def serve_bare(port: int) -> None:
+def serve_bare(fd: int) -> None:
     import uvicorn
 
-    uvicorn.run(bare_app(), port=port, **UVICORN)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    uvicorn.run(bare_app(), fd=fd, **UVICORN)  # type: ignore[arg-type]
 
 
 @contextmanager
-def server(args: list[str], port: int):  # type: ignore[no-untyped-def]
-    process = subprocess.Popen([sys.executable, __file__, *args], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+def server(args: list[str], processes: int = 1, script: str = __file__):  # type: ignore[no-untyped-def]
+    """`processes` server processes (this script with `args` and a socket fd) accepting on one
+    listening socket bound here, as `uvicorn --workers N` or a process manager's shared socket would:
+    the kernel hands each connection to one of them. Yields (port, [process, ...])."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    port, fd = listener.getsockname()[1], listener.fileno()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    started = [
+        subprocess.Popen([sys.executable, script, *args, str(fd)], pass_fds=(fd,), env=env)
+        for _ in range(processes)
+    ]
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -199,12 +207,15 @@ def server(args: list[str], port: int):  # type: ignore[no-untyped-def]
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                     break
             except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
+                if any(p.poll() is not None for p in started) or time.monotonic() > deadline:
                     raise RuntimeError(f"server {args} did not start") from None
                 time.sleep(0.1)
-        yield process
+        time.sleep(1.0 if processes > 1 else 0.0)  # the others finish starting (connections queue meanwhile)
+        yield port, started
     finally:
-        stop(process, timeout=15)
+        for process in started:
+            stop(process, timeout=15)
+        listener.close()
 
 
 @contextmanager
@@ -326,7 +337,7 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_round(port: int, pid: int, scenario: str, args: argparse.Namespace) -> dict[str, Any]:
+def one_round(port: int, pids: list[int], scenario: str, args: argparse.Namespace) -> dict[str, Any]:
     """One timed round: `args.clients` generator processes sharing `args.concurrency` connections."""
     dedup_key = None
     if scenario != "new":
@@ -336,10 +347,10 @@ def one_round(port: int, pid: int, scenario: str, args: argparse.Namespace) -> d
     per_client = max(1, args.concurrency // args.clients)
     command = [sys.executable, __file__, "--generate", str(port), dedup_key or "-", str(per_client)]
     command += [str(args.seconds), str(args.warmup)]
-    cpu_before = process_cpu_seconds(pid)
+    cpu_before = sum(process_cpu_seconds(pid) for pid in pids)
     generators = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(args.clients)]
     outputs = [json.loads(g.communicate(timeout=args.seconds + args.warmup + 60)[0]) for g in generators]
-    cpu = process_cpu_seconds(pid) - cpu_before
+    cpu = sum(process_cpu_seconds(pid) for pid in pids) - cpu_before
     latencies = [value for out in outputs for value in out["latencies"]]
     statuses: dict[str, int] = {}
     for out in outputs:
@@ -383,19 +394,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pager-bench-ingest-") as tmp:
         root = Path(tmp)
         url = prepare_pager(root)
-        bare_port, pager_port = free_port(), free_port()
-        serve_args = ["--serve-pager", str(root), url, str(pager_port), args.worker]
+        serve_args = ["--serve-pager", str(root), url, args.worker]
         with (
-            server(["--serve-bare", str(bare_port)], bare_port) as bare,
-            server(serve_args, pager_port) as pager,
+            server(["--serve-bare"]) as (bare_port, (bare,)),
+            server(serve_args) as (pager_port, (pager,)),
             separate_worker(root, url, args.worker == "separate") as worker,
         ):
             worker_cpu_before = process_cpu_seconds(worker.pid) if worker is not None else 0.0
             # Rounds interleave the scenarios, so a change in the machine's load hits each alike.
             for _ in range(args.rounds):
-                rounds["bare"].append(one_round(bare_port, bare.pid, "bare", args))
-                rounds["dedup"].append(one_round(pager_port, pager.pid, "dedup", args))
-                rounds["new"].append(one_round(pager_port, pager.pid, "new", args))
+                rounds["bare"].append(one_round(bare_port, [bare.pid], "bare", args))
+                rounds["dedup"].append(one_round(pager_port, [pager.pid], "dedup", args))
+                rounds["new"].append(one_round(pager_port, [pager.pid], "new", args))
             at_offered_rate = {
                 "bare": at_rate(bare_port, "bare", args),
                 "dedup": at_rate(pager_port, "dedup", args),
@@ -419,7 +429,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dedup_p99_ms_at_offered_rps": at_offered_rate["dedup"]["p99_ms"],
         "new_p99_ms_at_offered_rps": at_offered_rate["new"]["p99_ms"],
         "bare_p99_ms_at_offered_rps": at_offered_rate["bare"]["p99_ms"],
-        "targets": {"dedup_ratio": 0.5, "new_ratio": 0.25, "p99_ms": 100},
+        "targets": TARGETS,
         "detail": results,
         "detail_at_offered_rps": at_offered_rate,
         "alerts_stored": alerts,
@@ -439,6 +449,67 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "load_average_at_start": load_at_start,
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+
+
+@contextmanager
+def scratch_postgres(admin_url: str):  # type: ignore[no-untyped-def]
+    """A new empty Postgres database reached through `admin_url`'s server (None when unreachable),
+    dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url)
+    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"pager_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(plain, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error:
+        yield None
+        return
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        time.sleep(1.0)
+        with psycopg.connect(plain, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_postgres(args: argparse.Namespace) -> dict[str, Any]:
+    """New alerts on Postgres through `--processes` API processes (each with its in-process worker,
+    as that many `pager serve` would run) beside bare FastAPI with as many processes."""
+    rounds: dict[str, list[dict[str, Any]]] = {"bare": [], "new": []}
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    with scratch_postgres(args.postgres_admin_url) as url, tempfile.TemporaryDirectory() as tmp:
+        if url is None:
+            return {"skipped": f"Postgres unreachable at {args.postgres_admin_url}"}
+        root = Path(tmp)
+        prepare_pager(root, url)
+        serve_args = ["--serve-pager", str(root), url, "in-process"]
+        with (
+            server(["--serve-bare"], args.processes) as (bare_port, bares),
+            server(serve_args, args.processes) as (pager_port, pagers),
+        ):
+            for _ in range(args.rounds):
+                rounds["bare"].append(one_round(bare_port, [p.pid for p in bares], "bare", args))
+                rounds["new"].append(one_round(pager_port, [p.pid for p in pagers], "new", args))
+        alerts = count_alerts(url)
+    results = {scenario: summarize(scenario_rounds) for scenario, scenario_rounds in rounds.items()}
+    return {
+        "pg_bare_rps": results["bare"]["rps"],
+        "pg_new_rps": results["new"]["rps"],
+        "pg_new_ratio": round(results["new"]["rps"] / (results["bare"]["rps"] or 1.0), 3),
+        "pg_new_p99_ms": results["new"]["p99_ms"],
+        "pg_bare_p99_ms": results["bare"]["p99_ms"],
+        "pg_detail": results,
+        "pg_alerts_stored": alerts,
+        "pg_setup": {
+            "api_processes": args.processes,
+            "bare_processes": args.processes,
+            "worker": "in each API process",
+            "load_average_at_start": load_at_start,
         },
     }
 
@@ -500,7 +571,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rate", type=float, default=100.0, help="open loop: requests/s offered (100)")
     parser.add_argument("--rate-seconds", type=float, default=10.0, help="open loop: measured seconds")
-    parser.add_argument("--serve-bare", metavar="PORT", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare", metavar="FD", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--worker",
         choices=("in-process", "separate"),
@@ -508,7 +579,22 @@ def main() -> None:
         help="in the pager server (`pager serve`, the default) or its own process "
         "(`pager serve --no-worker` + `pager worker`)",
     )
-    parser.add_argument("--serve-pager", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve-pager", nargs=4, metavar=("ROOT", "URL", "WORKER", "FD"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgres",
+        help="sqlite: 1 process; postgres: --processes (default both)",
+    )
+    parser.add_argument("--processes", type=int, default=2, help="API processes on Postgres (and bare's)")
+    parser.add_argument(
+        "--postgres-admin-url",
+        default=os.environ.get(
+            "PAGER_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="maintenance database used to create and drop a scratch database",
+    )
     parser.add_argument("--serve-worker", nargs=2, metavar=("ROOT", "URL"), help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--generate-rate", nargs=5, help=argparse.SUPPRESS)
@@ -516,8 +602,8 @@ def main() -> None:
     if args.serve_bare is not None:
         serve_bare(args.serve_bare)
     elif args.serve_pager is not None:
-        root, url, port, worker = args.serve_pager
-        serve_pager(Path(root), url, int(port), in_process_worker=worker == "in-process")
+        root, url, worker, fd = args.serve_pager
+        serve_pager(Path(root), url, int(fd), in_process_worker=worker == "in-process")
     elif args.serve_worker is not None:
         root, url = args.serve_worker
         run_separate_worker(Path(root), url)
@@ -536,7 +622,32 @@ def main() -> None:
         )
         print(json.dumps(result))
     else:
-        print(json.dumps(run(args), indent=2))
+        loadavg = [round(x, 2) for x in os.getloadavg()]
+        backends = args.backends.split(",")
+        result: dict[str, Any] = {"loadavg": loadavg}
+        if "sqlite" in backends:
+            result.update(run(args))
+        if "postgres" in backends:
+            result.update(run_postgres(args))
+        result["targets"] = TARGETS
+        result["targets_met"] = targets_met(result)
+        print(json.dumps(result, indent=2))
+
+
+def targets_met(result: dict[str, Any]) -> dict[str, bool]:
+    checks = {
+        "dedup_ratio": ("dedup_ratio", ">=", TARGETS["dedup_ratio_min"]),
+        "new_ratio": ("new_ratio", ">=", TARGETS["new_ratio_min"]),
+        "pg_new_ratio": ("pg_new_ratio", ">=", TARGETS["pg_new_ratio_min"]),
+        "dedup_p99_ms": ("dedup_p99_ms_at_offered_rps", "<=", TARGETS["p99_ms_max"]),
+        "new_p99_ms": ("new_p99_ms_at_offered_rps", "<=", TARGETS["p99_ms_max"]),
+    }
+    met = {}
+    for name, (key, op, bound) in checks.items():
+        if key in result:
+            value = result[key]
+            met[name] = value is not None and (value >= bound if op == ">=" else value <= bound)
+    return met
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pager.api.deps import NowDep, RuntimeDep
 from pager.api.failure_limits import BAD_FEED_TOKEN, record_failure, refuse_if_blocked
 from pager.api.rest.schemas import ErrorDocument, NamePath
-from pager.services.calendars.shifts import Feed, etag_matches, schedule_feed, user_feed
+from pager.services.calendars.feed_cache import Feed
+from pager.services.calendars.shifts import etag_matches, schedule_feed, user_feed
 from pager.services.errors import NotFound
 
 router = APIRouter(prefix="/calendar", tags=["calendars"])

@@ -18,6 +18,7 @@ from pager.adapters.twilio_voice import TwilioVoiceNotifier
 from pager.config.errors import ConfigInvalid
 from pager.config.loader import LoadedConfig, load_config
 from pager.db.session import create_db_engine
+from pager.services.calendars.feed_cache import FeedCache
 from pager.services.operations.wakeup import Waker
 from pager.settings import Settings, get_settings
 
@@ -33,6 +34,8 @@ class Runtime:
     config: LoadedConfig
     notifiers: dict[Method, Notifier]
     waker: Waker = field(default_factory=Waker)
+    # Rendered calendar feeds; emptied by the first feed request after a config reload.
+    feed_cache: FeedCache = field(default_factory=FeedCache)
 
     @property
     def config_dir(self) -> Path:

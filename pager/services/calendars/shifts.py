@@ -34,6 +34,7 @@ from pager.db.session import session_scope
 from pager.db.tables import CalendarToken
 from pager.db.tokens import calendar_tokens_of_schedule, calendar_tokens_of_user
 from pager.db.users import find_user_by_handle
+from pager.services.calendars.feed_cache import Feed
 from pager.services.calendars.overrides import overrides_for
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.people.tokens import create_calendar_token, find_calendar_token, revoke_calendar_token
@@ -47,16 +48,6 @@ MAX_ALARM = timedelta(days=7)
 MAX_SHIFTS_WINDOW = timedelta(days=400)
 FeedKind = Literal["user", "schedule"]
 _NO_FEED = "no such calendar feed (unknown, revoked, or a token for another feed)"
-
-
-@dataclass(frozen=True)
-class Feed:
-    """A rendered feed: the .ics bytes, their strong ETag, and the name it is served under."""
-
-    body: bytes
-    etag: str
-    filename: str
-    name: str
 
 
 # --- on call and shifts ------------------------------------------------------------------------
@@ -126,47 +117,64 @@ def parse_alarm(text: str | None) -> timedelta | None:
 
 
 def user_feed(runtime: Runtime, handle: str, token: str, now: datetime, alarm: str | None = None) -> Feed:
-    """The feed of every shift `handle` holds in any schedule; NotFound unless `token` opens it."""
+    """The feed of every shift `handle` holds in any schedule; NotFound unless `token` opens it.
+
+    Served from `runtime.feed_cache` while its inputs are unchanged (pager.services.calendars.feed_cache).
+    """
     start, end = feed_window(now)
     config = runtime.config
+    schedule_ids = sorted(config.schedules)
     with session_scope(runtime.engine, read_only=True) as session:
         user = find_user_by_handle(session, handle)
         row = find_calendar_token(session, token)
         if user is None or row is None or row.user_id is None or row.user_id != user.id:
             raise NotFound(_NO_FEED)
         reminder = parse_alarm(alarm)
-        overrides = {sid: overrides_for(session, sid, start, end) for sid in sorted(config.schedules)}
-    entries: list[CalendarShift] = []
-    for schedule_id in sorted(config.schedules):
-        schedule = config.schedules[schedule_id]
-        for role in ROLES:
-            held = [
-                shift
-                for shift in final_shifts(schedule, role, start, end, overrides[schedule_id])
-                if shift.user == handle
-            ]
-            entries.extend(calendar_shifts(schedule, held))
-    return _feed(entries, f"On call: {user.name} ({user.handle})", handle, now, reminder)
+        overrides = {sid: tuple(overrides_for(session, sid, start, end)) for sid in schedule_ids}
+    name = f"On call: {user.name} ({user.handle})"
+
+    def render() -> Feed:
+        entries: list[CalendarShift] = []
+        for schedule_id in schedule_ids:
+            schedule = config.schedules[schedule_id]
+            for role in ROLES:
+                held = [
+                    shift
+                    for shift in final_shifts(schedule, role, start, end, overrides[schedule_id])
+                    if shift.user == handle
+                ]
+                entries.extend(calendar_shifts(schedule, held))
+        return _feed(entries, name, handle, now, reminder)
+
+    key = ("user", handle, name, start, reminder, tuple(overrides.items()))
+    return runtime.feed_cache.get_or_render(config, key, render)
 
 
 def schedule_feed(
     runtime: Runtime, schedule_id: str, token: str, now: datetime, alarm: str | None = None
 ) -> Feed:
-    """The feed of both roles of `schedule_id`; NotFound unless `token` opens it."""
+    """The feed of both roles of `schedule_id`; NotFound unless `token` opens it (cached as user_feed)."""
     start, end = feed_window(now)
-    schedule = runtime.config.schedules.get(schedule_id)
+    config = runtime.config
+    schedule = config.schedules.get(schedule_id)
     with session_scope(runtime.engine, read_only=True) as session:
         row = find_calendar_token(session, token)
         if schedule is None or row is None or row.schedule_id != schedule.id:
             raise NotFound(_NO_FEED)
         reminder = parse_alarm(alarm)
-        overrides = overrides_for(session, schedule.id, start, end)
-    entries = [
-        entry
-        for role in ROLES
-        for entry in calendar_shifts(schedule, final_shifts(schedule, role, start, end, overrides))
-    ]
-    return _feed(entries, f"On call: {schedule.name}", schedule.id, now, reminder)
+        overrides = tuple(overrides_for(session, schedule.id, start, end))
+    found = schedule
+
+    def render() -> Feed:
+        entries = [
+            entry
+            for role in ROLES
+            for entry in calendar_shifts(found, final_shifts(found, role, start, end, overrides))
+        ]
+        return _feed(entries, f"On call: {found.name}", found.id, now, reminder)
+
+    key = ("schedule", schedule.id, start, reminder, overrides)
+    return runtime.feed_cache.get_or_render(config, key, render)
 
 
 def _feed(
