@@ -97,7 +97,7 @@ class CompiledLayer:
             points.extend(self.windows.boundaries_between(a, b))
         return points
 
-    def next_member(self, hit: LayerHit, not_users: str | None | Collection[str | None]) -> str | None:
+    def next_member(self, hit: LayerHit, not_users: Collection[str | None] | str | None) -> str | None:
         """The first member after `hit` in rotation order who is not among `not_users`."""
         stand_in = self.stand_in(hit, _as_set(not_users))
         return None if stand_in is None else stand_in.user
@@ -114,7 +114,7 @@ class CompiledLayer:
         return None
 
 
-def _as_set(users: str | None | Collection[str | None]) -> Collection[str | None]:
+def _as_set(users: Collection[str | None] | str | None) -> Collection[str | None]:
     if users is None or isinstance(users, str):
         return {users}
     return users
@@ -196,9 +196,8 @@ def _apply_overrides(base: _Holder, active: Sequence[Override], role: Role) -> _
     for override in active:
         if override.role != role:
             continue
-        if override.kind == "add":
-            holder = (override.user, "override")
-        elif override.kind == "replace" and holder[0] == override.instead_of:
+        replaces = override.kind == "replace" and holder[0] == override.instead_of
+        if override.kind == "add" or replaces:
             holder = (override.user, "override")
         elif override.kind == "remove" and holder[0] == override.user:
             holder = base  # back to the layers' answer without the removed people
