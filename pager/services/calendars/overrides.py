@@ -21,6 +21,9 @@ from pager.db.tables import OverrideRow
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.people.users import require_user
 
+# A removal or replacement is checked against the schedule's final shifts over its whole window, so
+# the window is capped like a shifts query.
+MAX_CHECKED_WINDOW = timedelta(days=400)
 # A swap's shifts are looked for this far around its instants (pager.core.overrides' widest search).
 _SWAP_REACH = timedelta(days=401)
 
@@ -69,7 +72,7 @@ def create_override(
     """Validate and store an override of any kind (`add`, `remove`, `replace`).
 
     `remove`: `user` must hold `role` somewhere in the window. `replace`: `instead_of` must, and is
-    required (and only allowed) for this kind. InvalidInput or NotFound otherwise, nothing stored.
+    required (and only allowed) for this kind. Both are at most 400 days long. InvalidInput or NotFound otherwise, nothing stored.
     """
     schedule = _schedule(config, schedule_id)
     checked_role = _role(role)
@@ -87,6 +90,8 @@ def create_override(
     elif instead_of is not None:
         raise InvalidInput(f"instead_of is only for replace overrides, not {checked_kind}")
     if checked_kind != "add":
+        if end - start > MAX_CHECKED_WINDOW:
+            raise InvalidInput(f"a {checked_kind} override may be at most {MAX_CHECKED_WINDOW.days} days long")
         absent = user if checked_kind == "remove" else instead_of
         assert absent is not None
         existing = stored_overrides.overrides_overlapping(session, schedule_id, start, end)
