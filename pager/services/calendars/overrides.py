@@ -72,7 +72,8 @@ def create_override(
     """Validate and store an override of any kind (`add`, `remove`, `replace`).
 
     `remove`: `user` must hold `role` somewhere in the window. `replace`: `instead_of` must, and is
-    required (and only allowed) for this kind. Both are at most 400 days long. InvalidInput or NotFound otherwise, nothing stored.
+    required (and only allowed) for this kind. Both are at most 400 days long. InvalidInput or
+    NotFound otherwise, and nothing is stored.
     """
     schedule = _schedule(config, schedule_id)
     checked_role = _role(role)
@@ -91,7 +92,8 @@ def create_override(
         raise InvalidInput(f"instead_of is only for replace overrides, not {checked_kind}")
     if checked_kind != "add":
         if end - start > MAX_CHECKED_WINDOW:
-            raise InvalidInput(f"a {checked_kind} override may be at most {MAX_CHECKED_WINDOW.days} days long")
+            longest = MAX_CHECKED_WINDOW.days
+            raise InvalidInput(f"a {checked_kind} override may be at most {longest} days long")
         absent = user if checked_kind == "remove" else instead_of
         assert absent is not None
         existing = stored_overrides.overrides_overlapping(session, schedule_id, start, end)
