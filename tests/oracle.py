@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -139,8 +140,9 @@ class OracleRotation:
         return found[::-1]
 
 
+@lru_cache(maxsize=64)
 def rotation_for(layer: RotationLayer, tz: ZoneInfo) -> OracleRotation:
-    """The oracle rotation of a layer."""
+    """The oracle rotation of a layer (kept: it only ever lists more of the same handoffs)."""
     return OracleRotation(layer.start, tz, shift=layer.shift, rrule=layer.handoff_rrule)
 
 
@@ -215,42 +217,88 @@ class OracleOnCall:
 
 
 def on_call(schedule: Schedule, t: datetime, overrides: Sequence[Override] = ()) -> OracleOnCall:
-    """Who holds primary and secondary at t (rotation layers only)."""
+    """Who holds primary and secondary at t (rotation layers only).
+
+    Overrides, read literally from docs/schedules.md ("Overrides"): those in force at t act in the
+    order given. `remove` people are out of every rotation of their role: where a layer has one of
+    them, its next member (in rotation order) who is not removed holds instead, and a layer left with
+    nobody counts as empty. Then, in order, `add` sets the holder, `replace` swaps `instead_of` for
+    `user` when `instead_of` holds, and `remove` sends the holder back to the layers' answer.
+    """
     tz = ZoneInfo(schedule.time_zone)
-    primary_layer: LayerHolder | None = None
-    secondary_layer: LayerHolder | None = None
+    in_force = [o for o in overrides if o.start <= t < o.end]
+    removed = {
+        role: {o.user for o in in_force if o.role == role and o.kind == "remove"}
+        for role in ("primary", "secondary")
+    }
+    plain = {role: _top_holder(schedule, tz, t, role, set()) for role in ("primary", "secondary")}
+    top = {role: _top_holder(schedule, tz, t, role, removed[role]) for role in ("primary", "secondary")}
+
+    def layers_answer(role: str) -> tuple[str | None, str | None]:
+        holder = top[role]
+        if holder is None:
+            return None, None
+        source = "override" if holder != plain[role] else f"layer:{holder.layer.name}"
+        return holder.user, source
+
+    primary, primary_source = _in_order(layers_answer("primary"), in_force, "primary")
+
+    secondary_base = layers_answer("secondary")
+    primary_layer = top["primary"]
+    if top["secondary"] is None and primary_layer is not None:
+        members = primary_layer.layer.members
+        after = [members[(primary_layer.k + step) % len(members)] for step in range(1, len(members))]
+        chosen = next(
+            (m for m in after if m != primary and m not in removed["primary"] | removed["secondary"]), None
+        )
+        unchanged = next((m for m in after if m != primary), None)
+        if chosen is not None:
+            source = f"next-in:{primary_layer.layer.name}" if chosen == unchanged else "override"
+            secondary_base = (chosen, source)
+    secondary, secondary_source = _in_order(secondary_base, in_force, "secondary")
+    return OracleOnCall(primary, secondary, primary_source, secondary_source)
+
+
+def _top_holder(
+    schedule: Schedule, tz: ZoneInfo, t: datetime, role: str, removed: set[str]
+) -> LayerHolder | None:
+    """The last layer of `role` with someone at t who is not removed (their rotation's stand-in)."""
+    found: LayerHolder | None = None
     for layer in schedule.layers:
         assert isinstance(layer, RotationLayer), "the oracle only knows rotation layers"
-        holder = layer_holder(layer, tz, t)
-        if holder is None:
+        if layer.role != role:
             continue
-        # Later layers win wherever they have someone.
-        if layer.role == "primary":
-            primary_layer = holder
-        else:
-            secondary_layer = holder
+        holder = layer_holder(layer, tz, t)
+        if holder is not None and holder.user in removed:
+            members = layer.members
+            holder = next(
+                (
+                    LayerHolder(members[(holder.k + step) % len(members)], layer, holder.k + step)
+                    for step in range(1, len(members))
+                    if members[(holder.k + step) % len(members)] not in removed
+                ),
+                None,
+            )
+        if holder is not None:
+            found = holder  # later layers win wherever they have someone
+    return found
 
-    primary = primary_layer.user if primary_layer else None
-    primary_source = f"layer:{primary_layer.layer.name}" if primary_layer else None
-    for override in overrides:
-        if override.role == "primary" and override.start <= t < override.end:
-            primary, primary_source = override.user, "override"
 
-    secondary: str | None = None
-    secondary_source: str | None = None
-    if secondary_layer is not None:
-        secondary, secondary_source = secondary_layer.user, f"layer:{secondary_layer.layer.name}"
-    elif primary_layer is not None:
-        members = primary_layer.layer.members
-        for step in range(1, len(members)):
-            candidate = members[(primary_layer.k + step) % len(members)]
-            if candidate != primary:
-                secondary, secondary_source = candidate, f"next-in:{primary_layer.layer.name}"
-                break
-    for override in overrides:
-        if override.role == "secondary" and override.start <= t < override.end:
-            secondary, secondary_source = override.user, "override"
-    return OracleOnCall(primary, secondary, primary_source, secondary_source)
+def _in_order(
+    base: tuple[str | None, str | None], in_force: Sequence[Override], role: str
+) -> tuple[str | None, str | None]:
+    answer = base
+    for override in in_force:
+        if override.role != role:
+            continue
+        if override.kind == "add":
+            answer = (override.user, "override")
+        elif override.kind == "replace":
+            if answer[0] == override.instead_of:
+                answer = (override.user, "override")
+        elif answer[0] == override.user:  # remove
+            answer = base
+    return answer
 
 
 def change_points(

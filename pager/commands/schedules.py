@@ -45,7 +45,10 @@ def check(
     ctx: typer.Context,
     require_coverage: Annotated[
         bool,
-        typer.Option("--require-coverage", help="Also fail when a schedule has a primary gap in 30 days."),
+        typer.Option(
+            "--require-coverage",
+            help="Also fail when a schedule has a primary gap in 30 days (stored overrides included).",
+        ),
     ] = False,
     start: FromOption = None,
 ) -> None:
@@ -249,8 +252,9 @@ def render_table(headers: Sequence[str] | None, rows: Sequence[Sequence[str]], i
 def _primary_gaps(config_dir: Path, schedule: Schedule, start: datetime) -> list[ConfigError]:
     end = start + COVERAGE_HORIZON
     path = config_dir / "schedules" / f"{schedule.id}.yaml"
+    overrides = stored_overrides([schedule.id], start, end)
     try:
-        gaps = find_gaps("primary", final_shifts(schedule, "primary", start, end), start, end)
+        gaps = find_gaps("primary", final_shifts(schedule, "primary", start, end, overrides), start, end)
     except ScheduleError as exc:
         return [ConfigError(path, 1, str(exc))]
     return [

@@ -10,6 +10,8 @@ from pager.core.durations import ShiftLength
 
 Role = Literal["primary", "secondary"]
 ROLES: tuple[Role, Role] = ("primary", "secondary")
+OverrideKind = Literal["add", "remove", "replace"]
+OVERRIDE_KINDS: tuple[OverrideKind, ...] = ("add", "remove", "replace")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
 
 
@@ -68,13 +70,24 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Override:
-    """`user` holds `role` of `schedule` in `[start, end)` (UTC instants), beating every layer."""
+    """A change to who holds `role` of `schedule` in `[start, end)` (UTC instants).
+
+    - `add`: `user` holds the role, beating every layer.
+    - `remove`: `user` does not hold the role; where a layer would give it to them, the next member of
+      that layer's rotation who is not removed stands in, else the layers below decide.
+    - `replace`: wherever `instead_of` would hold the role, `user` does.
+
+    Where several are in force at one instant they apply in the order given (creation order), each
+    to the answer of those before it. A swap is two `replace` overrides.
+    """
 
     schedule: str
     role: Role
     start: datetime
     end: datetime
     user: str
+    kind: OverrideKind = "add"
+    instead_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 The rules are in docs/schedules.md, "Who is on call: the rules".
 
 - Later layers win wherever they have someone; overrides beat every layer for their role.
+- Overrides in force apply in creation order to the layers' answer: `add` puts its user on, `replace`
+  swaps one person for another, `remove` takes its user out of the layers (the next member of the
+  same rotation who is not removed stands in; else a lower layer decides).
 - Secondary: the last secondary layer with someone; else the next member after the primary in the
   rotation layer that decided the primary (skipping whoever ends up primary, so one person never
   holds both roles by derivation); none for a one-member layer or an iCal layer.
@@ -12,8 +15,8 @@ The rules are in docs/schedules.md, "Who is on call: the rules".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +36,7 @@ from pager.core.model import (
 from pager.core.restrictions import RestrictionWindows
 from pager.core.rotation import Rotation, RotationError
 
+_Holder = tuple[str | None, str | None]  # (user, source)
 _HANDOFF_HORIZONS = (timedelta(days=2), timedelta(days=35), timedelta(days=400))
 
 
@@ -93,16 +97,27 @@ class CompiledLayer:
             points.extend(self.windows.boundaries_between(a, b))
         return points
 
-    def next_member(self, hit: LayerHit, not_user: str | None) -> str | None:
-        """The first member after `hit` in rotation order who is not `not_user`."""
+    def next_member(self, hit: LayerHit, not_users: Collection[str | None] | str | None) -> str | None:
+        """The first member after `hit` in rotation order who is not among `not_users`."""
+        stand_in = self.stand_in(hit, _as_set(not_users))
+        return None if stand_in is None else stand_in.user
+
+    def stand_in(self, hit: LayerHit, skipped: Collection[str | None]) -> LayerHit | None:
+        """The first member after `hit` in rotation order not in `skipped`, as a hit (None for iCal)."""
         if hit.k is None or not isinstance(self.layer, RotationLayer):
             return None
         members = self.layer.members
         for step in range(1, len(members)):
             candidate = members[(hit.k + step) % len(members)]
-            if candidate != not_user:
-                return candidate
+            if candidate not in skipped:
+                return LayerHit(self.index, candidate, hit.k + step)
         return None
+
+
+def _as_set(users: Collection[str | None] | str | None) -> Collection[str | None]:
+    if users is None or isinstance(users, str):
+        return {users}
+    return users
 
 
 class CompiledSchedule:
@@ -119,40 +134,51 @@ class CompiledSchedule:
         except (RotationError, IcalLayerError) as exc:
             raise ScheduleError(str(exc)) from None
 
-    def top_hit(self, role: Role, t: datetime) -> LayerHit | None:
-        """The answer of the last layer of `role` that has someone at t."""
+    def top_hit(self, role: Role, t: datetime, removed: Collection[str] = ()) -> LayerHit | None:
+        """The answer of the last layer of `role` that has someone at t who is not `removed`.
+
+        A layer whose member is removed gives the next member of its rotation who is not removed;
+        an iCal layer (or one whose members are all removed) has nobody, so a lower layer decides.
+        """
         for layer in reversed(self.layers):
             if layer.role == role:
                 hit = layer.hit(t)
+                if hit is not None and hit.user in removed:
+                    hit = layer.stand_in(hit, removed)
                 if hit is not None:
                     return hit
         return None
 
     def resolve(self, t: datetime, overrides: Sequence[Override]) -> OnCall:
         """Point lookup at t (aware UTC) with this schedule's overrides already filtered."""
-        active = {o.role: o for o in overrides if o.start <= t < o.end}  # later overrides win
-        primary_hit = self.top_hit("primary", t)
-        primary: str | None = None
-        primary_source: str | None = None
-        if "primary" in active:
-            primary, primary_source = active["primary"].user, "override"
-        elif primary_hit is not None:
-            primary, primary_source = primary_hit.user, f"layer:{self.layers[primary_hit.layer].name}"
+        active = [o for o in overrides if o.start <= t < o.end]
+        removed_primary = {o.user for o in active if o.role == "primary" and o.kind == "remove"}
+        removed_secondary = {o.user for o in active if o.role == "secondary" and o.kind == "remove"}
 
-        secondary: str | None = None
-        secondary_source: str | None = None
-        if "secondary" in active:
-            secondary, secondary_source = active["secondary"].user, "override"
-        else:
-            secondary_hit = self.top_hit("secondary", t)
-            if secondary_hit is not None:
-                secondary = secondary_hit.user
-                secondary_source = f"layer:{self.layers[secondary_hit.layer].name}"
-            elif primary_hit is not None:
-                deciding = self.layers[primary_hit.layer]
-                secondary = deciding.next_member(primary_hit, primary)
-                secondary_source = f"next-in:{deciding.name}" if secondary else None
+        primary_hit = self.top_hit("primary", t, removed_primary)
+        base: _Holder = (None, None)
+        if primary_hit is not None:
+            base = (primary_hit.user, self._layer_source(primary_hit, "primary", t, removed_primary))
+        primary, primary_source = _apply_overrides(base, active, "primary")
+
+        secondary_hit = self.top_hit("secondary", t, removed_secondary)
+        base = (None, None)
+        if secondary_hit is not None:
+            base = (secondary_hit.user, self._layer_source(secondary_hit, "secondary", t, removed_secondary))
+        elif primary_hit is not None:
+            deciding = self.layers[primary_hit.layer]
+            user = deciding.next_member(primary_hit, {primary, *removed_primary, *removed_secondary})
+            if user is not None:
+                changed = user != deciding.next_member(primary_hit, primary)
+                base = (user, "override" if changed else f"next-in:{deciding.name}")
+        secondary, secondary_source = _apply_overrides(base, active, "secondary")
         return OnCall(self.schedule.id, t, primary, secondary, primary_source, secondary_source)
+
+    def _layer_source(self, hit: LayerHit, role: Role, t: datetime, removed: Collection[str]) -> str:
+        """`layer:<name>`, or `override` where a removal changed the layers' answer."""
+        if removed and self.top_hit(role, t) != hit:
+            return "override"
+        return f"layer:{self.layers[hit.layer].name}"
 
     def boundaries_between(self, a: datetime, b: datetime, overrides: Sequence[Override]) -> list[datetime]:
         """Sorted instants in [a, b), starting with a, where the answer may change."""
@@ -162,6 +188,20 @@ class CompiledSchedule:
         for override in overrides:
             points.update(p for p in (override.start, override.end) if a <= p < b)
         return sorted(points)
+
+
+def _apply_overrides(base: _Holder, active: Sequence[Override], role: Role) -> _Holder:
+    """Apply the overrides in force, in order, to the layers' answer `base` (removals already in it)."""
+    holder = base
+    for override in active:
+        if override.role != role:
+            continue
+        replaces = override.kind == "replace" and holder[0] == override.instead_of
+        if override.kind == "add" or replaces:
+            holder = (override.user, "override")
+        elif override.kind == "remove" and holder[0] == override.user:
+            holder = base  # back to the layers' answer without the removed people
+    return holder
 
 
 @lru_cache(maxsize=256)
@@ -175,15 +215,7 @@ def _own_overrides(schedule: Schedule, overrides: Sequence[Override]) -> list[Ov
     for override in overrides:
         if override.schedule != schedule.id:
             continue
-        own.append(
-            Override(
-                override.schedule,
-                override.role,
-                require_aware(override.start),
-                require_aware(override.end),
-                override.user,
-            )
-        )
+        own.append(replace(override, start=require_aware(override.start), end=require_aware(override.end)))
     return own
 
 

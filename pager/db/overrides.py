@@ -17,7 +17,7 @@ from pager.db.tables import OverrideRow
 def add_override(
     session: Session, override: Override, *, now: datetime, created_by: str | None = None
 ) -> OverrideRow:
-    """Store `override`; `end <= start` raises IntegrityError (CHECK constraint)."""
+    """Store `override` (any kind); `end <= start` raises IntegrityError (CHECK constraint)."""
     row = OverrideRow(
         schedule_id=override.schedule,
         role=override.role,
@@ -26,6 +26,8 @@ def add_override(
         end=override.end,
         created_by=created_by,
         created_at=now,
+        kind=override.kind,
+        instead_of=override.instead_of,
     )
     session.add(row)
     session.flush()
@@ -49,7 +51,10 @@ def overrides_overlapping(
     """
     params = {"schedule_id": schedule_id, "window_start": start, "window_end": end}
     rows = session.connection().execute(_overrides_query(), params)
-    return [Override(schedule_id, row.role, row.start, row.end, row.user_handle) for row in rows]
+    return [
+        Override(schedule_id, row.role, row.start, row.end, row.user_handle, row.kind, row.instead_of)
+        for row in rows
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +62,7 @@ def _overrides_query() -> Any:
     # Built and compiled once: every trigger and escalation reads overrides.
     c = OverrideRow.metadata.tables["overrides"].c
     return (
-        sql_select(c.role, c.start, c.end, c.user_handle)
+        sql_select(c.role, c.start, c.end, c.user_handle, c.kind, c.instead_of)
         .where(
             c.schedule_id == bindparam("schedule_id"),
             c.start < bindparam("window_end", type_=c.start.type),

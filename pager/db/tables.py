@@ -15,7 +15,7 @@ from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
 from pager.core.alert import AlertSeverity
-from pager.core.model import Role
+from pager.core.model import OVERRIDE_KINDS, OverrideKind, Role
 
 # Deterministic constraint names, so migrations can name what they create and later drop.
 NAMING_CONVENTION = {
@@ -271,13 +271,19 @@ class OutboxMessage(SQLModel, table=True):
 
 
 class OverrideRow(SQLModel, table=True):
-    """`user_handle` holds `role` of `schedule_id` in `[start, end)`; beats every layer."""
+    """A change to who holds `role` of `schedule_id` in `[start, end)` (pager.core.model.Override).
+
+    `kind`: `add` (`user_handle` holds the role), `remove` (`user_handle` does not), `replace`
+    (`user_handle` holds it wherever `instead_of` would). A swap is stored as two `replace` rows.
+    """
 
     __tablename__ = "overrides"
     __table_args__ = (
         Index("ix_overrides_schedule_id_end", "schedule_id", "end"),
         one_of("role", SCHEDULE_ROLES),
         CheckConstraint('"end" > "start"', name="span"),
+        one_of("kind", OVERRIDE_KINDS),
+        CheckConstraint("(kind = 'replace') = (instead_of IS NOT NULL)", name="instead_of"),
     )
 
     schedule_id: str = Field(max_length=100)
@@ -288,6 +294,8 @@ class OverrideRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     created_by: str | None = Field(default=None, max_length=255)
     created_at: datetime = _created()
+    kind: OverrideKind = Field(default="add", sa_type=String(16), sa_column_kwargs={"server_default": "add"})
+    instead_of: str | None = Field(default=None, max_length=64)
 
 
 # --- tokens (only hashes are stored) -----------------------------------------------------------------

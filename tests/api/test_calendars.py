@@ -341,3 +341,46 @@ def test_guessing_feed_tokens_is_limited_per_address(client: TestClient, runtime
     assert int(blocked.headers["Retry-After"]) >= 1
     # Refused before the token is looked at: even the right one waits out the minute.
     assert client.get(f"/calendar/users/alice.ics?token={alice}").status_code == 429
+
+
+def test_schedule_feed_shows_swaps_and_removals(client: TestClient, runtime: Runtime) -> None:
+    _, token = schedule_token(runtime, "team")
+    with session_scope(runtime.engine) as session:
+        # alice's week of 03-02 goes to bob and bob's week of 03-09 to alice; then alice is out 03-20.
+        overrides.swap_shifts(
+            session,
+            runtime.config,
+            schedule_id="team",
+            role="primary",
+            user="alice",
+            user_at=NOW,
+            other="bob",
+            other_at=NOW + timedelta(days=7),
+            now=NOW,
+        )
+        overrides.create_override(
+            session,
+            runtime.config,
+            kind="remove",
+            schedule_id="team",
+            role="primary",
+            user="alice",
+            start=datetime(2026, 3, 20, tzinfo=UTC),
+            end=datetime(2026, 3, 21, tzinfo=UTC),
+            now=NOW,
+        )
+    answer = client.get(f"/calendar/schedules/team.ics?token={token}")
+    assert answer.status_code == 200, answer.text
+    events = feed_events(answer.content)
+    assert events == expected_events(runtime, None, ["team"])
+    primary = sorted(
+        ((summary.rsplit(" ", 1)[1], start, end) for summary, start, end in events if "(primary)" in summary),
+        key=lambda event: event[1],
+    )[:5]
+    assert primary == [
+        ("alice", WINDOW[0], datetime(2026, 2, 23, 15, tzinfo=UTC)),
+        ("bob", datetime(2026, 2, 23, 15, tzinfo=UTC), datetime(2026, 3, 9, 14, tzinfo=UTC)),
+        ("alice", datetime(2026, 3, 9, 14, tzinfo=UTC), datetime(2026, 3, 20, tzinfo=UTC)),
+        ("bob", datetime(2026, 3, 20, tzinfo=UTC), datetime(2026, 3, 21, tzinfo=UTC)),
+        ("alice", datetime(2026, 3, 21, tzinfo=UTC), datetime(2026, 3, 23, 14, tzinfo=UTC)),
+    ]

@@ -163,6 +163,18 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/overrides", "viewer", None),
     ("POST", "/api/v1/overrides", "responder", OVERRIDE_BODY),
     ("DELETE", "/api/v1/overrides/{override}", "responder", None),
+    (
+        "POST",
+        "/api/v1/overrides/swap",
+        "responder",
+        {
+            "schedule": "team",
+            "user": "alice",
+            "at": "2026-03-05T12:00:00+00:00",
+            "with_user": "bob",
+            "with_at": "2026-03-11T12:00:00+00:00",
+        },
+    ),
     ("GET", "/api/v1/policies", "viewer", None),
     ("GET", "/api/v1/policies/main", "viewer", None),
     ("GET", "/api/v1/services", "viewer", None),

@@ -282,8 +282,10 @@ def test_override_changes_oncall_shifts_and_coverage_until_deleted(pager: Pager)
         {
             "id": 1,
             "schedule": "team",
+            "kind": "add",
             "role": "primary",
             "user": "cat",
+            "instead_of": None,
             "start": "2026-03-08T08:00:00+00:00",
             "end": "2026-03-08T11:00:00+00:00",
         }

@@ -1,4 +1,4 @@
-"""/api/v1/overrides: someone else holds a schedule's role for a while."""
+"""/api/v1/overrides: add, remove, replace or swap who holds a schedule's role for a while."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from fastapi import APIRouter, Query, Request, Response
 
 from pager.api.deps import NowDep, ResponderDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
-from pager.api.rest.schemas import NAME_PATTERN, IdPath, OverrideIn, OverrideOut, Paginated, error_responses
+from pager.api.rest.schemas import (
+    NAME_PATTERN,
+    IdPath,
+    OverrideIn,
+    OverrideOut,
+    Paginated,
+    SwapIn,
+    error_responses,
+)
 from pager.db.tables import OverrideRow
-from pager.services.calendars.overrides import add_override, delete_override, list_overrides
+from pager.services.calendars.overrides import create_override, delete_override, list_overrides, swap_shifts
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.transactions import read_only, read_write
 
@@ -40,20 +48,25 @@ def list_all(
     responses=error_responses(401, 403, 422),
 )
 def create(body: OverrideIn, runtime: RuntimeDep, now: NowDep, token: ResponderDep) -> OverrideOut:
-    """`user` holds `role` of `schedule` in [start, end), beating every layer. Needs a responder token.
+    """Change who holds `role` of `schedule` in [start, end). Needs a responder token.
 
-    422 when the end is not after the start, the role is not primary/secondary, or the schedule or
-    user is unknown.
+    `kind` add (default): `user` holds the role, beating every layer; remove: `user` does not (the
+    next member of their rotation stands in, else the layers below decide); replace: `user` holds it
+    wherever `instead_of` would. 422 when the end is not after the start, the role or kind is
+    unknown, the schedule or a user is unknown, `instead_of` is missing (replace) or given (other
+    kinds), or the person removed or replaced does not hold the role in the window.
     """
     try:
         row = read_write(
             runtime.engine,
-            lambda session: add_override(
+            lambda session: create_override(
                 session,
                 runtime.config,
+                kind=body.kind,
                 schedule_id=body.schedule,
                 role=body.role,
                 user=body.user,
+                instead_of=body.instead_of,
                 start=body.start,
                 end=body.end,
                 now=now,
@@ -64,6 +77,40 @@ def create(body: OverrideIn, runtime: RuntimeDep, now: NowDep, token: ResponderD
         # The schedule and user are fields of the body: naming an unknown one is invalid input.
         raise InvalidInput(str(exc)) from None
     return override_out(row)
+
+
+@router.post(
+    "/swap",
+    status_code=201,
+    summary="Swap two shifts",
+    responses=error_responses(401, 403, 422),
+)
+def swap(body: SwapIn, runtime: RuntimeDep, now: NowDep, token: ResponderDep) -> list[OverrideOut]:
+    """`user`'s shift containing `at` goes to `with_user`, and `with_user`'s containing `with_at` to
+    `user`. Stored as two `replace` overrides, returned in that order. Needs a responder token.
+
+    422 when the schedule or a user is unknown, the two are one person, or an instant is not in the
+    named person's shift.
+    """
+    try:
+        rows = read_write(
+            runtime.engine,
+            lambda session: swap_shifts(
+                session,
+                runtime.config,
+                schedule_id=body.schedule,
+                role=body.role,
+                user=body.user,
+                user_at=body.at,
+                other=body.with_user,
+                other_at=body.with_at,
+                now=now,
+                created_by=f"api:{token.name}",
+            ),
+        )
+    except NotFound as exc:
+        raise InvalidInput(str(exc)) from None
+    return [override_out(row) for row in rows]
 
 
 @router.delete(
@@ -83,8 +130,10 @@ def override_out(row: OverrideRow) -> OverrideOut:
     return OverrideOut(
         id=row.id or 0,
         schedule=row.schedule_id,
+        kind=row.kind,
         role=row.role,
         user=row.user_handle,
+        instead_of=row.instead_of,
         start=row.start,
         end=row.end,
         created_by=row.created_by,

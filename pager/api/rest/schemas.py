@@ -234,19 +234,43 @@ class ShiftsOut(BaseModel):
 # --- overrides -----------------------------------------------------------------------------------
 
 
+OverrideKindName = Literal["add", "remove", "replace"]
+
+
 class OverrideIn(BaseModel):
     schedule: Name
     role: RoleName = "primary"
     user: Name
     start: BodyInstant = Field(examples=["2026-03-08T08:30:00+00:00"])
     end: BodyInstant = Field(examples=["2026-03-09T08:30:00+00:00"])
+    kind: OverrideKindName = Field(
+        default="add",
+        description="add: `user` holds the role; remove: `user` does not (the layers give it to someone "
+        "else); replace: `user` holds it wherever `instead_of` would.",
+    )
+    instead_of: Name | None = Field(default=None, description="The person replaced (replace only).")
+
+
+class SwapIn(BaseModel):
+    schedule: Name
+    role: RoleName = "primary"
+    user: Name
+    at: BodyInstant = Field(
+        examples=["2026-03-08T12:00:00+00:00"], description="An instant in `user`'s shift."
+    )
+    with_user: Name = Field(examples=["erin"])
+    with_at: BodyInstant = Field(
+        examples=["2026-03-10T12:00:00+00:00"], description="An instant in `with_user`'s shift."
+    )
 
 
 class OverrideOut(BaseModel):
     id: int
     schedule: str = Field(examples=["checkout"])
+    kind: OverrideKindName = "add"
     role: RoleName
     user: str = Field(examples=["dana"])
+    instead_of: str | None = Field(default=None, examples=[None])
     start: Instant
     end: Instant
     created_by: str | None = Field(examples=["api:ops-bot"])
