@@ -220,10 +220,10 @@ def test_schema_behind_the_head_says_to_upgrade(config_dir: Path, empty_database
     assert document["database"]["ok"] is True
     assert document["schema"]["ok"] is False and "no schema" in document["schema"]["message"]
 
-    upgrade_schema(empty_database_url, "0004")
+    upgrade_schema(empty_database_url, "0005")
     code, document = verdicts(config_dir, GOOD | {"PAGER_DATABASE_URL": empty_database_url})
     assert code == 1
-    assert "at revision 0004, the latest is 0005" in document["schema"]["message"]
+    assert "at revision 0005, the latest is 0006" in document["schema"]["message"]
     assert document["schema"]["fix"] == "run `pager db upgrade`"
 
 
