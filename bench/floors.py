@@ -20,7 +20,7 @@ try:  # the escalation engine's batch: one transaction decides this many alerts
 except ImportError:  # pragma: no cover - moved by a refactoring: the value it had
     DECIDE_BATCH = 200
 try:  # the worker's parallel provider calls
-    from pager.services.delivery.sending import SENDERS
+    from pager.services.delivery.pump import SENDERS
 except ImportError:  # pragma: no cover - sending.py split: the value it had
     SENDERS = 32
 

@@ -1,10 +1,11 @@
-"""The worker: runs due escalations and sends the outbox, woken at once for new work, ticked every second.
+"""The worker: runs due escalations and sends the outbox, woken at once for new work.
 
-APScheduler 3.x only ticks (interval 1 s, misfire_grace_time=None, coalesce=True). The tick and every
-wake-up (in-process trigger, Postgres NOTIFY, the SQLite wake socket) set the flags of two loops, one
-for escalations and one for deliveries. Between runs each sleeps until its earliest due instant in the
-database (at most a second), so a timer fires on time rather than on the next tick. All timers live in
-the database, so a restarted worker picks up everything that fell due while it was down.
+Two loops, one for escalations and one for deliveries, run whenever a wake-up (in-process trigger,
+Postgres NOTIFY, the SQLite wake socket) sets their flag. Between runs each sleeps until its earliest
+due instant in the database, at most TICK_SECONDS, so a timer fires on time and a lost wake-up costs
+at most a second. All timers live in the database, so a restarted worker picks up everything that
+fell due while it was down. The periodic jobs (reconcile sweep, housekeeping, the dead-man's ping)
+run on APScheduler (pager.worker_jobs).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pager.services.operations.heartbeat import Heartbeat
 from pager.services.operations.metrics import WORKER_LOOP_SECONDS, LatenessMeter
 from pager.services.operations.wakeup import WakeListener, Waker
 from pager.services.runtime import Runtime
+from pager.worker_jobs import build_scheduler, periodic_jobs
 
 log = logging.getLogger("pager.worker")
 
@@ -84,6 +86,13 @@ def next_page_due(runtime: Runtime) -> datetime | None:
         return backlog.earliest_page_ready(session)
 
 
+def next_send_due(runtime: Runtime) -> datetime | None:
+    """The earliest instant a queued page may be sent (None: none). Uncertain pages are the
+    reconcile job's (pager.worker_jobs), not the delivery loop's."""
+    with session_scope(runtime.engine, read_only=True) as session:
+        return backlog.earliest_page_ready(session, statuses=("pending",))
+
+
 def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:
     """Reconcile uncertain pages, then send due ones: (reconciled, sent)."""
     return reconcile_uncertain(runtime, now), run_due_deliveries(runtime, now)
@@ -95,7 +104,7 @@ def _next_page_due(runtime: Runtime, pump: DeliveryPump) -> datetime | None:
     # after a claim that could send none, nothing is claimed before the gathering ends.
     if pump.saturated or pump.holding:
         return None
-    due = next_page_due(runtime)
+    due = next_send_due(runtime)
     resume_at = pump.claims_resume_at()
     return due if due is None or resume_at is None else max(due, resume_at)
 
@@ -181,9 +190,10 @@ class Worker:
     DeliveryPump); otherwise sends never wait for decisions. A decision that queues pages wakes the
     delivery loop at once. SIGHUP reloads config.
 
-    Alive: its heartbeat row carries its slower loop's last completed pass
-    (pager.services.operations.heartbeat), and with PAGER_DEADMAN_URL it pings that URL every
-    `deadman_every` seconds while both loops completed a pass within BEAT_STALE_AFTER. Stopping
+    Periodic jobs (pager.worker_jobs, on APScheduler): the reconcile sweep, housekeeping and, with
+    PAGER_DEADMAN_URL, a ping of that URL every `deadman_every` seconds while both loops completed a
+    pass within BEAT_STALE_AFTER. Alive: its heartbeat row carries its slower loop's last completed
+    pass (pager.services.operations.heartbeat), written by the thread that called `run`. Stopping
     takes at most SHUTDOWN_GRACE_SECONDS plus
     the heartbeat row's removal; `abandoned_sends` then says how many provider calls were left running.
     """
@@ -217,16 +227,6 @@ class Worker:
         sync_declared_services(self.runtime.engine, self.runtime.config, self.clock())
         listener = WakeListener(self.runtime.engine, self.runtime.waker)
         listener.start()
-        scheduler = BackgroundScheduler(timezone=UTC)
-        scheduler.add_job(
-            self.runtime.waker.wake,
-            "interval",
-            seconds=TICK_SECONDS,
-            id="tick",
-            misfire_grace_time=None,
-            coalesce=True,
-            max_instances=1,
-        )
         runtime, waker, clock, stopping = self.runtime, self.runtime.waker, self.clock, self._stopping
         pump = DeliveryPump(runtime)
         delivery = _Loop("delivery", waker, pump.run, lambda: _next_page_due(runtime, pump), clock, stopping)
@@ -264,19 +264,17 @@ class Worker:
             threading.Thread(target=loop.run, name=f"pager-{loop.name}", daemon=True) for loop in loops
         ]
         self.heartbeat.register()
-        deadman = self._deadman(loops)
+        scheduler = build_scheduler(periodic_jobs(runtime, self._deadman(loops)), clock)
         scheduler.start()
         for thread in threads:
             thread.start()
-        if deadman is not None:
-            deadman.start()
         log.info("worker_started database=%s", self.runtime.engine.url.render_as_string(hide_password=True))
         tuned_gc = _GarbageCollectorTuning()
         try:
             while not self._stopping.wait(TICK_SECONDS):
                 self.heartbeat.beat(oldest_pass(loops))
         finally:
-            self._shut_down(scheduler, threads, pump, listener, deadman)
+            self._shut_down(scheduler, threads, pump, listener)
             tuned_gc.restore()
 
     def _deadman(self, loops: Sequence[_Loop]) -> DeadmanSwitch | None:
@@ -296,16 +294,14 @@ class Worker:
         threads: Sequence[threading.Thread],
         pump: DeliveryPump,
         listener: WakeListener,
-        deadman: DeadmanSwitch | None,
     ) -> None:
         """Stop within SHUTDOWN_GRACE_SECONDS (plus the heartbeat's removal): nothing new is claimed,
-        loops finish their pass, calls in flight finish or are left to reconciliation."""
+        loops finish their pass, calls in flight finish or are left to reconciliation. A periodic
+        job's run in progress is not waited for (it runs on a daemon thread)."""
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
         pump.stop_claiming()
-        if deadman is not None:
-            deadman.stop()
-        self.heartbeat.remove()  # first: a stopping worker no longer counts as alive
-        scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=False)  # no new job runs: no ping from a stopping worker
+        self.heartbeat.remove()  # before waiting: a stopping worker no longer counts as alive
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         unfinished = [thread.name for thread in threads if thread.is_alive()]

@@ -30,14 +30,16 @@ def earliest_alert_timer(session: Session) -> datetime | None:
     return None if due is None else aware(due)
 
 
-def earliest_page_ready(session: Session) -> datetime | None:
-    """The earliest instant a queued or uncertain page needs attention (None: none)."""
+def earliest_page_ready(
+    session: Session, statuses: tuple[str, ...] = WAITING_PAGE_STATUSES
+) -> datetime | None:
+    """The earliest instant a queued or uncertain page (of `statuses`) needs attention (None: none)."""
     ready_at = outbox_ready_at()
     # One min() per status: with `status =` the index (status, ready_at) answers each with one probe.
     query = sql_select(
         *(
             sql_select(func.min(ready_at)).where(col(OutboxMessage.status) == status).scalar_subquery()
-            for status in WAITING_PAGE_STATUSES
+            for status in statuses
         )
     )
     found = [due for due in session.execute(query).one() if due is not None]

@@ -2,8 +2,8 @@
 
 Serves `/2010-04-01/Accounts/{sid}/Messages.json` and `/Calls.json` (create, filtered and paged list,
 single fetch) in the JSON shapes of the real API, checks HTTP basic auth, records every request, injects
-faults (500, 429, 21211, hang, dropped connection, an outage refusing connections) and posts signed
-status callbacks.
+faults (500, 429, 21211, hang, dropped connection, an outage refusing connections; fake_twilio_faults)
+and posts signed status callbacks. Another process programs it over `/_fake/...` (fake_twilio_control).
 
 A created resource is answered `queued` exactly like the real API; the stored copy then moves on at once
 (message `sent` with `date_sent`, call `ringing` with `start_time`), as the real provider does within a
@@ -32,6 +32,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from pager.testing.fake_twilio_control import serve_control
+from pager.testing.fake_twilio_faults import FAULT_KINDS, Fault, FaultKind, FaultRules
 from pager.testing.fake_twilio_shapes import (
     API_VERSION,
     auth_error,
@@ -46,23 +48,18 @@ from pager.testing.fake_twilio_shapes import (
 )
 from pager.testing.json_http import Answer, JsonHttpServer
 
-FaultKind = Literal["server_error", "rate_limited", "invalid_to", "hang", "drop"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("server_error", "rate_limited", "invalid_to", "hang", "drop")
+__all__ = [
+    "FAULT_KINDS",
+    "FakeTwilio",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+    "main",
+    "post_signed_webhook",
+    "twilio_client",
+]
+
 _ROUTE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/(Messages|Calls)(?:/([^/]+))?\.json$")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """What the fake does instead of answering normally.
-
-    `record` (hang, drop): create the resource before hanging/dropping; for a hang without it the
-    resource is only created if the fake answers late. `delay` (hang): answer after this many seconds;
-    None never answers (the connection is closed when the fake stops).
-    """
-
-    kind: FaultKind
-    record: bool = True
-    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,14 +77,6 @@ class RecordedRequest:
         doc = asdict(self)
         doc["time"] = self.time.isoformat()
         return doc
-
-
-@dataclass
-class _FaultRule:
-    fault: Fault
-    method: str | None  # None: any method
-    to: str | None  # None: the next matching request whatever its destination
-    remaining: int | None  # None: forever
 
 
 @dataclass
@@ -147,7 +136,7 @@ class FakeTwilio:
         self._changed = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
         self._resources: list[_Resource] = []
-        self._rules: list[_FaultRule] = []
+        self._faults = FaultRules()
         self._stopping = threading.Event()
         self._http: JsonHttpServer | None = None
 
@@ -226,32 +215,15 @@ class FakeTwilio:
 
     def fail_next(self, fault: Fault, *, count: int = 1, method: str | None = "POST") -> None:
         """Apply `fault` to the next `count` API requests with this method (None: any method)."""
-        with self._lock:
-            self._rules.append(_FaultRule(fault, method, None, count))
+        self._faults.add(fault, method=method, to=None, count=count)
 
     def fail_to(self, number: str, fault: Fault, *, count: int | None = None) -> None:
         """Apply `fault` to creates addressed to `number` (the next `count` of them; None: all)."""
-        with self._lock:
-            self._rules.append(_FaultRule(fault, "POST", number, count))
+        self._faults.add(fault, method="POST", to=number, count=count)
 
     def clear_faults(self) -> None:
         """Forget every programmed fault."""
-        with self._lock:
-            self._rules.clear()
-
-    def _take_fault(self, method: str, to: str | None) -> Fault | None:
-        with self._lock:
-            # Destination rules win over the queue of "next request" faults.
-            ordered = [r for r in self._rules if r.to is not None] + [r for r in self._rules if r.to is None]
-            for rule in ordered:
-                if rule.method not in (None, method) or (rule.to is not None and rule.to != to):
-                    continue
-                if rule.remaining is not None:
-                    rule.remaining -= 1
-                    if rule.remaining <= 0:
-                        self._rules.remove(rule)
-                return rule.fault
-            return None
+        self._faults.clear()
 
     # -- status callbacks ----------------------------------------------------------------------------
 
@@ -296,7 +268,7 @@ class FakeTwilio:
     ) -> Answer | None:
         """Answer one HTTP request (see `JsonApp`): the `/_fake/` control endpoints or the API."""
         if path.startswith("/_fake/"):
-            return self._serve_control(method, path, body)
+            return serve_control(self, method, path, body)
         form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
         return self._serve_api(method, path, query, form, headers["Authorization"])
 
@@ -318,7 +290,7 @@ class FakeTwilio:
                 return self._fetch(sid, path) if method == "GET" else not_found(path)
             return self._create(collection, form) if method == "POST" else self._list(collection, path, query)
 
-        fault = self._take_fault(method, form.get("To") if method == "POST" else None)
+        fault = self._faults.take(method, form.get("To") if method == "POST" else None)
         if fault is None:
             return normal()
         if fault.kind not in ("hang", "drop"):
@@ -364,44 +336,6 @@ class FakeTwilio:
             return 200, list_page(filter_resources(newest_first, collection, query), collection, path, query)
         except ValueError as error:
             return twilio_error(400, 20001, str(error))
-
-    # -- cross-process control (`/_fake/...`) --------------------------------------------------------
-
-    def _serve_control(self, method: str, path: str, body: bytes) -> Answer:
-        # Lets another process (the e2e test driving a server process) inspect and program the fake.
-        if (method, path) == ("GET", "/_fake/requests"):
-            return 200, [r.to_json() for r in self.requests]
-        if (method, path) == ("GET", "/_fake/messages"):
-            return 200, self.messages
-        if (method, path) == ("GET", "/_fake/calls"):
-            return 200, self.calls
-        if (method, path) == ("DELETE", "/_fake/faults"):
-            self.clear_faults()
-            return 200, {"ok": True}
-        try:
-            doc = json.loads(body or b"{}")
-            if (method, path) == ("POST", "/_fake/faults"):
-                if doc.get("kind") not in FAULT_KINDS:
-                    raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
-                fault = Fault(doc["kind"], bool(doc.get("record", True)), doc.get("delay"))
-                if doc.get("to"):
-                    self.fail_to(str(doc["to"]), fault, count=doc.get("count"))
-                else:
-                    self.fail_next(fault, count=int(doc.get("count", 1)), method=doc.get("method", "POST"))
-                return 200, {"ok": True}
-            if (method, path) == ("POST", "/_fake/status_callbacks"):
-                status = self.send_status_callback(
-                    str(doc["sid"]), str(doc.get("status", "delivered")), doc.get("error_code")
-                )
-                return 200, {"status_code": status}
-            if (method, path) == ("POST", "/_fake/outage"):
-                # Answered first; the socket closes a moment later (see go_down).
-                seconds = float(doc["seconds"])
-                self.go_down(seconds)
-                return 200, {"ok": True, "down_for": seconds}
-        except (ValueError, KeyError, TypeError, urllib.error.URLError) as error:
-            return 400, {"error": repr(error)}
-        return 404, {"error": f"no such control endpoint: {method} {path}"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

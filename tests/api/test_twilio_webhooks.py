@@ -38,6 +38,7 @@ from pager.services.alerting import alerts, catalog
 from pager.services.delivery.claiming import Attempt, claim_pages
 from pager.services.delivery.outcomes import record_outcomes
 from pager.services.delivery.reconciliation import reconcile_uncertain
+from pager.services.operations import housekeeping
 from pager.services.people import users
 from pager.services.phone import replies as phone
 from pager.services.phone.replies import NOT_REGISTERED, open_alerts_text
@@ -719,12 +720,17 @@ def test_handled_message_ids_are_forgotten_after_the_retention(runtime: Runtime)
         phone.handle_sms(runtime, SMS["alice"], "a", T0, message_sid=sid) == f"Alert {alert_id} acknowledged."
     )
     assert phone.handle_sms(runtime, SMS["alice"], "a", T0 + timedelta(days=29), message_sid=sid) is None
-    # Any later claim prunes what is older than the retention.
-    later = T0 + phone.REPLAY_KEY_RETENTION + timedelta(seconds=1)
-    phone.handle_sms(runtime, SMS["alice"], "a", later, message_sid=new_sid("SM"))
+    other = new_sid("SM")
+    phone.handle_sms(runtime, SMS["alice"], "a", T0 + timedelta(days=1), message_sid=other)
+    # The worker's housekeeping job forgets what is older than the retention.
+    assert housekeeping.prune_expired(runtime.engine, T0 + housekeeping.REPLAY_KEY_RETENTION) == 0
+    later = T0 + housekeeping.REPLAY_KEY_RETENTION + timedelta(seconds=1)
+    assert housekeeping.prune_expired(runtime.engine, later) == 1
     with session_scope(runtime.engine, read_only=True) as session:
         keys = [row.request_key for row in session.exec(select(HandledProviderRequest))]
-    assert f"sms:{sid}" not in keys and len(keys) == 1
+    assert keys == [f"sms:{other}"]
+    # A replay after the retention acts like a new request.
+    assert phone.handle_sms(runtime, SMS["alice"], "a", later, message_sid=sid) is not None
 
 
 def test_an_sms_without_a_message_sid_is_refused(client: TestClient, runtime: Runtime) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ("pager/services", "pager/api", "pager/commands", "pager/worker.py")
+LAYERS = ("pager/services", "pager/api", "pager/commands", "pager/worker.py", "pager/worker_jobs.py")
 STATEMENTS = frozenset({"select", "update", "insert", "delete"})
 _SQL_PACKAGES = ("sqlalchemy", "sqlmodel")
 _TABLE_MODULES = ("pager.db.tables",)

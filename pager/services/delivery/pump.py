@@ -26,13 +26,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
 from pager.services.delivery.claiming import BATCH, Attempt, claim_pages
 from pager.services.delivery.outcomes import record_outcomes
-from pager.services.delivery.reconciliation import reconcile_uncertain
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.delivery")
 
 SENDERS = 32
-RECONCILE_EVERY = timedelta(seconds=1)
 CLAIM_GATHER = timedelta(milliseconds=50)
 # After a claim that could send nothing it took (all held back), new pages gather this long first.
 THROTTLED_GATHER = timedelta(milliseconds=100)
@@ -61,8 +59,7 @@ def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -
 class DeliveryPump:
     """The worker's delivery: a long-lived pool of senders that the loop never waits on.
 
-    Each run records the outcomes that came back (one transaction), reconciles uncertain pages (at
-    most once a second: leases and provider checks are measured in seconds), and claims only as
+    Each run records the outcomes that came back (one transaction) and claims only as
     many due pages as there are idle senders, so a claimed page is in a provider call at once and
     can never outlive its `sending` lease. A finishing sender calls `on_finished` (the worker wakes
     the delivery loop with it) once a quarter of the senders are free or none is busy, so outcomes
@@ -95,7 +92,6 @@ class DeliveryPump:
         self._all_idle = threading.Condition(self._lock)
         self._closed = False
         self._finished: queue.SimpleQueue[tuple[Attempt, DeliveryResult]] = queue.SimpleQueue()
-        self._next_reconcile: datetime | None = None
         self._held_since: datetime | None = None
         self._skipped_for_hold = False
         self._gather_until: datetime | None = None
@@ -154,7 +150,10 @@ class DeliveryPump:
         return 0
 
     def run(self, now: datetime) -> int:
-        """One pass; returns how many pages it recorded, reconciled or handed to a sender."""
+        """One pass; returns how many pages it recorded or handed to a sender.
+
+        Uncertain pages are not its work: the worker's `reconcile` job asks the providers about them.
+        """
         finished: list[tuple[Attempt, DeliveryResult]] = []
         while not self._finished.empty():
             finished.append(self._finished.get())
@@ -169,10 +168,6 @@ class DeliveryPump:
                 for outcome in finished:
                     self._finished.put(outcome)
                 raise
-        reconciled = 0
-        if self._next_reconcile is None or now >= self._next_reconcile:
-            reconciled = reconcile_uncertain(self.runtime, now)
-            self._next_reconcile = now + RECONCILE_EVERY
         gathering = self._gather_until is not None and now < self._gather_until
         claimable = 0 if self._closed or self._held(now) or gathering else self.claimable(now)
         attempts, put_back = claim_pages(self.runtime, now, claimable) if claimable else ([], 0)
@@ -187,7 +182,7 @@ class DeliveryPump:
             with self._lock:
                 self._idle -= 1
             self._pool.submit(self._send, attempt)
-        return len(finished) + reconciled + len(attempts)
+        return len(finished) + len(attempts)
 
     def stop_claiming(self) -> None:
         """Claim nothing from now on (the worker is stopping); calls in flight go on."""

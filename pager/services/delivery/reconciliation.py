@@ -19,6 +19,8 @@ from pager.services.delivery.claiming import BATCH, page_of, unknown_method
 from pager.services.delivery.reports import SETTLED_BY_REPORT
 from pager.services.runtime import Runtime
 
+RECONCILE_EVERY = timedelta(seconds=1)  # the worker's `reconcile` job; leases are measured in seconds
+
 
 def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
     """Ask the provider about pages whose outcome is unknown; resend only those it has no record of."""

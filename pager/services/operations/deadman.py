@@ -2,14 +2,13 @@
 
 An outside checker (a cron monitor, a healthcheck service) expects the pings and raises its own
 alarm when they stop: pager down, hung, cut off from the network or from its database. The pings
-come from a thread of their own, never from a loop, with a short timeout; a failed ping is logged
-and the next one is tried on time.
+come from the worker's periodic job `deadman` (pager.worker_jobs, on a thread of its own, never
+from a loop), with a short timeout; a failed ping is logged and the next one is tried on time.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -21,7 +20,7 @@ DEADMAN_TIMEOUT_SECONDS = 5.0
 
 
 class DeadmanSwitch:
-    """Pings `url` (HTTP GET) every `every` seconds while `healthy()` says so, from a daemon thread."""
+    """Pings `url` (HTTP GET) when `healthy()` says so; the worker's job calls it every `every` seconds."""
 
     def __init__(
         self,
@@ -36,19 +35,6 @@ class DeadmanSwitch:
         self.timeout = timeout
         # The URL often carries a secret check id: logs name its host only.
         self._host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pager-deadman", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop pinging (a ping in progress ends by its own timeout; this does not wait for it)."""
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.ping_if_healthy()
 
     def ping_if_healthy(self) -> bool:
         """One ping when healthy; True when the checker answered 2xx/3xx."""

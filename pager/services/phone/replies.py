@@ -8,7 +8,8 @@
 - Replays: a signed Twilio request can be posted again (by Twilio retrying, or by whoever captured
   it). An inbound SMS acts once per MessageSid and a call acts on one key press per CallSid: the
   key is inserted in `handled_provider_requests` first, in the transaction that acts, and a
-  request whose key is already there changes nothing (kept REPLAY_KEY_RETENTION, then pruned).
+  request whose key is already there changes nothing (kept 30 days, then pruned by the worker's
+  housekeeping job, pager.services.operations.housekeeping).
 - Twilio status callbacks mark pages delivered or failed; a failure falls back to the person's next
   method through the engine, exactly as a failed send does (pager.services.delivery.outcomes.fall_back).
 - Email links: signed, expiring, single-use tokens; a used link's nonce is kept on the alert's
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from sqlmodel import Session
@@ -29,7 +30,7 @@ from pager.core.page_text import SMS_LIMIT, gsm7_length, to_gsm7, voice_text
 from pager.core.sms_grammar import HELP_TEXT, KEYS, Action, Command, parse_reply
 from pager.db.alerts import lock_alert, open_alerts_paged_to, timeline_entries_of_kind
 from pager.db.outbox import first_paged_user, was_paged
-from pager.db.provider_requests import claim_request, prune_handled_requests
+from pager.db.provider_requests import claim_request
 from pager.db.session import session_scope
 from pager.db.tables import Alert, Service
 from pager.db.users import find_user_by_handle, phone_number_owners
@@ -59,9 +60,6 @@ _DONE: dict[Action, str] = {"ack": "acknowledged", "resolve": "resolved", "escal
 DELIVERED_STATUSES = frozenset({"delivered", "completed"})
 FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
 _FINAL_ROW_STATUSES = ("delivered", "failed", "cancelled")
-# Twilio retries a webhook within minutes; a captured request could be replayed any time later, so
-# keys are kept well beyond that (the rows are tiny and people send few replies).
-REPLAY_KEY_RETENTION = timedelta(days=30)
 MAX_PROVIDER_ID = 64  # Twilio's sids are 34 characters
 ALREADY_HANDLED = "This key press was already handled. Goodbye."
 
@@ -133,8 +131,6 @@ def _first_time(session: Session, kind: str, provider_id: str, now: datetime) ->
     if not claim_request(session, f"{kind}:{provider_id}", now):
         log.warning("provider_request_replayed kind=%s provider_id=%s", kind, provider_id)
         return False
-    # Cheap here: an index range on handled_at, nearly always empty, once per person's reply.
-    prune_handled_requests(session, now - REPLAY_KEY_RETENTION)
     return True
 
 
