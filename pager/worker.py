@@ -24,12 +24,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.core.readiness import BEAT_STALE_AFTER
-from pager.db import backlog
-from pager.db.session import session_scope
 from pager.services.alerting.catalog import sync_declared_services
 from pager.services.alerting.escalation import OnDecided, run_due_escalations
 from pager.services.delivery.pump import DeliveryPump, run_due_deliveries
 from pager.services.delivery.reconciliation import reconcile_uncertain
+from pager.services.operations.backlog import next_alert_due, next_send_due
 from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
 from pager.services.operations.heartbeat import Heartbeat
 from pager.services.operations.metrics import WORKER_LOOP_SECONDS, LatenessMeter
@@ -72,25 +71,6 @@ def tick(runtime: Runtime, now: datetime) -> TickReport:
     escalated = run_due_escalations(runtime, now)
     reconciled, sent = deliver(runtime, now)
     return TickReport(escalated, reconciled, sent)
-
-
-def next_alert_due(runtime: Runtime) -> datetime | None:
-    """The earliest `next_action_at` of an open alert (None: no timer set)."""
-    with session_scope(runtime.engine, read_only=True) as session:
-        return backlog.earliest_alert_timer(session)
-
-
-def next_page_due(runtime: Runtime) -> datetime | None:
-    """The earliest instant a queued or uncertain page needs attention (None: none)."""
-    with session_scope(runtime.engine, read_only=True) as session:
-        return backlog.earliest_page_ready(session)
-
-
-def next_send_due(runtime: Runtime) -> datetime | None:
-    """The earliest instant a queued page may be sent (None: none). Uncertain pages are the
-    reconcile job's (pager.worker_jobs), not the delivery loop's."""
-    with session_scope(runtime.engine, read_only=True) as session:
-        return backlog.earliest_page_ready(session, statuses=("pending",))
 
 
 def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:

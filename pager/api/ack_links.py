@@ -16,19 +16,19 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from pager.api.deps import NowDep, RuntimeDep
-from pager.services.phone import replies as phone
+from pager.services.phone import link_actions
 
 router = APIRouter(prefix="/ack", tags=["email links"])
 
 VERB = {"ack": "Acknowledge", "resolve": "Resolve"}
-REFUSAL_STATUS: dict[phone.LinkProblem, int] = {
+REFUSAL_STATUS: dict[link_actions.LinkProblem, int] = {
     "invalid": 400,
     "not_paged": 403,
     "gone": 404,
     "used": 409,
     "expired": 410,
 }
-REFUSAL_TITLE: dict[phone.LinkProblem, str] = {
+REFUSAL_TITLE: dict[link_actions.LinkProblem, str] = {
     "invalid": "This link is not valid",
     "not_paged": "This link cannot act on this alert",
     "gone": "Alert not found",
@@ -59,7 +59,7 @@ def page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
-def _refused(refusal: phone.LinkRefused) -> HTMLResponse:
+def _refused(refusal: link_actions.LinkRefused) -> HTMLResponse:
     body = (
         f"<p>{escape(str(refusal))}</p><p class='muted'>Nothing was changed. You can still act on the "
         "alert by replying to its SMS or with the pager command line.</p>"
@@ -94,8 +94,8 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 )
 def confirm_link(token: str, runtime: RuntimeDep) -> HTMLResponse:
     try:
-        view = phone.inspect_link(runtime, token)
-    except phone.LinkRefused as refusal:
+        view = link_actions.inspect_link(runtime, token)
+    except link_actions.LinkRefused as refusal:
         return _refused(refusal)
     verb = VERB[view.action]
     state = view.status
@@ -123,7 +123,7 @@ def confirm_link(token: str, runtime: RuntimeDep) -> HTMLResponse:
 )
 def use_link(token: str, runtime: RuntimeDep, now: NowDep) -> HTMLResponse:
     try:
-        result = phone.use_link(runtime, token, now)
-    except phone.LinkRefused as refusal:
+        result = link_actions.use_link(runtime, token, now)
+    except link_actions.LinkRefused as refusal:
         return _refused(refusal)
     return page(result.message, f"<p class='muted'>Alert {result.alert_id}. You can close this page.</p>")

@@ -20,7 +20,7 @@ from sqlmodel import select
 from pager.db.session import session_scope
 from pager.db.tables import TimelineEntry
 from pager.services.alerting.alerts import act_on_alert
-from pager.services.phone import replies as phone
+from pager.services.phone import link_actions
 from pager.services.phone.email_links import make_link_token
 from pager.services.runtime import Runtime
 from tests.api import test_twilio_webhooks as webhooks
@@ -93,8 +93,8 @@ def test_two_clicks_at_once_act_once(runtime: Runtime) -> None:
 
     def click(_: int) -> str:
         try:
-            return phone.use_link(runtime, token, T0 + timedelta(seconds=30)).outcome
-        except phone.LinkRefused as refusal:
+            return link_actions.use_link(runtime, token, T0 + timedelta(seconds=30)).outcome
+        except link_actions.LinkRefused as refusal:
             return refusal.problem
 
     with ThreadPoolExecutor(max_workers=6) as pool:

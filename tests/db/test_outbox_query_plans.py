@@ -25,9 +25,9 @@ from pager.db.outbox import claim_due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services.delivery import throttle as page_throttle
+from pager.services.operations.backlog import next_page_due
 from pager.services.runtime import Runtime
 from pager.settings import Settings
-from pager.worker import next_page_due
 from tests.db.test_repositories import page
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)

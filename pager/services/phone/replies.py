@@ -1,4 +1,4 @@
-"""Acknowledging by phone and by email link (docs/phone-and-email.md).
+"""Acknowledging by phone (docs/phone-and-email.md); email links are in link_actions.
 
 - Inbound SMS: the reply grammar (pager.core.sms_grammar) says what is asked; the sender's number
   says who asks. Only a person who was paged for an alert may act on it: someone with a page to them
@@ -12,8 +12,6 @@
   housekeeping job, pager.services.operations.housekeeping).
 - Twilio status callbacks mark pages delivered or failed; a failure falls back to the person's next
   method through the engine, exactly as a failed send does (pager.services.delivery.outcomes.fall_back).
-- Email links: signed, expiring, single-use tokens; a used link's nonce is kept on the alert's
-  timeline (kind `link_used`), so a replay is refused.
 """
 
 from __future__ import annotations
@@ -25,36 +23,26 @@ from typing import Literal
 
 from sqlmodel import Session
 
-from pager.core.alert import Ack, DeliveryFailed, Resolve
+from pager.core.alert import DeliveryFailed
 from pager.core.page_text import SMS_LIMIT, gsm7_length, to_gsm7, voice_text
 from pager.core.sms_grammar import HELP_TEXT, KEYS, Action, Command, parse_reply
-from pager.db.alerts import lock_alert, open_alerts_paged_to, timeline_entries_of_kind
-from pager.db.outbox import first_paged_user, was_paged
+from pager.db.alerts import open_alerts_paged_to
+from pager.db.outbox import first_paged_user
 from pager.db.provider_requests import claim_request
 from pager.db.session import session_scope
 from pager.db.tables import Alert, Service
-from pager.db.users import find_user_by_handle, phone_number_owners
+from pager.db.users import phone_number_owners
 from pager.services.alerting.alerts import act_in_transaction, wake_worker
 from pager.services.alerting.paging import AlertTransaction
 from pager.services.delivery.outcomes import fall_back
 from pager.services.delivery.reports import reported_page
 from pager.services.errors import InvalidInput
-from pager.services.phone.email_links import (
-    LINK_LIFETIME_SECONDS,
-    LinkAction,
-    LinkClaim,
-    LinkExpired,
-    LinkInvalid,
-    read_link_token,
-)
 from pager.services.runtime import Runtime
-from pager.settings import signing_key
 
 log = logging.getLogger("pager.phone")
 
 NOT_REGISTERED = "This number is not set up in pager, so it cannot act on alerts."
 NO_OPEN_ALERTS = "You have no open alerts."
-LINK_USED = "link_used"
 _DONE: dict[Action, str] = {"ack": "acknowledged", "resolve": "resolved", "escalate": "escalated"}
 # Twilio's MessageStatus / CallStatus values that end a page one way or the other; others are progress.
 DELIVERED_STATUSES = frozenset({"delivered", "completed"})
@@ -291,114 +279,3 @@ def record_status(
         failed = DeliveryFailed(row.user_handle, row.method, *coordinates, row.last_error)
         fall_back(session, work, row.alert_id, failed)
         return StatusUpdate("failed", row.alert_id)
-
-
-# --- email links -------------------------------------------------------------------------------------
-
-LinkProblem = Literal["invalid", "expired", "used", "gone", "not_paged"]
-
-
-class LinkRefused(Exception):
-    """A link that cannot be acted on; `problem` says why, the message says it to the person."""
-
-    def __init__(self, problem: LinkProblem, message: str) -> None:
-        super().__init__(message)
-        self.problem: LinkProblem = problem
-
-
-@dataclass(frozen=True)
-class LinkView:
-    """What the confirmation page shows: the alert as it is now and what the link would do."""
-
-    alert_id: int
-    action: LinkAction
-    user: str
-    service_id: str
-    summary: str
-    status: str
-    acknowledged_by: str | None
-    resolved_by: str | None
-
-
-@dataclass(frozen=True)
-class LinkResult:
-    """What using a link did, in words for the person."""
-
-    alert_id: int
-    action: LinkAction
-    outcome: str
-    message: str
-
-
-def _claim(runtime: Runtime, token: str, max_age: int) -> LinkClaim:
-    secret = signing_key(runtime.settings)
-    if secret is None:  # serve refuses to start without a key; a runtime built otherwise checks nothing
-        log.warning("link_refused reason=no_usable_secret_key")
-        raise LinkRefused("invalid", "This link is not valid.")
-    try:
-        return read_link_token(secret, token, max_age)
-    except LinkInvalid as exc:
-        problem: LinkProblem = "expired" if isinstance(exc, LinkExpired) else "invalid"
-        raise LinkRefused(problem, f"{str(exc).capitalize()}.") from None
-
-
-def _used(session: Session, claim: LinkClaim) -> bool:
-    used = timeline_entries_of_kind(session, claim.alert_id, LINK_USED)
-    return any(entry.data.get("nonce") == claim.nonce for entry in used)
-
-
-def _check(session: Session, claim: LinkClaim, alert: Alert | None) -> Alert:
-    if alert is None:
-        raise LinkRefused("gone", f"Alert {claim.alert_id} no longer exists.")
-    user = find_user_by_handle(session, claim.user)
-    if user is None or user.id is None:
-        raise LinkRefused("invalid", f"The person this link was sent to ({claim.user}) no longer exists.")
-    # A genuine signature is not enough: only someone this alert paged may act on it by link.
-    if not was_paged(session, claim.alert_id, user.id):
-        raise LinkRefused("not_paged", f"{claim.user} was not paged for alert {claim.alert_id}.")
-    if _used(session, claim):
-        raise LinkRefused("used", "This link has already been used; each link works once.")
-    return alert
-
-
-def inspect_link(runtime: Runtime, token: str, *, max_age: int = LINK_LIFETIME_SECONDS) -> LinkView:
-    """What `token` would do, without doing it (mail scanners follow links); LinkRefused if it can't."""
-    claim = _claim(runtime, token, max_age)
-    with session_scope(runtime.engine, read_only=True) as session:
-        alert = _check(session, claim, session.get(Alert, claim.alert_id))
-        return LinkView(
-            claim.alert_id,
-            claim.action,
-            claim.user,
-            alert.service_id,
-            alert.summary,
-            alert.status,
-            alert.acknowledged_by,
-            alert.resolved_by,
-        )
-
-
-def use_link(
-    runtime: Runtime, token: str, now: datetime, *, max_age: int = LINK_LIFETIME_SECONDS
-) -> LinkResult:
-    """Act on `token` once: the action, its `link_used` mark and the check for an earlier one share one
-    transaction under the alert's row lock, so two clicks at once cannot both act."""
-    claim = _claim(runtime, token, max_age)
-    with session_scope(runtime.engine) as session:
-        alert = _check(session, claim, lock_alert(session, claim.alert_id))
-        work = AlertTransaction(session, runtime, now)
-        event = Ack(claim.user) if claim.action == "ack" else Resolve(claim.user)
-        decision = work.handle(alert, event)
-        outcome = decision.outcome if decision is not None else "policy_missing"
-        if decision is not None:  # a link that could not act stays usable
-            work.timeline(
-                claim.alert_id,
-                LINK_USED,
-                f"email link to {claim.action} used by {claim.user}",
-                {"nonce": claim.nonce, "user": claim.user, "action": claim.action},
-            )
-        message = confirmation(alert, claim.action, outcome)
-    log.info(
-        "link_used alert=%d action=%s by=%s outcome=%s", claim.alert_id, claim.action, claim.user, outcome
-    )
-    return LinkResult(claim.alert_id, claim.action, outcome, message)
