@@ -201,8 +201,11 @@ async def closed_loop(port: int, users: int, connections: int, seconds: float, t
             while time.perf_counter() < stop_at:
                 n += 1
                 k = (worker * 7919 + n) % users
-                response = await client.post(url, json=event(k, f"{tag}-{worker}-{n}"))
                 sent += 1
+                try:
+                    response = await client.post(url, json=event(k, f"{tag}-{worker}-{n}"))
+                except httpx.HTTPError:  # counted (ok is not raised): a closed-loop run goes on
+                    continue
                 ok += response.status_code == 202
 
         await asyncio.gather(*(loop(w) for w in range(connections)))
