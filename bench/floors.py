@@ -15,14 +15,10 @@ from sqlalchemy import Engine
 
 from pager.adapters.twilio_client import make_client, page_status_callback
 
-try:  # the escalation engine's batch: one transaction decides this many alerts
-    from pager.services.alerting.escalation import BATCH as DECIDE_BATCH
-except ImportError:  # pragma: no cover - moved by a refactoring: the value it had
-    DECIDE_BATCH = 200
-try:  # the worker's parallel provider calls
-    from pager.services.delivery.pump import SENDERS
-except ImportError:  # pragma: no cover - sending.py split: the value it had
-    SENDERS = 32
+# The engine's own figures, imported so the floors never drift from them: the escalation batch (one
+# transaction decides this many alerts) and the worker's parallel provider calls.
+from pager.services.alerting.escalation import BATCH as DECIDE_BATCH
+from pager.services.delivery.pump import SENDERS
 
 ALERT_COLUMNS = ("status", "level", "loop", "next_action_at", "escalation_state", "updated_at")
 
