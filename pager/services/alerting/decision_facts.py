@@ -48,8 +48,8 @@ class FactsCache:
         with self._lock:
             if self._everyone:
                 return
-            self.services.update((row[0], ServiceFacts(*row)) for row in service_column_rows(session))
-            self.people.update(everyone(session))
+            self.services |= {row[0]: ServiceFacts(*row) for row in service_column_rows(session)}
+            self.people |= everyone(session)
             self._everyone = True
 
 
@@ -70,7 +70,7 @@ def load_facts(
         if policy is not None and needs_on_call(alert.state, event):
             for target in targets_of(policy) - on_call.keys():
                 on_call[target] = _on_call(session, runtime, target, now, cache)
-                handles.update(on_call[target])
+                handles |= set(on_call[target])
         if isinstance(event, DeliveryFailed):
             handles.add(event.user)
     people = {handle: _person(session, handle, cache) for handle in sorted(handles)}
