@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pager.core.alert import (
@@ -45,8 +46,9 @@ class Person:
     user_id: int | None
     steps: tuple[EffectiveRule, ...] = ()
 
-    @property
+    @cached_property
     def rules(self) -> tuple[NotificationRule, ...]:
+        """The rules of the steps, in step order (what the state machine reads)."""
         return tuple(step.rule for step in self.steps)
 
 

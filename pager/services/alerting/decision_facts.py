@@ -19,7 +19,7 @@ from pager.core.alert import DeliveryFailed, Event
 from pager.core.escalation import DecisionInputs, needs_on_call, targets_of
 from pager.core.model import ROLES, Override
 from pager.core.paging_plan import AlertFacts, Facts, Person, ServiceFacts
-from pager.core.policy import Target
+from pager.core.policy import EscalationPolicy, Target
 from pager.core.schedule import resolve_on_call
 from pager.db import trigger_queries
 from pager.db.catalog import service_column_rows
@@ -37,7 +37,8 @@ class FactsCache:
     """
 
     services: dict[str, ServiceFacts | None] = field(default_factory=dict)
-    on_call: dict[tuple[Target, datetime], tuple[str, ...]] = field(default_factory=dict)
+    on_call: dict[datetime, dict[Target, tuple[str, ...]]] = field(default_factory=dict)  # by instant
+    targets: dict[str, tuple[EscalationPolicy, frozenset[Target]]] = field(default_factory=dict)
     overrides: dict[tuple[str, datetime], list[Override]] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)
     _everyone: bool = False
@@ -64,16 +65,23 @@ def load_facts(
     policies = runtime.config.policies
     handles: set[str] = set()
     on_call: dict[Target, tuple[str, ...]] = {}
+    covered: set[str] = set()  # policies whose targets are in `on_call` already
+    known = cache.on_call.setdefault(now, {})
     for alert, event in items:
         service = _service(session, alert.service_id, cache)
         policy = policies.get(service.policy_id) if service is not None else None
-        if policy is not None and needs_on_call(alert.state, event):
-            for target in targets_of(policy) - on_call.keys():
-                on_call[target] = _on_call(session, runtime, target, now, cache)
-                handles |= set(on_call[target])
+        if policy is not None and policy.id not in covered and needs_on_call(alert.state, event):
+            covered.add(policy.id)
+            for target in _targets(policy, cache):
+                if target not in on_call:
+                    found = known.get(target)
+                    on_call[target] = (
+                        found if found is not None else _on_call(session, runtime, target, now, cache)
+                    )
+                    handles |= set(on_call[target])
         if isinstance(event, DeliveryFailed):
             handles.add(event.user)
-    people = {handle: _person(session, handle, cache) for handle in sorted(handles)}
+    people = {handle: _person(session, handle, cache) for handle in handles}
     rules = {handle: found.rules for handle, found in people.items()}
     services = {alert.service_id: cache.services[alert.service_id] for alert, _ in items}
     return Facts(
@@ -82,6 +90,14 @@ def load_facts(
         inputs=DecisionInputs(on_call, rules),
         people=people,
     )
+
+
+def _targets(policy: EscalationPolicy, cache: FactsCache) -> frozenset[Target]:
+    """`targets_of(policy)`, worked out once per policy object a cache sees (a reload makes new ones)."""
+    cached = cache.targets.get(policy.id)
+    if cached is None or cached[0] is not policy:
+        cached = cache.targets[policy.id] = (policy, frozenset(targets_of(policy)))
+    return cached[1]
 
 
 def _service(session: Session, service_id: str, cache: FactsCache) -> ServiceFacts | None:
@@ -104,18 +120,19 @@ def _on_call(
 
     Both roles of a schedule come from one `resolve_on_call`, kept for the next target naming it.
     """
-    if (target, now) not in cache.on_call:
+    known = cache.on_call.setdefault(now, {})
+    if target not in known:
         if target.kind == "user":
-            cache.on_call[(target, now)] = (target.ref,)
-            return cache.on_call[(target, now)]
+            known[target] = (target.ref,)
+            return known[target]
         schedule = runtime.config.schedules.get(target.ref)
         on_call = None
         if schedule is not None:  # an unknown schedule has nobody on call; `pager check` reports it
             on_call = resolve_on_call(schedule, now, _overrides(session, target.ref, now, cache))
         for role in ROLES:
             holder = getattr(on_call, role, None) if on_call is not None else None
-            cache.on_call[(Target("schedule", target.ref, role), now)] = (holder,) if holder else ()
-    return cache.on_call[(target, now)]
+            known[Target("schedule", target.ref, role)] = (holder,) if holder else ()
+    return known[target]
 
 
 def _overrides(session: Session, schedule_id: str, now: datetime, cache: FactsCache) -> list[Override]:
