@@ -7,7 +7,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -99,13 +99,7 @@ def list_api_tokens(session: Session) -> list[ApiToken]:
 
 def revoke_api_token(session: Session, token_id: int, now: datetime) -> ApiToken:
     """Revoke an API token; it stops working at once."""
-    row = session.get(ApiToken, token_id)
-    if row is None:
-        raise NotFound(f"no API token {token_id}")
-    row.revoked_at = row.revoked_at or now
-    session.add(row)
-    session.flush()
-    return row
+    return _revoke(session, ApiToken, token_id, now, "API token")
 
 
 def create_calendar_token(
@@ -131,10 +125,17 @@ def find_calendar_token(session: Session, token: str) -> CalendarToken | None:
 
 def revoke_calendar_token(session: Session, token_id: int, now: datetime) -> CalendarToken:
     """Revoke a calendar token; its feed URL answers 404 from now on."""
-    row = session.get(CalendarToken, token_id)
+    return _revoke(session, CalendarToken, token_id, now, "calendar token")
+
+
+_Token = TypeVar("_Token", ApiToken, CalendarToken)
+
+
+def _revoke(session: Session, model: type[_Token], token_id: int, now: datetime, what: str) -> _Token:
+    row = session.get(model, token_id)
     if row is None:
-        raise NotFound(f"no calendar token {token_id}")
-    row.revoked_at = row.revoked_at or now
+        raise NotFound(f"no {what} {token_id}")
+    row.revoked_at = row.revoked_at or now  # revoking twice keeps the first instant
     session.add(row)
     session.flush()
     return row
