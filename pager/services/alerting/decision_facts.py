@@ -66,7 +66,6 @@ def load_facts(
     handles: set[str] = set()
     on_call: dict[Target, tuple[str, ...]] = {}
     covered: set[str] = set()  # policies whose targets are in `on_call` already
-    known = cache.on_call.setdefault(now, {})
     for alert, event in items:
         service = _service(session, alert.service_id, cache)
         policy = policies.get(service.policy_id) if service is not None else None
@@ -74,10 +73,7 @@ def load_facts(
             covered.add(policy.id)
             for target in _targets(policy, cache):
                 if target not in on_call:
-                    found = known.get(target)
-                    on_call[target] = (
-                        found if found is not None else _on_call(session, runtime, target, now, cache)
-                    )
+                    on_call[target] = _on_call(session, runtime, target, now, cache)
                     handles |= set(on_call[target])
         if isinstance(event, DeliveryFailed):
             handles.add(event.user)
