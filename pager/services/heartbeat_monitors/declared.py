@@ -53,14 +53,14 @@ def sync_monitors(session: Session, config: LoadedConfig, now: datetime) -> None
             )
             log.info("heartbeat_monitor_created service=%s name=%s", service_id, name)
         else:
-            _update(row, spec, now)
+            _redeclare(row, spec, now)
     for (service_id, name), row in rows.items():
         if (service_id, name) not in declared and row.retired_at is None:
             _retire(session, row, now)
     session.flush()
 
 
-def _update(row: HeartbeatMonitor, spec: HeartbeatSpec, now: datetime) -> None:
+def _redeclare(row: HeartbeatMonitor, spec: HeartbeatSpec, now: datetime) -> None:
     every, grace = _seconds(spec.every), _seconds(spec.grace)
     if (row.every_seconds, row.grace_seconds, row.retired_at) == (every, grace, None):
         return
