@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from pager.db.session import create_db_engine, session_scope
-from pager.db.tables import Alert, HeartbeatMonitor, OutboxMessage, TimelineEntry
+from pager.db.tables import Alert, HeartbeatMonitor, OutboxMessage
 from pager.services.alerting import alerts, catalog
 from pager.services.heartbeat_monitors import missed
 from pager.services.heartbeat_monitors.beats import UnknownMonitorKey, record_beat
