@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import col, select
 
-from pager.db.session import create_db_engine, session_scope
+from pager.db.session import SQLITE_BEGIN_OPTION, create_db_engine, session_scope
 from pager.db.tables import Alert, HeartbeatMonitor, OutboxMessage
 from pager.services.alerting import alerts, catalog
 from pager.services.heartbeat_monitors import missed
@@ -301,3 +301,18 @@ def test_changing_every_moves_the_timer_and_removing_a_monitor_retires_it(
     declare(runtime.engine, tmp_path / "config", now=T0 + timedelta(hours=4))
     assert key_of(runtime, "nightly-backup") == key
     assert record_beat(runtime, key, T0 + timedelta(hours=5)).resolved_alert_id == alert.id
+
+
+def test_a_pass_with_nothing_due_opens_no_write_transaction(runtime: Runtime) -> None:
+    record_beat(runtime, key_of(runtime, "nightly-backup"), T0)
+    modes: list[str] = []
+
+    def on_begin(connection: Connection) -> None:
+        modes.append(str(connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")))
+
+    event.listen(runtime.engine, "begin", on_begin)
+    try:
+        assert raise_missed_beats(runtime, T0 + EVERY) == 0  # healthy: nothing due yet
+    finally:
+        event.remove(runtime.engine, "begin", on_begin)
+    assert modes == ["DEFERRED"]  # the one read; the escalation loop runs this every pass

@@ -17,7 +17,13 @@ from sqlmodel import Session
 from pager.core.escalation import format_duration
 from pager.core.heartbeat_monitors import is_missed, missed_dedup_key, missed_summary
 from pager.db.alerts import add_timeline_entry
-from pager.db.heartbeat_monitors import DueMonitor, claim_missed_monitors, mark_missed, postpone
+from pager.db.heartbeat_monitors import (
+    DueMonitor,
+    claim_missed_monitors,
+    earliest_monitor_due,
+    mark_missed,
+    postpone,
+)
 from pager.db.session import session_scope
 from pager.services.alerting.alerts import TriggerRequest, trigger_in_transaction, wake_worker
 from pager.services.runtime import Runtime
@@ -30,6 +36,12 @@ ERROR_RETRY = timedelta(minutes=1)
 
 def raise_missed_beats(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
     """Open the alert of every monitor whose beat is missed at `now`; returns how many were raised."""
+    # Every escalation pass comes here: a read first, so a pass with nothing due never queues for
+    # SQLite's writer lock.
+    with session_scope(runtime.engine, read_only=True) as session:
+        due = earliest_monitor_due(session)
+    if not is_missed(due, now):
+        return 0
     raised = 0
     opened = False
     while True:
