@@ -59,7 +59,7 @@ def utc_now() -> datetime:
 class TickReport:
     """How much one run did."""
 
-    escalated: int
+    escalated: int  # alerts decided by timers, and missed heartbeats raised
     reconciled: int
     sent: int
 

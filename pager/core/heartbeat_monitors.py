@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 MonitorState = Literal["healthy", "late", "never"]
-MONITOR_STATES: tuple[MonitorState, ...] = ("healthy", "late", "never")
 
 # A monitor's name: lower-case words joined by single hyphens (`nightly-backup`).
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -37,11 +36,6 @@ class HeartbeatSpec:
             raise ValueError(f"heartbeat name {self.name!r} is not a slug")
         if self.every <= timedelta(0) or self.grace < timedelta(0):
             raise ValueError("a heartbeat needs every > 0 and grace >= 0")
-
-    @property
-    def allowed_gap(self) -> timedelta:
-        """The longest gap between beats that is not a miss."""
-        return self.every + self.grace
 
 
 def due_after_beat(beat_at: datetime, every: timedelta, grace: timedelta) -> datetime:

@@ -1,8 +1,8 @@
 """When the worker's loops next have work: the earliest due instants the database holds.
 
 Every timer lives in the database (an alert's `next_action_at`, a heartbeat monitor's `due_at`, a
-page's `due_at` / `next_attempt_at`),
-so a loop sleeps until the earliest of them, or until woken; a restart loses nothing.
+page's `due_at` / `next_attempt_at`), so a loop sleeps until the earliest of them, or until woken;
+a restart loses nothing.
 """
 
 from __future__ import annotations
@@ -13,12 +13,6 @@ from pager.db import backlog
 from pager.db.heartbeat_monitors import earliest_monitor_due
 from pager.db.session import session_scope
 from pager.services.runtime import Runtime
-
-
-def next_alert_due(runtime: Runtime) -> datetime | None:
-    """The earliest `next_action_at` of an open alert (None: no timer set)."""
-    with session_scope(runtime.engine, read_only=True) as session:
-        return backlog.earliest_alert_timer(session)
 
 
 def next_decision_due(runtime: Runtime) -> datetime | None:
