@@ -23,6 +23,7 @@ from pager.services.heartbeat_monitors.beats import UnknownMonitorKey, record_be
 from pager.services.heartbeat_monitors.listing import monitors_now
 from pager.services.heartbeat_monitors.missed import raise_missed_beats
 from pager.services.operations.backlog import next_decision_due
+from pager.services.operations.readiness import check_readiness
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.worker import tick
@@ -316,3 +317,16 @@ def test_a_pass_with_nothing_due_opens_no_write_transaction(runtime: Runtime) ->
     finally:
         event.remove(runtime.engine, "begin", on_begin)
     assert modes == ["DEFERRED"]  # the one read; the escalation loop runs this every pass
+
+
+def test_readiness_counts_a_missed_beat_left_unraised_as_an_overdue_timer(runtime: Runtime) -> None:
+    record_beat(runtime, key_of(runtime, "nightly-backup"), T0)
+    due = T0 + EVERY + GRACE
+
+    def timers(now: datetime) -> bool:
+        return next(c.ok for c in check_readiness(runtime.engine, now).checks if c.name == "timers")
+
+    assert timers(due + timedelta(seconds=10))
+    assert not timers(due + timedelta(minutes=5))  # no worker raised it: /readyz says so
+    raise_missed_beats(runtime, due + timedelta(minutes=5))
+    assert timers(due + timedelta(minutes=5))
