@@ -11,6 +11,7 @@ from pager.commands import (
     alerts,
     database,
     doctor,
+    heartbeat_monitors,
     overrides,
     schedules,
     server,
@@ -49,6 +50,7 @@ schedules.register(app)
 simulate.register(app)
 users.register(app)
 services.register(app)
+heartbeat_monitors.register(app)
 overrides.register(app)
 alerts.register(app)
 worker.register(app)

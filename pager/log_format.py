@@ -12,9 +12,10 @@ REDACTED = "[redacted]"
 # What a request line can carry that would let someone reading the logs act as its sender. Each
 # pattern keeps what helps debugging (the route, the parameter's name, the token's kind).
 _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # /integrations/<kind>/<integration key> and /ack/<signed email-link token>
+    # /integrations/<kind>/<integration key>, /ack/<signed email-link token>, /heartbeat/<monitor key>
     (re.compile(r"(/integrations/[^/?#\s\"]+/)[^/?#\s\"]+"), rf"\1{REDACTED}"),
     (re.compile(r"(/ack/)[^/?#\s\"]+"), rf"\1{REDACTED}"),
+    (re.compile(r"(/heartbeat/)[^/?#\s\"]+"), rf"\1{REDACTED}"),
     # A query parameter named for a secret: token= (calendar feeds), routing_key=, api_key=, …
     (
         re.compile(r"(?i)((?:^|[?&;])[\w.-]*(?:token|key|secret|password)=)[^&;#\s\"]*"),

@@ -28,7 +28,8 @@ from pager.services.alerting.catalog import sync_declared_services
 from pager.services.alerting.escalation import OnDecided, run_due_escalations
 from pager.services.delivery.pump import DeliveryPump, run_due_deliveries
 from pager.services.delivery.reconciliation import reconcile_uncertain
-from pager.services.operations.backlog import next_alert_due, next_send_due
+from pager.services.heartbeat_monitors.missed import raise_missed_beats
+from pager.services.operations.backlog import next_decision_due, next_send_due
 from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
 from pager.services.operations.heartbeat import Heartbeat
 from pager.services.operations.metrics import WORKER_LOOP_SECONDS, LatenessMeter
@@ -58,17 +59,18 @@ def utc_now() -> datetime:
 class TickReport:
     """How much one run did."""
 
-    escalated: int
+    escalated: int  # alerts decided by timers, and missed heartbeats raised
     reconciled: int
     sent: int
 
 
 def tick(runtime: Runtime, now: datetime) -> TickReport:
-    """One run of everything due at `now`: escalations first (they queue pages), then delivery.
+    """One run of everything due at `now`: missed heartbeats and escalations first (they queue
+    pages), then delivery.
 
     The fake-clock form of what the worker's two loops do concurrently.
     """
-    escalated = run_due_escalations(runtime, now)
+    escalated = raise_missed_beats(runtime, now) + run_due_escalations(runtime, now)
     reconciled, sent = deliver(runtime, now)
     return TickReport(escalated, reconciled, sent)
 
@@ -222,7 +224,9 @@ class Worker:
                 pump.hold_claims(now)
 
             try:
-                decided = run_due_escalations(runtime, now, on_burst=hold_claims, on_decided=self.on_decided)
+                # Missed heartbeats open alerts through the trigger path; their timers share this loop.
+                decided = raise_missed_beats(runtime, now)
+                decided += run_due_escalations(runtime, now, on_burst=hold_claims, on_decided=self.on_decided)
             finally:
                 if not burst:
                     pump.release_claims()
@@ -231,7 +235,7 @@ class Worker:
             return decided
 
         def alert_due() -> datetime | None:
-            due = next_alert_due(runtime)
+            due = next_decision_due(runtime)
             # A burst of timers goes on while the next pass follows at once; it is over when the
             # loop would sleep (the hold never outlasts DECISIONS_FIRST_MAX either way).
             if due is None or due > clock():

@@ -25,6 +25,7 @@ log = logging.getLogger("pager.api")
 
 # INGEST_MAX_BODY_BYTES: 512 KB, PagerDuty's limit for an event (alert webhooks are far smaller).
 TWILIO_MAX_BODY_BYTES = 64 * 1024  # Twilio's webhook forms are under a kilobyte
+HEARTBEAT_MAX_BODY_BYTES = 64 * 1024  # a beat's body is never read; a job may post its log tail
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # the REST API's largest documents are a few kilobytes
 
 
@@ -69,6 +70,7 @@ BODY_CAPS = (
     BodyCap("/v2/enqueue", INGEST_MAX_BODY_BYTES, pagerduty_too_large),
     BodyCap("/integrations/", INGEST_MAX_BODY_BYTES),
     BodyCap("/twilio/", TWILIO_MAX_BODY_BYTES),
+    BodyCap("/heartbeat/", HEARTBEAT_MAX_BODY_BYTES),
 )
 
 

@@ -1,4 +1,5 @@
-"""Per-client limits on failures: unknown integration keys, bad Twilio signatures, bad bearer tokens.
+"""Per-client limits on failures: unknown integration and heartbeat keys, bad Twilio signatures, bad
+bearer tokens.
 
 A client (the connection's peer address; an IPv6 address counts with its whole /64, which one host
 usually holds) that fails more than `max_failures` times within `window_seconds` is refused with
@@ -33,6 +34,7 @@ UNKNOWN_INTEGRATION_KEY = "unknown_integration_key"
 BAD_TWILIO_SIGNATURE = "bad_twilio_signature"
 BAD_BEARER_TOKEN = "bad_bearer_token"
 BAD_FEED_TOKEN = "bad_feed_token"
+UNKNOWN_HEARTBEAT_KEY = "unknown_heartbeat_key"
 
 MAX_FAILURES = 20
 WINDOW_SECONDS = 60.0

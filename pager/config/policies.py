@@ -26,6 +26,7 @@ from pager.config.yaml_source import (
     read_text,
 )
 from pager.core.durations import DurationError, parse_duration
+from pager.core.heartbeat_monitors import MAX_NAME, SLUG_RE, HeartbeatSpec
 from pager.core.policy import (
     MAX_REPEAT,
     EscalationPolicy,
@@ -38,7 +39,8 @@ from pager.core.policy import (
 
 POLICY_KEYS = ("name", "repeat", "ack_timeout", "auto_resolve", "levels", "services")
 LEVEL_KEYS = ("notify", "escalate_after")
-SERVICE_KEYS = ("id", "name", "runbook")
+SERVICE_KEYS = ("id", "name", "runbook", "heartbeats")
+HEARTBEAT_KEYS = ("name", "every", "grace")
 
 
 def policy_files(config_dir: Path) -> list[Path]:
@@ -230,5 +232,64 @@ class _PolicyReader(LocatedReader):
                 continue
             self.service_owner[service_id] = (self.path, item.line)
             name = self.optional_text(item, "name") or service_id
-            services.append(ServiceRef(id=service_id, name=name, runbook=self.optional_text(item, "runbook")))
+            heartbeats = self.heartbeats(item, service_id)
+            if heartbeats is None:
+                continue
+            runbook = self.optional_text(item, "runbook")
+            services.append(ServiceRef(service_id, name, runbook, heartbeats))
         return services if len(services) == len(entry.value.items) else None
+
+    def heartbeats(self, service: YamlMapping, service_id: str) -> tuple[HeartbeatSpec, ...] | None:
+        """The service's `heartbeats: [{name, every, grace}]` (empty when absent; None on a problem)."""
+        entry = service.get("heartbeats")
+        if entry is None:
+            return ()
+        if not isinstance(entry.value, YamlSequence):
+            self.error(
+                entry.line, "heartbeats must be a list of {name: nightly-backup, every: 24h, grace: 30m}"
+            )
+            return None
+        specs: list[HeartbeatSpec] = []
+        seen: dict[str, int] = {}
+        for item in entry.value.items:
+            spec = self.heartbeat(item, service_id)
+            if spec is None:
+                continue
+            if spec.name in seen:
+                self.error(
+                    item.line,
+                    f"duplicate heartbeat {spec.name!r} on service {service_id!r} "
+                    f"(already on line {seen[spec.name]})",
+                )
+                continue
+            seen[spec.name] = item.line
+            specs.append(spec)
+        return tuple(specs) if len(specs) == len(entry.value.items) else None
+
+    def heartbeat(self, item: YamlValue, service_id: str) -> HeartbeatSpec | None:
+        if not isinstance(item, YamlMapping):
+            self.error(item.line, f"a heartbeat must be a mapping with name and every, not {kind_of(item)}")
+            return None
+        self.unknown_keys(item, HEARTBEAT_KEYS, "heartbeat")
+        name = self.optional_text(item, "name")
+        if name is None:
+            if item.get("name") is None:
+                self.error(item.line, f"heartbeat on service {service_id!r} has no name")
+            return None
+        if not SLUG_RE.match(name) or len(name) > MAX_NAME:
+            self.error(
+                item.line,
+                f"heartbeat name {name!r} is not a slug: use lower-case letters, digits and single "
+                f"hyphens, at most {MAX_NAME} characters (e.g. nightly-backup)",
+            )
+            return None
+        if item.get("every") is None:
+            self.error(
+                item.line, f"heartbeat {name!r} has no every: how often the job beats, e.g. every: 24h"
+            )
+            return None
+        every = self.duration(item, "every", allow_zero=False, default=None)
+        grace = self.duration(item, "grace", allow_zero=True, default=None)
+        if every is None or (item.get("grace") is not None and grace is None):
+            return None
+        return HeartbeatSpec(name, every, grace or timedelta(0))

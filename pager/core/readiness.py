@@ -26,7 +26,7 @@ class Figures:
     database_error: str | None = None
     newest_beat: datetime | None = None  # newest `beat_at` of any worker
     oldest_due_page: datetime | None = None  # earliest ready time of a pending/unknown page
-    oldest_due_timer: datetime | None = None  # earliest `next_action_at` of an open alert
+    oldest_due_timer: datetime | None = None  # earliest open alert's `next_action_at` or monitor `due_at`
 
 
 @dataclass(frozen=True)

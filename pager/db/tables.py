@@ -211,6 +211,33 @@ class TimelineEntry(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
 
 
+class HeartbeatMonitor(SQLModel, table=True):
+    """A heartbeat declared on a service (docs/heartbeats.md): beats arrive on `/heartbeat/{key}`.
+
+    `due_at` is the durable timer the worker wakes for (last beat + every + grace); it is None before
+    the first beat, while the miss it raised is open (`missed_at`), and once the monitor is retired.
+    """
+
+    __tablename__ = "heartbeat_monitors"
+    __table_args__ = (
+        UniqueConstraint("service_id", "name"),
+        CheckConstraint("every_seconds > 0 AND grace_seconds >= 0", name="durations"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: str = Field(foreign_key="services.id", max_length=100)
+    name: str = Field(max_length=64)
+    key: str = Field(max_length=64, unique=True)
+    every_seconds: int
+    grace_seconds: int = 0
+    last_beat_at: datetime | None = _optional_instant()
+    due_at: datetime | None = _optional_instant(index=True)
+    missed_at: datetime | None = _optional_instant()
+    retired_at: datetime | None = _optional_instant()
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
 # --- delivery --------------------------------------------------------------------------------------
 
 

@@ -180,6 +180,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/services", "viewer", None),
     ("GET", "/api/v1/services/api", "viewer", None),
     ("POST", "/api/v1/services/api/rotate-key", "admin", None),
+    ("GET", "/api/v1/heartbeat-monitors", "admin", None),
     ("GET", "/api/v1/alerts", "viewer", None),
     ("GET", "/api/v1/alerts/{alert}", "viewer", None),
     ("POST", "/api/v1/alerts/{alert}/ack", "responder", None),

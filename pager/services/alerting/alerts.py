@@ -171,6 +171,14 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
     return results
 
 
+def trigger_in_transaction(
+    session: Session, runtime: Runtime, request: TriggerRequest
+) -> AlertOutcome | None:
+    """One trigger in the caller's transaction (None: no such service). The caller commits, then
+    wakes the worker (`wake_worker`) when the outcome says an alert was opened."""
+    return _write_trigger(session, runtime, request, _SharedByTriggers())
+
+
 @dataclass
 class _SharedByTriggers:
     """What the triggers of one transaction share, read once for all: the services they name (by id or

@@ -13,6 +13,7 @@ from pager.db.catalog import services_by_id, services_in_id_order
 from pager.db.session import session_scope
 from pager.db.tables import Service
 from pager.services.errors import NotFound
+from pager.services.heartbeat_monitors.declared import sync_monitors
 
 
 def new_integration_key() -> str:
@@ -23,7 +24,8 @@ def new_integration_key() -> str:
 def sync_services(session: Session, config: LoadedConfig, now: datetime) -> list[Service]:
     """Create rows for newly declared services and update names/policies; keys are never changed here.
 
-    A service dropped from the files keeps its row (its alerts refer to it) and its key.
+    A service dropped from the files keeps its row (its alerts refer to it) and its key. The
+    services' heartbeat monitors are synced too (`heartbeat_monitors.declared.sync_monitors`).
     """
     existing = services_by_id(session)
     for service_id, (ref, policy) in config.services.items():
@@ -43,6 +45,7 @@ def sync_services(session: Session, config: LoadedConfig, now: datetime) -> list
             row.name, row.policy_id, row.runbook, row.updated_at = ref.name, policy.id, ref.runbook, now
             session.add(row)
     session.flush()
+    sync_monitors(session, config, now)
     return list_services(session)
 
 

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from pager.core.readiness import Figures, Readiness, assess
 from pager.db import backlog, heartbeats
+from pager.db.heartbeat_monitors import earliest_monitor_due
 from pager.db.session import session_scope
 
 log = logging.getLogger("pager.readiness")
@@ -22,13 +23,19 @@ QUERY_LIMIT = timedelta(seconds=2)
 
 
 def figures_of(session: Session) -> Figures:
-    """The readiness figures, read in `session` (three single-probe index reads)."""
+    """The readiness figures, read in `session` (single-probe index reads); a heartbeat monitor's
+    timer counts as an escalation timer: the same loop raises it."""
     heartbeats.bound_statements(session, QUERY_LIMIT)
     return Figures(
         newest_beat=heartbeats.newest_beat(session),
         oldest_due_page=backlog.earliest_page_ready(session),
-        oldest_due_timer=backlog.earliest_alert_timer(session),
+        oldest_due_timer=_earliest(backlog.earliest_alert_timer(session), earliest_monitor_due(session)),
     )
+
+
+def _earliest(*instants: datetime | None) -> datetime | None:
+    found = [instant for instant in instants if instant is not None]
+    return min(found) if found else None
 
 
 def read_figures(engine: Engine) -> Figures:
