@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from pager.core.maintenance import RecurringWindow
 from pager.core.model import ROLES, Override, Role, Schedule
 from pager.core.schedule import resolve_on_call
 
@@ -95,6 +96,7 @@ class ServiceRef:
     id: str
     name: str
     runbook: str | None = None
+    maintenance: tuple[RecurringWindow, ...] = ()  # weekly windows in which its new alerts page nobody
 
 
 @dataclass(frozen=True)
