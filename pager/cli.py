@@ -11,6 +11,7 @@ from pager.commands import (
     alerts,
     database,
     doctor,
+    maintenance,
     overrides,
     schedules,
     server,
@@ -51,6 +52,7 @@ users.register(app)
 services.register(app)
 overrides.register(app)
 alerts.register(app)
+maintenance.register(app)
 worker.register(app)
 server.register(app)
 tokens.register(app)

@@ -239,7 +239,7 @@ class _Run(LadderRun):
     def suppress(self, state: AlertState, hold: Hold) -> AlertState:
         """A new alert while a window holds its service: stored, paging nobody until the hold ends."""
         until = format_instant(hold.until)
-        message = f"suppressed: {hold.name} holds this service until {until}; nobody paged"
+        message = f"{hold.name} holds this service until {until}: suppressed, nobody paged"
         self.log("suppressed", message)
         return state.changed(
             status="suppressed", held_until=hold.until, held_by=hold.name, held_window=hold.window_id

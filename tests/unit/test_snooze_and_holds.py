@@ -120,8 +120,8 @@ def test_a_new_alert_under_a_hold_is_suppressed_and_pages_nobody() -> None:
     assert decision.next_wakeup == T0 + HOUR
     assert [entry.message for entry in decision.timeline] == [
         "triggered",
-        "suppressed: maintenance window 3 (db upgrade) holds this service until 2026-03-08T09:30:00+00:00; "
-        "nobody paged",
+        "maintenance window 3 (db upgrade) holds this service until 2026-03-08T09:30:00+00:00: "
+        "suppressed, nobody paged",
     ]
 
 

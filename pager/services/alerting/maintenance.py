@@ -25,7 +25,9 @@ from pager.db.maintenance import (
     newest_windows,
     windows_ending_after,
 )
+from pager.db.session import session_scope
 from pager.db.tables import MaintenanceWindowRow, Service
+from pager.services.alerting.alerts import wake_worker
 from pager.services.alerting.paging import AlertTransaction
 from pager.services.errors import Conflict, InvalidInput, NotFound
 from pager.services.runtime import Runtime
@@ -104,6 +106,17 @@ def end_window(
         "maintenance_ended window=%d service=%s released=%d by=%s", window_id, row.service_id, len(held), by
     )
     return row, len(held)
+
+
+def end_window_now(
+    runtime: Runtime, window_id: int, *, by: str | None, now: datetime
+) -> tuple[MaintenanceWindowRow, int]:
+    """`end_window` in a transaction of its own, then the worker is woken for the released alerts."""
+    with session_scope(runtime.engine) as session:
+        row, released = end_window(session, runtime, window_id, by=by, now=now)
+    if released:
+        wake_worker(runtime)
+    return row, released
 
 
 def list_windows(
