@@ -236,8 +236,7 @@ def test_overlapping_windows_are_refused_and_back_to_back_ones_hold_as_one(runti
 def test_bad_windows_are_refused_and_change_nothing(
     runtime: Runtime, service: str, length: str, error: type[Exception], message: str
 ) -> None:
-    with pytest.raises(error, match=message):
-        with session_scope(runtime.engine) as session:
-            start_window(session, service, window_length(length), reason="", by="erin", now=T0)
+    with pytest.raises(error, match=message), session_scope(runtime.engine) as session:
+        start_window(session, service, window_length(length), reason="", by="erin", now=T0)
     with session_scope(runtime.engine, read_only=True) as session:
         assert list_windows(session, now=T0, current_only=False) == []
