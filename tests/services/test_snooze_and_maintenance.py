@@ -231,6 +231,7 @@ def test_overlapping_windows_are_refused_and_back_to_back_ones_hold_as_one(runti
         ("api", "2 hours", InvalidInput, "window length '2 hours'"),
         ("api", "0m", InvalidInput, "window length '0m'"),
         ("api", "31d", InvalidInput, "at most 30 days"),
+        ("api", "9999999999999999999d", InvalidInput, "at most 30 days"),
     ],
 )
 def test_bad_windows_are_refused_and_change_nothing(

@@ -44,6 +44,8 @@ def window_length(text: str) -> timedelta:
         length = parse_duration(text.strip())
     except DurationError as exc:
         raise InvalidInput(f"window length {text!r}: {exc}") from None
+    except OverflowError:  # a number of units no timedelta holds: far too long anyway
+        length = MAX_WINDOW + MAX_WINDOW
     if length > MAX_WINDOW:
         raise InvalidInput(f"a maintenance window lasts at most {MAX_WINDOW.days} days, not {text!r}")
     return length
