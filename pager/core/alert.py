@@ -186,9 +186,11 @@ class Snooze:
 
 @dataclass(frozen=True)
 class HoldEnded:
-    """The maintenance window holding a suppressed alert ended early (`pager maintenance end`)."""
+    """A maintenance window of the alert's service ended early (`pager maintenance end`): `window`
+    names it; the hold is worked out again (another window may still hold the alert)."""
 
     by: str | None = None
+    window: str | None = None
 
 
 @dataclass(frozen=True)

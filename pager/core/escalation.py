@@ -145,10 +145,10 @@ def decide(
             return run.on_delivery_failed(state, event)
         case Snooze(length=length, by=by):
             return run.on_snooze(state, length, by)
-        case HoldEnded(by=by):
+        case HoldEnded(by=by, window=window):
             if state.status != "suppressed":
                 return run.finish(state, "ignored")
-            return run.release(state, by)
+            return run.release(state, by, window)
     raise TypeError(f"not an escalation event: {event!r}")
 
 
@@ -163,7 +163,7 @@ class _Run(LadderRun):
             message = f"auto-resolved: no new event for {format_duration(self.policy.auto_resolve)}"
             return self.resolve(state.changed(resolved_by=None), message, None, kind="auto_resolved")
         if state.status == "suppressed" and state.held_until is not None and now >= state.held_until:
-            return self.release(state, None)
+            return self.release(state, None, None)
         if state.status == "acknowledged" and state.retrigger_at is not None and now >= state.retrigger_at:
             if state.snoozed_until is not None:
                 message = (
@@ -245,16 +245,20 @@ class _Run(LadderRun):
             status="suppressed", held_until=hold.until, held_by=hold.name, held_window=hold.window_id
         )
 
-    def release(self, state: AlertState, by: str | None) -> Decision:
-        """The hold of a suppressed alert ended: another window may hold it still, else page level 1."""
+    def release(self, state: AlertState, by: str | None, ended: str | None) -> Decision:
+        """A window holding a suppressed alert ended (`ended` names it when it ended early, else it is
+        the alert's own hold): another window may hold it still, else page level 1."""
         hold = self.inputs.hold
+        what = ended or state.held_by
+        early = f" early by {by}" if by is not None else ""
         if hold is not None and hold.until > self.now:
-            message = f"{state.held_by} ended; still held by {hold.name} until {format_instant(hold.until)}"
+            if (hold.name, hold.until) == (state.held_by, state.held_until):
+                return self.finish(state, "ignored")  # the window that ended did not hold this alert
+            message = f"{what} ended{early}; still held by {hold.name} until {format_instant(hold.until)}"
             self.log("suppressed", message, actor=by)
             kept = state.changed(held_until=hold.until, held_by=hold.name, held_window=hold.window_id)
             return self.finish(kept)
-        early = f" early by {by}" if by is not None else ""
-        self.log("hold_ended", f"{state.held_by} ended{early}; paging starts at level 1", actor=by)
+        self.log("hold_ended", f"{what} ended{early}; paging starts at level 1", actor=by)
         return self.finish(self.walk(state.changed(status="triggered", **_NO_HOLD), 1, 1))
 
     def on_escalate(self, state: AlertState, by: str | None) -> Decision:

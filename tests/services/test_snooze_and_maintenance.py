@@ -241,3 +241,24 @@ def test_bad_windows_are_refused_and_change_nothing(
         start_window(session, service, window_length(length), reason="", by="erin", now=T0)
     with session_scope(runtime.engine, read_only=True) as session:
         assert list_windows(session, now=T0, current_only=False) == []
+
+
+def test_ending_the_later_of_two_touching_windows_releases_an_alert_named_after_the_first(
+    runtime: Runtime,
+) -> None:
+    first = start(runtime, HOUR)
+    second = start(runtime, HOUR, now=T0 + HOUR)  # starts where the first ends: one hold until T0+2h
+    alert_id = trigger(runtime, T0 + 10 * MIN)
+    assert alert_row(runtime, alert_id).next_action_at == T0 + 2 * HOUR
+    assert f"maintenance window {first} (db upgrade) holds this service" in timeline(runtime, alert_id)[1]
+    _, released = end_window_now(runtime, second, by="erin", now=T0 + 20 * MIN)
+    # The first window still holds the service now, until its own end.
+    assert released == 0
+    row = alert_row(runtime, alert_id)
+    assert (row.status, row.next_action_at) == ("suppressed", T0 + HOUR)
+    assert timeline(runtime, alert_id)[-1] == (
+        f"suppressed: maintenance window {second} (db upgrade) ended early by erin; "
+        f"still held by maintenance window {first} (db upgrade) until 2026-03-02T16:00:00+00:00"
+    )
+    tick(runtime, T0 + HOUR)
+    assert who_was_paged(runtime) == ["alice"] and alert_row(runtime, alert_id).status == "triggered"

@@ -208,3 +208,9 @@ def test_touching_windows_are_one_hold_named_after_the_window_holding_the_instan
     assert hold_at(T0 - MIN, [first], []) is None
     assert overlapping(T0 + 30 * MIN, T0 + 2 * HOUR, [first]) == first
     assert overlapping(T0 + HOUR, T0 + 2 * HOUR, [first]) is None
+
+
+def test_an_early_end_of_a_window_that_did_not_hold_the_alert_changes_nothing() -> None:
+    state = decide(POLICY, None, Trigger(), T0, held(roster(EVERYONE))).state
+    other = decide(POLICY, state, HoldEnded("erin", "maintenance window 9"), T0 + MIN, held(roster(EVERYONE)))
+    assert other.outcome == "ignored" and other.state == state and not other.commands

@@ -97,17 +97,18 @@ def end_window(
     row.ended_by = by
     session.add(row)
     session.flush()
-    held = [
-        alert
-        for alert in lock_suppressed_alerts(session, row.service_id)
-        if (alert.escalation_state or {}).get("held_window") == window_id
-    ]
+    # Every held alert of the service is decided again, not only those named after this window: a
+    # hold runs through touching windows, so this one may be what kept an alert named after another.
+    held = lock_suppressed_alerts(session, row.service_id)
+    ended = HoldEnded(by, _ad_hoc(row).describe())
+    released = 0
     if held:
-        AlertTransaction(session, runtime, now).handle_many([(alert, HoldEnded(by)) for alert in held])
+        decisions = AlertTransaction(session, runtime, now).handle_many([(alert, ended) for alert in held])
+        released = sum(1 for d in decisions if d is not None and d.state.status != "suppressed")
     log.info(
-        "maintenance_ended window=%d service=%s released=%d by=%s", window_id, row.service_id, len(held), by
+        "maintenance_ended window=%d service=%s released=%d by=%s", window_id, row.service_id, released, by
     )
-    return row, len(held)
+    return row, released
 
 
 def end_window_now(
