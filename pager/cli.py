@@ -12,6 +12,7 @@ from pager.commands import (
     database,
     doctor,
     heartbeat_monitors,
+    maintenance,
     overrides,
     schedules,
     server,
@@ -53,6 +54,7 @@ services.register(app)
 heartbeat_monitors.register(app)
 overrides.register(app)
 alerts.register(app)
+maintenance.register(app)
 worker.register(app)
 server.register(app)
 tokens.register(app)

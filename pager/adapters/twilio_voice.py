@@ -13,8 +13,11 @@ from twilio.twiml.voice_response import VoiceResponse
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.adapters.twilio_client import classify_exception, page_status_callback
 from pager.adapters.twilio_sms import CLOCK_SLACK, RECONCILE_PAGE
+from pager.core.sms_grammar import KEY_SNOOZE_MINUTES
 
-KEYS_PROMPT = "Press 4 to acknowledge, 6 to resolve, 5 to escalate."
+KEYS_PROMPT = (
+    f"Press 4 to acknowledge, 6 to resolve, 5 to escalate, 7 to snooze for {KEY_SNOOZE_MINUTES} minutes."
+)
 
 
 def page_twiml(summary: str, gather_url: str) -> str:

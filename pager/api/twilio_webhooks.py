@@ -127,7 +127,8 @@ VOICE_FIELDS = {
 @router.post(
     "/sms",
     summary="Inbound SMS: acknowledge, resolve or escalate by reply",
-    description="Replies like `42a`, `42 r`, `esc 42`, or `a` / `4` alone for your one open alert. "
+    description="Replies like `42a`, `42 r`, `esc 42`, `snooze 42 30`, or `a` / `4` / `snooze 30` alone "
+    "for your one open alert. "
     "Answers TwiML with one message saying what happened. A message is acted on once: another post "
     "with the same MessageSid (a retry or a replay) changes nothing and gets an empty `<Response/>`.",
     response_class=Response,
@@ -173,7 +174,7 @@ PROMPT_EXAMPLE = (
     '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="https://pager.example.com/'
     'twilio/voice/gather?alert=42&amp;attempt=1" method="POST" numDigits="1" timeout="10">'
     "<Say>Pager alert 42 for Checkout API. High error rate.</Say>"
-    "<Say>Press 4 to acknowledge, 6 to resolve, 5 to escalate.</Say></Gather>"
+    "<Say>Press 4 to acknowledge, 6 to resolve, 5 to escalate, 7 to snooze for 30 minutes.</Say></Gather>"
     "<Redirect>...</Redirect></Response>"
 )
 
@@ -181,7 +182,8 @@ PROMPT_EXAMPLE = (
 @router.post(
     "/voice",
     summary="Voice call answered: say the alert and ask for a key",
-    description="TwiML that says the alert and gathers one key (4 ack, 6 resolve, 5 escalate). Only a "
+    description="TwiML that says the alert and gathers one key (4 ack, 6 resolve, 5 escalate, 7 snooze "
+    "for 30 minutes). Only a "
     "person who was paged for the alert hears it.",
     response_class=Response,
     responses={200: _twiml_doc("TwiML", PROMPT_EXAMPLE), **ERRORS},
@@ -193,9 +195,9 @@ def voice_answered(form: TwilioForm, runtime: RuntimeDep, alert: Annotated[int, 
 
 @router.post(
     "/voice/gather",
-    summary="Voice key pressed: 4 acknowledge, 6 resolve, 5 escalate",
+    summary="Voice key pressed: 4 acknowledge, 6 resolve, 5 escalate, 7 snooze 30 minutes",
     description="Any other key (or none) repeats the prompt, at most three times. One key acts per "
-    "call: another post of 4, 6 or 5 for the same CallSid (a retry or a replay) changes nothing.",
+    "call: another post of 4, 6, 5 or 7 for the same CallSid (a retry or a replay) changes nothing.",
     response_class=Response,
     responses={
         200: _twiml_doc(

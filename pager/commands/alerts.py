@@ -1,4 +1,4 @@
-"""Alert commands: trigger, ack, resolve, escalate, list, show (the timeline)."""
+"""Alert commands: trigger, ack, resolve, escalate, snooze, list, show (the timeline)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pager.services.alerting.alerts import act_on_alert, alert_with_timeline, li
 from pager.services.alerting.catalog import sync_declared_services
 
 alert_app = typer.Typer(
-    no_args_is_help=True, help="Alerts: trigger, acknowledge, resolve, escalate, inspect."
+    no_args_is_help=True, help="Alerts: trigger, acknowledge, resolve, escalate, snooze, inspect."
 )
 
 Action = Literal["ack", "resolve", "escalate"]
@@ -122,11 +122,34 @@ def _action_command(action: Action) -> Callable[..., None]:
     return act
 
 
+@alert_app.command("snooze")
+def snooze(
+    ctx: typer.Context,
+    alert_id: AlertId,
+    minutes: Annotated[int, typer.Option("--minutes", help="How long, 1 to 1440 minutes.")],
+    by: ByOption = "cli",
+) -> None:
+    """Snooze alert ID: acknowledged now, paged again from level 1 after MINUTES unless resolved."""
+    pager = runtime(ctx)
+    try:
+        with reported_errors():
+            outcome = act_on_alert(pager, alert_id, "snooze", by=by, now=now_utc(), minutes=minutes)
+    finally:
+        pager.engine.dispose()
+    if outcome.outcome == "policy_missing":
+        fail(f"alert {alert_id}: its service's escalation policy is not loaded; nothing changed")
+    if outcome.outcome == "applied":
+        print(f"alert {alert_id} snoozed for {minutes} min; it pages again from level 1 then unless resolved")
+    else:
+        print(f"alert {alert_id} {_NOT_DONE.get(outcome.outcome, outcome.outcome)}")
+
+
 @alert_app.command("list")
 def list_command(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option("--status", help="Only triggered, acknowledged or resolved alerts.")
+        str | None,
+        typer.Option("--status", help="Only triggered, acknowledged, resolved or suppressed alerts."),
     ] = None,
     service_id: Annotated[str | None, typer.Option("--service", help="Only this service's alerts.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="At most this many.")] = 50,

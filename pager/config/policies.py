@@ -9,11 +9,13 @@ used by two policies) are checked against everything loaded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
 
 from pager.config.errors import ConfigError
+from pager.config.schedules import restriction_reader
 from pager.config.yaml_source import (
     ID_RE,
     LocatedReader,
@@ -27,6 +29,9 @@ from pager.config.yaml_source import (
 )
 from pager.core.durations import DurationError, parse_duration
 from pager.core.heartbeat_monitors import MAX_NAME, SLUG_RE, HeartbeatSpec
+from pager.core.localtime import zone
+from pager.core.maintenance import RecurringWindow
+from pager.core.model import Restriction
 from pager.core.policy import (
     MAX_REPEAT,
     EscalationPolicy,
@@ -39,8 +44,13 @@ from pager.core.policy import (
 
 POLICY_KEYS = ("name", "repeat", "ack_timeout", "auto_resolve", "levels", "services")
 LEVEL_KEYS = ("notify", "escalate_after")
-SERVICE_KEYS = ("id", "name", "runbook", "heartbeats")
 HEARTBEAT_KEYS = ("name", "every", "grace")
+SERVICE_KEYS = ("id", "name", "runbook", "heartbeats", "maintenance")
+MAINTENANCE_KEYS = ("days", "from", "to", "time_zone")
+MAINTENANCE_SHAPE = (
+    'maintenance must be a list like [{days: [sun], from: "02:00", to: "04:00", time_zone: UTC}]'
+)
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 def policy_files(config_dir: Path) -> list[Path]:
@@ -232,11 +242,11 @@ class _PolicyReader(LocatedReader):
                 continue
             self.service_owner[service_id] = (self.path, item.line)
             name = self.optional_text(item, "name") or service_id
-            heartbeats = self.heartbeats(item, service_id)
-            if heartbeats is None:
+            heartbeats, maintenance = self.heartbeats(item, service_id), self.maintenance(item)
+            if heartbeats is None or maintenance is None:
                 continue
             runbook = self.optional_text(item, "runbook")
-            services.append(ServiceRef(service_id, name, runbook, heartbeats))
+            services.append(ServiceRef(service_id, name, runbook, heartbeats, maintenance))
         return services if len(services) == len(entry.value.items) else None
 
     def heartbeats(self, service: YamlMapping, service_id: str) -> tuple[HeartbeatSpec, ...] | None:
@@ -293,3 +303,57 @@ class _PolicyReader(LocatedReader):
         if every is None or (item.get("grace") is not None and grace is None):
             return None
         return HeartbeatSpec(name, every, grace or timedelta(0))
+
+    def maintenance(self, service: YamlMapping) -> tuple[RecurringWindow, ...] | None:
+        """A service's recurring maintenance windows (the restriction grammar, plus a time_zone each).
+
+        Unlike a layer restriction, a window must not run past midnight: `to` is after `from` on the
+        same day ("24:00" is the end of the day), so an inverted or empty window is an error.
+        """
+        entry = service.get("maintenance")
+        if entry is None:
+            return ()
+        if not isinstance(entry.value, YamlSequence) or not entry.value.items:
+            self.error(entry.line, MAINTENANCE_SHAPE)
+            return None
+        grammar = restriction_reader(self.path, self.errors)
+        windows: list[RecurringWindow] = []
+        for item in entry.value.items:
+            if not isinstance(item, YamlMapping):
+                self.error(item.line, f"a maintenance window must be a mapping, not {kind_of(item)}")
+                continue
+            self.unknown_keys(item, MAINTENANCE_KEYS, "maintenance window")
+            days, start, end = grammar.days(item), grammar.clock(item, "from"), grammar.clock(item, "to")
+            zone_name = grammar.time_zone(item)
+            forwards = start is not None and end is not None and self.forwards(item)
+            if days is None or start is None or end is None or zone_name is None or not forwards:
+                continue
+            windows.append(RecurringWindow(Restriction(days, start, end), zone(zone_name)))
+        return tuple(windows) if len(windows) == len(entry.value.items) else None
+
+    def forwards(self, window: YamlMapping) -> bool:
+        """Whether `to` is after `from` (both already checked as clock times)."""
+        minutes = []
+        for key in ("from", "to"):
+            entry = window.get(key)
+            text = self.scalar_text(entry.value, key) if entry is not None else None
+            match = _CLOCK.match(text.strip()) if text is not None else None
+            if match is None:
+                return False
+            minutes.append(int(match.group(1)) * 60 + int(match.group(2)))
+        start, end = minutes
+        if end == start:
+            self.error(window.line, f"empty maintenance window: from and to are both {_clock(start)}")
+            return False
+        if end < start:
+            message = (
+                f"inverted maintenance window: to {_clock(end)} is before from {_clock(start)}; "
+                'a window past midnight is two windows (to "24:00", then from "00:00" the next day)'
+            )
+            self.error(window.line, message)
+            return False
+        return True
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

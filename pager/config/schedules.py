@@ -79,6 +79,14 @@ def load_schedule_file(path: Path) -> tuple[Schedule | None, list[ConfigError]]:
     return schedule, []
 
 
+def restriction_reader(path: Path, errors: list[ConfigError]) -> _ScheduleReader:
+    """A reader of the restriction grammar (days, from, to, time_zone) recording problems in `errors`:
+    the policy files' recurring maintenance windows use the same grammar as layer restrictions."""
+    reader = _ScheduleReader(path, [])
+    reader.errors = errors  # shared, not copied: its problems are the caller's
+    return reader
+
+
 class _ScheduleReader(LocatedReader):
     """Turns one file's located YAML into a Schedule, recording problems instead of stopping at the first."""
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pager.core.localtime import require_aware
 from pager.core.policy import Method
 
-Status = Literal["triggered", "acknowledged", "resolved"]
+# `suppressed`: opened while a maintenance window held its service; pages nobody until the hold ends.
+Status = Literal["triggered", "acknowledged", "resolved", "suppressed"]
 # Where a triggered alert is on the ladder; kept as it was while acknowledged (manual escalate reads it).
 Stage = Literal["paging", "no_one_on_call", "exhausted"]
 # How urgent the sender says an alert is (the PagerDuty Events API v2 vocabulary).
@@ -42,6 +43,8 @@ _INSTANTS = (
     "auto_resolve_at",
     "acknowledged_at",
     "resolved_at",
+    "snoozed_until",
+    "held_until",
 )
 
 
@@ -53,7 +56,10 @@ class AlertState:
     each manual escalate past the end of the last loop); with `loop` and `level` it keeps idempotency
     keys unique.
     Deadlines: `escalate_at` (triggered: level timeout or no-one retry), `retrigger_at` (acknowledged,
-    ack_timeout), `auto_resolve_at` (open, no new event); `next_action_at` is the earliest.
+    ack_timeout or the end of a snooze), `auto_resolve_at` (open, no new event), `held_until`
+    (suppressed: the end of the maintenance hold); `next_action_at` is the earliest.
+    `snoozed_until` is set while the acknowledgement is a snooze (then `retrigger_at` is the same
+    instant); `held_by` names the maintenance window holding a suppressed alert.
     """
 
     status: Status
@@ -71,11 +77,16 @@ class AlertState:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     pages: tuple[PagedLevel, ...] = ()
+    snoozed_until: datetime | None = None
+    held_until: datetime | None = None
+    held_by: str | None = None
+    held_window: int | None = None
 
     @property
     def next_action_at(self) -> datetime | None:
         """When the worker must call `decide` with a Timer next (None: never, until another event)."""
-        due = [t for t in (self.escalate_at, self.retrigger_at, self.auto_resolve_at) if t is not None]
+        deadlines = (self.escalate_at, self.retrigger_at, self.auto_resolve_at, self.held_until)
+        due = [t for t in deadlines if t is not None]
         return min(due, default=None)
 
     def changed(self, **changes: Any) -> AlertState:
@@ -166,6 +177,23 @@ class Escalate:
 
 
 @dataclass(frozen=True)
+class Snooze:
+    """Acknowledge now and trigger again from level 1 after `length` (unless resolved meanwhile)."""
+
+    length: timedelta
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class HoldEnded:
+    """A maintenance window of the alert's service ended early (`pager maintenance end`): `window`
+    names it; the hold is worked out again (another window may still hold the alert)."""
+
+    by: str | None = None
+    window: str | None = None
+
+
+@dataclass(frozen=True)
 class DeliveryFailed:
     """A page failed for good (the delivery layer retried transient errors); its idempotency-key parts."""
 
@@ -178,7 +206,7 @@ class DeliveryFailed:
     reason: str = ""
 
 
-Event = Trigger | Timer | Ack | Resolve | Escalate | DeliveryFailed
+Event = Trigger | Timer | Ack | Resolve | Escalate | DeliveryFailed | Snooze | HoldEnded
 
 
 # Commands -----------------------------------------------------------------------------------------
@@ -239,6 +267,10 @@ TimelineKind = Literal[
     "escalated",
     "delivery_failed",
     "ignored",
+    "snoozed",
+    "snooze_ended",
+    "suppressed",
+    "hold_ended",
 ]
 
 

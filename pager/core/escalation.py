@@ -10,8 +10,6 @@ docs/escalation.md describes every rule, including the edge cases and why each w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,26 +24,22 @@ from pager.core.alert import (
     DeliveryFailed,
     Escalate,
     Event,
+    HoldEnded,
     NotificationStep,
     Notify,
     PagedLevel,
     Resolve,
+    Snooze,
     Stage,
     Status,
     TimelineKind,
     Timer,
     Trigger,
 )
-from pager.core.localtime import require_aware
-from pager.core.policy import (
-    DEFAULT_RULES,
-    EscalationPolicy,
-    NotificationRule,
-    ResolveTargets,
-    RulesFor,
-    Target,
-    default_rules,
-)
+from pager.core.ladder import NO_ONE_RETRY, DecisionInputs, LadderRun, format_duration, who
+from pager.core.localtime import format_instant, require_aware
+from pager.core.maintenance import Hold
+from pager.core.policy import EscalationPolicy, ResolveTargets, RulesFor, Target, default_rules
 
 __all__ = [
     "NO_ONE_RETRY",
@@ -60,10 +54,12 @@ __all__ = [
     "DeliveryFailed",
     "Escalate",
     "Event",
+    "HoldEnded",
     "NotificationStep",
     "Notify",
     "PagedLevel",
     "Resolve",
+    "Snooze",
     "Stage",
     "Status",
     "TimelineKind",
@@ -72,24 +68,10 @@ __all__ = [
     "decide",
     "format_duration",
     "inputs_at",
+    "needs_hold",
     "needs_on_call",
     "targets_of",
 ]
-
-NO_ONE_RETRY = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class DecisionInputs:
-    """What a decision reads besides the policy, the state and the event, loaded before it starts.
-
-    `on_call`: the handles each target of the policy means at the decision's `now` (a schedule role:
-    its holder or nobody; a user: that user). `rules`: a person's notification rules in rule-step order;
-    someone absent (or with none) is paged by DEFAULT_RULES, and the caller then finds no address.
-    """
-
-    on_call: Mapping[Target, tuple[str, ...]] = field(default_factory=dict)
-    rules: Mapping[str, tuple[NotificationRule, ...]] = field(default_factory=dict)
 
 
 def targets_of(policy: EscalationPolicy) -> set[Target]:
@@ -102,7 +84,15 @@ def needs_on_call(state: AlertState | None, event: Event) -> bool:
     an escalation. Acknowledging, resolving, a repeated trigger or a failed delivery never do."""
     if state is None:
         return True
-    return state.status != "resolved" and isinstance(event, Timer | Escalate)
+    return state.status != "resolved" and isinstance(event, Timer | Escalate | HoldEnded)
+
+
+def needs_hold(state: AlertState | None, event: Event) -> bool:
+    """Whether deciding `event` reads `inputs.hold` (the maintenance hold on the alert's service):
+    when the alert opens, and when the hold of a suppressed alert may end."""
+    if state is None:
+        return True
+    return state.status == "suppressed" and isinstance(event, Timer | HoldEnded)
 
 
 def inputs_at(
@@ -131,6 +121,9 @@ def decide(
             raise ValueError(f"only a Trigger opens an alert, not {type(event).__name__}")
         opened = AlertState("triggered", "paging", 1, 1, 1, triggered_at=run.now, last_event_at=run.now)
         run.log("triggered", "triggered")
+        hold = inputs.hold
+        if hold is not None and hold.until > run.now:
+            return run.finish(run.suppress(opened, hold))
         return run.finish(run.walk(opened, 1, 1))
     if state.status == "resolved":
         return run.after_resolve(state, event)
@@ -144,128 +137,23 @@ def decide(
             return run.on_ack(state, by)
         case Resolve(by=by):
             return run.resolve(
-                state.changed(resolved_by=by, last_event_at=run.now), f"resolved by {_who(by)}", by
+                state.changed(resolved_by=by, last_event_at=run.now), f"resolved by {who(by)}", by
             )
         case Escalate(by=by):
             return run.on_escalate(state, by)
         case DeliveryFailed():
             return run.on_delivery_failed(state, event)
+        case Snooze(length=length, by=by):
+            return run.on_snooze(state, length, by)
+        case HoldEnded(by=by, window=window):
+            if state.status != "suppressed":
+                return run.finish(state, "ignored")
+            return run.release(state, by, window)
     raise TypeError(f"not an escalation event: {event!r}")
 
 
-def format_duration(length: timedelta | None) -> str:
-    """A duration the way policies write it: `90s` -> `1m30s`, `2h`, `1d4h`."""
-    seconds = int(length.total_seconds()) if length is not None else 0
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, seconds = divmod(seconds, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return "".join(parts) or "0s"
-
-
-def _who(by: str | None) -> str:
-    return by if by is not None else "integration event"
-
-
-def _dedup(handles: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(h for h in handles if h))
-
-
-class _Run:
-    """One decision in progress: the inputs and the commands gathered so far."""
-
-    def __init__(self, policy: EscalationPolicy, now: datetime, inputs: DecisionInputs) -> None:
-        self.policy = policy
-        self.now = now
-        self.inputs = inputs
-        self.commands: list[Command] = []
-
-    def on_call(self, targets: tuple[Target, ...]) -> tuple[str, ...]:
-        try:
-            return _dedup([handle for target in targets for handle in self.inputs.on_call[target]])
-        except KeyError as missing:
-            raise ValueError(f"decision inputs lack target {missing.args[0]!r}") from None
-
-    def rules_for(self, user: str) -> tuple[NotificationRule, ...]:
-        return tuple(self.inputs.rules.get(user, ())) or DEFAULT_RULES
-
-    def entry(self, kind: TimelineKind, message: str, **details: Any) -> AppendTimeline:
-        return AppendTimeline(kind, message, self.now, **details)
-
-    def log(self, kind: TimelineKind, message: str, **details: Any) -> None:
-        self.commands.append(self.entry(kind, message, **details))
-
-    def finish(self, state: AlertState, outcome: DecisionOutcome = "applied") -> Decision:
-        auto_resolve = self.policy.auto_resolve
-        open_ = state.status != "resolved"
-        due = state.last_event_at + auto_resolve if open_ and auto_resolve is not None else None
-        return Decision(state.changed(auto_resolve_at=due), tuple(self.commands), outcome)
-
-    # -- walking the ladder
-
-    def walk(
-        self, state: AlertState, level: int, loop: int, *, manual: bool = False, quiet: bool = False
-    ) -> AlertState:
-        """Page the first level from (level, loop) on that has someone, skipping empty ones at once.
-
-        A pass that starts at level 1 and finds nobody means no one is on call anywhere: retry in a
-        minute, without loop change. `quiet` (a retry after such a pass) logs nothing if still nobody.
-        """
-        count = len(self.policy.levels)
-        skipped: list[Command] = []
-        while True:
-            for number in range(level, count + 1):
-                users = self.on_call(self.policy.levels[number - 1].targets)
-                if users:
-                    self.commands.extend(skipped)
-                    return self.page(state, number, loop, users)
-                message = f"no one on call at level {number} (loop {loop}); skipped"
-                skipped.append(self.entry("level_skipped", message, loop=loop, level=number))
-            if level == 1:
-                if not quiet:
-                    self.commands.extend(skipped)
-                    self.log(
-                        "no_one_on_call", "no one on call at any level; retrying every minute", loop=loop
-                    )
-                return state.changed(
-                    stage="no_one_on_call", level=1, loop=loop, escalate_at=self.now + NO_ONE_RETRY
-                )
-            self.commands.extend(skipped)
-            skipped = []
-            if loop < self.policy.loops:
-                loop += 1
-            elif manual:
-                # Escalating past the end never exhausts: the ladder starts over as a fresh cycle.
-                state = state.changed(cycle=state.cycle + 1, pages=())
-            else:
-                self.log(
-                    "exhausted",
-                    f"escalation exhausted after {loop} loop(s); alert stays triggered",
-                    loop=loop,
-                )
-                return state.changed(stage="exhausted", level=count, loop=loop, escalate_at=None)
-            level = 1
-
-    def page(self, state: AlertState, number: int, loop: int, users: tuple[str, ...]) -> AlertState:
-        who = ", ".join(users)
-        self.log(
-            "level_paged", f"level {number} (loop {loop}) paged: {who}", loop=loop, level=number, users=users
-        )
-        for user in users:
-            rules = self.rules_for(user)
-            steps = tuple(
-                NotificationStep(user, rule.method, i, self.now + rule.delay, state.cycle, loop, number)
-                for i, rule in enumerate(rules)
-            )
-            self.commands.append(Notify(user, steps))
-        return state.changed(
-            stage="paging",
-            level=number,
-            loop=loop,
-            escalate_at=self.now + self.policy.levels[number - 1].escalate_after,
-            pages=(*state.pages, PagedLevel(loop, number, self.now, users)),
-        )
+class _Run(LadderRun):
+    """One decision: the ladder walk plus what each event does to an open alert."""
 
     # -- events on an open alert
 
@@ -274,16 +162,26 @@ class _Run:
         if state.auto_resolve_at is not None and now >= state.auto_resolve_at:
             message = f"auto-resolved: no new event for {format_duration(self.policy.auto_resolve)}"
             return self.resolve(state.changed(resolved_by=None), message, None, kind="auto_resolved")
+        if state.status == "suppressed" and state.held_until is not None and now >= state.held_until:
+            return self.release(state, None, None)
         if state.status == "acknowledged" and state.retrigger_at is not None and now >= state.retrigger_at:
-            timeout = format_duration(self.policy.ack_timeout)
-            message = f"not resolved {timeout} after the acknowledgement; triggered again from level 1"
-            self.log("retriggered", message)
+            if state.snoozed_until is not None:
+                message = (
+                    f"snooze by {who(state.acknowledged_by)} ended; "
+                    "not resolved, so paging restarted from level 1"
+                )
+                self.log("snooze_ended", message)
+            else:
+                timeout = format_duration(self.policy.ack_timeout)
+                message = f"not resolved {timeout} after the acknowledgement; triggered again from level 1"
+                self.log("retriggered", message)
             fresh = state.changed(
                 status="triggered",
                 cycle=state.cycle + 1,
                 acknowledged_at=None,
                 acknowledged_by=None,
                 retrigger_at=None,
+                snoozed_until=None,
                 pages=(),
             )
             return self.finish(self.walk(fresh, 1, 1))
@@ -295,12 +193,10 @@ class _Run:
 
     def on_ack(self, state: AlertState, by: str | None) -> Decision:
         if state.status == "acknowledged":
-            message = (
-                f"acknowledged again by {_who(by)}; already acknowledged by {_who(state.acknowledged_by)}"
-            )
+            message = f"acknowledged again by {who(by)}; already acknowledged by {who(state.acknowledged_by)}"
             self.log("ignored", message, actor=by)
             return self.finish(state, "already_acknowledged")
-        self.log("acknowledged", f"acknowledged by {_who(by)}", actor=by)
+        self.log("acknowledged", f"acknowledged by {who(by)}", actor=by)
         self.commands.append(CancelPendingNotifications("acknowledged"))
         timeout = self.policy.ack_timeout
         acked = state.changed(
@@ -310,26 +206,75 @@ class _Run:
             escalate_at=None,
             retrigger_at=self.now + timeout if timeout > timedelta(0) else None,
             last_event_at=self.now,
+            **_NO_HOLD,
         )
         return self.finish(acked)
 
-    def resolve(
-        self, state: AlertState, message: str, by: str | None, kind: TimelineKind = "resolved"
-    ) -> Decision:
-        self.log(kind, message, actor=by)
-        self.commands.append(CancelPendingNotifications("resolved"))
-        done = state.changed(status="resolved", resolved_at=self.now, escalate_at=None, retrigger_at=None)
-        return self.finish(done)
+    def on_snooze(self, state: AlertState, length: timedelta, by: str | None) -> Decision:
+        """Acknowledged now (again, by whoever snoozes), and triggered afresh when the snooze ends."""
+        if length <= timedelta(0):
+            raise ValueError("a snooze must last a positive time")
+        until = self.now + length
+        message = (
+            f"snoozed by {who(by)} for {format_duration(length)}, until {format_instant(until)}; "
+            "paging restarts from level 1 then unless resolved"
+        )
+        self.log("snoozed", message, actor=by)
+        if state.status != "acknowledged":
+            self.commands.append(CancelPendingNotifications("acknowledged"))
+        snoozed = state.changed(
+            status="acknowledged",
+            acknowledged_at=self.now,
+            acknowledged_by=by,
+            escalate_at=None,
+            retrigger_at=until,
+            snoozed_until=until,
+            last_event_at=self.now,
+            **_NO_HOLD,
+        )
+        return self.finish(snoozed)
+
+    # -- maintenance holds
+
+    def suppress(self, state: AlertState, hold: Hold) -> AlertState:
+        """A new alert while a window holds its service: stored, paging nobody until the hold ends."""
+        until = format_instant(hold.until)
+        message = f"{hold.name} holds this service until {until}: suppressed, nobody paged"
+        self.log("suppressed", message)
+        return state.changed(
+            status="suppressed", held_until=hold.until, held_by=hold.name, held_window=hold.window_id
+        )
+
+    def release(self, state: AlertState, by: str | None, ended: str | None) -> Decision:
+        """A window holding a suppressed alert ended (`ended` names it when it ended early, else it is
+        the alert's own hold): another window may hold it still, else page level 1."""
+        hold = self.inputs.hold
+        what = ended or state.held_by
+        early = f" early by {by}" if by is not None else ""
+        if hold is not None and hold.until > self.now:
+            if (hold.name, hold.until) == (state.held_by, state.held_until):
+                return self.finish(state, "ignored")  # the window that ended did not hold this alert
+            message = f"{what} ended{early}; still held by {hold.name} until {format_instant(hold.until)}"
+            self.log("suppressed", message, actor=by)
+            kept = state.changed(held_until=hold.until, held_by=hold.name, held_window=hold.window_id)
+            return self.finish(kept)
+        self.log("hold_ended", f"{what} ended{early}; paging starts at level 1", actor=by)
+        return self.finish(self.walk(state.changed(status="triggered", **_NO_HOLD), 1, 1))
 
     def on_escalate(self, state: AlertState, by: str | None) -> Decision:
-        self.log("escalated", f"escalated by {_who(by)}", actor=by)
+        self.log("escalated", f"escalated by {who(by)}", actor=by)
+        held = state.status == "suppressed"
         state = state.changed(
             status="triggered",
             acknowledged_at=None,
             acknowledged_by=None,
             retrigger_at=None,
+            snoozed_until=None,
             last_event_at=self.now,
+            **_NO_HOLD,
         )
+        if held:  # nobody was paged yet: escalating means paging the first level now
+            return self.finish(self.walk(state, 1, state.loop, manual=True))
         if state.stage == "paging":
             return self.finish(self.walk(state, state.level + 1, state.loop, manual=True))
         if state.stage == "exhausted":
@@ -370,15 +315,17 @@ class _Run:
 
     def after_resolve(self, state: AlertState, event: Event) -> Decision:
         match event:
-            case Ack(by=by) | Resolve(by=by) | Escalate(by=by):
+            case Ack(by=by) | Resolve(by=by) | Escalate(by=by) | Snooze(by=by):
                 action = type(event).__name__.lower()
-                self.log(
-                    "ignored", f"{action} by {_who(by)} ignored: the alert is already resolved", actor=by
-                )
+                self.log("ignored", f"{action} by {who(by)} ignored: the alert is already resolved", actor=by)
             case DeliveryFailed():
                 reason = f" ({event.reason})" if event.reason else ""
                 message = f"{event.method} to {event.user} failed{reason}; the alert is already resolved"
                 self.log("delivery_failed", message, loop=event.loop, level=event.level, users=(event.user,))
-            case Timer():
+            case Timer() | HoldEnded():
                 return self.finish(state, "ignored")
         return self.finish(state, "already_resolved")
+
+
+# What every event that ends a maintenance hold clears.
+_NO_HOLD: dict[str, Any] = {"held_until": None, "held_by": None, "held_window": None}

@@ -10,7 +10,7 @@ pages, and the `cannot_page` line when a person has no usable address.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -25,6 +25,7 @@ from pager.core.alert import (
     Notify,
 )
 from pager.core.escalation import DecisionInputs, decide
+from pager.core.maintenance import Hold
 from pager.core.policy import EscalationPolicy, NotificationRule
 
 # While an alert's policy is not loaded (a bad reload, a renamed file) it is retried this often.
@@ -128,6 +129,7 @@ class Facts:
     policies: Mapping[str, EscalationPolicy]
     inputs: DecisionInputs
     people: Mapping[str, Person]
+    holds: Mapping[str, Hold] = field(default_factory=dict)  # service id -> its maintenance hold now
 
 
 def plan_alert(alert: AlertFacts, event: Event, now: datetime, facts: Facts) -> AlertPlan:
@@ -140,7 +142,9 @@ def plan_alert(alert: AlertFacts, event: Event, now: datetime, facts: Facts) -> 
         line = TimelineLine(alert.id, "policy_missing", message)
         retry: dict[str, Any] = {"next_action_at": now + MISSING_POLICY_RETRY, "updated_at": now}
         return AlertPlan(alert.id, retry, (line,))
-    decision = decide(policy, alert.state, event, now, facts.inputs)
+    hold = facts.holds.get(alert.service_id)
+    inputs = facts.inputs if hold is None else replace(facts.inputs, hold=hold)
+    decision = decide(policy, alert.state, event, now, inputs)
     state = decision.state
     columns: dict[str, Any] = state_columns(state)
     if alert.state is not None:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pager.core.heartbeat_monitors import HeartbeatSpec
+from pager.core.maintenance import RecurringWindow
 from pager.core.model import ROLES, Override, Role, Schedule
 from pager.core.schedule import resolve_on_call
 
@@ -97,6 +98,7 @@ class ServiceRef:
     name: str
     runbook: str | None = None
     heartbeats: tuple[HeartbeatSpec, ...] = ()
+    maintenance: tuple[RecurringWindow, ...] = ()  # weekly windows in which its new alerts page nobody
 
 
 @dataclass(frozen=True)

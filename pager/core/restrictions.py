@@ -54,6 +54,16 @@ class RestrictionWindows:
         position = bisect.bisect_right(starts, t)
         return position > 0 and t < ends[position - 1]
 
+    def window_at(self, t: datetime) -> tuple[datetime, datetime] | None:
+        """The window (windows that overlap or touch merged) holding t, as [start, end); None if none."""
+        if t.tzinfo is not UTC:
+            t = require_aware(t)
+        starts, ends = self._months.get((t.year, t.month)) or self._month_windows(t.year, t.month)
+        position = bisect.bisect_right(starts, t)
+        if position > 0 and t < ends[position - 1]:
+            return starts[position - 1], ends[position - 1]
+        return None
+
     def _month_windows(self, year: int, month: int) -> tuple[list[datetime], list[datetime]]:
         """Disjoint, sorted windows overlapping one UTC month (bounded cache)."""
         first = datetime(year, month, 1, tzinfo=UTC)

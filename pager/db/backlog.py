@@ -16,7 +16,7 @@ from pager.db.outbox import outbox_ready_at
 from pager.db.tables import Alert, OutboxMessage
 
 WAITING_PAGE_STATUSES = ("pending", "unknown")  # outbox rows that still need the worker
-OPEN_ALERT_STATUSES = ("triggered", "acknowledged")
+OPEN_ALERT_STATUSES = ("triggered", "acknowledged", "suppressed")
 
 
 def aware(instant: datetime) -> datetime:

@@ -28,7 +28,7 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 ContactKind = Literal["sms", "voice", "email"]
-AlertStatus = Literal["triggered", "acknowledged", "resolved"]
+AlertStatus = Literal["triggered", "acknowledged", "resolved", "suppressed"]
 OutboxStatus = Literal["pending", "sending", "sent", "delivered", "failed", "cancelled", "unknown"]
 TokenRole = Literal["admin", "responder", "viewer"]
 
@@ -323,6 +323,28 @@ class OverrideRow(SQLModel, table=True):
     created_at: datetime = _created()
     kind: OverrideKind = Field(default="add", sa_type=String(16), sa_column_kwargs={"server_default": "add"})
     instead_of: str | None = Field(default=None, max_length=64)
+
+
+class MaintenanceWindowRow(SQLModel, table=True):
+    """An ad-hoc maintenance window: new alerts of `service_id` in `[start_at, end_at)` page nobody.
+
+    Ending a window early moves `end_at` to that instant and records `ended_by`.
+    """
+
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (
+        Index("ix_maintenance_windows_service_id_end_at", "service_id", "end_at"),
+        CheckConstraint("end_at >= start_at", name="span"),
+    )
+
+    service_id: str = Field(foreign_key="services.id", max_length=100)
+    start_at: datetime = _instant()
+    end_at: datetime = _instant()
+    id: int | None = Field(default=None, primary_key=True)
+    reason: str = Field(default="", max_length=500)
+    created_by: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _created()
+    ended_by: str | None = Field(default=None, max_length=255)
 
 
 # --- tokens (only hashes are stored) -----------------------------------------------------------------

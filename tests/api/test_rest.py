@@ -25,6 +25,7 @@ from pager.db.session import session_scope
 from pager.db.tables import Alert, ApiToken, CalendarToken, ContactMethod, OverrideRow, Service, User
 from pager.db.users import find_user_by_handle
 from pager.services.alerting import alerts, catalog
+from pager.services.alerting.maintenance import start_window
 from pager.services.calendars import overrides
 from pager.services.ingest.keys import service_for_key
 from pager.services.people import users
@@ -186,6 +187,10 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("POST", "/api/v1/alerts/{alert}/ack", "responder", None),
     ("POST", "/api/v1/alerts/{alert}/resolve", "responder", None),
     ("POST", "/api/v1/alerts/{alert}/escalate", "responder", None),
+    ("POST", "/api/v1/alerts/{alert}/snooze", "responder", {"minutes": 30}),
+    ("GET", "/api/v1/maintenance", "viewer", None),
+    ("POST", "/api/v1/maintenance", "responder", {"service": "api", "for": "2h", "reason": "upgrade"}),
+    ("POST", "/api/v1/maintenance/{window}/end", "responder", None),
     ("GET", "/api/v1/tokens", "admin", None),
     ("POST", "/api/v1/tokens", "admin", {"role": "viewer", "name": "dashboard"}),
     ("DELETE", "/api/v1/tokens/{spare_token}", "admin", None),
@@ -214,6 +219,7 @@ def things(runtime: Runtime) -> dict[str, int]:
             now=NOW,
         )
         spare, _ = create_api_token(session, role="viewer", name="spare", now=NOW)
+        window = start_window(session, "web", timedelta(hours=1), reason="", by=None, now=NOW)
         alice = find_user_by_handle(session, "alice")
         assert alice is not None
         user_feed = CalendarToken(user_id=alice.id, token_hash="u" * 64, created_at=NOW)
@@ -223,6 +229,7 @@ def things(runtime: Runtime) -> dict[str, int]:
         return {
             "alert": alert_id,
             "override": override.id or 0,
+            "window": window.id or 0,
             "spare_token": spare.id or 0,
             "user_feed_token": user_feed.id or 0,
             "schedule_feed_token": schedule_feed.id or 0,

@@ -407,7 +407,7 @@ def test_answered_call_says_the_alert_and_gathers_one_key(client: TestClient, ru
     assert gather.get("numDigits") == "1"
     assert gather.get("action") == f"{PUBLIC}/twilio/voice/gather?alert={alert_id}&attempt=1"
     assert said(twiml)[0] == f"Pager alert {alert_id} for Checkout API. High error rate."
-    assert "Press 4 to acknowledge, 6 to resolve, 5 to escalate." in said(twiml)
+    assert "Press 4 to acknowledge, 6 to resolve, 5 to escalate, 7 to snooze for 30 minutes." in said(twiml)
 
 
 @pytest.mark.parametrize(

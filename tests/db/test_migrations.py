@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,15 +11,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 import pager.db.tables  # noqa: F401  (registers the tables)
 from pager.cli import app
 from pager.db.migrate import alembic_config, current_revision, downgrade_schema, upgrade_schema
-from pager.db.session import create_db_engine
+from pager.db.session import create_db_engine, session_scope
+from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0007_heartbeat_monitors"
+HEAD = "0008_maintenance_holds"
 TABLES = {
     "users",
     "contact_methods",
@@ -32,6 +36,7 @@ TABLES = {
     "worker_heartbeats",
     "handled_provider_requests",
     "heartbeat_monitors",
+    "maintenance_windows",
 }
 
 
@@ -239,5 +244,59 @@ def test_0005_splits_subject_user_and_escalation_step_out_of_rows_written_before
             "written-by-hand": "hi",
         }
         assert "subject" not in {c["name"] for c in inspect(engine).get_columns("outbox")}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.database
+def test_downgrading_maintenance_holds_pages_suppressed_alerts_instead_of_losing_them(
+    empty_database_url: str,
+) -> None:
+    upgrade_schema(empty_database_url)
+    engine = create_db_engine(empty_database_url)
+    at = datetime(2026, 3, 8, 8, 30, tzinfo=UTC)
+    held = {
+        "status": "suppressed",
+        "stage": "paging",
+        "cycle": 1,
+        "loop": 1,
+        "level": 1,
+        "triggered_at": at.isoformat(),
+        "last_event_at": at.isoformat(),
+        "pages": [],
+        "held_until": "2026-03-08T10:30:00+00:00",
+        "held_by": "maintenance window 1",
+        "held_window": 1,
+    }
+    try:
+        with session_scope(engine) as session:
+            session.add(Service(id="api", name="API", policy_id="main", integration_key="k" * 32))
+            session.flush()
+            session.add(MaintenanceWindowRow(service_id="api", start_at=at, end_at=at, reason=""))
+            session.add(
+                Alert(
+                    service_id="api",
+                    dedup_key="d",
+                    summary="s",
+                    status="suppressed",
+                    escalation_state=held,
+                    next_action_at=at,
+                )
+            )
+            session.add(Alert(service_id="api", dedup_key="e", summary="s", status="acknowledged"))
+        downgrade_schema(empty_database_url, "0006")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT dedup_key, status, next_action_at, escalation_state FROM alerts ORDER BY id")
+            ).all()
+        assert [(row[0], row[1]) for row in rows] == [("d", "triggered"), ("e", "acknowledged")]
+        assert rows[0][2] is not None
+        document = rows[0][3] if isinstance(rows[0][3], dict) else json.loads(rows[0][3])
+        assert (document["status"], document["stage"]) == ("triggered", "no_one_on_call")
+        assert "held_until" not in document and document["escalate_at"]
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text("UPDATE alerts SET status = 'suppressed'"))
+        upgrade_schema(empty_database_url)
+        assert current_revision(empty_database_url) == HEAD
     finally:
         engine.dispose()

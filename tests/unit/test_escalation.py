@@ -24,15 +24,19 @@ from pager.core.escalation import (
     DeliveryFailed,
     Escalate,
     Event,
+    HoldEnded,
     NotificationStep,
     PagedLevel,
     Resolve,
+    Snooze,
     Timer,
     Trigger,
     decide,
     format_duration,
+    needs_hold,
     needs_on_call,
 )
+from pager.core.maintenance import Hold
 from pager.core.policy import (
     DEFAULT_RULES,
     EscalationPolicy,
@@ -589,6 +593,8 @@ _ACTIONS = st.lists(
             st.sampled_from(["alice", "bob"]),
         ),
         st.tuples(st.just("shift"), st.integers(0, 2), _HANDLES),
+        st.tuples(st.just("snooze"), st.sampled_from(["alice", "bob"]), st.integers(1, 90)),
+        st.just(("window_ended",)),
     ),
     max_size=40,
 )
@@ -604,6 +610,7 @@ _ACTIONS = st.lists(
     auto_resolve=st.sampled_from([None, 120]),
     start=st.lists(_HANDLES, min_size=3, max_size=3),
     actions=_ACTIONS,
+    held_for=st.sampled_from([None, 10, 45]),
 )
 def test_invariants_hold_for_any_event_sequence(
     levels: int,
@@ -612,6 +619,7 @@ def test_invariants_hold_for_any_event_sequence(
     auto_resolve: int | None,
     start: list[list[str]],
     actions: list[tuple[Any, ...]],
+    held_for: int | None,
 ) -> None:
     policy = EscalationPolicy(
         "p",
@@ -623,12 +631,26 @@ def test_invariants_hold_for_any_event_sequence(
     )
     on_call = {f"schedule:s{i}": handles for i, handles in enumerate(start)}
     now = T0
-    decision = decide(policy, None, Trigger(), now, roster(on_call))
+    # A maintenance window may hold the service from T0 for `held_for` minutes (until it is ended).
+    window_end = None if held_for is None else T0 + held_for * MIN
+
+    def inputs() -> DecisionInputs:
+        hold = None if window_end is None or now >= window_end else Hold("window 1", window_end, 1)
+        return replace(roster(on_call), hold=hold)
+
+    decision = decide(policy, None, Trigger(), now, inputs())
+    assert (decision.state.status == "suppressed") == (held_for is not None)
     keys = [s.key for n in decision.notifications for s in n.steps]
     for action in actions:
         before = decision.state
         event: Event
         match action:
+            case ("snooze", user, minutes):
+                event = Snooze(minutes * MIN, user)
+            case ("window_ended",):
+                if window_end is not None and now < window_end:
+                    window_end = now
+                event = HoldEnded("bob")
             case ("timer",):
                 if before.next_action_at is None:
                     continue
@@ -651,10 +673,24 @@ def test_invariants_hold_for_any_event_sequence(
                 event = Escalate(user)
             case _:
                 event = Trigger()
-        decision = decide(policy, before, event, now, roster(on_call))
+        decision = decide(policy, before, event, now, inputs())
         if not needs_on_call(before, event):  # the loader skips who is on call: it must not matter
-            assert decide(policy, before, event, now, DecisionInputs()) == decision
+            no_one = DecisionInputs(hold=inputs().hold)
+            assert decide(policy, before, event, now, no_one) == decision
+        if not needs_hold(before, event):  # nor the hold, when it is not read
+            assert decide(policy, before, event, now, roster(on_call)) == decision
         state = decision.state
+        assert AlertState.from_document(state.to_document()) == state
+        if state.status == "suppressed":
+            assert not decision.notifications, "a held alert paged someone"
+            assert state.held_until is not None, "a held alert without the end of its hold"
+            if isinstance(event, Timer | HoldEnded):
+                assert state.held_until > now, "the hold's end is not later than the timer that read it"
+        if isinstance(event, Snooze) and before.status != "resolved":
+            assert state.status == "acknowledged" and not decision.notifications
+            assert state.retrigger_at == state.snoozed_until == now + event.length
+        if state.snoozed_until is not None:
+            assert state.status == "acknowledged" and state.retrigger_at == state.snoozed_until
         if not isinstance(event, DeliveryFailed):
             keys += [s.key for n in decision.notifications for s in n.steps]
         if before.status == "resolved":

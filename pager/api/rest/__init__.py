@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pager.api.rest import alerts, heartbeat_monitors, overrides, policies, schedules, tokens, users
+from pager.api.rest import (
+    alerts,
+    heartbeat_monitors,
+    maintenance,
+    overrides,
+    policies,
+    schedules,
+    tokens,
+    users,
+)
 
 router = APIRouter(prefix="/api/v1")
-for _module in (users, schedules, overrides, policies, alerts, tokens, heartbeat_monitors):
+for _module in (users, schedules, overrides, policies, alerts, maintenance, tokens, heartbeat_monitors):
     router.include_router(_module.router)

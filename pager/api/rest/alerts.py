@@ -1,4 +1,4 @@
-"""/api/v1/alerts: list (filters, pages), show with the timeline, acknowledge, resolve, escalate."""
+"""/api/v1/alerts: list (filters, pages), show with the timeline, acknowledge, resolve, escalate, snooze."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pager.api.rest.schemas import (
     AlertOut,
     IdPath,
     Paginated,
+    SnoozeIn,
     TimelineOut,
     error_responses,
 )
@@ -36,7 +37,7 @@ def list_all(
     page: PageDep,
     _token: ViewerDep,
     status: Annotated[
-        Literal["triggered", "acknowledged", "resolved"] | None,
+        Literal["triggered", "acknowledged", "resolved", "suppressed"] | None,
         Query(description="Only alerts in this state."),
     ] = None,
     service: Annotated[
@@ -74,8 +75,10 @@ def show(alert_id: IdPath, runtime: RuntimeDep, _token: ViewerDep) -> AlertDetai
     return read_only(runtime.engine, read)
 
 
-def _act(action: AlertAction, alert_id: int, runtime: Runtime, now: datetime, by: str) -> AlertActionOut:
-    outcome = act_on_alert(runtime, alert_id, action, by=by, now=now)
+def _act(
+    action: AlertAction, alert_id: int, runtime: Runtime, now: datetime, by: str, minutes: int | None = None
+) -> AlertActionOut:
+    outcome = act_on_alert(runtime, alert_id, action, by=by, now=now, minutes=minutes)
     alert = read_only(runtime.engine, lambda session: get_alert(session, alert_id))
     return AlertActionOut(alert=alert_out(alert), outcome=outcome.outcome)
 
@@ -102,6 +105,18 @@ def resolve(alert_id: IdPath, runtime: RuntimeDep, now: NowDep, token: Responder
 def escalate(alert_id: IdPath, runtime: RuntimeDep, now: NowDep, token: ResponderDep) -> AlertActionOut:
     """Jump to the next level of the policy now. Needs a responder token."""
     return _act("escalate", alert_id, runtime, now, f"api:{token.name}")
+
+
+@router.post("/{alert_id}/snooze", summary="Snooze an alert", responses=_ACTION_ERRORS)
+def snooze(
+    alert_id: IdPath, body: SnoozeIn, runtime: RuntimeDep, now: NowDep, token: ResponderDep
+) -> AlertActionOut:
+    """Acknowledge now and page again from level 1 after `minutes` (1 to 1440) unless resolved
+    meanwhile. Snoozing an acknowledged alert moves the end; a resolved one is `already_resolved`.
+
+    Needs a responder token.
+    """
+    return _act("snooze", alert_id, runtime, now, f"api:{token.name}", body.minutes)
 
 
 def alert_out(alert: Alert) -> AlertOut:

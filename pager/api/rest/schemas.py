@@ -311,7 +311,10 @@ class ServiceOut(BaseModel):
 class AlertOut(BaseModel):
     id: int = Field(examples=[42])
     service: str = Field(examples=["checkout-api"])
-    status: Literal["triggered", "acknowledged", "resolved"]
+    status: Literal["triggered", "acknowledged", "resolved", "suppressed"] = Field(
+        description="suppressed: opened while a maintenance window held its service; nobody is paged "
+        "until the window ends."
+    )
     summary: str = Field(examples=["High error rate"])
     dedup_key: str = Field(examples=["checkout-5xx"])
     severity: str = Field(examples=["critical"])
@@ -338,6 +341,10 @@ class TimelineOut(BaseModel):
 
 class AlertDetailOut(AlertOut):
     timeline: list[TimelineOut]
+
+
+class SnoozeIn(BaseModel):
+    minutes: int = Field(ge=1, le=1440, examples=[30], description="How long, 1 to 1440 minutes.")
 
 
 class AlertActionOut(BaseModel):

@@ -11,13 +11,13 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from pager.core.alert import Ack, Escalate, Event, Resolve, Trigger
+from pager.core.alert import Ack, Escalate, Event, Resolve, Snooze, Trigger
 from pager.core.paging_plan import ServiceFacts
 from pager.db import trigger_queries
 from pager.db.alerts import DueAlert, find_open_alert, lock_alert, newest_alerts, timeline_of
@@ -31,7 +31,9 @@ from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.alerts")
 
-AlertAction = Literal["ack", "resolve", "escalate"]
+AlertAction = Literal["ack", "resolve", "escalate", "snooze"]
+# How long a snooze may last, in minutes (a day at most: longer is a maintenance window, not a snooze).
+SNOOZE_MINUTES = (1, 1440)
 SEVERITIES = ("critical", "error", "warning", "info")
 MAX_SUMMARY = 1024
 
@@ -46,7 +48,19 @@ class AlertOutcome:
     outcome: str
 
 
-def _event(action: AlertAction, by: str | None) -> Event:
+def snooze_length(minutes: int) -> timedelta:
+    """A snooze of `minutes`, or InvalidInput outside SNOOZE_MINUTES."""
+    low, high = SNOOZE_MINUTES
+    if not low <= minutes <= high:
+        raise InvalidInput(f"a snooze lasts {low} to {high} minutes, not {minutes}")
+    return timedelta(minutes=minutes)
+
+
+def _event(action: AlertAction, by: str | None, minutes: int | None) -> Event:
+    if action == "snooze":
+        if minutes is None:
+            raise InvalidInput("a snooze needs its length in minutes")
+        return Snooze(snooze_length(minutes), by)
     if action == "ack":
         return Ack(by)
     if action == "resolve":
@@ -241,25 +255,42 @@ def _wake_worker(runtime: Runtime) -> None:
 
 
 def act_on_alert(
-    runtime: Runtime, alert_id: int, action: AlertAction, *, by: str | None, now: datetime
+    runtime: Runtime,
+    alert_id: int,
+    action: AlertAction,
+    *,
+    by: str | None,
+    now: datetime,
+    minutes: int | None = None,
 ) -> AlertOutcome:
-    """Acknowledge, resolve or escalate alert `alert_id`; the outcome says if it changed anything."""
+    """Acknowledge, resolve, escalate or snooze (for `minutes`) alert `alert_id`; the outcome says if
+    it changed anything."""
     with session_scope(runtime.engine) as session:
-        alert, outcome = act_in_transaction(session, runtime, alert_id, action, by=by, now=now)
+        alert, outcome = act_in_transaction(
+            session, runtime, alert_id, action, by=by, now=now, minutes=minutes
+        )
     if action == "escalate":
         _wake_worker(runtime)
     return AlertOutcome(alert_id, alert.dedup_key, False, outcome)
 
 
 def act_in_transaction(
-    session: Session, runtime: Runtime, alert_id: int, action: AlertAction, *, by: str | None, now: datetime
+    session: Session,
+    runtime: Runtime,
+    alert_id: int,
+    action: AlertAction,
+    *,
+    by: str | None,
+    now: datetime,
+    minutes: int | None = None,
 ) -> tuple[Alert, str]:
     """act_on_alert's change in the caller's transaction: the alert (locked, as changed) and the outcome.
 
     After an escalate commits, the caller wakes the worker (`wake_worker`) so level 2 is paged at once.
     """
+    event = _event(action, by, minutes)  # checked before anything is locked
     alert = _locked(session, alert_id)
-    decision = AlertTransaction(session, runtime, now).handle(alert, _event(action, by))
+    decision = AlertTransaction(session, runtime, now).handle(alert, event)
     return alert, decision.outcome if decision is not None else "policy_missing"
 
 

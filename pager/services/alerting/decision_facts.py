@@ -1,7 +1,8 @@
 """The engine's load step: everything a batch of decisions reads, into plain values, before any is made.
 
 `load_facts` reads the services the alerts belong to, who each target of their policies means at
-`now` (schedules with their stored overrides), and every person those decisions may page, and hands
+`now` (schedules with their stored overrides), the maintenance hold on a service when an alert opens or
+its hold may end, and every person those decisions may page, and hands
 them to `pager.core.paging_plan.plan_alert` as `Facts`. A `FactsCache` keeps what one escalation pass
 or one group of triggers has read already, so a batch reads only what is new to it.
 """
@@ -16,13 +17,15 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from pager.core.alert import DeliveryFailed, Event
-from pager.core.escalation import DecisionInputs, needs_on_call, targets_of
+from pager.core.escalation import DecisionInputs, needs_hold, needs_on_call, targets_of
+from pager.core.maintenance import AdHocWindow, Hold, hold_at
 from pager.core.model import ROLES, Override
 from pager.core.paging_plan import AlertFacts, Facts, Person, ServiceFacts
 from pager.core.policy import EscalationPolicy, Target
 from pager.core.schedule import resolve_on_call
 from pager.db import trigger_queries
 from pager.db.catalog import service_column_rows
+from pager.db.maintenance import windows_ending_after
 from pager.services.calendars.overrides import overrides_for
 from pager.services.people.users import everyone, person
 from pager.services.runtime import Runtime
@@ -41,6 +44,7 @@ class FactsCache:
     targets: dict[str, tuple[EscalationPolicy, frozenset[Target]]] = field(default_factory=dict)
     overrides: dict[tuple[str, datetime], list[Override]] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)
+    holds: dict[tuple[str, datetime], Hold | None] = field(default_factory=dict)  # by service, instant
     _everyone: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -66,8 +70,13 @@ def load_facts(
     handles: set[str] = set()
     on_call: dict[Target, tuple[str, ...]] = {}
     covered: set[str] = set()  # policies whose targets are in `on_call` already
+    holds: dict[str, Hold] = {}
     for alert, event in items:
         service = _service(session, alert.service_id, cache)
+        if service is not None and needs_hold(alert.state, event):
+            hold = _hold(session, runtime, service, now, cache)
+            if hold is not None:
+                holds[service.id] = hold
         policy = policies.get(service.policy_id) if service is not None else None
         if policy is not None and policy.id not in covered and needs_on_call(alert.state, event):
             covered.add(policy.id)
@@ -85,7 +94,26 @@ def load_facts(
         policies=policies,
         inputs=DecisionInputs(on_call, rules),
         people=people,
+        holds=holds,
     )
+
+
+def _hold(
+    session: Session, runtime: Runtime, service: ServiceFacts, now: datetime, cache: FactsCache
+) -> Hold | None:
+    """The maintenance hold on `service` at `now`: its ad-hoc windows and its policy file's recurring
+    ones."""
+    service_id = service.id
+    if (service_id, now) not in cache.holds:
+        ad_hoc = [
+            AdHocWindow(row.id or 0, row.start_at, row.end_at, row.reason)
+            for row in windows_ending_after(session, service_id, now)
+        ]
+        policy = runtime.config.policies.get(service.policy_id)
+        declared = [ref for ref in policy.services if ref.id == service_id] if policy is not None else []
+        recurring = declared[0].maintenance if declared else ()
+        cache.holds[(service_id, now)] = hold_at(now, ad_hoc, recurring)
+    return cache.holds[(service_id, now)]
 
 
 def _targets(policy: EscalationPolicy, cache: FactsCache) -> frozenset[Target]:

@@ -4,7 +4,8 @@
   says who asks. Only a person who was paged for an alert may act on it: someone with a page to them
   attempted for that alert (an outbox row of theirs that got as far as a provider call). Anyone else
   is refused and nothing changes.
-- Voice: the call says the alert and gathers one key, 4 ack, 6 resolve, 5 escalate.
+- Voice: the call says the alert and gathers one key, 4 ack, 6 resolve, 5 escalate, 7 snooze
+  (KEY_SNOOZE_MINUTES).
 - Replays: a signed Twilio request can be posted again (by Twilio retrying, or by whoever captured
   it). An inbound SMS acts once per MessageSid and a call acts on one key press per CallSid: the
   key is inserted in `handled_provider_requests` first, in the transaction that acts, and a
@@ -25,14 +26,14 @@ from sqlmodel import Session
 
 from pager.core.alert import DeliveryFailed
 from pager.core.page_text import SMS_LIMIT, gsm7_length, to_gsm7, voice_text
-from pager.core.sms_grammar import HELP_TEXT, KEYS, Action, Command, parse_reply
+from pager.core.sms_grammar import HELP_TEXT, KEY_SNOOZE_MINUTES, KEYS, Action, Command, parse_reply
 from pager.db.alerts import open_alerts_paged_to
 from pager.db.outbox import first_paged_user
 from pager.db.provider_requests import claim_request
 from pager.db.session import session_scope
 from pager.db.tables import Alert, Service
 from pager.db.users import phone_number_owners
-from pager.services.alerting.alerts import act_in_transaction, wake_worker
+from pager.services.alerting.alerts import act_in_transaction, snooze_length, wake_worker
 from pager.services.alerting.paging import AlertTransaction
 from pager.services.delivery.outcomes import fall_back
 from pager.services.delivery.reports import reported_page
@@ -43,7 +44,12 @@ log = logging.getLogger("pager.phone")
 
 NOT_REGISTERED = "This number is not set up in pager, so it cannot act on alerts."
 NO_OPEN_ALERTS = "You have no open alerts."
-_DONE: dict[Action, str] = {"ack": "acknowledged", "resolve": "resolved", "escalate": "escalated"}
+_DONE: dict[Action, str] = {
+    "ack": "acknowledged",
+    "resolve": "resolved",
+    "escalate": "escalated",
+    "snooze": "snoozed",
+}
 # Twilio's MessageStatus / CallStatus values that end a page one way or the other; others are progress.
 DELIVERED_STATUSES = frozenset({"delivered", "completed"})
 FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
@@ -81,8 +87,10 @@ def _open_alerts_paged(session: Session, owners: dict[int, str]) -> list[Alert]:
 # --- replies -----------------------------------------------------------------------------------------
 
 
-def confirmation(alert: Alert, action: Action, outcome: str) -> str:
+def confirmation(alert: Alert, action: Action, outcome: str, minutes: int | None = None) -> str:
     """What to tell the person after `act_on_alert` took `action` with `outcome`."""
+    if action == "snooze" and outcome == "applied":
+        return f"Alert {alert.id} snoozed for {minutes} min; it pages again then unless resolved."
     if outcome == "already_acknowledged":
         return f"Alert {alert.id} is already acknowledged by {alert.acknowledged_by or 'an integration'}."
     if outcome == "already_resolved":
@@ -106,10 +114,18 @@ def open_alerts_text(alerts: list[Alert]) -> str:
     return f"{len(entries)} open alerts{suffix}"
 
 
-def _act(session: Session, runtime: Runtime, alert_id: int, action: Action, by: str, now: datetime) -> str:
-    alert, outcome = act_in_transaction(session, runtime, alert_id, action, by=by, now=now)
+def _act(
+    session: Session,
+    runtime: Runtime,
+    alert_id: int,
+    action: Action,
+    by: str,
+    now: datetime,
+    minutes: int | None = None,
+) -> str:
+    alert, outcome = act_in_transaction(session, runtime, alert_id, action, by=by, now=now, minutes=minutes)
     log.info("phone_action alert=%d action=%s by=%s outcome=%s", alert_id, action, by, outcome)
-    return confirmation(alert, action, outcome)
+    return confirmation(alert, action, outcome, minutes)
 
 
 def _first_time(session: Session, kind: str, provider_id: str, now: datetime) -> bool:
@@ -135,6 +151,11 @@ def handle_sms(runtime: Runtime, number: str, text: str, now: datetime, *, messa
     reply = parse_reply(text)
     if not isinstance(reply, Command):
         return HELP_TEXT
+    if reply.minutes is not None:
+        try:
+            snooze_length(reply.minutes)
+        except InvalidInput as exc:
+            return f"Not snoozed: {exc}."
     with session_scope(runtime.engine) as session:
         if not _first_time(session, "sms", message_sid, now):
             return None
@@ -155,7 +176,7 @@ def handle_sms(runtime: Runtime, number: str, text: str, now: datetime, *, messa
         if by is None:
             log.warning("sms_refused reason=not_paged alert=%d", target)
             return not_paged(target)
-        answer = _act(session, runtime, target, reply.action, by, now)
+        answer = _act(session, runtime, target, reply.action, by, now, reply.minutes)
     if reply.action == "escalate":
         wake_worker(runtime)
     return answer
@@ -166,7 +187,7 @@ def handle_sms(runtime: Runtime, number: str, text: str, now: datetime, *, messa
 
 @dataclass(frozen=True)
 class VoicePrompt:
-    """Say `text`, then ask for a key (4 ack, 6 resolve, 5 escalate)."""
+    """Say `text`, then ask for a key (4 ack, 6 resolve, 5 escalate, 7 snooze)."""
 
     alert_id: int
     text: str
@@ -218,7 +239,8 @@ def voice_keypress(
         if alert is None or by is None:
             log.warning("voice_refused reason=not_paged alert=%d", alert_id)
             return VoiceDone(not_paged(alert_id) + " Goodbye.")
-        answer = _act(session, runtime, alert_id, action, by, now)
+        minutes = KEY_SNOOZE_MINUTES if action == "snooze" else None
+        answer = _act(session, runtime, alert_id, action, by, now, minutes)
     if action == "escalate":
         wake_worker(runtime)
     return VoiceDone(answer + " Goodbye.")
