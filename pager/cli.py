@@ -11,6 +11,7 @@ from pager.commands import (
     alerts,
     database,
     doctor,
+    handoffs,
     overrides,
     schedules,
     server,
@@ -50,6 +51,7 @@ simulate.register(app)
 users.register(app)
 services.register(app)
 overrides.register(app)
+handoffs.register(app)
 alerts.register(app)
 worker.register(app)
 server.register(app)

@@ -17,7 +17,7 @@ from pager.cli import app
 from pager.db.migrate import alembic_config, current_revision, downgrade_schema, upgrade_schema
 from pager.db.session import create_db_engine
 
-HEAD = "0006"
+HEAD = "0007_handoffs"
 TABLES = {
     "users",
     "contact_methods",
@@ -31,6 +31,8 @@ TABLES = {
     "calendar_tokens",
     "worker_heartbeats",
     "handled_provider_requests",
+    "handoff_cursors",
+    "handoff_notes",
 }
 
 
