@@ -109,7 +109,9 @@ def compose(
         )
         text = (handoff_text if item.kind == "handoff" else reminder_text)(target.method, message)
         messages.append(
-            ComposedMessage(item.key, item, target.user_id, target.method, target.address, text.subject, text.body)
+            ComposedMessage(
+                item.key, item, target.user_id, target.method, target.address, text.subject, text.body
+            )
         )
         if note is not None:
             used.append(note.id)

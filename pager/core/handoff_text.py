@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Literal
 
 from pager.core.localtime import require_aware, zone
-from pager.core.page_text import PageText, gsm7_length, to_gsm7
 from pager.core.model import Role
+from pager.core.page_text import PageText, gsm7_length, to_gsm7
 
 # Concatenated SMS segments carry 153 GSM-7 characters each.
 SMS_SEGMENTS = 2
@@ -104,7 +104,9 @@ def _note_sentence(message: HandoffMessage) -> str | None:
 def handoff_text(method: MessageMethod, message: HandoffMessage) -> PageText:
     """What the incoming person is told when their shift starts."""
     role = message.role
-    head = f"You are now {role} on call for {message.schedule_name} ({message.schedule_id}) {_until(message)}."
+    head = (
+        f"You are now {role} on call for {message.schedule_name} ({message.schedule_id}) {_until(message)}."
+    )
     if message.outgoing:
         head += f" Taking over from {message.outgoing}."
     sentences = [head, _alerts_sentence(message, short=method != "email")]

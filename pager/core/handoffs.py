@@ -133,7 +133,9 @@ def due_messages(
                 continue
             if start < handoff.at - before <= now:
                 end = shift_end(schedule, role, user, handoff.at, overrides)
-                due.append(DueMessage("reminder", schedule.id, role, user, handoff.at, end, handoff.from_user))
+                due.append(
+                    DueMessage("reminder", schedule.id, role, user, handoff.at, end, handoff.from_user)
+                )
     due.sort(key=lambda m: (m.shift_start, ROLES.index(m.role), m.kind))
     cursor = now if checked_until is None else max(checked_until, now)
     return DuePlan(tuple(due), tuple(skipped), cursor)

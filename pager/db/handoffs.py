@@ -9,13 +9,14 @@ session's `BEGIN IMMEDIATE` makes the job's transaction the only writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from pager.core.model import Role
 from pager.db.backlog import aware
 from pager.db.session import is_postgres
 from pager.db.tables import Alert, HandoffCursor, HandoffNote, User
@@ -53,10 +54,10 @@ def move_cursor(session: Session, schedule_id: str, checked_until: datetime) -> 
     )
 
 
-def pending_notes(session: Session, schedule_ids: Iterable[str]) -> dict[tuple[str, str], HandoffNote]:
-    """The notes not yet sent of these schedules, by (schedule id, role)."""
-    query = select(HandoffNote).where(col(HandoffNote.schedule_id).in_(list(schedule_ids)))
-    return {(note.schedule_id, note.role): note for note in session.exec(query)}
+def pending_notes(session: Session, schedule_id: str) -> dict[Role, HandoffNote]:
+    """The notes of `schedule_id` not yet sent, by role."""
+    query = select(HandoffNote).where(col(HandoffNote.schedule_id) == schedule_id)
+    return {note.role: note for note in session.exec(query)}
 
 
 def put_note(session: Session, schedule_id: str, role: str, text: str, now: datetime) -> None:
@@ -97,5 +98,9 @@ def open_alerts_of_services(
         return 0, []
     where = (col(Alert.service_id).in_(list(service_ids)), col(Alert.status).in_(_OPEN))
     count = session.exec(select(func.count()).select_from(Alert).where(*where)).one()
-    query = select(Alert.id, Alert.service_id, Alert.summary).where(*where).order_by(col(Alert.id)).limit(limit)
-    return int(count), [(alert_id or 0, service, summary) for alert_id, service, summary in session.exec(query)]
+    query = (
+        select(Alert.id, Alert.service_id, Alert.summary).where(*where).order_by(col(Alert.id)).limit(limit)
+    )
+    return int(count), [
+        (alert_id or 0, service, summary) for alert_id, service, summary in session.exec(query)
+    ]

@@ -110,8 +110,7 @@ def _news(session: Session, config: LoadedConfig, schedule_id: str, now: datetim
     count, first = stored.open_alerts_of_services(session, service_ids, ALERTS_NAMED)
     notes: Mapping[Role, Note] = {
         role: Note(row.id or 0, row.text, row.written_at)
-        for (sid, role), row in stored.pending_notes(session, [schedule_id]).items()
-        if sid == schedule_id and role in ("primary", "secondary")
+        for role, row in stored.pending_notes(session, schedule_id).items()
     }
     return ScheduleNews(count, tuple(OpenAlert(*alert) for alert in first), notes)
 
