@@ -64,6 +64,13 @@ def local_time(instant: datetime, time_zone: str) -> str:
     return f"{local.strftime('%a %b %d %H:%M')} {local.tzname()} ({utc})"
 
 
+def _named(message: HandoffMessage) -> str:
+    """`Checkout primary (checkout)`, or just the id when the schedule has no name of its own."""
+    if message.schedule_name == message.schedule_id:
+        return message.schedule_id
+    return f"{message.schedule_name} ({message.schedule_id})"
+
+
 def _until(message: HandoffMessage) -> str:
     if message.ends_at is None:
         return "for more than a month"
@@ -104,9 +111,7 @@ def _note_sentence(message: HandoffMessage) -> str | None:
 def handoff_text(method: MessageMethod, message: HandoffMessage) -> PageText:
     """What the incoming person is told when their shift starts."""
     role = message.role
-    head = (
-        f"You are now {role} on call for {message.schedule_name} ({message.schedule_id}) {_until(message)}."
-    )
+    head = f"You are now {role} on call for {_named(message)} {_until(message)}."
     if message.outgoing:
         head += f" Taking over from {message.outgoing}."
     sentences = [head, _alerts_sentence(message, short=method != "email")]
@@ -123,8 +128,8 @@ def reminder_text(method: MessageMethod, message: HandoffMessage) -> PageText:
     """What a person is told `remind_before` ahead of a shift."""
     start = local_time(message.starts_at, message.time_zone)
     line = (
-        f"Reminder: your {message.role} on-call shift for {message.schedule_name} "
-        f"({message.schedule_id}) starts {start}, {_until(message)}."
+        f"Reminder: your {message.role} on-call shift for {_named(message)} "
+        f"starts {start}, {_until(message)}."
     )
     if message.outgoing:
         line += f" You take over from {message.outgoing}."
