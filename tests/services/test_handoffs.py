@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from pager.adapters.console import ConsoleNotifier
 from pager.db.session import create_db_engine, session_scope
@@ -60,15 +60,14 @@ def runtime(engine: Engine, tmp_path: Path) -> Iterator[Runtime]:
 def messages(runtime: Runtime) -> list[tuple[str, str, str, str]]:
     """(idempotency key, person, method, address) of every outbox row that belongs to no alert."""
     with session_scope(runtime.engine, read_only=True) as session:
-        rows = session.exec(
-            select(OutboxMessage).where(OutboxMessage.alert_id == None).order_by(OutboxMessage.id)
-        )  # type: ignore[arg-type]  # noqa: E711
+        notices = select(OutboxMessage).where(col(OutboxMessage.alert_id).is_(None))
+        rows = session.exec(notices.order_by(col(OutboxMessage.id)))
         return [(row.idempotency_key, row.user_handle, row.method, row.address) for row in rows]
 
 
 def bodies(runtime: Runtime) -> dict[str, str]:
     with session_scope(runtime.engine, read_only=True) as session:
-        rows = session.exec(select(OutboxMessage).where(OutboxMessage.alert_id == None))  # noqa: E711
+        rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.alert_id).is_(None)))
         return {row.user_handle + ":" + row.idempotency_key.split(":")[0]: row.body for row in rows}
 
 
