@@ -242,3 +242,38 @@ def test_0005_splits_subject_user_and_escalation_step_out_of_rows_written_before
         assert "subject" not in {c["name"] for c in inspect(engine).get_columns("outbox")}
     finally:
         engine.dispose()
+
+
+@pytest.mark.database
+def test_0007_adds_the_handoff_tables_and_keeps_people_and_their_methods_both_ways(
+    empty_database_url: str,
+) -> None:
+    upgrade_schema(empty_database_url, "0006")
+    engine = create_db_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(f"INSERT INTO users (id, handle, name, created_at) VALUES (1, 'ann', 'Ann', {AT})")
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO contact_methods (id, user_id, kind, address, verified, created_at)"
+                    f" VALUES (1, 1, 'sms', '+15550000001', false, {AT})"
+                )
+            )
+        upgrade_schema(empty_database_url, "0007_handoffs")
+        with engine.begin() as connection:
+            assert list(connection.execute(text("SELECT handle, remind_before_seconds FROM users"))) == [
+                ("ann", None)
+            ]
+            connection.execute(text("UPDATE users SET remind_before_seconds = 900"))
+        downgrade_schema(empty_database_url, "0006")
+        with engine.connect() as connection:
+            assert list(connection.execute(text("SELECT handle FROM users"))) == [("ann",)]
+            assert list(connection.execute(text("SELECT address FROM contact_methods"))) == [
+                ("+15550000001",)
+            ]
+        assert {"handoff_cursors", "handoff_notes"}.isdisjoint(table_names(empty_database_url))
+        assert "remind_before_seconds" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    finally:
+        engine.dispose()
