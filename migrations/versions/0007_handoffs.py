@@ -4,8 +4,8 @@ Revision ID: 0007_handoffs
 Revises: 0006
 Create Date: 2026-12-04
 
-`handoff_cursors`: per schedule, up to when the worker's handoff job has sent the handoff messages
-and reminders that fell due. `handoff_notes`: the outgoing person's note for the next handoff of a
+`handoff_cursors`: per schedule, since and up to when the worker's handoff job has sent the handoff
+messages and reminders that fell due. `handoff_notes`: the outgoing person's note for the next handoff of a
 schedule's role (one per schedule and role, deleted once sent). `users.remind_before_seconds`: a
 person's shift reminder (NULL: none). New tables and a new nullable column: no existing row changes.
 Downgrading drops them: a note not yet sent and the reminder settings are lost with them.
@@ -30,6 +30,7 @@ def upgrade() -> None:
     op.create_table(
         "handoff_cursors",
         sa.Column("schedule_id", sa.String(length=100), nullable=False),
+        sa.Column("checked_since", _instant(), nullable=False),
         sa.Column("checked_until", _instant(), nullable=False),
         sa.PrimaryKeyConstraint("schedule_id", name=op.f("pk_handoff_cursors")),
     )

@@ -58,6 +58,7 @@ class ComposedMessage:
     address: str
     subject: str
     body: str
+    note_id: int | None = None  # the note it carries, used up when the message is queued
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,14 @@ def compose(
         text = (handoff_text if item.kind == "handoff" else reminder_text)(target.method, message)
         messages.append(
             ComposedMessage(
-                item.key, item, target.user_id, target.method, target.address, text.subject, text.body
+                item.key,
+                item,
+                target.user_id,
+                target.method,
+                target.address,
+                text.subject,
+                text.body,
+                None if note is None else note.id,
             )
         )
         if note is not None:

@@ -9,6 +9,9 @@ docs/schedules.md, "Handoff messages and shift reminders".
   handoff exactly once, however the windows are cut.
 - A handoff message is due once h <= now; one still unsent when the incoming person's shift has
   already ended is stale and skipped, and no worker looks back further than MAX_CATCH_UP.
+- Each check also looks RECHECK back before its cursor: an override stored with a start a little in
+  the past (typed "from now" a minute late) makes a handoff there, and its incoming person is still
+  told. What was sent already is not sent again: the caller drops messages whose key it queued.
 - A reminder of a shift starting at h is due at h - remind_before; one whose shift has started is
   skipped (the handoff message says it all then).
 """
@@ -16,7 +19,7 @@ docs/schedules.md, "Handoff messages and shift reminders".
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -25,6 +28,8 @@ from pager.core.schedule import final_shifts
 
 # How far back a worker that was down looks for handoffs it has not processed.
 MAX_CATCH_UP = timedelta(days=1)
+# How far before its cursor each check looks again, for overrides stored with a start in the past.
+RECHECK = timedelta(minutes=15)
 # The longest reminder a person may ask for (it is also how far ahead handoffs are looked for).
 MAX_REMIND_BEFORE = timedelta(days=7)
 # The end of an incoming person's shift is looked for this far ahead, widening only while it is cut.
@@ -83,6 +88,12 @@ class DueMessage:
     shift_start: datetime
     shift_end: datetime | None
     outgoing: str | None
+    reminder_at: datetime | None = None  # a reminder's instant (a handoff message's is shift_start)
+
+    @property
+    def falls_due(self) -> datetime:
+        """The instant the message is due: the shift start, or the reminder's instant before it."""
+        return self.shift_start if self.reminder_at is None else self.reminder_at
 
     @property
     def key(self) -> str:
@@ -106,14 +117,23 @@ def due_messages(
     checked_until: datetime | None,
     now: datetime,
     remind_before: Mapping[str, timedelta],
+    checked_since: datetime | None = None,
 ) -> DuePlan:
-    """The handoff messages and reminders of `schedule` that fell due in (checked_until, now].
+    """The handoff messages and reminders of `schedule` due in (checked_until - RECHECK, now].
 
-    `checked_until` None (never checked) starts at `now`: nothing from before is sent. The window
-    looks back at most MAX_CATCH_UP; a handoff message whose shift has ended by `now`, or a reminder
-    whose shift has started, is in `skipped` instead. The cursor never moves backwards.
+    `checked_until` None (never checked) starts at `now`: nothing from before is sent, nor from
+    before `checked_since` (the first check). The window looks back at most MAX_CATCH_UP. A
+    handoff message whose shift has ended by `now` is left out, and listed in `skipped` when it is
+    past the cursor (so it is reported once); a reminder whose shift has started is left out.
+    Messages from the RECHECK part may have been sent by an earlier check: the caller drops those
+    by key. The cursor never moves backwards.
     """
-    start = now if checked_until is None else max(checked_until, now - MAX_CATCH_UP)
+    if checked_until is None:
+        start = now
+    else:
+        start = max(min(checked_until, now) - RECHECK, now - MAX_CATCH_UP)
+        if checked_since is not None:
+            start = max(start, checked_since)
     ahead = max((r for r in remind_before.values() if r > timedelta(0)), default=timedelta(0))
     ahead = min(ahead, MAX_REMIND_BEFORE)
     due: list[DueMessage] = []
@@ -126,16 +146,19 @@ def due_messages(
             if handoff.at <= now:
                 end = shift_end(schedule, role, user, handoff.at, overrides)
                 message = DueMessage("handoff", schedule.id, role, user, handoff.at, end, handoff.from_user)
-                (skipped if end is not None and end <= now else due).append(message)
+                if end is None or end > now:
+                    due.append(message)
+                elif checked_until is None or handoff.at > checked_until:
+                    skipped.append(message)
                 continue
             before = remind_before.get(user)
             if before is None or before <= timedelta(0) or before > MAX_REMIND_BEFORE:
                 continue
-            if start < handoff.at - before <= now:
+            remind_at = handoff.at - before
+            if start < remind_at <= now:
                 end = shift_end(schedule, role, user, handoff.at, overrides)
-                due.append(
-                    DueMessage("reminder", schedule.id, role, user, handoff.at, end, handoff.from_user)
-                )
+                reminder = DueMessage("reminder", schedule.id, role, user, handoff.at, end, handoff.from_user)
+                due.append(replace(reminder, reminder_at=remind_at))
     due.sort(key=lambda m: (m.shift_start, ROLES.index(m.role), m.kind))
     cursor = now if checked_until is None else max(checked_until, now)
     return DuePlan(tuple(due), tuple(skipped), cursor)

@@ -10,6 +10,7 @@ session's `BEGIN IMMEDIATE` makes the job's transaction the only writer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, update
@@ -17,32 +18,42 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from pager.core.model import Role
-from pager.db.backlog import aware
 from pager.db.session import is_postgres
-from pager.db.tables import Alert, HandoffCursor, HandoffNote, User
+from pager.db.tables import Alert, HandoffCursor, HandoffNote, OutboxMessage, User
 
 _OPEN = ("triggered", "acknowledged")
 
 
-def lock_cursors(session: Session, schedule_ids: Sequence[str], now: datetime) -> dict[str, datetime]:
-    """Each schedule's `checked_until`, the rows locked until commit.
+@dataclass(frozen=True)
+class Cursor:
+    """A schedule's handoff cursor: checked from `since` up to `until`; `new` when just created."""
 
-    A schedule without a row gets one at `now` first: handoffs from before it was ever checked are
-    not sent.
-    """
+    since: datetime
+    until: datetime
+    new: bool
+
+
+def lock_cursors(session: Session, schedule_ids: Sequence[str], now: datetime) -> dict[str, Cursor]:
+    """Each schedule's cursor, the rows locked until commit; a schedule never checked before gets
+    one at `now` (`new`)."""
     if not schedule_ids:
         return {}
     table = HandoffCursor.metadata.tables["handoff_cursors"]
-    rows = [{"schedule_id": schedule_id, "checked_until": now} for schedule_id in schedule_ids]
+    rows = [{"schedule_id": sid, "checked_since": now, "checked_until": now} for sid in schedule_ids]
     dialect = postgresql if is_postgres(session) else sqlite
-    session.execute(dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=["schedule_id"]))
+    insert = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=["schedule_id"])
+    created = set(session.execute(insert.returning(table.c.schedule_id)).scalars())
     query = (
-        select(HandoffCursor.schedule_id, HandoffCursor.checked_until)
+        select(HandoffCursor)
         .where(col(HandoffCursor.schedule_id).in_(list(schedule_ids)))
         .order_by(col(HandoffCursor.schedule_id))
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    return {schedule_id: aware(checked_until) for schedule_id, checked_until in session.exec(query)}
+    return {
+        row.schedule_id: Cursor(row.checked_since, row.checked_until, row.schedule_id in created)
+        for row in session.exec(query)
+    }
 
 
 def move_cursor(session: Session, schedule_id: str, checked_until: datetime) -> None:
@@ -52,6 +63,14 @@ def move_cursor(session: Session, schedule_id: str, checked_until: datetime) -> 
         .where(col(HandoffCursor.schedule_id) == schedule_id)
         .values(checked_until=checked_until)
     )
+
+
+def queued_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these outbox idempotency keys are queued already (any status)."""
+    if not keys:
+        return set()
+    query = select(OutboxMessage.idempotency_key).where(col(OutboxMessage.idempotency_key).in_(list(keys)))
+    return set(session.exec(query))
 
 
 def pending_notes(session: Session, schedule_id: str) -> dict[Role, HandoffNote]:

@@ -304,11 +304,13 @@ class HandoffCursor(SQLModel, table=True):
     """Up to when the handoffs and reminders of `schedule_id` have been processed (migration 0007).
 
     The worker's handoff job locks the row, sends what fell due after `checked_until` and moves it.
+    `checked_since` is its first check: nothing from before it is ever sent.
     """
 
     __tablename__ = "handoff_cursors"
 
     schedule_id: str = Field(primary_key=True, max_length=100)
+    checked_since: datetime = _instant()
     checked_until: datetime = _instant()
 
 

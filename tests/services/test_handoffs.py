@@ -8,6 +8,7 @@ T0 (2026-03-02 15:00Z) alice takes the primary from bob and bob the derived seco
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -152,6 +153,29 @@ def test_a_job_that_runs_late_sends_once_and_skips_handoffs_whose_shift_is_over(
     assert "Taking over from dana." in bodies(runtime)["alice:handoff"]
 
 
+def test_an_override_stored_with_a_start_just_past_still_tells_its_person_once(runtime: Runtime) -> None:
+    run_handoffs(runtime, T0 + timedelta(minutes=9))
+    run_handoffs(runtime, T0 + timedelta(minutes=10))
+    with session_scope(runtime.engine) as session:  # "dana from 10:00", typed at 10:02
+        create_override(
+            session,
+            runtime.config,
+            kind="add",
+            schedule_id="team",
+            role="primary",
+            user="dana",
+            start=T0 + timedelta(minutes=10),
+            end=T0 + timedelta(hours=5),
+            now=T0 + timedelta(minutes=12),
+        )
+    assert run_handoffs(runtime, T0 + timedelta(minutes=12)) == 1
+    for seconds in (5, 10, 15 * 60):
+        assert run_handoffs(runtime, T0 + timedelta(minutes=12, seconds=seconds)) == 0
+    assert messages(runtime) == [
+        (key("handoff", "primary", T0 + timedelta(minutes=10), "dana"), "dana", "email", "dana@example.com")
+    ]
+
+
 def test_a_worker_down_for_days_sends_no_stale_handoffs(runtime: Runtime) -> None:
     run_handoffs(runtime, T0 - 10 * S)
     assert run_handoffs(runtime, NEXT + timedelta(days=3)) == 0
@@ -159,7 +183,7 @@ def test_a_worker_down_for_days_sends_no_stale_handoffs(runtime: Runtime) -> Non
 
 
 def test_the_message_goes_to_the_first_rule_and_names_open_alerts_and_nobody_unreachable(
-    runtime: Runtime,
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     alerts.trigger_alert(runtime, service_id="api", summary="Disk full", now=T0 - timedelta(hours=1))
     alerts.trigger_alert(runtime, service_id="batch", summary="not paging team", now=T0 - timedelta(hours=1))
@@ -177,7 +201,14 @@ def test_the_message_goes_to_the_first_rule_and_names_open_alerts_and_nobody_unr
                 now=T0,
             )
     run_handoffs(runtime, T0 + timedelta(minutes=59))
-    assert run_handoffs(runtime, T0 + timedelta(hours=1, seconds=2)) == 1  # erin has no contact method
+    with caplog.at_level(logging.WARNING, logger="pager.handoffs"):
+        assert run_handoffs(runtime, T0 + timedelta(hours=1, seconds=2)) == 1  # erin has no contact method
+        assert run_handoffs(runtime, T0 + timedelta(hours=1, seconds=7)) == 0
+    unreachable = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert unreachable == [
+        "handoff_unreachable schedule=team role=secondary user=erin shift_start=2026-03-02T16:00:00+00:00"
+        " reason=no_contact_method"
+    ]
     assert messages(runtime) == [
         (key("handoff", "primary", T0 + timedelta(hours=1), "dana"), "dana", "email", "dana@example.com")
     ]

@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pager.core.durations import parse_shift
 from pager.core.handoff_plan import Note, Reach, ScheduleNews, compose
 from pager.core.handoff_text import HandoffMessage, OpenAlert, handoff_text, reminder_text
-from pager.core.handoffs import MAX_CATCH_UP, DueMessage, due_messages, handoffs_between, shift_end
+from pager.core.handoffs import (
+    MAX_CATCH_UP,
+    RECHECK,
+    DueMessage,
+    due_messages,
+    handoffs_between,
+    shift_end,
+)
 from pager.core.model import Handoff, Override, Restriction, RotationLayer, Schedule
 from pager.core.page_text import gsm7_length
 
@@ -164,19 +171,41 @@ def test_a_handoff_whose_shift_is_over_is_skipped_and_catch_up_is_bounded() -> N
     assert down_for_days.checked_until == AT + MAX_CATCH_UP + timedelta(hours=1)
 
 
+def test_a_check_looks_again_recheck_before_its_cursor_for_overrides_stored_late() -> None:
+    schedule = weekly()
+    now = utc("2026-01-14T10:05")
+    # Stored at 10:05 with a start of 10:00 (typed "from now", a few minutes late): dan is told.
+    late = Override("team", "primary", utc("2026-01-14T10:00"), utc("2026-01-14T18:00"), "dan")
+    plan = due_messages(schedule, [late], now - timedelta(seconds=5), now, {})
+    assert [(m.user, m.shift_start) for m in plan.due] == [("dan", utc("2026-01-14T10:00"))]
+    # The same handoff is listed again by the next checks within RECHECK (the caller drops it by
+    # its key), and no longer after that.
+    assert due_messages(schedule, [late], now, now + timedelta(seconds=5), {}).due == plan.due
+    assert due_messages(schedule, [late], now + RECHECK, now + RECHECK + timedelta(seconds=5), {}).due == ()
+    # Nor before the schedule's first check: what happened before pager looked is never sent.
+    assert due_messages(schedule, [late], now - timedelta(seconds=5), now, {}, checked_since=now).due == ()
+
+
 def test_the_cursor_never_moves_backwards() -> None:
     assert due_messages(weekly(), (), AT, AT - timedelta(seconds=30), {}).checked_until == AT
 
 
 def test_a_reminder_is_due_remind_before_ahead_once_and_not_after_the_shift_started() -> None:
-    schedule, hour = weekly(), timedelta(hours=1)
+    schedule, hour, second = weekly(), timedelta(hours=1), timedelta(seconds=1)
     remind = {"bob": hour}
     early = due_messages(schedule, (), AT - 2 * hour, AT - hour - timedelta(seconds=1), remind)
     assert early.due == ()
     due = due_messages(schedule, (), early.checked_until, AT - hour + timedelta(seconds=4), remind)
-    assert due.due == (DueMessage("reminder", "team", "primary", "bob", AT, utc("2026-01-19T09:00"), "ann"),)
+    assert due.due == (
+        DueMessage("reminder", "team", "primary", "bob", AT, utc("2026-01-19T09:00"), "ann", AT - hour),
+    )
+    assert due.due[0].falls_due == AT - hour
     assert due.due[0].key.startswith("reminder:team:primary:")
-    assert due_messages(schedule, (), due.checked_until, AT - timedelta(minutes=1), remind).due == ()
+    assert (
+        due_messages(schedule, (), due.checked_until, AT - hour + 9 * second, remind).due == due.due
+    )  # RECHECK
+    past_recheck = AT - hour + RECHECK + timedelta(seconds=5)
+    assert due_messages(schedule, (), past_recheck, AT - timedelta(minutes=30), remind).due == ()
     # Down from before the reminder until after the shift started: the handoff message only.
     late = due_messages(schedule, (), AT - 2 * hour, AT + timedelta(seconds=2), remind)
     assert [m.kind for m in late.due] == ["handoff", "handoff"]

@@ -29,7 +29,7 @@ from pager.config.loader import LoadedConfig
 from pager.core.escalation import targets_of
 from pager.core.handoff_plan import ComposedPlan, Note, Reach, ScheduleNews, compose
 from pager.core.handoff_text import ALERTS_NAMED, OpenAlert
-from pager.core.handoffs import MAX_CATCH_UP, MAX_REMIND_BEFORE, DueMessage, DuePlan, due_messages
+from pager.core.handoffs import MAX_CATCH_UP, MAX_REMIND_BEFORE, DueMessage, due_messages
 from pager.core.localtime import format_instant
 from pager.core.model import Role
 from pager.db import handoffs as stored
@@ -66,25 +66,34 @@ def process_handoffs(session: Session, config: LoadedConfig, schedule_ids: list[
     queued = 0
     for schedule_id in schedule_ids:
         schedule = config.schedules[schedule_id]
-        checked_until = cursors[schedule_id]
-        window_start = min(checked_until, now) - MAX_CATCH_UP
+        cursor = cursors[schedule_id]
+        checked_until = None if cursor.new else cursor.until
+        window_start = min(cursor.until, now) - MAX_CATCH_UP
         overrides = overrides_for(session, schedule_id, window_start, now + _OVERRIDES_AHEAD)
-        plan = due_messages(schedule, overrides, checked_until, now, remind_before)
-        _log_skipped(plan)
-        if plan.due:
-            composed = compose(
-                schedule, plan.due, _reach(session, plan), _news(session, config, schedule_id, now)
-            )
+        plan = due_messages(schedule, overrides, checked_until, now, remind_before, cursor.since)
+        for item in plan.skipped:
+            _log_stale(item)
+        # Messages of the window's re-checked part may be queued already: those are left out
+        # (their notes, too, were used then).
+        sent = stored.queued_keys(session, [item.key for item in plan.due])
+        due = [item for item in plan.due if item.key not in sent]
+        if due:
+            news = _news(session, config, schedule_id, now)
+            composed = compose(schedule, due, _reach(session, due), news)
             queued += _apply(session, composed, now)
-        if plan.checked_until != checked_until:
+            # Reported once: by the check whose new part of the window the message fell due in.
+            for item in composed.unreachable:
+                if checked_until is None or item.falls_due > checked_until:
+                    _log_unreachable(item)
+        if plan.checked_until != cursor.until:
             stored.move_cursor(session, schedule_id, plan.checked_until)
     return queued
 
 
-def _reach(session: Session, plan: DuePlan) -> dict[str, Reach | None]:
+def _reach(session: Session, due: list[DueMessage]) -> dict[str, Reach | None]:
     """Each person's first notification rule's method and address (None: no user, or no method)."""
     found: dict[str, Reach | None] = {}
-    for handle in {item.user for item in plan.due}:
+    for handle in {item.user for item in due}:
         who = person(session, handle)
         first = who.steps[0] if who.steps else None
         if who.user_id is None or first is None:
@@ -139,23 +148,20 @@ def _apply(session: Session, composed: ComposedPlan, now: datetime) -> int:
             message.method,
             new,
         )
-    for note_id in composed.notes_sent:
-        stored.delete_note(session, note_id)
-    for item in composed.unreachable:
-        log.warning(
-            "%s_unreachable schedule=%s role=%s user=%s shift_start=%s reason=no_contact_method",
-            item.kind,
-            item.schedule,
-            item.role,
-            item.user,
-            format_instant(item.shift_start),
-        )
+        if new and message.note_id is not None:
+            stored.delete_note(session, message.note_id)
     return queued
 
 
-def _log_skipped(plan: DuePlan) -> None:
-    for item in plan.skipped:
-        _log_stale(item)
+def _log_unreachable(item: DueMessage) -> None:
+    log.warning(
+        "%s_unreachable schedule=%s role=%s user=%s shift_start=%s reason=no_contact_method",
+        item.kind,
+        item.schedule,
+        item.role,
+        item.user,
+        format_instant(item.shift_start),
+    )
 
 
 def _log_stale(item: DueMessage) -> None:
