@@ -56,6 +56,13 @@ def test_the_0230_handoff_of_a_spring_forward_night_happens_exactly_once_at_0330
         seen += handoffs_between(schedule, "primary", after, after + timedelta(minutes=10))
         after += timedelta(minutes=10)
     assert seen == [Handoff("primary", utc("2026-03-08T08:30"), "ann", "bob")]
+    # And as the job sees it, checking every 5 minutes (re-checking behind its cursor): one key.
+    cursor, keys = utc("2026-03-08T06:00"), []
+    while cursor < utc("2026-03-08T11:00"):
+        plan = due_messages(schedule, (), cursor, cursor + timedelta(minutes=5), {})
+        keys += [m.key for m in plan.due if m.role == "primary"]
+        cursor = plan.checked_until
+    assert set(keys) == {"handoff:nights:primary:2026-03-08T08:30:00.000000Z:bob"}
 
 
 def test_a_handoff_at_the_window_end_belongs_to_it_and_not_to_the_next_window() -> None:

@@ -1,20 +1,22 @@
 """The worker's handoff job: a message to each incoming person at every handoff, and shift reminders.
 
-docs/schedules.md, "Handoff messages and shift reminders". One transaction per run, in the engine's
-shape:
+docs/schedules.md, "Handoff messages and shift reminders". One transaction per run, per schedule
+in the engine's shape, twice over (who and when first, then what the messages say):
 
-1. Load: lock every schedule's cursor (`handoff_cursors`: up to when its handoffs were processed),
-   read its overrides and everyone's reminder setting.
-2. Decide (pure): `core.handoffs.due_messages` — the handoffs in (cursor, now] and the reminders
-   that fell due, stale ones skipped; then, for the schedules with something due, load the people's
-   first notification rule, the open alerts of the services whose policies page the schedule, and
-   the notes, and `core.handoff_plan.compose` the texts.
-3. Apply: queue each message as a notice (its key is (kind, schedule, role, shift start, person), so
-   a second insert is a no-op), delete the notes used, move the cursors; commit; wake delivery.
+1. Load: lock every schedule's cursor (`handoff_cursors`), read its overrides and everyone's
+   reminder setting.
+2. Decide (pure): `core.handoffs.due_messages` — the handoffs in (cursor - RECHECK, now] and the
+   reminders that fell due, stale ones left out.
+3. Load: which of those messages are queued already (by key; the RECHECK part was looked at
+   before), and for the rest the people's first notification rule, the open alerts of the
+   services whose policies page the schedule, and the notes.
+4. Decide (pure): `core.handoff_plan.compose` — the texts and addresses.
+5. Apply: queue each message as a notice (key: kind, schedule, role, shift start, person; a second
+   insert is a no-op), delete the notes newly sent, move the cursors; commit; wake delivery.
 
 Exactly once: the cursor rows stay locked until commit, so two workers never decide one window
-twice, and the key makes a repeat harmless anyway. A worker that was down sends what it missed when
-it is back, but no further back than MAX_CATCH_UP, and not for a shift that has already ended.
+at the same time, and the key makes a repeat harmless anyway. A worker that was down sends what it
+missed when it is back, but no further back than MAX_CATCH_UP, and not for a shift that has ended.
 """
 
 from __future__ import annotations
