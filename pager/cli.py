@@ -11,6 +11,7 @@ from pager.commands import (
     alerts,
     database,
     doctor,
+    handoffs,
     heartbeat_monitors,
     maintenance,
     overrides,
@@ -53,6 +54,7 @@ users.register(app)
 services.register(app)
 heartbeat_monitors.register(app)
 overrides.register(app)
+handoffs.register(app)
 alerts.register(app)
 maintenance.register(app)
 worker.register(app)

@@ -1,4 +1,5 @@
-"""The worker's periodic jobs, run by APScheduler: the reconcile sweep, housekeeping, the dead-man's ping.
+"""The worker's periodic jobs, run by APScheduler: the reconcile sweep, handoff messages and shift
+reminders, housekeeping, the dead-man's ping.
 
 Work that must start within milliseconds of being asked for (a trigger's pages, a timer falling
 due) is not here: the worker's two loops wake for it (pager.worker). What is here runs on a
@@ -24,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.util import undefined
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from pager.services.calendars.handoffs import HANDOFF_CHECK_EVERY, run_handoffs
 from pager.services.delivery.reconciliation import RECONCILE_EVERY, reconcile_uncertain
 from pager.services.operations.deadman import DeadmanSwitch
 from pager.services.operations.housekeeping import HOUSEKEEPING_EVERY, prune_expired
@@ -66,6 +68,15 @@ def periodic_jobs(runtime: Runtime, deadman: DeadmanSwitch | None = None) -> lis
 
     jobs = [
         PeriodicJob("reconcile", RECONCILE_EVERY, reconcile, at_start=True, misfire_grace=RECONCILE_GRACE),
+        # Handoffs fall due at instants the schedules say, not in the database: the job looks every
+        # few seconds; a durable cursor per schedule makes each handoff's message go out once.
+        PeriodicJob(
+            "handoffs",
+            HANDOFF_CHECK_EVERY,
+            lambda now: run_handoffs(runtime, now),
+            at_start=True,
+            misfire_grace=RECONCILE_GRACE,
+        ),
         PeriodicJob(
             "housekeeping",
             HOUSEKEEPING_EVERY,

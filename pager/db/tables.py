@@ -111,6 +111,8 @@ class User(SQLModel, table=True):
     time_zone: str | None = Field(default=None, max_length=64)
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _created()
+    # A shift reminder this long before each shift starts (None: no reminders); migration 0009_handoffs.
+    remind_before_seconds: int | None = None
 
 
 class ContactMethod(SQLModel, table=True):
@@ -345,6 +347,36 @@ class MaintenanceWindowRow(SQLModel, table=True):
     created_by: str | None = Field(default=None, max_length=255)
     created_at: datetime = _created()
     ended_by: str | None = Field(default=None, max_length=255)
+
+
+class HandoffCursor(SQLModel, table=True):
+    """Up to when the handoffs and reminders of `schedule_id` have been processed (migration 0009_handoffs).
+
+    The worker's handoff job locks the row, sends what fell due after `checked_until` and moves it.
+    `checked_since` is its first check: nothing from before it is ever sent.
+    """
+
+    __tablename__ = "handoff_cursors"
+
+    schedule_id: str = Field(primary_key=True, max_length=100)
+    checked_since: datetime = _instant()
+    checked_until: datetime = _instant()
+
+
+class HandoffNote(SQLModel, table=True):
+    """The outgoing person's note for the next handoff of (`schedule_id`, `role`); deleted once sent.
+
+    One per schedule and role: a new note replaces one not yet sent.
+    """
+
+    __tablename__ = "handoff_notes"
+    __table_args__ = (UniqueConstraint("schedule_id", "role"), one_of("role", SCHEDULE_ROLES))
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: str = Field(max_length=100)
+    role: Role = Field(default="primary", sa_type=String(16))
+    text: str = Field(sa_type=Text)
+    written_at: datetime = _instant()
 
 
 # --- tokens (only hashes are stored) -----------------------------------------------------------------

@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0008_maintenance_holds"
+HEAD = "0009_handoffs"
 TABLES = {
     "users",
     "contact_methods",
@@ -37,6 +37,8 @@ TABLES = {
     "handled_provider_requests",
     "heartbeat_monitors",
     "maintenance_windows",
+    "handoff_cursors",
+    "handoff_notes",
 }
 
 
@@ -298,5 +300,40 @@ def test_downgrading_maintenance_holds_pages_suppressed_alerts_instead_of_losing
             connection.execute(text("UPDATE alerts SET status = 'suppressed'"))
         upgrade_schema(empty_database_url)
         assert current_revision(empty_database_url) == HEAD
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.database
+def test_0009_adds_the_handoff_tables_and_keeps_people_and_their_methods_both_ways(
+    empty_database_url: str,
+) -> None:
+    upgrade_schema(empty_database_url, "0006")
+    engine = create_db_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(f"INSERT INTO users (id, handle, name, created_at) VALUES (1, 'ann', 'Ann', {AT})")
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO contact_methods (id, user_id, kind, address, verified, created_at)"
+                    f" VALUES (1, 1, 'sms', '+15550000001', false, {AT})"
+                )
+            )
+        upgrade_schema(empty_database_url, "0009_handoffs")
+        with engine.begin() as connection:
+            assert list(connection.execute(text("SELECT handle, remind_before_seconds FROM users"))) == [
+                ("ann", None)
+            ]
+            connection.execute(text("UPDATE users SET remind_before_seconds = 900"))
+        downgrade_schema(empty_database_url, "0006")
+        with engine.connect() as connection:
+            assert list(connection.execute(text("SELECT handle FROM users"))) == [("ann",)]
+            assert list(connection.execute(text("SELECT address FROM contact_methods"))) == [
+                ("+15550000001",)
+            ]
+        assert {"handoff_cursors", "handoff_notes"}.isdisjoint(table_names(empty_database_url))
+        assert "remind_before_seconds" not in {c["name"] for c in inspect(engine).get_columns("users")}
     finally:
         engine.dispose()
