@@ -111,6 +111,8 @@ class User(SQLModel, table=True):
     time_zone: str | None = Field(default=None, max_length=64)
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _created()
+    # Set while the person is deactivated: kept with their history, never paged, never on call.
+    deactivated_at: datetime | None = _optional_instant()
 
 
 class ContactMethod(SQLModel, table=True):
@@ -123,6 +125,10 @@ class ContactMethod(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     verified: bool = False
     created_at: datetime = _created()
+    # The pending verification code of a method added through the API: only its hash is kept.
+    code_hash: str | None = Field(default=None, max_length=128)
+    code_expires_at: datetime | None = _optional_instant()
+    code_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class NotificationRule(SQLModel, table=True):
@@ -312,6 +318,8 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _created()
     last_used_at: datetime | None = _optional_instant()
     revoked_at: datetime | None = _optional_instant()
+    # The person the token acts for: a responder token edits only that person's own settings.
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE", index=True)
 
 
 class CalendarToken(SQLModel, table=True):

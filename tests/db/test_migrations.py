@@ -17,7 +17,7 @@ from pager.cli import app
 from pager.db.migrate import alembic_config, current_revision, downgrade_schema, upgrade_schema
 from pager.db.session import create_db_engine
 
-HEAD = "0006"
+HEAD = "0007_people"
 TABLES = {
     "users",
     "contact_methods",
