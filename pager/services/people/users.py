@@ -157,3 +157,9 @@ def _rule_steps(
     for _method_id, kind, address in methods:
         first_of_kind.setdefault(kind, address)
     return [EffectiveRule(rule, first_of_kind[rule.method]) for rule in default_rules_over(first_of_kind)]
+
+
+def deactivated_now(engine: Engine) -> frozenset[str]:
+    """The deactivated handles, in a read-only transaction of its own (`pager check`'s warnings)."""
+    with session_scope(engine, read_only=True) as session:
+        return frozenset(deactivated_handles(session))
