@@ -32,10 +32,10 @@ class ConsoleNotifier:
         self.sent.append(page)
         self._keys[page.idempotency_key] += 1
         log.info(
-            "page method=%s to=%s alert=%d key=%s body=%s",
+            "page method=%s to=%s alert=%s key=%s body=%s",
             page.method,
             page.address,
-            page.alert_id,
+            page.alert_id if page.alert_id is not None else "-",
             page.idempotency_key,
             json.dumps(page.body),
         )

@@ -27,7 +27,7 @@ class Page:
     """One message to one person, with the exact text recorded before the provider is called."""
 
     idempotency_key: str
-    alert_id: int
+    alert_id: int | None  # None: a notice (docs/delivery.md, "Notices"), not a page of an alert
     method: Method
     address: str
     body: str

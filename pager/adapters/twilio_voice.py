@@ -27,6 +27,15 @@ def page_twiml(summary: str, gather_url: str) -> str:
     return str(response)
 
 
+def notice_twiml(text: str) -> str:
+    """TwiML that says a notice twice (no keys: a notice has nothing to acknowledge)."""
+    response = VoiceResponse()
+    response.say(text)
+    response.pause(length=1)
+    response.say(text)
+    return str(response)
+
+
 class TwilioVoiceNotifier:
     """Places calls; reconciles an uncertain attempt against the number's call list.
 
@@ -42,13 +51,16 @@ class TwilioVoiceNotifier:
         self.public_url = public_url.rstrip("/")
 
     def send(self, page: Page) -> DeliveryResult:
-        gather_url = f"{self.public_url}/twilio/voice/gather?alert={page.alert_id}"
+        if page.alert_id is None:
+            twiml = notice_twiml(page.body)
+        else:
+            twiml = page_twiml(page.body, f"{self.public_url}/twilio/voice/gather?alert={page.alert_id}")
         status_url = page_status_callback(f"{self.public_url}/twilio/status", page.idempotency_key)
         try:
             call = self.client.calls.create(
                 to=page.address,
                 from_=self.from_number,
-                twiml=page_twiml(page.body, gather_url),
+                twiml=twiml,
                 status_callback=status_url,
             )
         except Exception as exc:  # classified, never swallowed

@@ -64,7 +64,7 @@ class ClaimedPage:
     """A page claimed for sending: what the sender needs, as plain values."""
 
     id: int
-    alert_id: int
+    alert_id: int | None  # None for a notice
     idempotency_key: str
     method: str  # a ContactKind by the table's CHECK; the sender still checks it
     address: str
@@ -108,7 +108,7 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
     claimed = [
         ClaimedPage(
             id=row.id or 0,
-            alert_id=row.alert_id or 0,
+            alert_id=row.alert_id,
             idempotency_key=row.idempotency_key,
             method=row.method,
             address=row.address,
@@ -235,3 +235,11 @@ def lock_statuses_among(
         .with_for_update()
     )
     return {row_id: status for row_id, status in session.exec(query) if row_id is not None}
+
+
+def insert_outbox_row(session: Session, row: dict[str, Any]) -> bool:
+    """Insert one outbox row unless its `idempotency_key` is already there; True when it was inserted."""
+    table = OutboxMessage.metadata.tables["outbox"]
+    dialect = postgresql if is_postgres(session) else sqlite
+    statement = dialect.insert(table).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return bool(session.execute(statement.returning(table.c.id)).first())

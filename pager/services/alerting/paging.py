@@ -68,8 +68,16 @@ class AlertTransaction:
             decisions.append(plan.decision)
         return decisions
 
-    def timeline(self, alert_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-        """One timeline line at `now`, written with the rest of the transaction."""
+    def timeline(
+        self, alert_id: int | None, kind: str, message: str, data: dict[str, Any] | None = None
+    ) -> None:
+        """One timeline line at `now`, written with the rest of the transaction.
+
+        A notice (`alert_id` None) belongs to no alert and has no timeline: the line is logged instead.
+        """
+        if alert_id is None:
+            log.info("notice_%s message=%r", kind.removeprefix("page_"), message)
+            return
         self.writer.timeline(alert_id, kind, message, data)
 
     def retry_later(self, alert: AlertRow, delay: timedelta) -> None:

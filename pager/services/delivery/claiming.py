@@ -48,7 +48,6 @@ class Attempt:
 
 def page_of(row: OutboxMessage | ClaimedPage) -> Page | None:
     """The provider-facing page for an outbox row; None when no notifier has its method."""
-    assert row.alert_id is not None
     method = next((known for known in METHODS if known == row.method), None)
     if method is None:
         return None

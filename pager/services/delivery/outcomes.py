@@ -108,8 +108,8 @@ def _outcome_change(
     page = attempt.page
     what = f"{page.method} to {attempt.user}"
     log.info(
-        "page_outcome alert=%d key=%s attempt=%d outcome=%s provider_id=%s error=%s",
-        page.alert_id,
+        "page_outcome alert=%s key=%s attempt=%d outcome=%s provider_id=%s error=%s",
+        page.alert_id if page.alert_id is not None else "-",
         page.idempotency_key,
         attempt.attempts,
         result.outcome,
@@ -144,8 +144,14 @@ def _outcome_change(
     return change
 
 
-def fall_back(session: Session, work: AlertTransaction, alert_id: int, failed: DeliveryFailed) -> None:
-    """Tell the alert's state machine the page failed, so it brings the user's next method forward."""
+def fall_back(session: Session, work: AlertTransaction, alert_id: int | None, failed: DeliveryFailed) -> None:
+    """Tell the alert's state machine the page failed, so it brings the user's next method forward.
+
+    A notice (`alert_id` None) has no escalation to fall back in: its failure is logged and that is all.
+    """
+    if alert_id is None:
+        log.warning("notice_failed user=%s method=%s reason=%s", failed.user, failed.method, failed.reason)
+        return
     alert = lock_alert(session, alert_id)
     if alert is not None:
         work.handle(alert, failed)

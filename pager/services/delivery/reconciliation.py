@@ -45,10 +45,10 @@ def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) 
         with session_scope(runtime.engine) as session:
             # Locked: a delivery report for this page may be settling it right now.
             row = session.get(OutboxMessage, row_id, with_for_update=True, populate_existing=True)
-            assert row is not None and row.alert_id is not None
+            assert row is not None
             work = AlertTransaction(session, runtime, now)
             what = f"{row.method} to {row.user_handle}"
-            alert = session.get(Alert, row.alert_id)
+            alert = session.get(Alert, row.alert_id) if row.alert_id is not None else None
             if row.status in SETTLED_BY_REPORT:
                 work.timeline(
                     row.alert_id, "page_reconciled", f"{what}: its delivery report came first: {row.status}"

@@ -254,7 +254,7 @@ def record_status(
     status = status.strip().lower()
     with session_scope(runtime.engine) as session:
         row = reported_page(session, provider_id, page_key)
-        if row is None or row.alert_id is None:
+        if row is None:
             log.warning("status_for_unknown_page provider_id=%s status=%s", provider_id, status)
             return StatusUpdate("unknown_page")
         if status not in DELIVERED_STATUSES | FAILED_STATUSES:
