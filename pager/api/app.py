@@ -69,7 +69,7 @@ def _feature_routers() -> list[APIRouter]:
     import importlib
 
     routers = []
-    for name in ("ingest", "twilio_webhooks", "ack_links", "calendars", "rest"):
+    for name in ("ingest", "twilio_webhooks", "ack_links", "verify_links", "calendars", "rest"):
         try:
             module = importlib.import_module(f"pager.api.{name}")
         except ModuleNotFoundError as exc:

@@ -18,6 +18,7 @@ from pager.commands.common import (
 from pager.commands.schedules import render_table
 from pager.db.tables import ContactMethod, User
 from pager.services.people.edits import REMOVE, UserChanges, set_active, status_of, update_user
+from pager.services.people.reachability import test_page
 from pager.services.people.rules import rules_document, rules_of, set_rules
 from pager.services.people.users import add_user, contact_methods, list_users
 
@@ -80,7 +81,7 @@ _METHOD_HELP = f"E.164 number; `{REMOVE}` removes it. Counts as verified."
 
 
 @user_app.command("update")
-def update(
+def update_command(
     ctx: typer.Context,
     handle: Annotated[str, typer.Argument(help="The user's handle.")],
     name: Annotated[str | None, typer.Option("--name", help="Full name.")] = None,
@@ -148,6 +149,25 @@ def rules(
         ", ".join(f"{step['method']} at {step['after']}" for step in document) or "none (no verified method)"
     )
     print(f"{handle}: {shown}" + (" (defaults)" if default else ""))
+
+
+@user_app.command("test-page")
+def test_page_command(
+    ctx: typer.Context,
+    handle: Annotated[str, typer.Argument(help="The user's handle.")],
+    method: Annotated[
+        str | None, typer.Option("--method", help="Only this method: sms, voice or email.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send one test message to each verified method (or only --method) now, through the outbox."""
+    with database_session(ctx) as session:
+        notices = test_page(session, handle, method, now_utc())
+    if as_json:
+        print_json([{"method": n.method, "address": n.address} for n in notices])
+        return
+    for notice in notices:
+        print(f"queued test page to {handle} by {notice.method} at {notice.address}")
 
 
 def user_document(user: User, methods: list[ContactMethod]) -> dict[str, Any]:

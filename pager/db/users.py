@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
+from sqlalchemy import update
 from sqlmodel import Session, SQLModel, col, select
 
 from pager.db.tables import ContactKind, ContactMethod, NotificationRule, User
@@ -165,3 +166,21 @@ def notification_rule_rows_by_user(session: Session) -> dict[int, list[tuple[int
     for user_id, method_id, delay in session.exec(query.order_by(*order)):
         rules.setdefault(user_id, []).append((method_id, delay))
     return rules
+
+
+def claim_code_attempt(session: Session, method_id: int, limit: int, now: datetime) -> bool:
+    """Count one try at the method's pending code, atomically: False when there is no live code (none,
+    expired, or `limit` tries used), so parallel guesses can never get more than `limit` between them."""
+    statement = (
+        update(ContactMethod)
+        .where(
+            col(ContactMethod.id) == method_id,
+            col(ContactMethod.code_hash).is_not(None),
+            col(ContactMethod.code_expires_at) > now,
+            col(ContactMethod.code_attempts) < limit,
+        )
+        .values(code_attempts=col(ContactMethod.code_attempts) + 1)
+    )
+    counted = session.connection().execute(statement).rowcount == 1
+    session.expire_all()  # rows loaded before see the new count
+    return counted

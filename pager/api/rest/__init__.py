@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pager.api.rest import alerts, overrides, policies, schedules, tokens, users
+from pager.api.rest import alerts, overrides, people, policies, schedules, tokens, users
 
 router = APIRouter(prefix="/api/v1")
-for _module in (users, schedules, overrides, policies, alerts, tokens):
+for _module in (users, people, schedules, overrides, policies, alerts, tokens):
     router.include_router(_module.router)

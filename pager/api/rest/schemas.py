@@ -175,6 +175,46 @@ class UserOut(BaseModel):
     contact_methods: list[ContactMethodOut]
     notification_rules: list[NotificationRuleOut]
     default_rules: bool = Field(description="True when the rules are the defaults (none stored).")
+    status: Literal["active", "deactivated"] = "active"
+    deactivated_at: Instant | None = None
+
+
+class UserPatch(BaseModel):
+    """Fields to change; absent ones stay. A contact method set here starts unverified (a code or
+    link is sent to it); `null` or "off" removes that kind; `time_zone` null clears it."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=PLAIN_TEXT)
+    sms: str | None = Field(default=None, max_length=32, examples=["+15555550123"])
+    voice: str | None = Field(default=None, max_length=32, examples=["+15555550123"])
+    email: str | None = Field(default=None, max_length=320, pattern=PLAIN_TEXT, examples=["a@example.com"])
+    time_zone: str | None = Field(default=None, max_length=64, examples=["Europe/Berlin"])
+
+
+class ContactMethodIn(BaseModel):
+    kind: Literal["sms", "voice", "email"] = Field(examples=["sms"])
+    address: str = Field(min_length=1, max_length=320, pattern=PLAIN_TEXT, examples=["+15555550123"])
+
+
+class ContactMethodAddedOut(ContactMethodOut):
+    code_sent: bool = Field(description="A code (SMS, voice) or a link (email) was sent to the address.")
+
+
+class VerifyIn(BaseModel):
+    code: str = Field(min_length=1, max_length=512, pattern=PLAIN_TEXT, examples=["123456"])
+
+
+class RuleIn(BaseModel):
+    method: Literal["sms", "voice", "email"] = Field(examples=["voice"])
+    after: str = Field(max_length=16, examples=["2m"], description="30s, 5m, 2h, 1d or 0m.")
+
+
+class TestPageIn(BaseModel):
+    method: Literal["sms", "voice", "email"] | None = Field(default=None, description="Only this method.")
+
+
+class QueuedNoticeOut(BaseModel):
+    method: Literal["sms", "voice", "email"]
+    address: str
 
 
 class UserIn(BaseModel):
@@ -355,12 +395,19 @@ class AlertActionOut(BaseModel):
 class ApiTokenIn(BaseModel):
     role: TokenRole
     name: str = Field(default="", max_length=200, pattern=PLAIN_TEXT, examples=["ops-bot"])
+    user: str | None = Field(
+        default=None,
+        max_length=64,
+        examples=["alice"],
+        description="The person it acts for: a responder token edits only that person's settings.",
+    )
 
 
 class ApiTokenOut(BaseModel):
     id: int
     role: TokenRole
     name: str = Field(examples=["ops-bot"])
+    user: str | None = Field(default=None, examples=["alice"], description="The person it acts for.")
     created_at: Instant
     last_used_at: Instant | None
     revoked_at: Instant | None
