@@ -166,21 +166,25 @@ def test_user_add_and_list(pager: Pager) -> None:
         {
             "handle": "ann",
             "name": "Ann A",
+            "status": "active",
+            "time_zone": None,
             "contact_methods": [
-                {"kind": "sms", "address": "+15555550101"},
-                {"kind": "email", "address": "ann@example.com"},
+                {"kind": "sms", "address": "+15555550101", "verified": True},
+                {"kind": "email", "address": "ann@example.com", "verified": True},
             ],
         },
         {
             "handle": "ben",
             "name": "Ben B",
-            "contact_methods": [{"kind": "voice", "address": "+442071838750"}],
+            "status": "active",
+            "time_zone": None,
+            "contact_methods": [{"kind": "voice", "address": "+442071838750", "verified": True}],
         },
     ]
     table = pager.ok("user", "list").splitlines()
-    assert table[0].split() == ["HANDLE", "NAME", "SMS", "VOICE", "EMAIL"]
-    assert table[1].split() == ["ann", "Ann", "A", "+15555550101", "-", "ann@example.com"]
-    assert table[2].split() == ["ben", "Ben", "B", "-", "+442071838750", "-"]
+    assert table[0].split() == ["HANDLE", "NAME", "STATUS", "SMS", "VOICE", "EMAIL"]
+    assert table[1].split() == ["ann", "Ann", "A", "active", "+15555550101", "-", "ann@example.com"]
+    assert table[2].split() == ["ben", "Ben", "B", "active", "-", "+442071838750", "-"]
 
 
 @pytest.mark.database
