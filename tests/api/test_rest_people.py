@@ -155,6 +155,16 @@ def test_an_email_is_verified_by_posting_its_signed_link(
     assert client.post(link[:-3] + "xyz").status_code == 400
     assert client.post(link).status_code == 200
     assert method_row(runtime, method_id).verified is True
+    # The link's token is also the code of the API's verify route.
+    answer = client.post(
+        "/api/v1/users/alice/contact-methods",
+        json={"kind": "email", "address": "alice@home.example.com"},
+        headers=auth(tokens, "responder"),
+    )
+    second = answer.json()["id"]
+    [token] = re.findall(r"/verify/(\S+)", outbox(runtime)[-1].body)
+    assert_error(verify(client, tokens, second, link.removeprefix("/verify/")), 422, "invalid_input")
+    assert verify(client, tokens, second, token).json()["verified"] is True
 
 
 def test_a_responder_edits_only_the_person_its_token_acts_for(

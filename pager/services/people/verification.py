@@ -145,18 +145,18 @@ def verify(
     """Check `code` for the user's method. The try is counted in this transaction, whatever the
     outcome: the caller commits, then reports `wrong` or `dead` (see `refuse`)."""
     _user, method = _method(session, handle, method_id)
+    if method.kind == "email":  # an email's code is its link's token
+        claim = _read_link(keys, code)
+        code = claim[1] if claim is not None and claim[0] == method_id else ""
     return _check(session, keys, method, code, now)
 
 
 def verify_link(session: Session, keys: Secrets, token: str, now: datetime) -> VerifyOutcome:
     """Check an email verification link's token (signed; carries the method and its code)."""
-    try:
-        claim = URLSafeTimedSerializer(keys.secret_key, salt=_LINK_SALT).loads(
-            token, max_age=int(LINK_LIFETIME.total_seconds())
-        )
-        method_id, code = int(claim["m"]), str(claim["c"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+    claim = _read_link(keys, token)
+    if claim is None:
         return "dead"
+    method_id, code = claim
     method = session.get(ContactMethod, method_id)
     if method is None or method.kind != "email":
         return "dead"
@@ -196,6 +196,16 @@ def _check(session: Session, keys: Secrets, method: ContactMethod, code: str, no
     method.code_attempts = 0
     save(session, method)
     return "verified"
+
+
+def _read_link(keys: Secrets, token: str) -> tuple[int, str] | None:
+    try:
+        claim = URLSafeTimedSerializer(keys.secret_key, salt=_LINK_SALT).loads(
+            token, max_age=int(LINK_LIFETIME.total_seconds())
+        )
+        return int(claim["m"]), str(claim["c"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
 
 
 def _method(session: Session, handle: str, method_id: int) -> tuple[User, ContactMethod]:
