@@ -36,7 +36,8 @@ from pager.services.transactions import read_only, read_write
 
 router = APIRouter(prefix="/users/{handle}", tags=["users"])
 
-_EDIT_ERRORS = error_responses(401, 403, 404, 422)
+_EDIT_ERRORS = error_responses(401, 403, 404, 409, 422)
+_READ_ERRORS = error_responses(401, 404, 422)
 
 
 def editable(session: Session, bearer: Bearer, handle: str) -> User:
@@ -86,13 +87,13 @@ def patch(
     return answer
 
 
-@router.post("/deactivate", summary="Deactivate a user", responses=error_responses(401, 403, 404))
+@router.post("/deactivate", summary="Deactivate a user", responses=error_responses(401, 403, 404, 422))
 def deactivate(handle: NamePath, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> UserOut:
     """Never on call and never paged from now on; history stays. Needs an admin token."""
     return read_write(runtime.engine, lambda s: _set_active(s, handle, False, now))
 
 
-@router.post("/reactivate", summary="Reactivate a user", responses=error_responses(401, 403, 404))
+@router.post("/reactivate", summary="Reactivate a user", responses=error_responses(401, 403, 404, 422))
 def reactivate(handle: NamePath, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> UserOut:
     """Undo a deactivation. Needs an admin token."""
     return read_write(runtime.engine, lambda s: _set_active(s, handle, True, now))
@@ -106,7 +107,7 @@ def _set_active(session: Session, handle: str, active: bool, now: NowDep) -> Use
 # --- contact methods -----------------------------------------------------------------------------
 
 
-@router.get("/contact-methods", summary="A user's contact methods", responses=error_responses(401, 404))
+@router.get("/contact-methods", summary="A user's contact methods", responses=_READ_ERRORS)
 def list_methods(handle: NamePath, runtime: RuntimeDep, _token: ViewerDep) -> list[ContactMethodOut]:
     """In the order they were added, with whether each is verified. Needs a viewer token."""
     _, found = read_only(runtime.engine, lambda s: verification.list_methods(s, handle))
@@ -117,7 +118,7 @@ def list_methods(handle: NamePath, runtime: RuntimeDep, _token: ViewerDep) -> li
     "/contact-methods",
     status_code=201,
     summary="Add a contact method",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=_EDIT_ERRORS,
 )
 def add_method(
     handle: NamePath, body: ContactMethodIn, runtime: RuntimeDep, now: NowDep, bearer: ResponderDep
@@ -138,7 +139,7 @@ def add_method(
 @router.post(
     "/contact-methods/{method_id}/send-code",
     summary="Send a new verification code",
-    responses=error_responses(401, 403, 404, 409),
+    responses=_EDIT_ERRORS,
 )
 def send_code(
     handle: NamePath, method_id: IdPath, runtime: RuntimeDep, now: NowDep, bearer: ResponderDep
@@ -198,7 +199,7 @@ def remove_method(handle: NamePath, method_id: IdPath, runtime: RuntimeDep, bear
 # --- rules and test pages --------------------------------------------------------------------------
 
 
-@router.get("/rules", summary="A user's notification rules", responses=error_responses(401, 404))
+@router.get("/rules", summary="A user's notification rules", responses=_READ_ERRORS)
 def get_rules(handle: NamePath, runtime: RuntimeDep, _token: ViewerDep) -> list[RuleIn]:
     """`[{"method": "sms", "after": "0m"}, ...]`: stored, else the defaults over verified methods."""
     found, _ = read_only(runtime.engine, lambda s: rules.rules_of(s, handle))
