@@ -149,6 +149,8 @@ DEFAULT_RULES: tuple[NotificationRule, ...] = (
     NotificationRule("voice", timedelta(minutes=1)),
     NotificationRule("email", timedelta(0)),
 )
+# A rule step waits at most this long after the person was paged.
+MAX_RULE_DELAY = timedelta(days=1)
 # In the defaults, the method after a person's first one waits this long; every other one goes at once.
 DEFAULT_SECOND_DELAY = timedelta(minutes=1)
 
@@ -176,8 +178,10 @@ def parse_rule_steps(texts: Sequence[str]) -> tuple[NotificationRule, ...]:
             )
         try:
             delay = parse_duration(after, allow_zero=True)
-        except DurationError as exc:
+        except (DurationError, OverflowError) as exc:
             raise PolicyError(f"bad rule step {text!r}: {exc}") from None
+        if delay > MAX_RULE_DELAY:
+            raise PolicyError(f"bad rule step {text!r}: a step may wait at most 1d")
         rules.append(NotificationRule(method, delay))
     return tuple(rules)
 

@@ -441,9 +441,10 @@ def test_simulate_uses_database_overrides_and_users_methods(pager: Pager) -> Non
     first_levels = [s["notify"] for s in document["steps"] if s["level"] == 1]
     assert first_levels == [["ann"], ["cat"]]
     lines = pager.ok("simulate", "small", "--at", AT).splitlines()
-    # ann has sms and email, cat only voice: the engine pages people by the methods they have.
-    assert lines[1] == f"{AT}  loop 1 level 1: ann (sms +0s, email +0s)"
-    assert lines[4] == "2026-03-08T09:15:00+00:00  loop 2 level 1: cat (voice +1m)"
+    # ann has sms and email, cat only voice: the defaults over the methods they have put the first
+    # at once and the next a minute later, so voice-only cat is called at once.
+    assert lines[1] == f"{AT}  loop 1 level 1: ann (sms +0s, email +1m)"
+    assert lines[4] == "2026-03-08T09:15:00+00:00  loop 2 level 1: cat (voice +0s)"
 
 
 @pytest.mark.database

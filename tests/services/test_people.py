@@ -131,6 +131,7 @@ def test_update_refuses_bad_input_and_changes_nothing(runtime: Runtime) -> None:
     bad = (
         edits.UserChanges(name="New", sms="555"),
         edits.UserChanges(name="New", time_zone="Mars/Olympus"),
+        edits.UserChanges(name="New", time_zone="America"),  # a folder of zones, not a zone
         edits.UserChanges(name=" ", time_zone="Europe/Berlin"),
     )
     for changes in bad:

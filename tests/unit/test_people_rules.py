@@ -62,6 +62,8 @@ def test_rule_steps_parse_in_order_and_format_back() -> None:
         (["pager:1m"], "bad rule step 'pager:1m'"),
         (["sms:-1m"], "bad duration"),
         (["sms:soon"], "bad duration 'soon'"),
+        (["sms:2d"], "at most 1d"),
+        (["sms:999999999999999d"], "bad rule step"),
     ],
 )
 def test_bad_rule_steps_are_named(steps: list[str], message: str) -> None:

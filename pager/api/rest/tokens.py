@@ -48,7 +48,7 @@ def list_tokens(
 
 
 @router.post(
-    "/tokens", status_code=201, summary="Create an API token", responses=error_responses(401, 403, 422)
+    "/tokens", status_code=201, summary="Create an API token", responses=error_responses(401, 403, 404, 422)
 )
 def create_token(body: ApiTokenIn, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> ApiTokenCreatedOut:
     """A new bearer token with `role`; the response is the only place it is ever shown. Needs admin."""

@@ -103,6 +103,6 @@ def _time_zone(value: str | None) -> str | None:
         return None
     try:
         zone(value)
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OSError):  # OSError: a folder of zones, such as `America`
         raise InvalidInput(f"unknown time zone {value!r} (an IANA name, e.g. Europe/Berlin)") from None
     return value
