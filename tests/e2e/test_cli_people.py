@@ -132,3 +132,13 @@ def test_test_page_queues_one_notice_per_verified_method(pager: RealPager) -> No
     assert json.loads(pager.ok("user", "test-page", "ben", "--method", "email", "--json")) == [
         {"method": "email", "address": "ben@example.com"}
     ]
+
+
+def test_a_token_can_act_for_a_person(pager: RealPager) -> None:
+    document = json.loads(pager.ok("token", "create", "--role", "responder", "--user", "ann", "--json"))
+    assert (document["role"], document["user"]) == ("responder", "ann")
+    assert pager.error("token", "create", "--role", "responder", "--user", "zed").startswith(
+        "error: no user 'zed'"
+    )
+    listed = json.loads(pager.ok("token", "list", "--json"))
+    assert [(t["role"], t["user"]) for t in listed] == [("responder", "ann")]
