@@ -51,9 +51,7 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_maintenance_windows_service_id_end_at"), "maintenance_windows", ["service_id", "end_at"]
     )
-    with op.batch_alter_table("alerts") as batch:
-        batch.drop_constraint(op.f("ck_alerts_status"), type_="check")
-        batch.create_check_constraint(op.f("ck_alerts_status"), NEW_STATUSES)
+    _set_status_check(NEW_STATUSES)
 
 
 def downgrade() -> None:
@@ -77,8 +75,34 @@ def downgrade() -> None:
                 "id": alert_id,
             },
         )
-    with op.batch_alter_table("alerts") as batch:
-        batch.drop_constraint(op.f("ck_alerts_status"), type_="check")
-        batch.create_check_constraint(op.f("ck_alerts_status"), OLD_STATUSES)
+    _set_status_check(OLD_STATUSES)
     op.drop_index(op.f("ix_maintenance_windows_service_id_end_at"), table_name="maintenance_windows")
     op.drop_table("maintenance_windows")
+
+
+def _set_status_check(statuses: str) -> None:
+    """Replace the alerts' status CHECK. On SQLite that rebuilds the table from its reflection, which
+    does not carry AUTOINCREMENT: without it (and the old sequence) SQLite would hand a deleted
+    alert's number to the next alert, and a late `ack 42` would act on a different alert."""
+    bind = op.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
+    sequence = (
+        bind.execute(sa.text("SELECT seq FROM sqlite_sequence WHERE name = 'alerts'")).scalar()
+        if sqlite
+        else None
+    )
+    kwargs = {"table_kwargs": {"sqlite_autoincrement": True}} if sqlite else {}
+    with op.batch_alter_table("alerts", **kwargs) as batch:  # type: ignore[arg-type]
+        batch.drop_constraint(op.f("ck_alerts_status"), type_="check")
+        batch.create_check_constraint(op.f("ck_alerts_status"), statuses)
+    if sequence is not None:  # the rebuilt table's sequence starts at its highest row (or is absent)
+        bind.execute(
+            sa.text("DELETE FROM sqlite_sequence WHERE name = 'alerts' AND seq < :seq"), {"seq": sequence}
+        )
+        bind.execute(
+            sa.text(
+                "INSERT INTO sqlite_sequence (name, seq) SELECT 'alerts', :seq "
+                "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'alerts')"
+            ),
+            {"seq": sequence},
+        )

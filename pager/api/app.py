@@ -69,7 +69,15 @@ def _feature_routers() -> list[APIRouter]:
     import importlib
 
     routers = []
-    for name in ("ingest", "twilio_webhooks", "ack_links", "calendars", "heartbeat_monitors", "rest"):
+    for name in (
+        "ingest",
+        "twilio_webhooks",
+        "ack_links",
+        "verify_links",
+        "calendars",
+        "heartbeat_monitors",
+        "rest",
+    ):
         try:
             module = importlib.import_module(f"pager.api.{name}")
         except ModuleNotFoundError as exc:

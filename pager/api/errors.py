@@ -20,10 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pager.core.localtime import NaiveInstantError
 from pager.db.session import WriterBusy
-from pager.services.errors import Conflict, DomainError, InvalidInput, NotFound
+from pager.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
+    (Forbidden, 403, "forbidden"),
     (Conflict, 409, "conflict"),
     (InvalidInput, 422, "invalid_input"),
     (NaiveInstantError, 422, "invalid_input"),

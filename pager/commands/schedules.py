@@ -14,9 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
-from pager.commands.common import fail, print_json, state, stored_overrides
+from pager.commands.common import fail, print_json, state, stored_deactivated_users, stored_overrides
 from pager.config.errors import ConfigError
-from pager.config.loader import load_config
+from pager.config.loader import LoadedConfig, load_config
+from pager.config.mentions import mentions
 from pager.config.schedules import load_schedule_file, schedule_files
 from pager.core.coverage import Coverage, find_gaps, measure_coverage
 from pager.core.localtime import NaiveInstantError, format_instant, parse_instant, zone
@@ -62,6 +63,8 @@ def check(
         window_start = _instant("--from", start)
         for schedule in schedules.values():
             errors.extend(_primary_gaps(config_dir, schedule, window_start))
+    for warning in _deactivated_warnings(config_dir, config):
+        print(warning, file=sys.stderr)
     if errors:
         for error in errors:
             print(error, file=sys.stderr)
@@ -69,6 +72,18 @@ def check(
         print(f"{len(errors)} problem(s) in {files} file(s)", file=sys.stderr)
         raise typer.Exit(1)
     print(f"OK: {len(schedules)} schedules, {len(config.policies)} policies, {len(config.services)} services")
+
+
+def _deactivated_warnings(config_dir: Path, config: LoadedConfig) -> list[str]:
+    """`path:line: warning: ...` for each file naming a deactivated person (they are skipped)."""
+    inactive, unreachable = stored_deactivated_users()
+    if unreachable is not None:
+        return [unreachable]
+    return [
+        f"{m.path}:{m.line}: warning: {m.what} names deactivated user {m.handle}; they are skipped"
+        for m in mentions(config_dir, config)
+        if m.handle in inactive
+    ]
 
 
 def oncall(

@@ -49,8 +49,8 @@ def simulate_command(
     policy = _policy(config, policy_id)
     schedule_ids = sorted(config.schedules)
     overrides = stored_overrides(schedule_ids, start, start + DEFAULT_HORIZON)
-    rules_for, users = _rules(config)
-    result = simulate(policy, start, on_call_resolver(config.schedules, overrides), rules_for)
+    rules_for, users, inactive = _rules(config)
+    result = simulate(policy, start, on_call_resolver(config.schedules, overrides, inactive), rules_for)
     if as_json:
         print_json(simulation_json(result))
         return
@@ -76,22 +76,24 @@ def _policy(config: LoadedConfig, policy_id: str) -> EscalationPolicy:
     fail(f"unknown policy {policy_id!r} (known: {known})")
 
 
-def _rules(config: LoadedConfig) -> tuple[RulesFor, set[str] | None]:
-    """Each user's rule steps from the database, and the handles it knows (None: no database)."""
+def _rules(config: LoadedConfig) -> tuple[RulesFor, set[str] | None, frozenset[str]]:
+    """Each user's rule steps from the database, the handles it knows (None: no database) and the
+    deactivated ones."""
     url = get_settings().database_url
     with reported_errors():
         if not database_is_migrated(url):
-            return default_rules, None
+            return default_rules, None, frozenset()
         engine = create_db_engine(url)
         try:
-            table = {handle: person.rules for handle, person in everyone_now(engine).items()}
+            people, inactive = everyone_now(engine)
+            table = {handle: person.rules for handle, person in people.items()}
         finally:
             engine.dispose()
 
     def rules_for(handle: str) -> Sequence[NotificationRule]:
         return table.get(handle, ())
 
-    return rules_for, set(table)
+    return rules_for, set(table), inactive
 
 
 def _unknown_users(result: Simulation, users: set[str] | None) -> list[str]:

@@ -27,8 +27,8 @@ from pager.db.tables import ApiToken, CalendarToken
 from pager.services.calendars import shifts as calendars
 from pager.services.calendars.shifts import FeedTarget
 from pager.services.people.tokens import (
+    api_tokens_with_owners,
     create_api_token,
-    list_api_tokens,
     revoke_api_token,
     revoke_calendar_token,
 )
@@ -60,25 +60,31 @@ def create(
     ctx: typer.Context,
     role: Annotated[str, typer.Option("--role", help="admin, responder or viewer.")],
     name: Annotated[str, typer.Option("--name", help="What the token is for (default: the role).")] = "",
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="The person it acts for: a responder token edits only their settings."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an API token and print it once."""
     with database_session(ctx) as session:
-        row, plaintext = create_api_token(session, role=role, name=name, now=now_utc())
+        row, plaintext = create_api_token(session, role=role, name=name, now=now_utc(), user=user)
     if as_json:
-        print_json({**api_token_document(row), "token": plaintext})
+        print_json({**api_token_document(row, user), "token": plaintext})
         return
     print(plaintext)
-    print(f"API token {row.id} ({row.role}, {row.name}): {_SHOWN_ONCE}", file=sys.stderr)
+    owner = f", for {user}" if user else ""
+    print(f"API token {row.id} ({row.role}, {row.name}{owner}): {_SHOWN_ONCE}", file=sys.stderr)
 
 
 @token_app.command("list")
 def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Every API token, revoked ones included (never the token itself)."""
     with database_session(ctx, read_only=True) as session:
-        rows = list_api_tokens(session)
+        owned = api_tokens_with_owners(session)
+    rows = [row for row, _ in owned]
     if as_json:
-        print_json([api_token_document(row) for row in rows])
+        print_json([api_token_document(row, user) for row, user in owned])
         return
     if not rows:
         print("no API tokens; create one with `pager token create --role admin`")
@@ -170,12 +176,13 @@ def calendar_revoke(
 # --- shapes --------------------------------------------------------------------------------------
 
 
-def api_token_document(row: ApiToken) -> dict[str, Any]:
-    """The JSON shape of one API token (never its hash)."""
+def api_token_document(row: ApiToken, user: str | None = None) -> dict[str, Any]:
+    """The JSON shape of one API token (never its hash); `user`: the handle it acts for."""
     return {
         "id": row.id,
         "role": row.role,
         "name": row.name,
+        "user": user,
         "created_at": format_instant(row.created_at),
         "last_used_at": _instant_or_none(row.last_used_at),
         "revoked_at": _instant_or_none(row.revoked_at),

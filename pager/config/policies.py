@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from pager.config.errors import ConfigError
-from pager.config.schedules import restriction_reader
+from pager.config.restriction_grammar import restriction_reader
 from pager.config.yaml_source import (
     ID_RE,
     LocatedReader,

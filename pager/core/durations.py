@@ -60,3 +60,14 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
     if seconds == 0 and not allow_zero:
         raise DurationError(f"bad duration {text!r}: must be longer than zero")
     return timedelta(seconds=seconds)
+
+
+def format_duration(length: timedelta | None) -> str:
+    """A duration the way policies write it: `90s` -> `1m30s`, `2h`, `1d4h`."""
+    seconds = int(length.total_seconds()) if length is not None else 0
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts) or "0s"

@@ -36,7 +36,8 @@ from pager.core.alert import (
     Timer,
     Trigger,
 )
-from pager.core.ladder import NO_ONE_RETRY, DecisionInputs, LadderRun, format_duration, who
+from pager.core.durations import format_duration
+from pager.core.ladder import NO_ONE_RETRY, DecisionInputs, LadderRun, who
 from pager.core.localtime import format_instant, require_aware
 from pager.core.maintenance import Hold
 from pager.core.policy import EscalationPolicy, ResolveTargets, RulesFor, Target, default_rules

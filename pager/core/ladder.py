@@ -46,17 +46,6 @@ class DecisionInputs:
     hold: Hold | None = None
 
 
-def format_duration(length: timedelta | None) -> str:
-    """A duration the way policies write it: `90s` -> `1m30s`, `2h`, `1d4h`."""
-    seconds = int(length.total_seconds()) if length is not None else 0
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, seconds = divmod(seconds, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return "".join(parts) or "0s"
-
-
 def who(by: str | None) -> str:
     return by if by is not None else "integration event"
 

@@ -5,15 +5,20 @@ Pure: the schedule, the stored overrides and the instants are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from pager.core.localtime import format_instant, require_aware
-from pager.core.model import FinalShift, Override, Role, Schedule
+from pager.core.model import ROLES, FinalShift, Override, Role, Schedule
 from pager.core.schedule import final_shifts
 
 # A shift containing an instant is searched for this far either side, widening only while it is cut.
 _SHIFT_HORIZONS = (timedelta(days=2), timedelta(days=35), timedelta(days=400))
+
+
+# A deactivated person is removed from a schedule over all time: from before any rotation starts to
+# after any lookup can reach (the API accepts instants up to year 9000).
+ALL_TIME = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
 class OverrideError(ValueError):
@@ -87,3 +92,18 @@ def _own_shift(
             f"{user!r} is not {role} of {schedule.id!r} at {format_instant(require_aware(at))} ({holder} is)"
         )
     return shift
+
+
+def deactivation_removals(schedule_id: str, handles: Iterable[str]) -> list[Override]:
+    """`remove` overrides over all time, both roles, for each deactivated person in `handles`.
+
+    Appended after the stored overrides (which apply in order), they take the person out wherever a
+    layer, an `add` or a `replace` would put them: the role falls to whoever the layers give without
+    them, exactly as a stored removal does, so every reader of overrides agrees on it.
+    """
+    start, end = ALL_TIME
+    return [
+        Override(schedule_id, role, start, end, handle, kind="remove")
+        for handle in sorted(set(handles))
+        for role in ROLES
+    ]

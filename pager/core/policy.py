@@ -10,11 +10,12 @@ the config loader turns that into `path:line: message`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from pager.core.durations import DurationError, parse_duration
 from pager.core.heartbeat_monitors import HeartbeatSpec
 from pager.core.maintenance import RecurringWindow
 from pager.core.model import ROLES, Override, Role, Schedule
@@ -152,6 +153,53 @@ DEFAULT_RULES: tuple[NotificationRule, ...] = (
     NotificationRule("voice", timedelta(minutes=1)),
     NotificationRule("email", timedelta(0)),
 )
+# A rule step waits at most this long after the person was paged.
+MAX_RULE_DELAY = timedelta(days=1)
+# In the defaults, the method after a person's first one waits this long; every other one goes at once.
+DEFAULT_SECOND_DELAY = timedelta(minutes=1)
+
+
+def default_rules_over(methods: Collection[str]) -> tuple[NotificationRule, ...]:
+    """The defaults for someone who never set rules, over the methods they have (in METHODS order):
+    the first at +0, the next at +1m, the rest at +0. A voice-only person is called at once."""
+    present = [method for method in METHODS if method in methods]
+    return tuple(
+        NotificationRule(method, DEFAULT_SECOND_DELAY if i == 1 else timedelta(0))
+        for i, method in enumerate(present)
+    )
+
+
+def parse_rule_steps(texts: Sequence[str]) -> tuple[NotificationRule, ...]:
+    """`["sms:0m", "voice:2m"]` as rules, in the order given; PolicyError naming the bad one."""
+    if not texts:
+        raise PolicyError("give at least one rule step, e.g. sms:0m voice:2m email:5m")
+    rules = []
+    for text in texts:
+        method, sep, after = str(text).strip().partition(":")
+        if not sep or method not in METHODS:
+            raise PolicyError(
+                f"bad rule step {text!r}: expected METHOD:AFTER with sms, voice or email (e.g. sms:0m)"
+            )
+        try:
+            delay = parse_duration(after, allow_zero=True)
+        except (DurationError, OverflowError) as exc:
+            raise PolicyError(f"bad rule step {text!r}: {exc}") from None
+        if delay > MAX_RULE_DELAY:
+            raise PolicyError(f"bad rule step {text!r}: a step may wait at most 1d")
+        rules.append(NotificationRule(method, delay))
+    return tuple(rules)
+
+
+def format_after(delay: timedelta) -> str:
+    """A rule's delay as the rules grammar writes it: `0m`, `90s`, `2m`, `1h`, `1d` (whole units)."""
+    seconds = int(delay.total_seconds())
+    if seconds == 0:
+        return "0m"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
 
 # Given a level's targets and the instant, the handles on call (the engine backs this with
 # pager.core.schedule.resolve_on_call; tests pass plain functions). Order matters: it is paging order.
@@ -165,8 +213,15 @@ def default_rules(user: str) -> Sequence[NotificationRule]:
     return DEFAULT_RULES
 
 
-def on_call_resolver(schedules: Mapping[str, Schedule], overrides: Sequence[Override] = ()) -> ResolveTargets:
+def on_call_resolver(
+    schedules: Mapping[str, Schedule],
+    overrides: Sequence[Override] = (),
+    inactive: Collection[str] = frozenset(),
+) -> ResolveTargets:
     """The ResolveTargets the engine and the dry run share: schedule roles via resolve_on_call, users as is.
+
+    A `user:` target naming someone `inactive` (deactivated) means nobody; schedules leave them out
+    through the `remove` overrides in `overrides` (pager.core.overrides.deactivation_removals).
 
     A schedule missing from `schedules` has nobody on call (the level is skipped and the timeline says
     so) rather than failing the alert; catching the typo is `pager check`'s job.
@@ -176,7 +231,8 @@ def on_call_resolver(schedules: Mapping[str, Schedule], overrides: Sequence[Over
         handles: list[str] = []
         for target in targets:
             if target.kind == "user":
-                handles.append(target.ref)
+                if target.ref not in inactive:
+                    handles.append(target.ref)
                 continue
             schedule = schedules.get(target.ref)
             if schedule is None:

@@ -5,27 +5,24 @@ from the same tuples as their Literal types. Migrations (migrations/versions) ar
 from these models; keep both in step.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime
-from sqlalchemy import JSON, CheckConstraint, Dialect, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
+from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from pager.core.alert import AlertSeverity
 from pager.core.model import OVERRIDE_KINDS, OverrideKind, Role
-
-# Deterministic constraint names, so migrations can name what they create and later drop.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-SQLModel.metadata.naming_convention = NAMING_CONVENTION
+from pager.db.columns import (
+    UTCDateTime,
+    created_field,
+    instant_field,
+    json_document,
+    one_of,
+    optional_instant_field,
+    updated_field,
+)
 
 ContactKind = Literal["sms", "voice", "email"]
 AlertStatus = Literal["triggered", "acknowledged", "resolved", "suppressed"]
@@ -40,66 +37,6 @@ TOKEN_ROLES: tuple[str, ...] = get_args(TokenRole)
 SCHEDULE_ROLES: tuple[str, ...] = get_args(Role)
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """An instant: refuses naive datetimes, stores UTC, always reads back aware UTC.
-
-    Postgres keeps `timestamptz`; SQLite has no zone support, so the value is stored as naive UTC
-    text in one fixed format, which also keeps SQLite's text comparisons in time order.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        if value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} refused: instants must carry an offset")
-        utc = value.astimezone(UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.utcoffset() is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def json_document() -> TypeEngine[Any]:
-    """JSON column type: JSONB on Postgres, JSON text elsewhere. Reassign, don't mutate in place."""
-    return JSON().with_variant(JSONB(), "postgresql")
-
-
-def utc_now() -> datetime:
-    """Default for created_at/updated_at when the caller did not pass its own `now`."""
-    return datetime.now(UTC)
-
-
-def one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
-    """CHECK that `column` holds one of `values` (named `ck_<table>_<column>`)."""
-    allowed = ", ".join(f"'{value}'" for value in values)
-    return CheckConstraint(f"{column} IN ({allowed})", name=column)
-
-
-def _instant(*, index: bool = False) -> Any:
-    return Field(sa_type=UTCDateTime(), index=index)
-
-
-def _optional_instant(*, index: bool = False) -> Any:
-    return Field(default=None, sa_type=UTCDateTime(), index=index)
-
-
-def _created() -> Any:
-    return Field(default_factory=utc_now, sa_type=UTCDateTime())
-
-
-def _updated() -> Any:
-    return Field(default_factory=utc_now, sa_type=UTCDateTime(), sa_column_kwargs={"onupdate": utc_now})
-
-
 # --- users -------------------------------------------------------------------------------------
 
 
@@ -110,9 +47,11 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     time_zone: str | None = Field(default=None, max_length=64)
     id: int | None = Field(default=None, primary_key=True)
-    created_at: datetime = _created()
+    created_at: datetime = created_field()
     # A shift reminder this long before each shift starts (None: no reminders); migration 0009_handoffs.
     remind_before_seconds: int | None = None
+    # Set while the person is deactivated: kept with their history, never paged, never on call.
+    deactivated_at: datetime | None = optional_instant_field()
 
 
 class ContactMethod(SQLModel, table=True):
@@ -124,7 +63,11 @@ class ContactMethod(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     verified: bool = False
-    created_at: datetime = _created()
+    created_at: datetime = created_field()
+    # The pending verification code of a method added through the API: only its hash is kept.
+    code_hash: str | None = Field(default=None, max_length=128)
+    code_expires_at: datetime | None = optional_instant_field()
+    code_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class NotificationRule(SQLModel, table=True):
@@ -138,7 +81,7 @@ class NotificationRule(SQLModel, table=True):
     position: int = 0
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
-    created_at: datetime = _created()
+    created_at: datetime = created_field()
 
 
 # --- services and alerts ---------------------------------------------------------------------------
@@ -154,8 +97,8 @@ class Service(SQLModel, table=True):
     policy_id: str = Field(max_length=100, index=True)
     runbook: str | None = Field(default=None, sa_type=Text)
     integration_key: str = Field(max_length=64, unique=True)
-    created_at: datetime = _created()
-    updated_at: datetime = _updated()
+    created_at: datetime = created_field()
+    updated_at: datetime = updated_field()
 
 
 class Alert(SQLModel, table=True):
@@ -189,15 +132,15 @@ class Alert(SQLModel, table=True):
     event_count: int = 1
     level: int = 1
     loop: int = 1
-    next_action_at: datetime | None = _optional_instant(index=True)
-    last_event_at: datetime = _created()
-    acknowledged_at: datetime | None = _optional_instant()
+    next_action_at: datetime | None = optional_instant_field(index=True)
+    last_event_at: datetime = created_field()
+    acknowledged_at: datetime | None = optional_instant_field()
     acknowledged_by: str | None = Field(default=None, max_length=255)
-    resolved_at: datetime | None = _optional_instant()
+    resolved_at: datetime | None = optional_instant_field()
     resolved_by: str | None = Field(default=None, max_length=255)
     escalation_state: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
-    created_at: datetime = _created()
-    updated_at: datetime = _updated()
+    created_at: datetime = created_field()
+    updated_at: datetime = updated_field()
 
 
 class TimelineEntry(SQLModel, table=True):
@@ -207,7 +150,7 @@ class TimelineEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     alert_id: int = Field(foreign_key="alerts.id", ondelete="CASCADE", index=True)
-    at: datetime = _instant()
+    at: datetime = instant_field()
     kind: str = Field(max_length=64)
     message: str = Field(sa_type=Text)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=json_document())
@@ -232,12 +175,12 @@ class HeartbeatMonitor(SQLModel, table=True):
     key: str = Field(max_length=64, unique=True)
     every_seconds: int
     grace_seconds: int = 0
-    last_beat_at: datetime | None = _optional_instant()
-    due_at: datetime | None = _optional_instant(index=True)
-    missed_at: datetime | None = _optional_instant()
-    retired_at: datetime | None = _optional_instant()
-    created_at: datetime = _created()
-    updated_at: datetime = _updated()
+    last_beat_at: datetime | None = optional_instant_field()
+    due_at: datetime | None = optional_instant_field(index=True)
+    missed_at: datetime | None = optional_instant_field()
+    retired_at: datetime | None = optional_instant_field()
+    created_at: datetime = created_field()
+    updated_at: datetime = updated_field()
 
 
 # --- delivery --------------------------------------------------------------------------------------
@@ -286,14 +229,14 @@ class OutboxMessage(SQLModel, table=True):
     level: int
     step: int
     status: OutboxStatus = Field(default="pending", sa_type=String(16))
-    due_at: datetime = _instant()
+    due_at: datetime = instant_field()
     attempts: int = 0
-    next_attempt_at: datetime | None = _optional_instant()
-    last_attempt_at: datetime | None = _optional_instant()
+    next_attempt_at: datetime | None = optional_instant_field()
+    last_attempt_at: datetime | None = optional_instant_field()
     provider_id: str | None = Field(default=None, max_length=255)
     last_error: str | None = Field(default=None, sa_type=Text)
-    created_at: datetime = _created()
-    updated_at: datetime = _updated()
+    created_at: datetime = created_field()
+    updated_at: datetime = updated_field()
 
 
 # --- schedules -------------------------------------------------------------------------------------
@@ -322,7 +265,7 @@ class OverrideRow(SQLModel, table=True):
     end: AwareDatetime = Field(sa_type=UTCDateTime())
     id: int | None = Field(default=None, primary_key=True)
     created_by: str | None = Field(default=None, max_length=255)
-    created_at: datetime = _created()
+    created_at: datetime = created_field()
     kind: OverrideKind = Field(default="add", sa_type=String(16), sa_column_kwargs={"server_default": "add"})
     instead_of: str | None = Field(default=None, max_length=64)
 
@@ -340,12 +283,12 @@ class MaintenanceWindowRow(SQLModel, table=True):
     )
 
     service_id: str = Field(foreign_key="services.id", max_length=100)
-    start_at: datetime = _instant()
-    end_at: datetime = _instant()
+    start_at: datetime = instant_field()
+    end_at: datetime = instant_field()
     id: int | None = Field(default=None, primary_key=True)
     reason: str = Field(default="", max_length=500)
     created_by: str | None = Field(default=None, max_length=255)
-    created_at: datetime = _created()
+    created_at: datetime = created_field()
     ended_by: str | None = Field(default=None, max_length=255)
 
 
@@ -359,8 +302,8 @@ class HandoffCursor(SQLModel, table=True):
     __tablename__ = "handoff_cursors"
 
     schedule_id: str = Field(primary_key=True, max_length=100)
-    checked_since: datetime = _instant()
-    checked_until: datetime = _instant()
+    checked_since: datetime = instant_field()
+    checked_until: datetime = instant_field()
 
 
 class HandoffNote(SQLModel, table=True):
@@ -376,7 +319,7 @@ class HandoffNote(SQLModel, table=True):
     schedule_id: str = Field(max_length=100)
     role: Role = Field(default="primary", sa_type=String(16))
     text: str = Field(sa_type=Text)
-    written_at: datetime = _instant()
+    written_at: datetime = instant_field()
 
 
 # --- tokens (only hashes are stored) -----------------------------------------------------------------
@@ -390,9 +333,11 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=128, unique=True)
     role: TokenRole = Field(sa_type=String(16))
     name: str = Field(max_length=200)
-    created_at: datetime = _created()
-    last_used_at: datetime | None = _optional_instant()
-    revoked_at: datetime | None = _optional_instant()
+    created_at: datetime = created_field()
+    last_used_at: datetime | None = optional_instant_field()
+    revoked_at: datetime | None = optional_instant_field()
+    # The person the token acts for: a responder token edits only that person's own settings.
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE", index=True)
 
 
 class CalendarToken(SQLModel, table=True):
@@ -410,8 +355,8 @@ class CalendarToken(SQLModel, table=True):
     user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE", index=True)
     schedule_id: str | None = Field(default=None, max_length=100, index=True)
     token_hash: str = Field(max_length=128, unique=True)
-    created_at: datetime = _created()
-    revoked_at: datetime | None = _optional_instant()
+    created_at: datetime = created_field()
+    revoked_at: datetime | None = optional_instant_field()
 
 
 # --- operating safely: worker heartbeats, handled provider requests -------------------------------
@@ -429,8 +374,8 @@ class WorkerHeartbeat(SQLModel, table=True):
     worker_id: str = Field(primary_key=True, max_length=64)
     hostname: str = Field(max_length=255)
     pid: int
-    started_at: datetime = _instant()
-    beat_at: datetime = _instant(index=True)
+    started_at: datetime = instant_field()
+    beat_at: datetime = instant_field(index=True)
 
 
 class HandledProviderRequest(SQLModel, table=True):
@@ -439,4 +384,4 @@ class HandledProviderRequest(SQLModel, table=True):
     __tablename__ = "handled_provider_requests"
 
     request_key: str = Field(primary_key=True, max_length=200)
-    handled_at: datetime = _instant(index=True)
+    handled_at: datetime = instant_field(index=True)

@@ -120,20 +120,21 @@ def _repeat_update(with_details: bool) -> Any:
 # --- who a decision pages: read per trigger, so plain statements too --------------------------------
 
 
-def user_id_of(session: Session, handle: str) -> int | None:
-    """The id of the user with `handle`, if any."""
-    user_id: int | None = session.connection().execute(_user_id_query(), {"handle": handle}).scalar()
-    return user_id
+def user_id_of(session: Session, handle: str) -> tuple[int, bool] | None:
+    """The id of the user with `handle` and whether they are active (not deactivated), if any."""
+    row = session.connection().execute(_user_id_query(), {"handle": handle}).first()
+    return None if row is None else (row.id, row.deactivated_at is None)
 
 
 @lru_cache(maxsize=1)
 def _user_id_query() -> Any:
     c = SQLModel.metadata.tables["users"].c
-    return sql_select(c.id).where(c.handle == bindparam("handle"))
+    return sql_select(c.id, c.deactivated_at).where(c.handle == bindparam("handle"))
 
 
 def contact_method_rows(session: Session, user_id: int) -> list[tuple[int, ContactKind, str]]:
-    """A user's contact methods as (id, kind, address), in the order they were added."""
+    """A user's verified contact methods as (id, kind, address), in the order they were added
+    (unverified ones are never paged)."""
     rows = session.connection().execute(_contact_methods_query(), {"user_id": user_id})
     return [(row.id, row.kind, row.address) for row in rows]
 
@@ -141,7 +142,11 @@ def contact_method_rows(session: Session, user_id: int) -> list[tuple[int, Conta
 @lru_cache(maxsize=1)
 def _contact_methods_query() -> Any:
     c = SQLModel.metadata.tables["contact_methods"].c
-    return sql_select(c.id, c.kind, c.address).where(c.user_id == bindparam("user_id")).order_by(c.id)
+    return (
+        sql_select(c.id, c.kind, c.address)
+        .where(c.user_id == bindparam("user_id"), c.verified.is_(True))
+        .order_by(c.id)
+    )
 
 
 def notification_rule_rows(session: Session, user_id: int) -> list[tuple[int, int]]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlmodel import Session, col, select
+from sqlalchemy import update
+from sqlmodel import Session, SQLModel, col, select
 
 from pager.db.tables import ContactKind, ContactMethod, NotificationRule, User
 
@@ -34,6 +35,51 @@ def users_by_handle(session: Session) -> list[User]:
 def user_ids_by_handle(session: Session) -> dict[str, int]:
     """Every user's id, keyed by handle."""
     return {handle: user_id or 0 for handle, user_id in session.exec(select(User.handle, User.id))}
+
+
+def deactivated_handles(session: Session) -> list[str]:
+    """The handles of everyone deactivated, sorted."""
+    query = select(User.handle).where(col(User.deactivated_at).is_not(None)).order_by(col(User.handle))
+    return list(session.exec(query))
+
+
+def save(session: Session, row: SQLModel) -> None:
+    """Write a changed row (user, contact method) now, in the caller's transaction."""
+    session.add(row)
+    session.flush()
+
+
+def delete_contact_method(session: Session, method: ContactMethod) -> None:
+    """Remove a contact method; rules that use it go with it."""
+    for rule in session.exec(select(NotificationRule).where(NotificationRule.contact_method_id == method.id)):
+        session.delete(rule)
+    session.flush()  # the rules first: the database's own cascade must not beat the ORM to them
+    session.delete(method)
+    session.flush()
+
+
+def find_contact_method(session: Session, user_id: int, method_id: int) -> ContactMethod | None:
+    """The user's contact method with this id, if it is theirs."""
+    method = session.get(ContactMethod, method_id)
+    return method if method is not None and method.user_id == user_id else None
+
+
+def replace_notification_rules(
+    session: Session, user_id: int, steps: list[tuple[int, int]], now: datetime
+) -> None:
+    """Make (contact method id, delay seconds) `steps` the user's rules, in that order (none: defaults)."""
+    for rule in session.exec(select(NotificationRule).where(NotificationRule.user_id == user_id)):
+        session.delete(rule)
+    session.flush()
+    for position, (method_id, delay) in enumerate(steps):
+        add_notification_rule(
+            session,
+            user_id=user_id,
+            contact_method_id=method_id,
+            delay_seconds=delay,
+            now=now,
+            position=position,
+        )
 
 
 def phone_number_owners(session: Session, number: str) -> dict[int, str]:
@@ -64,9 +110,12 @@ def contact_methods_of(session: Session, user_id: int) -> list[ContactMethod]:
 
 
 def contact_method_rows_by_user(session: Session) -> dict[int, list[tuple[int, ContactKind, str]]]:
-    """Every contact method as (id, kind, address), grouped by user id, in the order they were added."""
+    """Every verified contact method as (id, kind, address), grouped by user id, in the order they were
+    added. Unverified ones are left out: they are never paged."""
     methods: dict[int, list[tuple[int, ContactKind, str]]] = {}
-    query = select(ContactMethod.user_id, ContactMethod.id, ContactMethod.kind, ContactMethod.address)
+    query = select(ContactMethod.user_id, ContactMethod.id, ContactMethod.kind, ContactMethod.address).where(
+        col(ContactMethod.verified).is_(True)
+    )
     for user_id, method_id, kind, address in session.exec(query.order_by(col(ContactMethod.id))):
         methods.setdefault(user_id, []).append((method_id or 0, cast(ContactKind, kind), address))
     return methods
@@ -117,3 +166,21 @@ def notification_rule_rows_by_user(session: Session) -> dict[int, list[tuple[int
     for user_id, method_id, delay in session.exec(query.order_by(*order)):
         rules.setdefault(user_id, []).append((method_id, delay))
     return rules
+
+
+def claim_code_attempt(session: Session, method_id: int, limit: int, now: datetime) -> bool:
+    """Count one try at the method's pending code, atomically: False when there is no live code (none,
+    expired, or `limit` tries used), so parallel guesses can never get more than `limit` between them."""
+    statement = (
+        update(ContactMethod)
+        .where(
+            col(ContactMethod.id) == method_id,
+            col(ContactMethod.code_hash).is_not(None),
+            col(ContactMethod.code_expires_at) > now,
+            col(ContactMethod.code_attempts) < limit,
+        )
+        .values(code_attempts=col(ContactMethod.code_attempts) + 1)
+    )
+    counted = session.connection().execute(statement).rowcount == 1
+    session.expire_all()  # rows loaded before see the new count
+    return counted

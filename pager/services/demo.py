@@ -40,6 +40,7 @@ def seed_demo(runtime: Runtime, now: datetime) -> tuple[str, list[tuple[str, str
                     sms=f"+1555010{number:04d}",  # 555-01xx: reserved for fiction
                     voice=f"+1555010{number:04d}",
                     email=f"{handle}@example.com",
+                    verified=True,  # the operator's own fake people: paged without a code
                 )
         services = [(row.id, row.integration_key) for row in sync_services(session, runtime.config, now)]
         _, token = create_api_token(session, role="admin", name="demo", now=now)

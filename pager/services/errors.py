@@ -17,3 +17,7 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     """The request is malformed or breaks a rule (end before start, unknown role...)."""
+
+
+class Forbidden(DomainError):
+    """The caller's token may not do this to this thing (a responder editing someone else)."""

@@ -7,6 +7,7 @@ Each happy path checks the database, not only the answer. The role matrix is che
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from pager.services.alerting import alerts, catalog
 from pager.services.alerting.maintenance import start_window
 from pager.services.calendars import overrides
 from pager.services.ingest.keys import service_for_key
-from pager.services.people import users
+from pager.services.people import users, verification
 from pager.services.people.tokens import create_api_token, token_hash
 from pager.services.runtime import Runtime
 from tests import support
@@ -104,8 +105,9 @@ def tokens(runtime: Runtime) -> dict[str, str]:
     """A plaintext bearer token per role (named after the role)."""
     made = {}
     with session_scope(runtime.engine) as session:
-        for role in ROLES:
-            made[role] = create_api_token(session, role=role, name=role, now=NOW)[1]
+        for role in ROLES:  # the responder acts for alice: it may change her settings, nobody else's
+            user = "alice" if role == "responder" else None
+            made[role] = create_api_token(session, role=role, name=role, now=NOW, user=user)[1]
     return made
 
 
@@ -148,10 +150,26 @@ OVERRIDE_BODY = {
     "start": "2026-03-05T00:00:00+00:00",
     "end": "2026-03-06T00:00:00+00:00",
 }
-MATRIX: list[tuple[str, str, str, dict[str, Any] | None]] = [
+MATRIX: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/users", "viewer", None),
     ("GET", "/api/v1/users/alice", "viewer", None),
     ("POST", "/api/v1/users", "admin", {"handle": "dana", "name": "Dana"}),
+    ("PATCH", "/api/v1/users/alice", "responder", {"name": "Alice A."}),
+    ("POST", "/api/v1/users/alice/deactivate", "admin", None),
+    ("POST", "/api/v1/users/alice/reactivate", "admin", None),
+    ("GET", "/api/v1/users/alice/contact-methods", "viewer", None),
+    (
+        "POST",
+        "/api/v1/users/alice/contact-methods",
+        "responder",
+        {"kind": "voice", "address": "+15550000088"},
+    ),
+    ("POST", "/api/v1/users/alice/contact-methods/{unverified}/send-code", "responder", None),
+    ("POST", "/api/v1/users/alice/contact-methods/{unverified}/verify", "responder", {"code": "{code}"}),
+    ("DELETE", "/api/v1/users/alice/contact-methods/{alice_email}", "responder", None),
+    ("GET", "/api/v1/users/alice/rules", "viewer", None),
+    ("PUT", "/api/v1/users/alice/rules", "responder", [{"method": "sms", "after": "0m"}]),
+    ("POST", "/api/v1/users/alice/test-page", "responder", {}),
     ("GET", "/api/v1/schedules", "viewer", None),
     ("GET", "/api/v1/schedules/team", "viewer", None),
     ("GET", "/api/v1/schedules/team/on-call", "viewer", None),
@@ -204,7 +222,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any] | None]] = [
 
 
 @pytest.fixture
-def things(runtime: Runtime) -> dict[str, int]:
+def things(runtime: Runtime) -> dict[str, Any]:
     """Rows the matrix's paths refer to."""
     alert_id = trigger(runtime, "api", "matrix")
     with session_scope(runtime.engine) as session:
@@ -226,7 +244,13 @@ def things(runtime: Runtime) -> dict[str, int]:
         schedule_feed = CalendarToken(schedule_id="team", token_hash="s" * 64, created_at=NOW)
         session.add_all([user_feed, schedule_feed])
         session.flush()
+        keys = verification.Secrets(support.TEST_SECRET_KEY, "https://pager.example.com")
+        unverified, notice = verification.add_method(session, keys, "alice", "sms", "+15550000077", NOW)
+        alice_email = next(m for m in users.contact_methods(session, alice) if m.kind == "email")
         return {
+            "unverified": unverified.id or 0,
+            "code": re.findall(r"\d{6}", notice.body)[0],
+            "alice_email": alice_email.id or 0,
             "alert": alert_id,
             "override": override.id or 0,
             "window": window.id or 0,
@@ -263,13 +287,17 @@ def test_the_matrix_covers_every_api_route(client: TestClient) -> None:
 def test_every_route_enforces_its_role(
     client: TestClient,
     tokens: dict[str, str],
-    things: dict[str, int],
+    things: dict[str, Any],
     method: str,
     path: str,
     minimum: str,
-    body: dict[str, Any] | None,
+    body: Any,
 ) -> None:
     url = path.format(**things)
+    if isinstance(body, dict):
+        body = {
+            key: value.format(**things) if isinstance(value, str) else value for key, value in body.items()
+        }
     missing = client.request(method, url, json=body)
     assert_error(missing, 401, "unauthorized")
     assert missing.headers["WWW-Authenticate"] == "Bearer"
@@ -307,10 +335,10 @@ def test_users_come_with_contact_methods_and_effective_rules(
         ("sms", "+15550000001"),
         ("email", "alice@example.com"),
     ]
-    # Default rules over the methods she has: sms at 0s, email at 0s (no voice number).
+    # Default rules over the methods she has: the first (sms) at once, the next (email) a minute later.
     assert [(r["method"], r["delay_seconds"]) for r in alice["notification_rules"]] == [
         ("sms", 0),
-        ("email", 0),
+        ("email", 60),
     ]
     assert alice["default_rules"] is True
     assert_error(client.get("/api/v1/users/zed", headers=auth(tokens, "viewer")), 404, "not_found")

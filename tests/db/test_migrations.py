@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0009_handoffs"
+HEAD = "0010_people"
 TABLES = {
     "users",
     "contact_methods",
@@ -335,5 +335,29 @@ def test_0009_adds_the_handoff_tables_and_keeps_people_and_their_methods_both_wa
             ]
         assert {"handoff_cursors", "handoff_notes"}.isdisjoint(table_names(empty_database_url))
         assert "remind_before_seconds" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.database
+def test_alert_numbers_are_not_reused_after_0008_rebuilds_the_alerts_table(empty_database_url: str) -> None:
+    """0008 rebuilds `alerts` on SQLite: AUTOINCREMENT and the sequence must survive, even past the
+    highest number when that alert was deleted (a late `ack 3` must never reach a new alert 3)."""
+    upgrade_schema(empty_database_url, "0007_heartbeat_monitors")
+    engine = create_db_engine(empty_database_url)
+    try:
+        with session_scope(engine) as session:
+            session.add(Service(id="api", name="API", policy_id="main", integration_key="k" * 32))
+            session.flush()
+            for key in ("a", "b", "c"):
+                session.add(Alert(service_id="api", dedup_key=key, summary="s", status="triggered"))
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM alerts WHERE dedup_key IN ('b', 'c')"))
+        upgrade_schema(empty_database_url)
+        with session_scope(engine) as session:
+            alert = Alert(service_id="api", dedup_key="d", summary="s", status="triggered")
+            session.add(alert)
+            session.flush()
+            assert alert.id == 4
     finally:
         engine.dispose()

@@ -166,21 +166,25 @@ def test_user_add_and_list(pager: Pager) -> None:
         {
             "handle": "ann",
             "name": "Ann A",
+            "status": "active",
+            "time_zone": None,
             "contact_methods": [
-                {"kind": "sms", "address": "+15555550101"},
-                {"kind": "email", "address": "ann@example.com"},
+                {"kind": "sms", "address": "+15555550101", "verified": True},
+                {"kind": "email", "address": "ann@example.com", "verified": True},
             ],
         },
         {
             "handle": "ben",
             "name": "Ben B",
-            "contact_methods": [{"kind": "voice", "address": "+442071838750"}],
+            "status": "active",
+            "time_zone": None,
+            "contact_methods": [{"kind": "voice", "address": "+442071838750", "verified": True}],
         },
     ]
     table = pager.ok("user", "list").splitlines()
-    assert table[0].split() == ["HANDLE", "NAME", "SMS", "VOICE", "EMAIL"]
-    assert table[1].split() == ["ann", "Ann", "A", "+15555550101", "-", "ann@example.com"]
-    assert table[2].split() == ["ben", "Ben", "B", "-", "+442071838750", "-"]
+    assert table[0].split() == ["HANDLE", "NAME", "STATUS", "SMS", "VOICE", "EMAIL"]
+    assert table[1].split() == ["ann", "Ann", "A", "active", "+15555550101", "-", "ann@example.com"]
+    assert table[2].split() == ["ben", "Ben", "B", "active", "-", "+442071838750", "-"]
 
 
 @pytest.mark.database
@@ -437,9 +441,10 @@ def test_simulate_uses_database_overrides_and_users_methods(pager: Pager) -> Non
     first_levels = [s["notify"] for s in document["steps"] if s["level"] == 1]
     assert first_levels == [["ann"], ["cat"]]
     lines = pager.ok("simulate", "small", "--at", AT).splitlines()
-    # ann has sms and email, cat only voice: the engine pages people by the methods they have.
-    assert lines[1] == f"{AT}  loop 1 level 1: ann (sms +0s, email +0s)"
-    assert lines[4] == "2026-03-08T09:15:00+00:00  loop 2 level 1: cat (voice +1m)"
+    # ann has sms and email, cat only voice: the defaults over the methods they have put the first
+    # at once and the next a minute later, so voice-only cat is called at once.
+    assert lines[1] == f"{AT}  loop 1 level 1: ann (sms +0s, email +1m)"
+    assert lines[4] == "2026-03-08T09:15:00+00:00  loop 2 level 1: cat (voice +0s)"
 
 
 @pytest.mark.database

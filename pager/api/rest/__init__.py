@@ -13,6 +13,7 @@ from pager.api.rest import (
     heartbeat_monitors,
     maintenance,
     overrides,
+    people,
     policies,
     schedules,
     tokens,
@@ -20,5 +21,15 @@ from pager.api.rest import (
 )
 
 router = APIRouter(prefix="/api/v1")
-for _module in (users, schedules, overrides, policies, alerts, maintenance, tokens, heartbeat_monitors):
+for _module in (
+    users,
+    people,
+    schedules,
+    overrides,
+    policies,
+    alerts,
+    maintenance,
+    tokens,
+    heartbeat_monitors,
+):
     router.include_router(_module.router)

@@ -149,46 +149,6 @@ class Paginated(BaseModel, Generic[T]):
     next: str | None = Field(examples=["/api/v1/alerts?limit=50&offset=50"])
 
 
-# --- users ---------------------------------------------------------------------------------------
-
-
-class ContactMethodOut(BaseModel):
-    id: int
-    kind: Literal["sms", "voice", "email"] = Field(examples=["sms"])
-    address: str = Field(examples=["+15555550123"])
-    verified: bool
-
-
-class NotificationRuleOut(BaseModel):
-    """One step of the user's paging plan: page by `method` at `address`, `delay_seconds` after paged."""
-
-    method: Literal["sms", "voice", "email"] = Field(examples=["voice"])
-    delay_seconds: int = Field(examples=[60])
-    address: str = Field(examples=["+15555550123"])
-
-
-class UserOut(BaseModel):
-    handle: str = Field(examples=["alice"])
-    name: str = Field(examples=["Alice Smith"])
-    time_zone: str | None = Field(examples=["America/Chicago"])
-    created_at: Instant
-    contact_methods: list[ContactMethodOut]
-    notification_rules: list[NotificationRuleOut]
-    default_rules: bool = Field(description="True when the rules are the defaults (none stored).")
-
-
-class UserIn(BaseModel):
-    handle: str = Field(
-        max_length=64, examples=["alice"], description="Lowercase letters, digits, '.', '_' and '-'."
-    )
-    name: str = Field(min_length=1, max_length=200, pattern=PLAIN_TEXT, examples=["Alice Smith"])
-    sms: str | None = Field(default=None, max_length=32, examples=["+15555550123"])
-    voice: str | None = Field(default=None, max_length=32, examples=["+15555550123"])
-    email: str | None = Field(
-        default=None, max_length=320, pattern=PLAIN_TEXT, examples=["alice@example.com"]
-    )
-
-
 # --- schedules -----------------------------------------------------------------------------------
 
 
@@ -362,12 +322,19 @@ class AlertActionOut(BaseModel):
 class ApiTokenIn(BaseModel):
     role: TokenRole
     name: str = Field(default="", max_length=200, pattern=PLAIN_TEXT, examples=["ops-bot"])
+    user: str | None = Field(
+        default=None,
+        max_length=64,
+        examples=["alice"],
+        description="The person it acts for: a responder token edits only that person's settings.",
+    )
 
 
 class ApiTokenOut(BaseModel):
     id: int
     role: TokenRole
     name: str = Field(examples=["ops-bot"])
+    user: str | None = Field(default=None, examples=["alice"], description="The person it acts for.")
     created_at: Instant
     last_used_at: Instant | None
     revoked_at: Instant | None

@@ -25,7 +25,7 @@ from pager.api.rest.schemas import (
 from pager.db.tables import ApiToken, CalendarToken
 from pager.services.calendars import shifts as calendars
 from pager.services.calendars.shifts import FeedKind, FeedTarget
-from pager.services.people.tokens import create_api_token, list_api_tokens, revoke_api_token
+from pager.services.people.tokens import api_tokens_with_owners, create_api_token, revoke_api_token
 from pager.services.transactions import read_only, read_write
 
 router = APIRouter(tags=["tokens"])
@@ -43,20 +43,20 @@ def list_tokens(
     request: Request, response: Response, runtime: RuntimeDep, page: PageDep, _token: AdminDep
 ) -> Paginated[ApiTokenOut]:
     """Every API token, revoked ones included (never the token itself). Needs an admin token."""
-    return slice_page(
-        request, response, page, [api_token_out(row) for row in read_only(runtime.engine, list_api_tokens)]
-    )
+    owned = read_only(runtime.engine, api_tokens_with_owners)
+    return slice_page(request, response, page, [api_token_out(row, user) for row, user in owned])
 
 
 @router.post(
-    "/tokens", status_code=201, summary="Create an API token", responses=error_responses(401, 403, 422)
+    "/tokens", status_code=201, summary="Create an API token", responses=error_responses(401, 403, 404, 422)
 )
 def create_token(body: ApiTokenIn, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> ApiTokenCreatedOut:
     """A new bearer token with `role`; the response is the only place it is ever shown. Needs admin."""
     row, plaintext = read_write(
-        runtime.engine, lambda s: create_api_token(s, role=body.role, name=body.name, now=now)
+        runtime.engine,
+        lambda s: create_api_token(s, role=body.role, name=body.name, now=now, user=body.user),
     )
-    return ApiTokenCreatedOut(**api_token_out(row).model_dump(), token=plaintext)
+    return ApiTokenCreatedOut(**api_token_out(row, body.user).model_dump(), token=plaintext)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token", responses=_WRITE_ERRORS)
@@ -148,11 +148,12 @@ _add_calendar_token_routes("user", "users", "handle", "a person's")
 _add_calendar_token_routes("schedule", "schedules", "schedule_id", "a schedule's")
 
 
-def api_token_out(row: ApiToken) -> ApiTokenOut:
+def api_token_out(row: ApiToken, user: str | None = None) -> ApiTokenOut:
     return ApiTokenOut(
         id=row.id or 0,
         role=row.role,
         name=row.name,
+        user=user,
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,

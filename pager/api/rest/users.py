@@ -8,17 +8,23 @@ from sqlmodel import Session
 from pager.api.deps import AdminDep, NowDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import (
-    ContactMethodOut,
     NamePath,
-    NotificationRuleOut,
     Paginated,
+    error_responses,
+)
+from pager.api.rest.user_schemas import (
+    ContactMethodOut,
+    NotificationRuleOut,
     UserIn,
     UserOut,
-    error_responses,
 )
 from pager.db.tables import ContactMethod, User
 from pager.db.users import contact_methods_of, notification_rules_of
+from pager.services.alerting.alerts import wake_worker
+from pager.services.people.edits import status_of
+from pager.services.people.reminders import remind_before_text
 from pager.services.people.users import add_user, effective_rules, list_users, require_user
+from pager.services.people.verification import send_pending_codes
 from pager.services.transactions import read_only, read_write
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -73,10 +79,14 @@ def create(body: UserIn, runtime: RuntimeDep, now: NowDep, _token: AdminDep) -> 
             sms=body.sms,
             voice=body.voice,
             email=body.email,
+            verified=False,
         )
+        send_pending_codes(session, runtime.settings, user, now)
         return user_out(session, user, contact_methods_of(session, user.id or 0))
 
-    return read_write(runtime.engine, write)
+    answer = read_write(runtime.engine, write)
+    wake_worker(runtime)  # the codes sent to its methods
+    return answer
 
 
 def user_out(session: Session, user: User, methods: list[ContactMethod]) -> UserOut:
@@ -86,6 +96,7 @@ def user_out(session: Session, user: User, methods: list[ContactMethod]) -> User
         handle=user.handle,
         name=user.name,
         time_zone=user.time_zone,
+        remind_before=remind_before_text(user),
         created_at=user.created_at,
         contact_methods=[
             ContactMethodOut(id=m.id or 0, kind=m.kind, address=m.address, verified=m.verified)
@@ -100,4 +111,6 @@ def user_out(session: Session, user: User, methods: list[ContactMethod]) -> User
             for step in effective_rules(session, user.id or 0)
         ],
         default_rules=not stored,
+        status=status_of(user),
+        deactivated_at=user.deactivated_at,
     )

@@ -26,6 +26,7 @@ from pager.core.schedule import resolve_on_call
 from pager.db import trigger_queries
 from pager.db.catalog import service_column_rows
 from pager.db.maintenance import windows_ending_after
+from pager.db.users import deactivated_handles
 from pager.services.calendars.overrides import overrides_for
 from pager.services.people.users import everyone, person
 from pager.services.runtime import Runtime
@@ -45,6 +46,7 @@ class FactsCache:
     overrides: dict[tuple[str, datetime], list[Override]] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)
     holds: dict[tuple[str, datetime], Hold | None] = field(default_factory=dict)  # by service, instant
+    inactive: frozenset[str] | None = None  # deactivated handles, read once when first needed
     _everyone: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -146,8 +148,8 @@ def _on_call(
     """
     known = cache.on_call.setdefault(now, {})
     if target not in known:
-        if target.kind == "user":
-            known[target] = (target.ref,)
+        if target.kind == "user":  # a deactivated person means nobody: the level may be skipped
+            known[target] = () if target.ref in _inactive(session, cache) else (target.ref,)
             return known[target]
         schedule = runtime.config.schedules.get(target.ref)
         on_call = None
@@ -161,6 +163,14 @@ def _on_call(
 
 def _overrides(session: Session, schedule_id: str, now: datetime, cache: FactsCache) -> list[Override]:
     if (schedule_id, now) not in cache.overrides:
-        found = overrides_for(session, schedule_id, now, now + timedelta(seconds=1))
+        found = overrides_for(
+            session, schedule_id, now, now + timedelta(seconds=1), _inactive(session, cache)
+        )
         cache.overrides[(schedule_id, now)] = found
     return cache.overrides[(schedule_id, now)]
+
+
+def _inactive(session: Session, cache: FactsCache) -> frozenset[str]:
+    if cache.inactive is None:
+        cache.inactive = frozenset(deactivated_handles(session))
+    return cache.inactive

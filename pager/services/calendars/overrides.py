@@ -7,7 +7,7 @@ window, a swap's instants must fall in the named people's shifts. See docs/sched
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -16,11 +16,12 @@ from sqlmodel import Session
 from pager.config.loader import LoadedConfig
 from pager.core.localtime import format_instant, require_aware
 from pager.core.model import OVERRIDE_KINDS, ROLES, Override, OverrideKind, Role, Schedule
-from pager.core.overrides import OverrideError, holds_role_in, swap_overrides
+from pager.core.overrides import OverrideError, deactivation_removals, holds_role_in, swap_overrides
 from pager.core.schedule import ScheduleError
 from pager.db import overrides as stored_overrides
 from pager.db.session import session_scope
 from pager.db.tables import OverrideRow
+from pager.db.users import deactivated_handles
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.people.users import require_user
 
@@ -160,9 +161,20 @@ def delete_override(session: Session, override_id: int) -> None:
     session.flush()
 
 
-def overrides_for(session: Session, schedule_id: str, start: datetime, end: datetime) -> list[Override]:
-    """Overrides of `schedule_id` meeting [start, end), every kind, as the calculator takes them."""
-    return stored_overrides.overrides_overlapping(session, schedule_id, start, end)
+def overrides_for(
+    session: Session,
+    schedule_id: str,
+    start: datetime,
+    end: datetime,
+    inactive: Collection[str] | None = None,
+) -> list[Override]:
+    """Overrides of `schedule_id` meeting [start, end), every kind, as the calculator takes them: the
+    stored ones, then a removal over all time for each deactivated person (`inactive`, read here when
+    not given), so `oncall`, `shifts`, coverage, feeds and the engine all leave them out alike."""
+    stored = stored_overrides.overrides_overlapping(session, schedule_id, start, end)
+    if inactive is None:
+        inactive = deactivated_handles(session)
+    return stored + deactivation_removals(schedule_id, inactive)
 
 
 def overrides_of(

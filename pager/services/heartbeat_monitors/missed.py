@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from pager.core.escalation import format_duration
+from pager.core.durations import format_duration
 from pager.core.heartbeat_monitors import is_missed, missed_dedup_key, missed_summary
 from pager.db.alerts import add_timeline_entry
 from pager.db.heartbeat_monitors import (

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from pager.core.durations import format_duration
 from pager.core.handoffs import MAX_REMIND_BEFORE
 from pager.db.handoffs import set_remind_before_seconds
+from pager.db.tables import User
 from pager.services.errors import InvalidInput
 from pager.services.people.users import require_user
 
@@ -34,3 +36,9 @@ def set_remind_before(session: Session, handle: str, duration: timedelta | None,
             raise InvalidInput(f"remind-before may be at most {MAX_REMIND_BEFORE.days} days")
     seconds = None if duration is None else int(duration.total_seconds())
     set_remind_before_seconds(session, user.id or 0, seconds)
+
+
+def remind_before_text(user: User) -> str | None:
+    """The user's reminder setting as people write it (`15m`, `1h`), None when they have none."""
+    seconds = user.remind_before_seconds
+    return None if seconds is None else format_duration(timedelta(seconds=seconds))

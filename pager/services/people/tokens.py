@@ -13,13 +13,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from pager.db.session import session_scope
-from pager.db.tables import ApiToken, CalendarToken
+from pager.db.tables import ApiToken, CalendarToken, User
 from pager.db.tokens import (
     api_tokens_in_id_order,
     find_api_token_by_hash,
     find_calendar_token_by_hash,
     mark_api_token_used,
 )
+from pager.db.users import find_user_by_handle
 from pager.services.errors import InvalidInput, NotFound
 
 TokenRole = Literal["admin", "responder", "viewer"]
@@ -33,12 +34,30 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(session: Session, *, role: str, name: str, now: datetime) -> tuple[ApiToken, str]:
-    """A new API token (row, plaintext); the plaintext exists only in the return value."""
+def create_api_token(
+    session: Session, *, role: str, name: str, now: datetime, user: str | None = None
+) -> tuple[ApiToken, str]:
+    """A new API token (row, plaintext); the plaintext exists only in the return value.
+
+    `user`: the handle of the person it acts for; a responder token edits only that person's own
+    settings (contact methods, rules, profile). Without one, a responder edits nobody's.
+    """
     if role not in ROLE_RANK:
         raise InvalidInput(f"role must be admin, responder or viewer, not {role!r}")
+    user_id = None
+    if user is not None:
+        found = find_user_by_handle(session, user)
+        if found is None:
+            raise NotFound(f"no user {user!r}")
+        user_id = found.id
     plaintext = _API_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=token_hash(plaintext), role=role, name=name or role, created_at=now)  # type: ignore[arg-type]
+    row = ApiToken(
+        token_hash=token_hash(plaintext),
+        role=role,  # type: ignore[arg-type]
+        name=name or role,
+        created_at=now,
+        user_id=user_id,
+    )
     session.add(row)
     session.flush()
     return row, plaintext
@@ -52,6 +71,14 @@ class Bearer:
     role: str
     name: str
     last_used_at: datetime | None
+    user_id: int | None = None  # the person it acts for (docs/api.md, "Roles")
+
+    def may_edit(self, user_id: int | None) -> bool:
+        """Whether this token may change person `user_id`'s settings: admins anyone's, responders
+        their own (a token tied to them), viewers nobody's."""
+        if self.role == "admin":
+            return True
+        return self.role == "responder" and self.user_id is not None and self.user_id == user_id
 
 
 def find_bearer(engine: Engine, token: str) -> Bearer | None:
@@ -60,7 +87,19 @@ def find_bearer(engine: Engine, token: str) -> Bearer | None:
         row = find_api_token_by_hash(session, token_hash(token))
         if row is None or row.revoked_at is not None or row.id is None:
             return None
-        return Bearer(id=row.id, role=row.role, name=row.name, last_used_at=row.last_used_at)
+        if row.user_id is not None:  # a deactivated person's tokens stop working with them
+            owner = session.get(User, row.user_id)
+            if owner is None or owner.deactivated_at is not None:
+                return None
+        return Bearer(
+            id=row.id, role=row.role, name=row.name, last_used_at=row.last_used_at, user_id=row.user_id
+        )
+
+
+def token_owner(session: Session, row: ApiToken) -> str | None:
+    """The handle of the person a token acts for, if any."""
+    owner = session.get(User, row.user_id) if row.user_id is not None else None
+    return owner.handle if owner is not None else None
 
 
 class TokenUse:
@@ -95,6 +134,11 @@ class TokenUse:
 def list_api_tokens(session: Session) -> list[ApiToken]:
     """Every API token (hashes are never returned by the API)."""
     return api_tokens_in_id_order(session)
+
+
+def api_tokens_with_owners(session: Session) -> list[tuple[ApiToken, str | None]]:
+    """Every API token with the handle of the person it acts for (None: nobody)."""
+    return [(row, token_owner(session, row)) for row in api_tokens_in_id_order(session)]
 
 
 def revoke_api_token(session: Session, token_id: int, now: datetime) -> ApiToken:

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from pager.core.paging_plan import NO_SUCH_USER, EffectiveRule, Person
-from pager.core.policy import DEFAULT_RULES
 from pager.core.policy import NotificationRule as RuleStep
+from pager.core.policy import default_rules_over
 from pager.db import trigger_queries
 from pager.db.session import session_scope
 from pager.db.tables import ContactKind, ContactMethod, User
@@ -20,6 +20,7 @@ from pager.db.users import (
     contact_method_rows_by_user,
     contact_methods_of,
     create_user,
+    deactivated_handles,
     find_user_by_handle,
     notification_rule_rows_by_user,
     user_ids_by_handle,
@@ -51,8 +52,13 @@ def add_user(
     sms: str | None = None,
     voice: str | None = None,
     email: str | None = None,
+    verified: bool = True,
 ) -> User:
-    """Create a user with the given contact methods; notification rules follow the defaults."""
+    """Create a user with the given contact methods; notification rules follow the defaults.
+
+    `verified`: an operator's own entry (the command line, the demo) counts as verified; methods
+    added through the API pass False and are never paged until verified.
+    """
     if not HANDLE_RE.match(handle):
         raise InvalidInput(f"handle {handle!r}: use lowercase letters, digits, '.', '_' and '-'")
     if not name.strip():
@@ -65,7 +71,9 @@ def add_user(
         user = create_user(session, handle=handle, name=name.strip(), now=now)
         assert user.id is not None
         for kind, address in contacts:
-            add_contact_method(session, user_id=user.id, kind=kind, address=address, now=now)
+            add_contact_method(
+                session, user_id=user.id, kind=kind, address=address, now=now, verified=verified
+            )
     except IntegrityError as exc:
         raise Conflict(f"user {handle!r} could not be stored: {exc.orig}") from None
     return user
@@ -84,6 +92,11 @@ def list_users(session: Session) -> list[tuple[User, list[ContactMethod]]]:
     return [(user, contact_methods_of(session, user.id or 0)) for user in users_by_handle(session)]
 
 
+def contact_methods(session: Session, user: User) -> list[ContactMethod]:
+    """The user's contact methods in the order they were added."""
+    return contact_methods_of(session, user.id or 0)
+
+
 def effective_rules(session: Session, user_id: int) -> list[EffectiveRule]:
     """The user's rule steps in order: stored rules, else the defaults over the methods they have."""
     methods = trigger_queries.contact_method_rows(session, user_id)
@@ -91,11 +104,13 @@ def effective_rules(session: Session, user_id: int) -> list[EffectiveRule]:
 
 
 def person(session: Session, handle: str) -> Person:
-    """`handle` as the engine sees it: id and rule steps (NO_SUCH_USER when there is none)."""
-    user_id = trigger_queries.user_id_of(session, handle)
-    if user_id is None:
+    """`handle` as the engine sees it: id and rule steps (NO_SUCH_USER when there is none; no steps
+    when deactivated)."""
+    found = trigger_queries.user_id_of(session, handle)
+    if found is None:
         return NO_SUCH_USER
-    return Person(user_id, tuple(effective_rules(session, user_id)))
+    user_id, active = found
+    return Person(user_id, tuple(effective_rules(session, user_id)) if active else ())
 
 
 def everyone(session: Session) -> dict[str, Person]:
@@ -104,19 +119,20 @@ def everyone(session: Session) -> dict[str, Person]:
     return {handle: Person(user_id, tuple(steps[handle])) for handle, user_id in user_ids.items()}
 
 
-def everyone_now(engine: Engine) -> dict[str, Person]:
-    """`everyone` in a read-only transaction of its own (a dry run's rules)."""
+def everyone_now(engine: Engine) -> tuple[dict[str, Person], frozenset[str]]:
+    """`everyone` and the deactivated handles, in a read-only transaction of its own (a dry run's)."""
     with session_scope(engine, read_only=True) as session:
-        return everyone(session)
+        return everyone(session), frozenset(deactivated_handles(session))
 
 
 def everyones_rules(session: Session) -> tuple[dict[str, int], dict[str, list[EffectiveRule]]]:
     """Every user's id by handle and their rule steps, in three plain queries (for many decisions)."""
     users = user_ids_by_handle(session)
+    inactive = set(deactivated_handles(session))
     methods = contact_method_rows_by_user(session)
     rules = notification_rule_rows_by_user(session)
     steps = {
-        handle: _rule_steps(methods.get(user_id, []), rules.get(user_id, []))
+        handle: [] if handle in inactive else _rule_steps(methods.get(user_id, []), rules.get(user_id, []))
         for handle, user_id in users.items()
     }
     return users, steps
@@ -125,7 +141,8 @@ def everyones_rules(session: Session) -> tuple[dict[str, int], dict[str, list[Ef
 def _rule_steps(
     methods: list[tuple[int, ContactKind, str]], stored: list[tuple[int, int]]
 ) -> list[EffectiveRule]:
-    """Steps from (id, kind, address) methods and (method id, delay seconds) stored rules, in order."""
+    """Steps from (id, kind, address) verified methods and (method id, delay seconds) stored rules, in
+    order; a stored rule whose method is gone or unverified is left out."""
     by_id = {method_id: (kind, address) for method_id, kind, address in methods}
     if stored:
         steps = []
@@ -139,8 +156,10 @@ def _rule_steps(
     first_of_kind: dict[ContactKind, str] = {}
     for _method_id, kind, address in methods:
         first_of_kind.setdefault(kind, address)
-    return [
-        EffectiveRule(rule, first_of_kind[rule.method])
-        for rule in DEFAULT_RULES
-        if rule.method in first_of_kind
-    ]
+    return [EffectiveRule(rule, first_of_kind[rule.method]) for rule in default_rules_over(first_of_kind)]
+
+
+def deactivated_now(engine: Engine) -> frozenset[str]:
+    """The deactivated handles, in a read-only transaction of its own (`pager check`'s warnings)."""
+    with session_scope(engine, read_only=True) as session:
+        return frozenset(deactivated_handles(session))
