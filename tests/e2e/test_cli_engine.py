@@ -168,6 +168,7 @@ def test_user_add_and_list(pager: Pager) -> None:
             "name": "Ann A",
             "status": "active",
             "time_zone": None,
+            "remind_before": None,
             "contact_methods": [
                 {"kind": "sms", "address": "+15555550101", "verified": True},
                 {"kind": "email", "address": "ann@example.com", "verified": True},
@@ -178,6 +179,7 @@ def test_user_add_and_list(pager: Pager) -> None:
             "name": "Ben B",
             "status": "active",
             "time_zone": None,
+            "remind_before": None,
             "contact_methods": [{"kind": "voice", "address": "+442071838750", "verified": True}],
         },
     ]
