@@ -101,14 +101,27 @@ class AlertState:
 
     def to_document(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO instants); `next_action_at` is included for convenience."""
+        # An alert's instants repeat (triggered = last event = first page; next action = escalate):
+        # each distinct UTC one is formatted once (isoformat costs 0.8 µs; a state has six or more).
+        texts: dict[datetime, str] = {}
+
+        def iso(instant: datetime) -> str:
+            if instant.tzinfo is not UTC:  # equal instants at other offsets are written differently
+                return instant.isoformat()
+            text = texts.get(instant)
+            if text is None:
+                text = texts[instant] = instant.isoformat()
+            return text
+
         doc = dict(self.__dict__)
         for name in _INSTANTS:
-            doc[name] = _iso(doc[name])
+            instant = doc[name]
+            doc[name] = None if instant is None else iso(instant)
         doc["pages"] = [
-            {"loop": p.loop, "level": p.level, "at": p.at.isoformat(), "users": list(p.users)}
-            for p in self.pages
+            {"loop": p.loop, "level": p.level, "at": iso(p.at), "users": list(p.users)} for p in self.pages
         ]
-        doc["next_action_at"] = _iso(self.next_action_at)
+        next_action_at = self.next_action_at
+        doc["next_action_at"] = None if next_action_at is None else iso(next_action_at)
         return doc
 
     @classmethod
@@ -128,10 +141,6 @@ class AlertState:
 
 _STATE_FIELD_ORDER = tuple(f.name for f in fields(AlertState))
 _STATE_FIELDS = frozenset(_STATE_FIELD_ORDER)
-
-
-def _iso(instant: datetime | None) -> str | None:
-    return None if instant is None else instant.isoformat()
 
 
 def _instant(raw: str | None) -> datetime | None:

@@ -35,7 +35,10 @@ def to_gsm7(text: str) -> str:
 
     One stray emoji would otherwise switch the whole SMS to UCS-2 and cut its capacity to 70.
     """
-    return _NOT_GSM7.sub("?", " ".join(text.split()))
+    folded = " ".join(text.split())
+    if folded.isascii() and folded.isprintable() and "`" not in folded:
+        return folded  # printable ASCII but the backtick is all GSM-7: nothing to replace
+    return _NOT_GSM7.sub("?", folded)
 
 
 def _septets(clean: str) -> int:
@@ -63,7 +66,11 @@ def sms_text(alert_id: int, service_id: str, summary: str) -> str:
     """`ALERT 42 checkout-api: <summary>. Reply 42a ack, 42r resolve, 42e escalate` in <= 160 GSM-7."""
     reply = f". Reply {alert_id}a ack, {alert_id}r resolve, {alert_id}e escalate"
     prefix = f"ALERT {alert_id} {to_gsm7(service_id)}: "
-    text = _fit(prefix, to_gsm7(summary).rstrip("."), reply, SMS_LIMIT)
+    middle = to_gsm7(summary).rstrip(".")
+    whole = prefix + middle + reply
+    if _septets(whole) <= SMS_LIMIT:  # what `_fit` would keep whole, measured once
+        return whole
+    text = _fit(prefix, middle, reply, SMS_LIMIT)
     if _septets(text) > SMS_LIMIT:  # only a very long service id gets here
         text = _fit("", text, "", SMS_LIMIT)
     return text

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_DIGITS = re.compile(r"\d{19}")
-_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+# A JSON number is ASCII digits; each is mapped to "0" so that a run of 19 is a plain substring
+# search (a regex scan took 10 µs per state document, seven times orjson's parse of it).
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_RUN = b"0" * 19
 
 
 def dumps(value: Any) -> str:
@@ -34,10 +35,15 @@ def loads(text: str | bytes) -> Any:
     or more, which any such integer has, is read by the standard library. So is text orjson refuses
     (NaN or Infinity, which `json.dumps` wrote before this codec).
     """
-    long_digits = _LONG_DIGITS.search(text) if isinstance(text, str) else _LONG_DIGITS_BYTES.search(text)
-    if long_digits:
+    if _has_long_digit_run(text):
         return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+
+
+def _has_long_digit_run(text: str | bytes) -> bool:
+    """Whether `text` holds 19 ASCII digits in a row (UTF-8 encodes nothing else with those bytes)."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return _LONG_RUN in raw.translate(_DIGITS_TO_ZERO)

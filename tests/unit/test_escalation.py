@@ -426,6 +426,28 @@ def test_state_round_trips_through_a_json_document() -> None:
     assert AlertState.from_document(RESOLVED.to_document()) == RESOLVED
 
 
+def test_a_document_writes_each_instant_as_it_is_even_when_equal_instants_repeat() -> None:
+    """Equal UTC instants are formatted once; an equal instant at another offset keeps its own."""
+    from datetime import timezone
+
+    paris = T0.astimezone(timezone(timedelta(hours=1)))
+    state = AlertState(
+        "triggered",
+        "paging",
+        1,
+        1,
+        2,
+        triggered_at=T0,
+        last_event_at=paris,
+        escalate_at=T0 + 5 * MIN,
+        pages=(PagedLevel(1, 1, T0, ("alice",)), PagedLevel(1, 2, paris, ("bob",))),
+    )
+    document = state.to_document()
+    assert document["triggered_at"] == T0.isoformat() and document["last_event_at"] == paris.isoformat()
+    assert [page["at"] for page in document["pages"]] == [T0.isoformat(), paris.isoformat()]
+    assert document["escalate_at"] == document["next_action_at"] == (T0 + 5 * MIN).isoformat()
+
+
 def test_format_duration_writes_durations_as_policies_write_them() -> None:
     seconds = (0, 45, 90, 3600, 4 * 3600 + 60, 86400 + 7200)
     expected = ["0s", "45s", "1m30s", "1h", "4h1m", "1d2h"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,3 +62,17 @@ def test_text_the_standard_library_wrote_with_nan_still_reads() -> None:
 def test_text_that_is_not_json_is_refused() -> None:
     with pytest.raises(ValueError):
         json_codec.loads("{not json")
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.sampled_from('0123456789١٢.-e"\ud800x')) | st.binary())
+def test_the_long_integer_check_finds_exactly_19_ascii_digits_in_a_row(text: str | bytes) -> None:
+    """The check that sends text to the standard library agrees with a plain scan for 19 ASCII
+    digits in a row, on text, bytes, other scripts' digits and lone surrogates alike."""
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    expected = re.search(rb"[0-9]{19}", raw) is not None
+    assert json_codec._has_long_digit_run(text) is expected
+
+
+def test_a_long_integer_in_bytes_keeps_every_digit() -> None:
+    assert json_codec.loads(b'{"n": 12345678901234567890123}') == {"n": 12345678901234567890123}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,3 +79,55 @@ def test_any_service_and_summary_still_make_one_segment(alert_id: int, service: 
     length = oracle_length(text)
     assert length is not None and length <= SMS_LIMIT
     assert text.startswith(f"ALERT {alert_id} ") or text.startswith(f"ALERT {alert_id}...")
+
+
+# The module's first implementation, kept as the reference its shortcuts must match to the byte.
+_NOT_GSM7_REFERENCE = re.compile("[^" + re.escape(BASIC + EXTENDED) + "]")
+
+
+def reference_to_gsm7(text: str) -> str:
+    return _NOT_GSM7_REFERENCE.sub("?", " ".join(text.split()))
+
+
+def reference_sms_text(alert_id: int, service_id: str, summary: str) -> str:
+    def fit(prefix: str, middle: str, suffix: str) -> str:
+        room = SMS_LIMIT - gsm7_length(prefix) - gsm7_length(suffix)
+        if gsm7_length(middle) <= room:
+            return prefix + middle + suffix
+        kept, budget = "", room - 3
+        for char in middle:
+            if gsm7_length(char) > budget:
+                break
+            kept += char
+            budget -= gsm7_length(char)
+        return prefix + kept.rstrip() + "..." + suffix
+
+    reply = f". Reply {alert_id}a ack, {alert_id}r resolve, {alert_id}e escalate"
+    text = fit(
+        f"ALERT {alert_id} {reference_to_gsm7(service_id)}: ", reference_to_gsm7(summary).rstrip("."), reply
+    )
+    return text if gsm7_length(text) <= SMS_LIMIT else fit("", text, "")
+
+
+# Mostly printable ASCII (the shortcut's case), with what sends a text the long way now and then.
+ascii_texts = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126) | st.sampled_from("`\t\n\x07€é😀"),
+    max_size=200,
+)
+
+
+def test_printable_ascii_but_the_backtick_is_gsm7() -> None:
+    printable = {chr(code) for code in range(32, 127)}
+    assert printable - set(BASIC + EXTENDED) == {"`"}
+
+
+@FEW
+@given(ascii_texts | texts)
+def test_to_gsm7_matches_the_reference(text: str) -> None:
+    assert to_gsm7(text) == reference_to_gsm7(text)
+
+
+@FEW
+@given(st.integers(min_value=1, max_value=10**9), ascii_texts | texts, ascii_texts | texts)
+def test_sms_text_matches_the_reference_to_the_byte(alert_id: int, service: str, summary: str) -> None:
+    assert sms_text(alert_id, service, summary) == reference_sms_text(alert_id, service, summary)

@@ -114,7 +114,7 @@ def _decide_batch(runtime: Runtime, now: datetime, batch: int, facts: FactsCache
         if not due:
             return []
         facts.load_everyone(session)
-        AlertTransaction(session, runtime, now, facts).handle_many([(alert, Timer()) for alert in due])
+        AlertTransaction(session, runtime, now, facts).apply_all([(alert, Timer()) for alert in due])
     return due
 
 
