@@ -243,3 +243,24 @@ def insert_outbox_row(session: Session, row: dict[str, Any]) -> bool:
     dialect = postgresql if is_postgres(session) else sqlite
     statement = dialect.insert(table).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
     return bool(session.execute(statement.returning(table.c.id)).first())
+
+
+def cancel_pending_by_key_prefix(session: Session, key_prefix: str, now: datetime) -> int:
+    """Cancel the pending outbox rows whose idempotency key starts with `key_prefix` (notices
+    decided for one cause, e.g. one overdue status update); returns how many."""
+    escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(OutboxMessage)
+        .where(
+            col(OutboxMessage.idempotency_key).like(f"{escaped}%", escape="\\"),
+            OutboxMessage.status == "pending",
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    pending = list(session.exec(query))
+    for message in pending:
+        message.status = "cancelled"
+        message.updated_at = now
+    session.flush()
+    return len(pending)
