@@ -8,17 +8,20 @@ from pathlib import Path
 from pager.config.errors import ConfigError
 from pager.config.policies import load_policies
 from pager.config.schedules import load_schedules, schedule_files
+from pager.core.incident_model import IncidentRules
 from pager.core.model import Schedule
 from pager.core.policy import EscalationPolicy, ServiceRef
 
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """Valid schedules and policies by id, the services policies declare, and every problem found."""
+    """Valid schedules and policies by id, the services policies declare, the incident settings, and
+    every problem found."""
 
     schedules: dict[str, Schedule]
     policies: dict[str, EscalationPolicy]
     errors: list[ConfigError] = field(default_factory=list)
+    incidents: IncidentRules = field(default_factory=IncidentRules)  # incidents.yaml, or the defaults
 
     @property
     def services(self) -> dict[str, tuple[ServiceRef, EscalationPolicy]]:

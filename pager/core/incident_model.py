@@ -7,6 +7,9 @@ machines'. One incident links many alerts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal, get_args
 
 IncidentSeverity = Literal["SEV0", "SEV1", "SEV2"]  # SEV0 critical, SEV1 major, SEV2 minor
@@ -36,3 +39,48 @@ ACTION_ITEM_STATUSES: tuple[str, ...] = get_args(ActionItemStatus)
 SINGLE_HOLDER_ROLES: tuple[str, ...] = ("commander", "scribe", "comms_lead", "executive_sponsor")
 # Open: the incident still runs (updates fall due, roles matter); resolved and closed are not open.
 OPEN_STATUSES: tuple[str, ...] = ("investigating", "identified", "monitoring")
+
+
+@dataclass(frozen=True)
+class SeverityRules:
+    """What a severity asks for: a status update at least every `update_every` while customers are
+    affected (None: no cadence), and the roles that must be filled (shown as missing until they are)."""
+
+    update_every: timedelta | None
+    require: tuple[IncidentRole, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeclareRule:
+    """Declare an incident of `severity` when an alert of `alert_severity` triggers on `service`."""
+
+    service: str
+    alert_severity: str
+    severity: IncidentSeverity
+
+
+@dataclass(frozen=True)
+class PostmortemDue:
+    """How long after resolve a postmortem should be published: business days (Monday to Friday in
+    the commander's zone) or a plain duration."""
+
+    business_days: int | None = 3
+    duration: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class IncidentRules:
+    """The incident settings of a config directory (`incidents.yaml`; these defaults without one)."""
+
+    severities: Mapping[str, SeverityRules] = field(
+        default_factory=lambda: {
+            "SEV0": SeverityRules(
+                timedelta(minutes=15), ("commander", "scribe", "comms_lead", "executive_sponsor")
+            ),
+            "SEV1": SeverityRules(timedelta(minutes=30), ("commander", "scribe")),
+            "SEV2": SeverityRules(timedelta(minutes=60), ("commander",)),
+        }
+    )
+    overdue_update_policy: str | None = None  # an escalation policy id, paged last
+    postmortem_due: PostmortemDue = PostmortemDue()
+    declare: tuple[DeclareRule, ...] = ()
