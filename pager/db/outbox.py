@@ -181,6 +181,22 @@ def cancel_pending_outbox(session: Session, alert_id: int, now: datetime) -> int
     return len(pending)
 
 
+def cancel_pending_for_user(session: Session, user_id: int, now: datetime) -> list[OutboxMessage]:
+    """Cancel every page and notice of `user_id` not sent yet (they were deactivated); returns them."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.user_id == user_id, OutboxMessage.status == "pending")
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    pending = list(session.exec(query))
+    for message in pending:
+        message.status = "cancelled"
+        message.updated_at = now
+    session.flush()
+    return pending
+
+
 # --- who was paged -----------------------------------------------------------------------------------
 
 

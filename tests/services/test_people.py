@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from pager.db.session import session_scope
+from pager.db.tables import OutboxMessage
 from pager.services.calendars import shifts
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.people import edits, rules, users
@@ -151,3 +153,17 @@ def test_update_replaces_removes_and_keeps_methods(runtime: Runtime) -> None:
         methods = [(m.kind, m.address, m.verified) for m in users.contact_methods(session, alice)]
         assert alice.time_zone == "Europe/Berlin"
     assert methods == [("sms", "+15550000001", True), ("email", "a@example.org", True)]
+
+
+def test_deactivating_someone_cancels_their_queued_steps_and_the_timeline_says_so(runtime: Runtime) -> None:
+    alert_id = trigger(runtime)
+    tick(runtime, T0)  # alice: sms now, voice in a minute
+    set_active(runtime, "alice", False)
+    tick(runtime, T0 + timedelta(minutes=1))
+    assert who_was_paged(runtime, "voice") == []  # her 1-minute voice step never rings
+    with session_scope(runtime.engine, read_only=True) as session:
+        statuses = {row.method: row.status for row in session.exec(select(OutboxMessage))}
+    assert statuses["voice"] == "cancelled"
+    assert "page_cancelled: voice page of alice cancelled: alice was deactivated" in timeline(
+        runtime, alert_id
+    )

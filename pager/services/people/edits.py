@@ -17,6 +17,8 @@ from sqlmodel import Session
 
 from pager.core.durations import DurationError, parse_duration
 from pager.core.localtime import zone
+from pager.db.alerts import add_timeline_entry
+from pager.db.outbox import cancel_pending_for_user
 from pager.db.tables import ContactKind, User
 from pager.db.users import add_contact_method, contact_methods_of, delete_contact_method, save
 from pager.services.errors import Conflict, InvalidInput
@@ -105,7 +107,25 @@ def set_active(session: Session, handle: str, active: bool, now: datetime) -> tu
         return user, False
     user.deactivated_at = None if active else now
     save(session, user)
+    if not active:
+        _cancel_pages_of(session, user, now)
     return user, True
+
+
+def _cancel_pages_of(session: Session, user: User, now: datetime) -> None:
+    """A deactivated person's queued pages (a voice step due in two minutes, a reminder) are never
+    sent; each alert's timeline says so. The ladder itself goes on to its next level on time."""
+    assert user.id is not None
+    for page in cancel_pending_for_user(session, user.id, now):
+        if page.alert_id is not None:
+            add_timeline_entry(
+                session,
+                alert_id=page.alert_id,
+                at=now,
+                kind="page_cancelled",
+                message=f"{page.method} page of {user.handle} cancelled: {user.handle} was deactivated",
+                data={"user": user.handle, "method": page.method, "outbox_id": page.id},
+            )
 
 
 def status_of(user: User) -> Literal["active", "deactivated"]:
