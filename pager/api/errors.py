@@ -20,13 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pager.core.localtime import NaiveInstantError
 from pager.db.session import WriterBusy
-from pager.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from pager.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooMany
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
     (Forbidden, 403, "forbidden"),
     (Conflict, 409, "conflict"),
     (InvalidInput, 422, "invalid_input"),
+    (TooMany, 429, "throttled"),
     (NaiveInstantError, 422, "invalid_input"),
 ]
 

@@ -197,6 +197,19 @@ def cancel_pending_for_user(session: Session, user_id: int, now: datetime) -> li
     return pending
 
 
+def notices_of_kind_since(session: Session, kind: str, user_id: int, since: datetime) -> int:
+    """How many notices of `kind` (their key's first part, e.g. `verify`) `user_id` was sent since
+    `since`. The key range walks the unique index on keys, so this reads only that kind's rows."""
+    key = col(OutboxMessage.idempotency_key)
+    query = select(func.count()).where(
+        key >= f"{kind}:",
+        key < f"{kind};",  # ';' follows ':': the range is exactly the keys starting `kind:`
+        OutboxMessage.user_id == user_id,
+        OutboxMessage.created_at >= since,
+    )
+    return int(session.exec(query).one())
+
+
 # --- who was paged -----------------------------------------------------------------------------------
 
 

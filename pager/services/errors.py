@@ -21,3 +21,7 @@ class InvalidInput(DomainError):
 
 class Forbidden(DomainError):
     """The caller's token may not do this to this thing (a responder editing someone else)."""
+
+
+class TooMany(DomainError):
+    """The request would go over a limit that protects someone (codes sent to one person a day...)."""

@@ -140,6 +140,21 @@ def test_a_new_code_replaces_the_old_one(
     assert verify(client, tokens, method_id, new).status_code == 200
 
 
+def test_codes_to_one_person_are_capped_per_day_and_the_refusal_changes_nothing(
+    client: TestClient, tokens: dict[str, str], runtime: Runtime, clock: support.Clock
+) -> None:
+    method_id, _ = add_voice(client, tokens)  # the first code of the day
+    path = f"/api/v1/users/alice/contact-methods/{method_id}/send-code"
+    for _ in range(9):
+        assert client.post(path, headers=auth(tokens, "responder")).status_code == 200
+    held = method_row(runtime, method_id).code_hash
+    sent = len(outbox(runtime))
+    assert_error(client.post(path, headers=auth(tokens, "responder")), 429, "throttled")
+    assert (method_row(runtime, method_id).code_hash, len(outbox(runtime))) == (held, sent)
+    clock.now += timedelta(days=1, seconds=1)  # a day after the first code
+    assert client.post(path, headers=auth(tokens, "responder")).status_code == 200
+
+
 def test_an_email_is_verified_by_posting_its_signed_link(
     client: TestClient, tokens: dict[str, str], runtime: Runtime
 ) -> None:

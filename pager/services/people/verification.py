@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from pager.db.outbox import notices_of_kind_since
 from pager.db.tables import ContactKind, ContactMethod, User
 from pager.db.users import (
     add_contact_method,
@@ -30,12 +31,13 @@ from pager.db.users import (
     save,
 )
 from pager.services.delivery.notices import Notice, queue_notice
-from pager.services.errors import Conflict, InvalidInput, NotFound
+from pager.services.errors import Conflict, InvalidInput, NotFound, TooMany
 from pager.services.people.users import require_user, validate_address
 from pager.settings import Settings, signing_key
 
 CODE_LIFETIME = timedelta(minutes=10)
 LINK_LIFETIME = timedelta(days=1)
+DAILY_CODE_LIMIT = 10  # verification codes (and links) sent to one person in 24 hours
 MAX_TRIES = 5
 _LINK_SALT = "pager.verify-email.v1"
 
@@ -105,6 +107,13 @@ def send_pending_codes(session: Session, settings: Settings, user: User, now: da
 def send_code(session: Session, keys: Secrets, user: User, method: ContactMethod, now: datetime) -> Notice:
     """Store a fresh code's hash on `method` (replacing any older one) and queue the notice carrying it."""
     assert method.id is not None and user.id is not None
+    if notices_of_kind_since(session, "verify", user.id, now - timedelta(days=1)) >= DAILY_CODE_LIMIT:
+        # Each code is a paid SMS or call to a number the requester chose: without a cap per person,
+        # a stolen responder token could pump messages to premium numbers through us.
+        raise TooMany(
+            f"{user.handle} was sent {DAILY_CODE_LIMIT} verification codes in the last 24 hours;"
+            " try again tomorrow or ask an admin"
+        )
     if method.kind == "email":
         code = secrets.token_urlsafe(24)
         lifetime = LINK_LIFETIME
