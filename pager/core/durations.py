@@ -13,8 +13,11 @@ from typing import Literal
 ShiftUnit = Literal["h", "d", "w", "mo"]
 
 _SHIFT_RE = re.compile(r"^\s*(\d+)\s*(h|d|w|mo)\s*$")
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_UNITS = (86400, 3600, 60, 1)  # d, h, m, s: the order a compound duration is written in
+# Longer than any sane delay, cadence or window: a bigger figure is a typo (and past this, timedelta
+# itself overflows, which would crash a config load instead of naming the line).
+MAX_DURATION = timedelta(days=366)
 
 
 class DurationError(ValueError):
@@ -47,18 +50,24 @@ def parse_shift(text: str) -> ShiftLength:
 
 
 def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
-    """Parse `30s`, `5m`, `2h` or `1d` into a timedelta (`0` allowed only when asked)."""
-    raw = str(text).strip()
+    """Parse `30s`, `5m`, `2h`, `1d` or a compound such as `1h30m` or `1d4h` (largest unit first,
+    each once; what `format_duration` writes) into a timedelta of at most a year and a day (`0`
+    allowed only when asked)."""
+    raw = "".join(str(text).split())
     if allow_zero and raw == "0":
         return timedelta(0)
-    match = _DURATION_RE.match(raw)
-    if not match:
+    match = _DURATION_RE.match(raw) if raw else None
+    if not match or not any(match.groups()):
         raise DurationError(
-            f"bad duration {text!r}: expected a whole number and s, m, h or d (e.g. 30s, 5m, 2h)"
+            f"bad duration {text!r}: expected a whole number and s, m, h or d (e.g. 30s, 5m, 2h, 1h30m)"
         )
-    seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    seconds = sum(
+        int(amount) * size for amount, size in zip(match.groups(), _DURATION_UNITS, strict=True) if amount
+    )
     if seconds == 0 and not allow_zero:
         raise DurationError(f"bad duration {text!r}: must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise DurationError(f"bad duration {text!r}: longer than {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
 
 
