@@ -23,7 +23,7 @@ from pager.db.migrate import current_revision
 from pager.db.session import UnsupportedDatabase, create_db_engine, database_url, session_scope
 from pager.services.calendars.overrides import overrides_of
 from pager.services.errors import DomainError
-from pager.services.people.users import deactivated_now
+from pager.services.people.users import handles_now
 from pager.services.runtime import Runtime, build_runtime
 from pager.settings import SecretKeyInvalid, SettingInvalid, Settings, get_settings, require_secret_key
 
@@ -174,21 +174,23 @@ def stored_overrides(schedule_ids: Iterable[str], start: datetime, end: datetime
             engine.dispose()
 
 
-def stored_deactivated_users() -> tuple[frozenset[str], str | None]:
-    """Deactivated handles from PAGER_DATABASE_URL, and a warning line when it could not be read.
+def stored_handles() -> tuple[frozenset[str] | None, frozenset[str], str | None]:
+    """Every handle (None: no database to ask) and the deactivated ones from PAGER_DATABASE_URL,
+    and a warning line when it could not be read.
 
-    No database (the SQLite file missing, never migrated): nobody is deactivated, no warning. An
+    No database (the SQLite file missing, never migrated): nothing to check, no warning. An
     unreachable one is a warning, not an error: `pager check` goes on with the files.
     """
     try:
         url = get_settings().database_url
         if not database_is_migrated(url):
-            return frozenset(), None
+            return None, frozenset(), None
         engine = create_db_engine(url)
         try:
-            return deactivated_now(engine), None
+            known, inactive = handles_now(engine)
+            return known, inactive, None
         finally:
             engine.dispose()
     except (SQLAlchemyError, UnsupportedDatabase, SettingInvalid) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return frozenset(), f"warning: database unreachable, deactivated users not checked: {reason}"
+        return None, frozenset(), f"warning: database unreachable, users not checked: {reason}"

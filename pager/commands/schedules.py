@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pager.commands.common import fail, print_json, state, stored_deactivated_users, stored_overrides
+from pager.commands.common import fail, print_json, state, stored_handles, stored_overrides
 from pager.config.errors import ConfigError
 from pager.config.loader import LoadedConfig, load_config
 from pager.config.mentions import mentions
@@ -63,7 +63,7 @@ def check(
         window_start = _instant("--from", start)
         for schedule in schedules.values():
             errors.extend(_primary_gaps(config_dir, schedule, window_start))
-    for warning in _deactivated_warnings(config_dir, config):
+    for warning in _people_warnings(config_dir, config):
         print(warning, file=sys.stderr)
     if errors:
         for error in errors:
@@ -74,16 +74,24 @@ def check(
     print(f"OK: {len(schedules)} schedules, {len(config.policies)} policies, {len(config.services)} services")
 
 
-def _deactivated_warnings(config_dir: Path, config: LoadedConfig) -> list[str]:
-    """`path:line: warning: ...` for each file naming a deactivated person (they are skipped)."""
-    inactive, unreachable = stored_deactivated_users()
+def _people_warnings(config_dir: Path, config: LoadedConfig) -> list[str]:
+    """`path:line: warning: ...` for each file naming a deactivated person (they are skipped) or a
+    handle with no user in the database (nobody is paged for it)."""
+    known, inactive, unreachable = stored_handles()
     if unreachable is not None:
         return [unreachable]
-    return [
-        f"{m.path}:{m.line}: warning: {m.what} names deactivated user {m.handle}; they are skipped"
-        for m in mentions(config_dir, config)
-        if m.handle in inactive
-    ]
+    warnings = []
+    for m in mentions(config_dir, config):
+        if m.handle in inactive:
+            warnings.append(
+                f"{m.path}:{m.line}: warning: {m.what} names deactivated user {m.handle}; they are skipped"
+            )
+        elif known is not None and m.handle not in known:
+            warnings.append(
+                f"{m.path}:{m.line}: warning: {m.what} names {m.handle}, who is not a user here;"
+                f" nobody is paged for them until `pager user add {m.handle}`"
+            )
+    return warnings
 
 
 def oncall(

@@ -139,7 +139,7 @@ def test_check_warns_in_one_line_when_the_database_is_unreachable(config_dir: Pa
     code, out, err = cli("check")
     assert code == 0 and out.startswith("OK:")
     assert len(err.strip().splitlines()) == 1
-    assert err.startswith("warning: database unreachable, deactivated users not checked")
+    assert err.startswith("warning: database unreachable, users not checked")
 
 
 def test_test_page_queues_one_notice_per_verified_method(pager: RealPager) -> None:
@@ -161,3 +161,13 @@ def test_a_token_can_act_for_a_person(pager: RealPager) -> None:
     )
     listed = json.loads(pager.ok("token", "list", "--json"))
     assert [(t["role"], t["user"]) for t in listed] == [("responder", "ann")]
+
+
+def test_check_warns_about_a_handle_that_is_not_a_user(pager: RealPager, config_dir: Path) -> None:
+    policy = config_dir / "escalation_policies" / "small.yaml"
+    policy.write_text(policy.read_text().replace("user:cat", "user:cta"))
+    code, out, err = pager("check")
+    assert code == 0 and out.startswith("OK:"), (out, err)
+    assert f"{policy}:" in err
+    assert "warning: policy small names cta, who is not a user here; nobody is paged for them" in err
+    assert "names ann" not in err and "names cat" not in err

@@ -159,7 +159,8 @@ def _rule_steps(
     return [EffectiveRule(rule, first_of_kind[rule.method]) for rule in default_rules_over(first_of_kind)]
 
 
-def deactivated_now(engine: Engine) -> frozenset[str]:
-    """The deactivated handles, in a read-only transaction of its own (`pager check`'s warnings)."""
+def handles_now(engine: Engine) -> tuple[frozenset[str], frozenset[str]]:
+    """Every handle and the deactivated ones, in a read-only transaction of its own (`pager check`'s
+    warnings)."""
     with session_scope(engine, read_only=True) as session:
-        return frozenset(deactivated_handles(session))
+        return frozenset(user_ids_by_handle(session)), frozenset(deactivated_handles(session))
