@@ -88,6 +88,23 @@ def outbox_ready_at() -> Any:
     return func.coalesce(c.next_attempt_at, c.due_at)
 
 
+# Any fixed number: the key of the transaction-scoped advisory lock that claimers take in turn.
+CLAIM_LOCK_KEY = 0x70616765  # "page"
+
+
+def serialize_claims(session: Session) -> None:
+    """Make this transaction's claim wait for any other worker's claim to commit (Postgres).
+
+    The per-address throttle and the one-call-per-number rule are checked against the rows other
+    claims have marked `sending`; two claims running side by side would each see only committed rows
+    and could put two calls to one number in flight, which voice reconciliation relies on never
+    happening. The advisory lock is held to the end of the transaction. SQLite needs nothing: its
+    writer lock already makes claims take turns.
+    """
+    if is_postgres(session):
+        session.execute(sql_select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+
+
 def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
     """Take pending pages that are due and mark them `sending` (attempts + 1, last_attempt_at = now).
 

@@ -14,7 +14,7 @@ from typing import get_args
 from pager.adapters.delivery import Method, Page
 from pager.core.alert import DeliveryFailed
 from pager.core.delivery_plan import plan_claim
-from pager.db.outbox import ClaimedPage, claim_due_outbox
+from pager.db.outbox import ClaimedPage, claim_due_outbox, serialize_claims
 from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
@@ -66,6 +66,7 @@ def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attem
     (`core.delivery_plan.plan_claim`), apply (holds put back, timeline lines), in one transaction.
     """
     with session_scope(runtime.engine) as session:
+        serialize_claims(session)
         rows = claim_due_outbox(session, now, limit=batch)
         if not rows:
             return [], 0
