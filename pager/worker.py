@@ -30,6 +30,7 @@ from pager.services.delivery.pump import DeliveryPump, run_due_deliveries
 from pager.services.delivery.reconciliation import reconcile_uncertain
 from pager.services.heartbeat_monitors.missed import raise_missed_beats
 from pager.services.operations.backlog import next_decision_due, next_send_due
+from pager.services.operations.config_watch import ConfigWatcher, reload_and_sync
 from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
 from pager.services.operations.heartbeat import Heartbeat
 from pager.services.operations.metrics import WORKER_LOOP_SECONDS, LatenessMeter
@@ -303,7 +304,7 @@ class Worker:
             self.stop()
 
         def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self.runtime.reload_config()
+            reload_and_sync(self.runtime, self.clock())
 
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
@@ -341,5 +342,12 @@ class _GarbageCollectorTuning:
 def run_worker(runtime: Runtime) -> int:
     """`pager worker`: run until SIGTERM/SIGINT; how many provider calls were left running."""
     worker = Worker(runtime)
-    worker.run()
+    # A worker alone (no `pager serve` in its process) watches the config files itself: it is the one
+    # that pages, so a schedule change must reach it without a restart or a SIGHUP.
+    watcher = ConfigWatcher(runtime, clock=worker.clock)
+    watcher.start()
+    try:
+        worker.run()
+    finally:
+        watcher.stop()
     return worker.abandoned_sends

@@ -38,7 +38,7 @@ from pager.db.session import database_url
 from pager.log_format import configure_logging
 from pager.services.calendars.overrides import overrides_of
 from pager.services.demo import seed_demo
-from pager.services.operations.config_watch import ConfigWatcher
+from pager.services.operations.config_watch import ConfigWatcher, reload_and_sync
 from pager.services.runtime import Runtime, build_runtime, freeze_startup_heap
 from pager.settings import SecretKeyInvalid, secret_key_problem
 
@@ -149,7 +149,8 @@ def _serve(pager: Runtime, host: str, port: int, *, run_worker: bool) -> None:
     watcher.start()
 
     def on_hup(_signum: int, _frame: FrameType | None) -> None:
-        pager.reload_config()  # refuses (and logs path:line) a bad config, keeping the last good one
+        # Refuses (and logs path:line) a bad config, keeping the last good one.
+        reload_and_sync(pager, now_utc())
 
     signal.signal(signal.SIGHUP, on_hup)
     try:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import Engine
 
 from pager.services.operations.config_watch import ConfigWatcher
 from pager.services.runtime import Runtime
@@ -15,8 +15,8 @@ from tests.services.test_engine import write_config
 from tests.support import console_runtime
 
 
-def make_runtime(config_dir: Path) -> Runtime:
-    return console_runtime(create_engine("sqlite://"), config_dir)
+def make_runtime(config_dir: Path, engine: Engine) -> Runtime:
+    return console_runtime(engine, config_dir)
 
 
 def touch_later(path: Path, text: str) -> None:
@@ -25,11 +25,12 @@ def touch_later(path: Path, text: str) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a different mtime for sure
 
 
+@pytest.mark.database
 def test_good_change_reloads_bad_change_keeps_last_good(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     config_dir = write_config(tmp_path / "config")
-    runtime = make_runtime(config_dir)
+    runtime = make_runtime(config_dir, engine)
     watcher = ConfigWatcher(runtime)
     assert watcher.check_now() is None  # nothing changed
 

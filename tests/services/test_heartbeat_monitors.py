@@ -7,6 +7,7 @@ middle all leave one alert. The next beat resolves it, and its timeline says so.
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +17,14 @@ from sqlalchemy import Connection, Engine, event
 from sqlmodel import col, select
 
 from pager.db.session import SQLITE_BEGIN_OPTION, create_db_engine, session_scope
-from pager.db.tables import Alert, HeartbeatMonitor, OutboxMessage
+from pager.db.tables import Alert, HeartbeatMonitor, OutboxMessage, Service
 from pager.services.alerting import alerts, catalog
 from pager.services.heartbeat_monitors import missed
 from pager.services.heartbeat_monitors.beats import UnknownMonitorKey, record_beat
 from pager.services.heartbeat_monitors.listing import monitors_now
 from pager.services.heartbeat_monitors.missed import raise_missed_beats
 from pager.services.operations.backlog import next_decision_due
+from pager.services.operations.config_watch import ConfigWatcher
 from pager.services.operations.readiness import check_readiness
 from pager.services.people import users
 from pager.services.runtime import Runtime
@@ -330,3 +332,21 @@ def test_readiness_counts_a_missed_beat_left_unraised_as_an_overdue_timer(runtim
     assert not timers(due + timedelta(minutes=5))  # no worker raised it: /readyz says so
     raise_missed_beats(runtime, due + timedelta(minutes=5))
     assert timers(due + timedelta(minutes=5))
+
+
+def test_a_live_reload_creates_and_retires_monitors_and_services_at_once(runtime: Runtime) -> None:
+    policy = runtime.config_dir / "escalation_policies" / "main.yaml"
+    changed = policy.read_text().replace(
+        "      - {name: hourly-sync, every: 1h}\n",
+        "  - id: billing\n    name: Billing\n    heartbeats:\n      - {name: invoices, every: 1h}\n",
+    )
+    assert changed != policy.read_text()
+    watcher = ConfigWatcher(runtime, clock=lambda: T0 + timedelta(minutes=1))
+    touch = policy.stat().st_mtime_ns + 1_000_000_000
+    policy.write_text(changed)
+    os.utime(policy, ns=(touch, touch))
+    assert watcher.check_now() is True
+    assert monitor(runtime, "hourly-sync").retired_at == T0 + timedelta(minutes=1)  # no more misses
+    assert monitor(runtime, "invoices").retired_at is None
+    with session_scope(runtime.engine, read_only=True) as session:
+        assert session.get(Service, "billing") is not None  # its integration key exists now
