@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import Connection, Engine, event
 from sqlmodel import col, select
 
+from pager.config.loader import LoadedConfig
 from pager.db.session import SQLITE_BEGIN_OPTION, create_db_engine, session_scope
 from pager.db.tables import Alert, HeartbeatMonitor, OutboxMessage, Service
 from pager.services.alerting import alerts, catalog
@@ -350,3 +352,25 @@ def test_a_live_reload_creates_and_retires_monitors_and_services_at_once(runtime
     assert monitor(runtime, "invoices").retired_at is None
     with session_scope(runtime.engine, read_only=True) as session:
         assert session.get(Service, "billing") is not None  # its integration key exists now
+
+
+def test_processes_syncing_the_same_new_rows_at_once_all_succeed(engine: Engine, tmp_path: Path) -> None:
+    # `pager serve` and `pager worker` starting together both create the same new service and
+    # monitor rows; the loser of the race syncs again instead of failing to start.
+    for round_ in range(5):
+        policy = POLICY.replace("id: backups", f"id: backups-{round_}")
+        built = support.console_runtime(
+            engine, support.write_config(tmp_path / f"config-{round_}", {"team": SCHEDULE}, {"main": policy})
+        )
+        start = threading.Barrier(3)
+
+        def sync(config: LoadedConfig = built.config, start: threading.Barrier = start) -> None:
+            start.wait()
+            catalog.sync_declared_services(engine, config, T0)
+
+        with ThreadPoolExecutor(3) as pool:
+            for done in [pool.submit(sync) for _ in range(3)]:
+                done.result()
+    with session_scope(engine, read_only=True) as session:
+        names = [row.name for row in session.exec(select(HeartbeatMonitor))]
+    assert sorted(names) == sorted(["nightly-backup", "hourly-sync"] * 5)

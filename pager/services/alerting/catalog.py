@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from pager.config.loader import LoadedConfig
@@ -73,6 +74,14 @@ def rotate_integration_key(session: Session, service_id: str, now: datetime) -> 
 
 
 def sync_declared_services(engine: Engine, config: LoadedConfig, now: datetime) -> list[Service]:
-    """`sync_services` in a transaction of its own: what a process does when it starts or reloads."""
-    with session_scope(engine) as session:
-        return sync_services(session, config, now)
+    """`sync_services` in a transaction of its own: what a process does when it starts or reloads.
+
+    `pager serve` and `pager worker` starting (or reloading) together may both create the same new
+    row; the one that loses the race syncs again against what the other wrote.
+    """
+    try:
+        with session_scope(engine) as session:
+            return sync_services(session, config, now)
+    except IntegrityError:
+        with session_scope(engine) as session:
+            return sync_services(session, config, now)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from pager.services.alerting.catalog import sync_declared_services
 from pager.services.runtime import Runtime
@@ -34,12 +34,7 @@ def reload_and_sync(runtime: Runtime, now: datetime) -> bool:
     if not runtime.reload_config():
         return False
     try:
-        try:
-            sync_declared_services(runtime.engine, runtime.config, now)
-        except IntegrityError:
-            # Another process (serve and worker both reload) created the same rows a moment ago:
-            # sync again against what it wrote.
-            sync_declared_services(runtime.engine, runtime.config, now)
+        sync_declared_services(runtime.engine, runtime.config, now)
     except SQLAlchemyError as exc:
         # The new config is in use; its rows follow at the next reload or restart.
         log.error("config_sync_failed %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
