@@ -184,25 +184,20 @@ def claim_uncertain_outbox(
 
 def cancel_pending_outbox(session: Session, alert_id: int, now: datetime) -> int:
     """Cancel an alert's pages not yet sent (on ack or resolve); returns how many."""
-    query = (
-        select(OutboxMessage)
-        .where(OutboxMessage.alert_id == alert_id, OutboxMessage.status == "pending")
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    pending = list(session.exec(query))
-    for message in pending:
-        message.status = "cancelled"
-        message.updated_at = now
-    session.flush()
-    return len(pending)
+    return len(_cancel_pending(session, col(OutboxMessage.alert_id) == alert_id, now))
 
 
 def cancel_pending_for_user(session: Session, user_id: int, now: datetime) -> list[OutboxMessage]:
     """Cancel every page and notice of `user_id` not sent yet (they were deactivated); returns them."""
+    return _cancel_pending(session, col(OutboxMessage.user_id) == user_id, now)
+
+
+def _cancel_pending(session: Session, which: ColumnElement[bool], now: datetime) -> list[OutboxMessage]:
+    """Mark the pending rows matching `which` cancelled (locked first, so a claim cannot take one
+    meanwhile); returns them."""
     query = (
         select(OutboxMessage)
-        .where(OutboxMessage.user_id == user_id, OutboxMessage.status == "pending")
+        .where(which, OutboxMessage.status == "pending")
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -295,18 +290,5 @@ def cancel_pending_by_key_prefix(session: Session, key_prefix: str, now: datetim
     """Cancel the pending outbox rows whose idempotency key starts with `key_prefix` (notices
     decided for one cause, e.g. one overdue status update); returns how many."""
     escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = (
-        select(OutboxMessage)
-        .where(
-            col(OutboxMessage.idempotency_key).like(f"{escaped}%", escape="\\"),
-            OutboxMessage.status == "pending",
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    pending = list(session.exec(query))
-    for message in pending:
-        message.status = "cancelled"
-        message.updated_at = now
-    session.flush()
-    return len(pending)
+    which = col(OutboxMessage.idempotency_key).like(f"{escaped}%", escape="\\")
+    return len(_cancel_pending(session, which, now))
