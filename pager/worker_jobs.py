@@ -27,6 +27,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.services.calendars.handoffs import HANDOFF_CHECK_EVERY, run_handoffs
 from pager.services.delivery.reconciliation import RECONCILE_EVERY, reconcile_uncertain
+from pager.services.incidents.reminders import (
+    ACTION_ITEM_REMINDER_EVERY,
+    POSTMORTEM_REMINDER_EVERY,
+    remind_action_item_owners,
+    remind_postmortems_due,
+)
 from pager.services.operations.deadman import DeadmanSwitch
 from pager.services.operations.housekeeping import HOUSEKEEPING_EVERY, prune_expired
 from pager.services.runtime import Runtime
@@ -83,6 +89,22 @@ def periodic_jobs(runtime: Runtime, deadman: DeadmanSwitch | None = None) -> lis
             lambda now: prune_expired(runtime.engine, now),
             at_start=True,
             misfire_grace=HOUSEKEEPING_EVERY,
+        ),
+        # Incident reminders (docs/incidents.md): an overdue postmortem pages its commander once, an
+        # overdue action item its owner once a local day; cause keys make a repeated run send once.
+        PeriodicJob(
+            "postmortem_reminders",
+            POSTMORTEM_REMINDER_EVERY,
+            lambda now: remind_postmortems_due(runtime, now),
+            at_start=True,
+            misfire_grace=POSTMORTEM_REMINDER_EVERY,
+        ),
+        PeriodicJob(
+            "action_item_reminders",
+            ACTION_ITEM_REMINDER_EVERY,
+            lambda now: remind_action_item_owners(runtime, now),
+            at_start=True,
+            misfire_grace=ACTION_ITEM_REMINDER_EVERY,
         ),
     ]
     if deadman is not None:
