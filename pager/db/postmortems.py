@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from pager.db.incident_tables import Incident, Postmortem
+from pager.db.tables import OutboxMessage
 
 
 def postmortem_of_incident(session: Session, incident_id: int, *, lock: bool = False) -> Postmortem | None:
@@ -44,3 +46,19 @@ def unpublished_postmortems_due(session: Session, now: datetime) -> list[tuple[P
         .order_by(col(Postmortem.due_at), col(Postmortem.id))
     )
     return [(postmortem, incident) for postmortem, incident in session.exec(query)]
+
+
+def pages_for(session: Session, alert_ids: Sequence[int], key_prefixes: Sequence[str]) -> list[OutboxMessage]:
+    """Outbox rows of these alerts, and notices whose key starts with one of `key_prefixes` (the
+    incident's role pages, overdue-update pages, postmortem reminders), in the order they were due."""
+    conditions = [col(OutboxMessage.idempotency_key).startswith(p, autoescape=True) for p in key_prefixes]
+    if alert_ids:
+        conditions.append(col(OutboxMessage.alert_id).in_(list(alert_ids)))
+    if not conditions:
+        return []
+    query = (
+        select(OutboxMessage)
+        .where(or_(*conditions))
+        .order_by(col(OutboxMessage.due_at), col(OutboxMessage.id))
+    )
+    return list(session.exec(query))

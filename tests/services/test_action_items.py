@@ -21,12 +21,13 @@ from pager.services.incidents.action_items import (
     complete_action_item,
     list_action_items,
 )
+from pager.services.incidents.changes import change_status
+from pager.services.incidents.declaring import declare
 from pager.services.incidents.postmortems import open_postmortem, show_postmortem
 from pager.services.incidents.reminders import remind_action_item_owners
 from pager.services.people.edits import UserChanges, set_active, update_user
 from pager.services.runtime import Runtime
 from pager.worker import tick
-from tests.services.incident_rows import insert_incident
 from tests.services.test_engine import T0, runtime
 
 __all__ = ["runtime"]
@@ -39,12 +40,14 @@ NEW_YORK = "America/New_York"
 
 @pytest.fixture
 def incidents(runtime: Runtime) -> tuple[int, int]:
-    """Incident 7 (real) and incident 8 (a drill); bob lives in New York."""
+    """Incident 1 (real, resolved) and incident 2 (a drill); bob lives in New York."""
+    rules = runtime.config.incidents
     with session_scope(runtime.engine) as session:
-        real = insert_incident(session, number=7, declared_at=T0, resolved_at=T0 + timedelta(hours=1))
-        drill = insert_incident(session, number=8, declared_at=T0, drill=True, title="Game day")
-        update_user(session, "bob", UserChanges(time_zone=NEW_YORK), now=T0, verified=True)
+        real = declare(session, rules, title="Checkout errors", severity="SEV1", actor="alice", now=T0)
+        drill = declare(session, rules, title="Game day", severity="SEV2", drill=True, actor="alice", now=T0)
         assert real.id is not None and drill.id is not None
+        change_status(session, rules, real.id, "resolved", actor="alice", now=T0 + timedelta(hours=1))
+        update_user(session, "bob", UserChanges(time_zone=NEW_YORK), now=T0, verified=True)
         return real.id, drill.id
 
 
@@ -68,13 +71,14 @@ def done(runtime: Runtime, item_id: int, now: datetime) -> ActionItemView:
 
 
 def events(runtime: Runtime, incident_id: int) -> list[tuple[str, str, str]]:
+    """The incident's action-item lines."""
     with session_scope(runtime.engine, read_only=True) as session:
         rows = session.exec(
             select(IncidentEvent)
             .where(IncidentEvent.incident_id == incident_id)
             .order_by(col(IncidentEvent.id))
         )
-        return [(e.kind, e.actor, e.message) for e in rows]
+        return [(e.kind, e.actor, e.message) for e in rows if e.kind.startswith("action_item")]
 
 
 def item_count(runtime: Runtime) -> int:
@@ -90,7 +94,7 @@ def test_added_with_owner_due_date_and_link_on_the_timeline(
     assert item.document() == {
         "id": item.id,
         "incident_id": real,
-        "incident_number": 7,
+        "incident_number": 1,
         "title": "Add a canary",
         "owner": "bob",
         "due_on": "2026-03-05",
@@ -276,8 +280,8 @@ def test_each_owner_is_reminded_once_a_local_day_in_daytime_across_spring_forwar
     with session_scope(runtime.engine, read_only=True) as session:
         body = session.exec(select(OutboxMessage.body).where(OutboxMessage.method == "email")).first()
     assert body is not None and body.splitlines()[1:] == [
-        f"- #{first.id + 1} Alert on latency (incident 7, due 2026-03-04)",
-        f"- #{first.id} Runbook (incident 7, due 2026-03-05)",
+        f"- #{first.id + 1} Alert on latency (incident 1, due 2026-03-04)",
+        f"- #{first.id} Runbook (incident 1, due 2026-03-05)",
     ]
     assert next(e for e in events(runtime, real) if e[0] == "action_item_reminder") == (
         "action_item_reminder",

@@ -13,10 +13,12 @@ from sqlmodel import Session, col, select
 from pager.core.incident_model import IncidentRules, PostmortemDue
 from pager.db.incident_tables import Incident, IncidentEvent, IncidentRoleAssignment, Postmortem
 from pager.db.session import session_scope
-from pager.db.tables import OutboxMessage, TimelineEntry
+from pager.db.tables import OutboxMessage
 from pager.db.users import find_user_by_handle
 from pager.services.alerting import alerts
 from pager.services.errors import Conflict, InvalidInput, NotFound
+from pager.services.incidents.changes import change_status, set_milestone
+from pager.services.incidents.declaring import declare
 from pager.services.incidents.postmortems import (
     edit_postmortem,
     move_postmortem,
@@ -24,9 +26,10 @@ from pager.services.incidents.postmortems import (
     show_postmortem,
 )
 from pager.services.incidents.reminders import remind_postmortems_due
+from pager.services.incidents.roles import assign_role
+from pager.services.incidents.views import show_incident
 from pager.services.runtime import Runtime
 from pager.worker import tick
-from tests.services.incident_rows import assign, insert_incident, link_alert
 from tests.services.test_engine import T0, runtime, sent, trigger
 
 __all__ = ["runtime"]
@@ -46,38 +49,58 @@ def set_zone(session: Session, handle: str, zone: str) -> None:
 
 
 def resolved_incident(
-    runtime: Runtime, *, drill: bool = False, declared_by: str = "alice"
+    runtime: Runtime, *, drill: bool = False, declared_by: str = "alice", commander: bool = True
 ) -> tuple[int, int]:
-    """Incident 7 (SEV1, resolved at RESOLVED) with alert 1 linked, alice commander (New York),
-    bob then carol scribe; returns (incident id, alert id)."""
+    """Incident 1 through the record's own services: declared at T0+1m with alert 1 linked (alice
+    acknowledges it at T0+3m), impact backdated to T0-10m, alice commander from T0+4m (New York),
+    bob then carol (paged) scribe, resolved at RESOLVED. Returns (incident id, alert id)."""
     alert_id = trigger(runtime, T0)  # pages alice (the `team` schedule)
     tick(runtime, T0)  # her SMS and email go; the call is due a minute later
-    alerts.act_on_alert(runtime, alert_id, "ack", by="alice", now=T0 + timedelta(minutes=3))
+    rules = runtime.config.incidents
     with session_scope(runtime.engine) as session:
         set_zone(session, "alice", "America/New_York")
-        incident = insert_incident(
+        incident = declare(
             session,
-            number=7,
-            declared_at=T0,
+            rules,
+            title="Checkout errors",
+            severity="SEV1",
+            services=["api"],
+            alerts=[alert_id] if commander else [],
+            customer_impact=True,
             drill=drill,
-            declared_by=declared_by,
-            impact_started_at=T0 - timedelta(minutes=10),
-            resolved_at=RESOLVED,
+            actor=declared_by,
+            now=T0 + timedelta(minutes=1),
         )
-        assert incident.id is not None
-        session.add(
-            IncidentEvent(
-                incident_id=incident.id, at=T0, kind="declared", actor="alice", message="SEV1 declared"
+        incident_id = incident.id
+        assert incident_id is not None
+    alerts.act_on_alert(runtime, alert_id, "ack", by="alice", now=T0 + timedelta(minutes=3))
+    with session_scope(runtime.engine) as session:
+        if commander:
+            assign_role(
+                session, incident_id, "commander", "alice", actor="alice", now=T0 + timedelta(minutes=4)
             )
+        set_milestone(
+            session,
+            rules,
+            incident_id,
+            "impact_started",
+            T0 - timedelta(minutes=10),
+            actor="alice",
+            now=T0 + timedelta(minutes=4),
         )
-        if declared_by == "alice":
-            assign(session, incident, "commander", "alice", T0, reason="first responder")
-        assign(
-            session, incident, "scribe", "bob", T0 + timedelta(minutes=5), until=T0 + timedelta(minutes=20)
+        assign_role(session, incident_id, "scribe", "bob", actor="alice", now=T0 + timedelta(minutes=5))
+        assign_role(
+            session,
+            incident_id,
+            "scribe",
+            "carol",
+            reason="handover",
+            page=True,
+            actor="alice",
+            now=T0 + timedelta(minutes=20),
         )
-        assign(session, incident, "scribe", "carol", T0 + timedelta(minutes=20), reason="handover")
-        link_alert(session, incident, alert_id, T0)
-        return incident.id, alert_id
+        change_status(session, rules, incident_id, "resolved", actor="alice", now=RESOLVED)
+    return incident_id, alert_id
 
 
 def open_it(
@@ -139,28 +162,29 @@ def test_the_body_is_filled_from_the_database(runtime: Runtime) -> None:
     incident_id, alert_id = resolved_incident(runtime)
     open_it(runtime, incident_id)
     body = show(runtime, incident_id)
-    assert body.splitlines()[0] == "# Postmortem: incident 7 — Checkout errors"
+    assert body.splitlines()[0] == "# Postmortem: incident 1 — Checkout errors"
     assert section(body, "Summary")[0].startswith("_What happened")
     header = body.split("## Summary", 1)[0]
     assert "| Severity | SEV1 |" in header
     assert "| Services | api |" in header
-    # The alert triggered at T0 and was acknowledged at T0+3m; impact from T0-10m to T0+1h30m.
-    assert f"| Time to acknowledge (MTTA) | 3m 00s (alert {alert_id} triggered → acknowledged) |" in header
+    assert "| Customer impact | yes |" in header
+    # Declared at T0+1m, alice took command at T0+4m; impact from T0-10m to T0+1h30m.
+    assert "| Time to acknowledge (MTTA) | 3m 00s (declared → acknowledged) |" in header
     assert "| Time to resolve (MTTR) | 1h 40m (impact started → resolved) |" in header
     assert section(body, "Milestones (UTC)") == [
         "| Milestone | At (UTC) |",
         "|---|---|",
         "| impact_started | 2026-03-02T14:50:00+00:00 |",
-        "| detected | — |",
-        "| declared | 2026-03-02T15:00:00+00:00 |",
-        "| acknowledged | — |",
+        "| detected | 2026-03-02T15:00:00+00:00 |",
+        "| declared | 2026-03-02T15:01:00+00:00 |",
+        "| acknowledged | 2026-03-02T15:04:00+00:00 |",
         "| identified | — |",
         "| mitigated | — |",
         "| resolved | 2026-03-02T16:30:00+00:00 |",
         "| closed | — |",
     ]
     assert section(body, "Roles")[2:] == [
-        "| commander | alice | 2026-03-02T15:00:00+00:00 | — | alice | first responder |",
+        "| commander | alice | 2026-03-02T15:04:00+00:00 | — | alice |  |",
         "| scribe | bob | 2026-03-02T15:05:00+00:00 | 2026-03-02T15:20:00+00:00 | alice |  |",
         "| scribe | carol | 2026-03-02T15:20:00+00:00 | — | alice | handover |",
     ]
@@ -168,28 +192,33 @@ def test_the_body_is_filled_from_the_database(runtime: Runtime) -> None:
         f"| {alert_id} | api | Error rate high | 2026-03-02T15:00:00+00:00 | 2026-03-02T15:03:00+00:00 "
         "| alice | — |"
     ]
-    # Her SMS and email went at the trigger; the call, due a minute later, was cancelled by the ack.
+    # Alice's SMS and email went at the trigger; the call, due a minute later, was cancelled by the
+    # ack. Carol was paged when she became scribe (not sent yet: no tick since).
+    with session_scope(runtime.engine, read_only=True) as session:
+        carol = session.exec(
+            select(IncidentRoleAssignment.id).where(col(IncidentRoleAssignment.reason) == "handover")
+        ).one()
     assert section(body, "Pages sent")[2:] == [
         f"| 2026-03-02T15:00:00+00:00 | alice | sms | sent | alert {alert_id} |",
         f"| 2026-03-02T15:00:00+00:00 | alice | email | sent | alert {alert_id} |",
         f"| 2026-03-02T15:01:00+00:00 | alice | voice | cancelled | alert {alert_id} |",
+        f"| 2026-03-02T15:20:00+00:00 | carol | sms | pending | incident-role:{carol} |",
+        f"| 2026-03-02T15:20:00+00:00 | carol | email | pending | incident-role:{carol} |",
+        f"| 2026-03-02T15:21:00+00:00 | carol | voice | pending | incident-role:{carol} |",
     ]
-    # One timeline: the incident's own lines and the alert's, by instant.
+    # The one merged timeline `pager incident show` prints, line for line.
     with session_scope(runtime.engine, read_only=True) as session:
-        alert_lines = session.exec(
-            select(TimelineEntry).where(TimelineEntry.alert_id == alert_id).order_by(col(TimelineEntry.id))
-        ).all()
-        expected = sorted(
-            [(T0, "declared", "alice", "SEV1 declared")]
-            + [(e.at, e.kind, "system", f"alert {alert_id}: {e.message}") for e in alert_lines],
-            key=lambda line: line[0],
-        )
+        shown = show_incident(session, runtime.config.incidents, incident_id)["timeline"]
     timeline = section(body, "Timeline (UTC)")[2:]
     assert timeline == [
-        f"| {at.isoformat()} | {kind} | {actor} | {' '.join(text.split())} |"
-        for at, kind, actor, text in expected
+        f"| {line['at']} | {line['kind']} | {line['actor']} | {' '.join(line['text'].split())} |"
+        for line in shown[:-1]
     ]
-    assert any(f"| acknowledged | system | alert {alert_id}: " in line for line in timeline)
+    assert shown[-1]["kind"] == "postmortem_opened"  # written after the body
+    assert len(timeline) > 10
+    assert f"| 2026-03-02T15:03:00+00:00 | alert.acknowledged | alice | alert {alert_id}: " in "\n".join(
+        timeline
+    )
     assert section(body, "Action items")[1] == "_None yet: add them with `pager action add`._"
     for empty in ("Impact", "Root causes"):
         assert len(section(body, empty)) == 1  # only the hint in italics
@@ -203,7 +232,7 @@ def test_json_shows_state_metrics_and_body(runtime: Runtime) -> None:
     assert {k: v for k, v in document.items() if k != "body"} == {
         "id": postmortem.id,
         "incident_id": incident_id,
-        "incident_number": 7,
+        "incident_number": 1,
         "title": "Checkout errors",
         "drill": False,
         "status": "draft",
@@ -265,7 +294,9 @@ def test_bad_edits_and_unknown_ones_change_nothing(runtime: Runtime) -> None:
     with session_scope(runtime.engine) as session, pytest.raises(NotFound, match="no incident 999"):
         move_postmortem(session, 999, "in_review", by="bob", now=RESOLVED)
     assert show(runtime, incident_id) == body
-    assert [e[0] for e in events(runtime, incident_id)] == ["declared", "postmortem_opened"]
+    assert [e[0] for e in events(runtime, incident_id) if e[0].startswith("postmortem")] == [
+        "postmortem_opened"
+    ]
 
 
 def reminder_rows(runtime: Runtime) -> list[tuple[str, str, datetime, str]]:
@@ -305,7 +336,7 @@ def test_the_commander_is_paged_email_first_at_the_due_instant_until_it_is_publi
     tick(runtime, DUE + 2 * hour)
     assert len(reminders_sent(runtime)) == 1  # the phone never rang
     assert remind_postmortems_due(runtime, DUE + 3 * hour) == 0
-    assert events(runtime, incident_id)[2] == (
+    assert next(e for e in events(runtime, incident_id) if e[0] == "postmortem_reminder") == (
         "postmortem_reminder",
         "system",
         "postmortem overdue: alice reminded (sms, voice, email)",
@@ -315,14 +346,9 @@ def test_the_commander_is_paged_email_first_at_the_due_instant_until_it_is_publi
 def test_the_current_commander_is_reminded_and_a_drill_says_so(runtime: Runtime) -> None:
     incident_id, _ = resolved_incident(runtime, drill=True)
     with session_scope(runtime.engine) as session:
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
-        held = session.exec(
-            select(IncidentRoleAssignment).where(IncidentRoleAssignment.role == "commander")
-        ).one()
-        held.ended_at = T0 + timedelta(minutes=30)
-        session.add(held)
-        assign(session, incident, "commander", "dana", T0 + timedelta(minutes=30))
+        assign_role(
+            session, incident_id, "commander", "dana", actor="alice", now=RESOLVED + timedelta(minutes=5)
+        )
     open_it(runtime, incident_id)
     assert remind_postmortems_due(runtime, DUE) == 1
     with session_scope(runtime.engine, read_only=True) as session:
@@ -332,21 +358,21 @@ def test_the_current_commander_is_reminded_and_a_drill_says_so(runtime: Runtime)
             )
         ).one()
     assert email.user_handle == "dana"
-    assert email.subject == "[DRILL] Postmortem of incident 7 is overdue"
-    assert email.body.startswith("[DRILL] Postmortem of incident 7 is overdue: 'Checkout errors' was due")
+    assert email.subject == "[DRILL] Postmortem of incident 1 is overdue"
+    assert email.body.startswith("[DRILL] Postmortem of incident 1 is overdue: 'Checkout errors' was due")
 
 
 def test_without_a_commander_whoever_declared_it_is_reminded_if_a_person(runtime: Runtime) -> None:
-    person_id, _ = resolved_incident(runtime, declared_by="dana")
+    person_id, _ = resolved_incident(runtime, declared_by="dana", commander=False)
     open_it(runtime, person_id)
     assert remind_postmortems_due(runtime, DUE) == 1
     assert {row[0] for row in reminder_rows(runtime)} == {"dana"}
     with session_scope(runtime.engine) as session:
-        token = insert_incident(
-            session, number=8, declared_at=T0, declared_by="token:ci", resolved_at=RESOLVED
+        token = declare(
+            session, runtime.config.incidents, title="Disk", severity="SEV2", actor="token:ci", now=T0
         )
+        assert token.id is not None
+        change_status(session, runtime.config.incidents, token.id, "resolved", actor="token:ci", now=RESOLVED)
         open_postmortem(session, token, RULES, RESOLVED)
-        token_id = token.id
-    assert remind_postmortems_due(runtime, DUE) == 0
+    assert remind_postmortems_due(runtime, DUE) == 0  # a token is nobody to page
     assert {row[0] for row in reminder_rows(runtime)} == {"dana"}
-    assert token_id is not None

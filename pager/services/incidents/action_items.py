@@ -22,7 +22,6 @@ from pager.db.action_items import (
 )
 from pager.db.incident_tables import ActionItem, Incident
 from pager.db.incident_timeline import add_incident_event
-from pager.db.postmortem_facts import user_by_id
 from pager.db.tables import User
 from pager.db.users import find_user_by_handle
 from pager.services.errors import Conflict, InvalidInput, NotFound
@@ -228,6 +227,6 @@ def complete_action_item(session: Session, item_id: int, *, by: str, now: dateti
         ]
         if not still_overdue:
             cancel_direct_pages(session, owner_cause_prefix(item.owner_user_id), now)
-    owner = user_by_id(session, item.owner_user_id)
+    owner = session.get(User, item.owner_user_id)
     assert owner is not None
     return view_of(item, owner, require_incident(session, item.incident_id), now)

@@ -1,12 +1,13 @@
 """Reading an incident's postmortem facts (core.postmortems.PostmortemFacts) in the caller's
 transaction: milestones, services, roles with history, linked alerts, the pages sent for the
-incident, the merged timeline and the action items."""
+incident, the merged timeline (the one `pager incident show` prints) and the action items."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session
 
-from pager.core.incident_model import MILESTONES
 from pager.core.postmortems import (
     ActionItemLine,
     LinkedAlert,
@@ -16,16 +17,14 @@ from pager.core.postmortems import (
     TimelineLine,
 )
 from pager.db.action_items import action_items_with_owners
+from pager.db.incident_roles import current_holders, role_history
 from pager.db.incident_tables import Incident
-from pager.db.incident_timeline import incident_events_of
-from pager.db.postmortem_facts import (
-    alert_timelines_of,
-    linked_alerts_of,
-    pages_for,
-    role_history_of,
-    service_ids_of,
-)
-from pager.db.postmortems import postmortem_of_incident
+from pager.db.incidents import alert_ids_of, alerts_by_id, services_of
+from pager.db.postmortems import pages_for, postmortem_of_incident
+from pager.db.tables import User
+from pager.db.users import find_user_by_handle
+from pager.services.incidents.records import milestones_of
+from pager.services.incidents.views import merged_timeline
 
 
 def cause_of_page(alert_id: int | None, key: str) -> str:
@@ -46,23 +45,18 @@ def incident_cause_prefixes(session: Session, incident: Incident, assignment_ids
     return prefixes
 
 
+def current_commander(session: Session, incident_id: int) -> User | None:
+    """Who holds the commander role of the incident now (None: nobody)."""
+    held = current_holders(session, incident_id, "commander")
+    return find_user_by_handle(session, held[-1][1]) if held else None
+
+
 def load_postmortem_facts(session: Session, incident: Incident) -> PostmortemFacts:
     """Everything the postmortem template shows of `incident`, read now."""
     assert incident.id is not None
-    history = role_history_of(session, incident.id)
-    alerts = linked_alerts_of(session, incident.id)
-    alert_ids = [alert.id for alert in alerts if alert.id is not None]
+    history = role_history(session, [incident.id], current_only=False).get(incident.id, [])
+    alert_ids = alert_ids_of(session, [incident.id]).get(incident.id, [])
     prefixes = incident_cause_prefixes(session, incident, [a.id for a, _ in history if a.id is not None])
-    pages = pages_for(session, alert_ids, prefixes)
-    timeline = [
-        TimelineLine(event.at, event.kind, event.actor, event.message)
-        for event in incident_events_of(session, incident.id)
-    ]
-    timeline += [
-        TimelineLine(entry.at, entry.kind, "system", f"alert {entry.alert_id}: {entry.message}")
-        for entry in alert_timelines_of(session, alert_ids)
-    ]
-    timeline.sort(key=lambda line: line.at)  # stable: incident events first on a tie
     return PostmortemFacts(
         number=incident.number,
         title=incident.title,
@@ -71,11 +65,11 @@ def load_postmortem_facts(session: Session, incident: Incident) -> PostmortemFac
         drill=incident.drill,
         customer_impact=incident.customer_impact,
         declared_by=incident.declared_by,
-        services=tuple(service_ids_of(session, incident.id)),
-        milestones={name: getattr(incident, f"{name}_at") for name in MILESTONES},
+        services=tuple(services_of(session, [incident.id]).get(incident.id, [])),
+        milestones=milestones_of(incident),
         roles=tuple(
-            RoleSpell(a.role, user.handle, a.started_at, a.ended_at, a.assigned_by, a.reason)
-            for a, user in history
+            RoleSpell(a.role, handle, a.started_at, a.ended_at, a.assigned_by, a.reason)
+            for a, handle in history
         ),
         alerts=tuple(
             LinkedAlert(
@@ -87,7 +81,7 @@ def load_postmortem_facts(session: Session, incident: Incident) -> PostmortemFac
                 alert.acknowledged_by,
                 alert.resolved_at,
             )
-            for alert in alerts
+            for alert in alerts_by_id(session, alert_ids)
         ),
         pages=tuple(
             PageSent(
@@ -97,9 +91,12 @@ def load_postmortem_facts(session: Session, incident: Incident) -> PostmortemFac
                 page.status,
                 cause_of_page(page.alert_id, page.idempotency_key),
             )
-            for page in pages
+            for page in pages_for(session, alert_ids, prefixes)
         ),
-        timeline=tuple(timeline),
+        timeline=tuple(
+            TimelineLine(datetime.fromisoformat(line["at"]), line["kind"], line["actor"], line["text"])
+            for line in merged_timeline(session, incident, alert_ids)
+        ),
         action_items=tuple(action_item_lines(session, incident.id)),
     )
 

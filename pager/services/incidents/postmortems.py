@@ -27,10 +27,14 @@ from pager.core.postmortems import (
 )
 from pager.db.incident_tables import Incident, Postmortem
 from pager.db.incident_timeline import add_incident_event
-from pager.db.postmortem_facts import current_holder, incident_by_id
+from pager.db.incidents import find_incident, lock_incident
 from pager.db.postmortems import insert_postmortem, postmortem_of_incident
 from pager.services.errors import Conflict, InvalidInput, NotFound
-from pager.services.incidents.postmortem_facts import action_item_lines, load_postmortem_facts
+from pager.services.incidents.postmortem_facts import (
+    action_item_lines,
+    current_commander,
+    load_postmortem_facts,
+)
 from pager.services.people.direct_pages import cancel_direct_pages
 
 PostmortemFormat = Literal["md", "json"]
@@ -45,7 +49,7 @@ def postmortem_template() -> str:
 
 def require_incident(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
     """Incident `incident_id`, or NotFound."""
-    incident = incident_by_id(session, incident_id, lock=lock)
+    incident = lock_incident(session, incident_id) if lock else find_incident(session, incident_id)
     if incident is None:
         raise NotFound(f"no incident {incident_id}")
     return incident
@@ -63,7 +67,7 @@ def open_postmortem(
     existing = postmortem_of_incident(session, incident.id)
     if existing is not None:
         return existing
-    commander = current_holder(session, incident.id, "commander")
+    commander = current_commander(session, incident.id)
     tz = owner_zone(commander.time_zone if commander is not None else None)
     due_at = postmortem_due_at(incident.resolved_at or now, rules.postmortem_due, tz)
     body = render_postmortem(postmortem_template(), load_postmortem_facts(session, incident))

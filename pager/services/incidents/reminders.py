@@ -16,10 +16,10 @@ from pager.core.localtime import format_instant
 from pager.db.action_items import action_items_with_owners, outbox_keys_present
 from pager.db.incident_tables import Incident
 from pager.db.incident_timeline import add_incident_event
-from pager.db.postmortem_facts import current_holder
 from pager.db.postmortems import unpublished_postmortems_due
 from pager.db.session import session_scope
 from pager.db.users import find_user_by_handle
+from pager.services.incidents.postmortem_facts import current_commander
 from pager.services.people.direct_pages import page_person
 from pager.services.runtime import Runtime
 
@@ -39,7 +39,7 @@ def postmortem_owner(session: Session, incident: Incident) -> str | None:
     """Who is reminded of the postmortem: the commander now, else whoever declared the incident if
     that is a person (not a token or a rule); None when neither."""
     assert incident.id is not None
-    commander = current_holder(session, incident.id, "commander")
+    commander = current_commander(session, incident.id)
     if commander is not None:
         return commander.handle
     declared_by = find_user_by_handle(session, incident.declared_by)
