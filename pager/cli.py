@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pager.commands import (
+    action_items,
     alerts,
     database,
     doctor,
@@ -16,6 +17,7 @@ from pager.commands import (
     incidents,
     maintenance,
     overrides,
+    postmortems,
     schedules,
     server,
     services,
@@ -59,6 +61,8 @@ handoffs.register(app)
 alerts.register(app)
 maintenance.register(app)
 incidents.register(app)
+postmortems.register(app)
+action_items.register(app)
 worker.register(app)
 server.register(app)
 tokens.register(app)

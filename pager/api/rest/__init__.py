@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from pager.api.rest import (
+    action_items,
     alerts,
     heartbeat_monitors,
     incidents,
@@ -16,6 +17,7 @@ from pager.api.rest import (
     overrides,
     people,
     policies,
+    postmortems,
     schedules,
     tokens,
     users,
@@ -33,5 +35,7 @@ for _module in (
     tokens,
     heartbeat_monitors,
     incidents,
+    postmortems,
+    action_items,
 ):
     router.include_router(_module.router)
