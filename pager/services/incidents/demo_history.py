@@ -64,8 +64,8 @@ def seed_demo_incidents(session: Session, rules: IncidentRules, now: datetime) -
 
 
 def _outage(session: Session, rules: IncidentRules, declared: datetime, now: datetime) -> None:
-    """SEV0: every role, a public update at least every 15 minutes, identified -> monitoring -> resolved -> closed, a
-    published postmortem, three action items (one done, one overdue, one open)."""
+    """SEV0: every role, a public update at least every 15 minutes, identified -> monitoring ->
+    resolved -> closed, a published postmortem, three action items (one done, one overdue, one open)."""
 
     def at(minutes: float) -> datetime:
         return declared + timedelta(minutes=minutes)
