@@ -378,3 +378,25 @@ def test_without_a_commander_whoever_declared_it_is_reminded_if_a_person(runtime
         open_postmortem(session, token, RULES, RESOLVED)
     assert remind_postmortems_due(runtime, DUE) == 0  # a token is nobody to page
     assert {row[0] for row in reminder_rows(runtime)} == {"dana"}
+
+
+def test_business_days_are_counted_on_the_commanders_wall_clock(runtime: Runtime) -> None:
+    # Resolved Friday 6 March 03:30 UTC: still Thursday 22:30 in New York. Three business days on
+    # the commander's clock end Tuesday 22:30 EDT (after the change to daylight saving time); on
+    # UTC's, without a commander, Wednesday 03:30.
+    resolved = datetime(2026, 3, 6, 3, 30, tzinfo=UTC)
+    rules = runtime.config.incidents
+    due = {}
+    with session_scope(runtime.engine) as session:
+        set_zone(session, "alice", "America/New_York")
+        for commander in ("alice", None):
+            incident = declare(
+                session, rules, title="Slow", severity="SEV2", commander=commander, actor="token:ci", now=T0
+            )
+            assert incident.id is not None
+            change_status(session, rules, incident.id, "resolved", actor="token:ci", now=resolved)
+            due[commander] = open_postmortem(session, incident, rules, resolved + timedelta(minutes=1)).due_at
+    assert due == {
+        "alice": datetime(2026, 3, 11, 2, 30, tzinfo=UTC),
+        None: datetime(2026, 3, 11, 3, 30, tzinfo=UTC),
+    }
