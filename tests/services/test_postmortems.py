@@ -5,6 +5,7 @@ published, edited until published, and the commander reminded (email first) when
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -153,9 +154,10 @@ def test_opened_once_as_a_draft_due_three_business_days_later_in_the_commanders_
         assert len(session.exec(select(Postmortem)).all()) == 1
 
 
-def test_a_plain_duration_and_no_commander_count_in_utc(runtime: Runtime) -> None:
-    incident_id, _ = resolved_incident(runtime, declared_by="dana")
+def test_a_plain_duration_is_added_to_the_resolve_instant(runtime: Runtime) -> None:
     rules = IncidentRules(postmortem_due=PostmortemDue(business_days=None, duration=timedelta(hours=48)))
+    runtime.config = replace(runtime.config, incidents=rules)
+    incident_id, _ = resolved_incident(runtime)
     assert open_it(runtime, incident_id, rules).due_at == RESOLVED + timedelta(hours=48)
 
 
@@ -286,9 +288,13 @@ def test_status_moves_and_edits_each_on_the_timeline(runtime: Runtime) -> None:
 
 
 def test_bad_edits_and_unknown_ones_change_nothing(runtime: Runtime) -> None:
-    incident_id, _ = resolved_incident(runtime)
+    with session_scope(runtime.engine) as session:
+        still_open = declare(session, RULES, title="Open", severity="SEV2", actor="alice", now=T0)
+        assert still_open.id is not None
+        open_id = still_open.id
     with session_scope(runtime.engine) as session, pytest.raises(NotFound, match="has no postmortem yet"):
-        edit_postmortem(session, incident_id, "# x", by="bob", now=RESOLVED)
+        edit_postmortem(session, open_id, "# x", by="bob", now=RESOLVED)
+    incident_id, _ = resolved_incident(runtime)
     body = open_it(runtime, incident_id).body
     with session_scope(runtime.engine) as session, pytest.raises(InvalidInput, match="must not be empty"):
         edit_postmortem(session, incident_id, " \n", by="bob", now=RESOLVED)
