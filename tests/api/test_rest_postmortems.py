@@ -161,6 +161,7 @@ def test_action_items_are_added_listed_and_done(
         ({"due": "next week"}, 422, ""),
         ({"title": ""}, 422, ""),
         ({"link": "javascript:alert(1)"}, 422, "is not an http(s) URL"),
+        ({"link": "https://t.example.com/\u0000"}, 422, "is not an http(s) URL"),
         ({"title": "ADD A CANARY"}, 409, "already has an action item titled 'ADD A CANARY'"),
     ],
 )

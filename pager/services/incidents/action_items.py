@@ -30,7 +30,7 @@ from pager.services.people.direct_pages import cancel_direct_pages
 
 MAX_TITLE = 300
 MAX_LINK = 2000
-_LINK_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_LINK_RE = re.compile(r"^https?://[^\s/$.?#\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,8 @@ def check_title(title: str) -> str:
     cleaned = " ".join(title.split())
     if not cleaned:
         raise InvalidInput("an action item needs a title")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in cleaned):
+        raise InvalidInput("the title holds a control character")
     if len(cleaned) > MAX_TITLE:
         raise InvalidInput(f"the title is {len(cleaned)} characters; at most {MAX_TITLE}")
     return cleaned

@@ -165,6 +165,8 @@ def edit_postmortem(session: Session, incident_id: int, body: str, *, by: str, n
     """Replace the postmortem's Markdown body (not once it is published)."""
     if not body.strip():
         raise InvalidInput("the postmortem body must not be empty")
+    if "\x00" in body:
+        raise InvalidInput("the postmortem body holds a NUL character; give it as UTF-8 text")
     if len(body) > MAX_BODY_CHARS:
         raise InvalidInput(f"the postmortem body is {len(body)} characters; at most {MAX_BODY_CHARS}")
     _, postmortem = require_postmortem(session, incident_id, lock=True)
