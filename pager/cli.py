@@ -8,13 +8,16 @@ from typing import Annotated
 import typer
 
 from pager.commands import (
+    action_items,
     alerts,
     database,
     doctor,
     handoffs,
     heartbeat_monitors,
+    incidents,
     maintenance,
     overrides,
+    postmortems,
     schedules,
     server,
     services,
@@ -57,6 +60,9 @@ overrides.register(app)
 handoffs.register(app)
 alerts.register(app)
 maintenance.register(app)
+incidents.register(app)
+postmortems.register(app)
+action_items.register(app)
 worker.register(app)
 server.register(app)
 tokens.register(app)

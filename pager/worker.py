@@ -29,6 +29,7 @@ from pager.services.alerting.escalation import OnDecided, run_due_escalations
 from pager.services.delivery.pump import DeliveryPump, run_due_deliveries
 from pager.services.delivery.reconciliation import reconcile_uncertain
 from pager.services.heartbeat_monitors.missed import raise_missed_beats
+from pager.services.incidents.overdue_updates import run_overdue_updates
 from pager.services.operations.backlog import next_decision_due, next_send_due
 from pager.services.operations.config_watch import ConfigWatcher, reload_and_sync
 from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
@@ -72,6 +73,7 @@ def tick(runtime: Runtime, now: datetime) -> TickReport:
     The fake-clock form of what the worker's two loops do concurrently.
     """
     escalated = raise_missed_beats(runtime, now) + run_due_escalations(runtime, now)
+    escalated += run_overdue_updates(runtime, now).paged
     reconciled, sent = deliver(runtime, now)
     return TickReport(escalated, reconciled, sent)
 
@@ -216,8 +218,14 @@ class Worker:
         # A finishing sender, and a decision that queued pages, wake only the delivery loop.
         pump.on_finished = delivery.flag.set
 
+        # When an overdue status-update ladder next needs this loop (from its last pass: its state is
+        # in the database, so a restarted worker works it out again on its first pass).
+        ladder_wake: datetime | None = None
+
         def escalate(now: datetime) -> int:
+            nonlocal ladder_wake
             burst = False
+            ladder_wake = None  # a failing pass must not leave a past instant to spin on
 
             def hold_claims() -> None:
                 nonlocal burst
@@ -228,6 +236,10 @@ class Worker:
                 # Missed heartbeats open alerts through the trigger path; their timers share this loop.
                 decided = raise_missed_beats(runtime, now)
                 decided += run_due_escalations(runtime, now, on_burst=hold_claims, on_decided=self.on_decided)
+                # Overdue incident status updates page through the same loop, woken at their instants.
+                ladder = run_overdue_updates(runtime, now)
+                decided += ladder.paged
+                ladder_wake = ladder.wake_at
             finally:
                 if not burst:
                     pump.release_claims()
@@ -237,6 +249,8 @@ class Worker:
 
         def alert_due() -> datetime | None:
             due = next_decision_due(runtime)
+            if ladder_wake is not None and (due is None or ladder_wake < due):
+                due = ladder_wake
             # A burst of timers goes on while the next pass follows at once; it is over when the
             # loop would sleep (the hold never outlasts DECISIONS_FIRST_MAX either way).
             if due is None or due > clock():

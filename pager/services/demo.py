@@ -1,4 +1,5 @@
-"""The demo's data: fake people for every handle the shipped files name, the services, an admin token."""
+"""The demo's data: fake people for every handle the shipped files name, the services, an admin token,
+and a few past incidents (services/incidents/demo_history.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pager.config.loader import LoadedConfig
 from pager.db.session import session_scope
 from pager.db.users import find_user_by_handle
 from pager.services.alerting.catalog import sync_services
+from pager.services.incidents.demo_history import seed_demo_incidents
 from pager.services.people.tokens import create_api_token
 from pager.services.people.users import add_user
 from pager.services.runtime import Runtime
@@ -25,7 +27,8 @@ def demo_handles(config: LoadedConfig) -> list[str]:
 
 
 def seed_demo(runtime: Runtime, now: datetime) -> tuple[str, list[tuple[str, str]]]:
-    """Idempotently add fake users for every handle, sync services, and mint an admin token.
+    """Idempotently add fake users for every handle, sync services and the past incidents, and mint an
+    admin token.
 
     Returns the token and each service's (id, integration key). One transaction.
     """
@@ -43,5 +46,6 @@ def seed_demo(runtime: Runtime, now: datetime) -> tuple[str, list[tuple[str, str
                     verified=True,  # the operator's own fake people: paged without a code
                 )
         services = [(row.id, row.integration_key) for row in sync_services(session, runtime.config, now)]
+        seed_demo_incidents(session, runtime.config.incidents, now)
         _, token = create_api_token(session, role="admin", name="demo", now=now)
     return token, services

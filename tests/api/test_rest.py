@@ -28,6 +28,10 @@ from pager.db.users import find_user_by_handle
 from pager.services.alerting import alerts, catalog
 from pager.services.alerting.maintenance import start_window
 from pager.services.calendars import overrides
+from pager.services.incidents.action_items import add_action_item
+from pager.services.incidents.changes import change_status
+from pager.services.incidents.declaring import declare
+from pager.services.incidents.postmortems import open_postmortem
 from pager.services.ingest.keys import service_for_key
 from pager.services.people import users, verification
 from pager.services.people.tokens import create_api_token, token_hash
@@ -209,6 +213,17 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/maintenance", "viewer", None),
     ("POST", "/api/v1/maintenance", "responder", {"service": "api", "for": "2h", "reason": "upgrade"}),
     ("POST", "/api/v1/maintenance/{window}/end", "responder", None),
+    ("GET", "/api/v1/incidents/{incident}/postmortem", "viewer", None),
+    ("PUT", "/api/v1/incidents/{incident}/postmortem", "responder", {"body": "# Ours now\n"}),
+    ("POST", "/api/v1/incidents/{incident}/postmortem/status", "responder", {"status": "in_review"}),
+    ("GET", "/api/v1/action-items", "viewer", None),
+    (
+        "POST",
+        "/api/v1/action-items",
+        "responder",
+        {"incident": "{incident}", "title": "Add a canary", "owner": "bob", "due": "2026-03-09"},
+    ),
+    ("POST", "/api/v1/action-items/{action_item}/done", "responder", None),
     ("GET", "/api/v1/tokens", "admin", None),
     ("POST", "/api/v1/tokens", "admin", {"role": "viewer", "name": "dashboard"}),
     ("DELETE", "/api/v1/tokens/{spare_token}", "admin", None),
@@ -247,7 +262,18 @@ def things(runtime: Runtime) -> dict[str, Any]:
         keys = verification.Secrets(support.TEST_SECRET_KEY, "https://pager.example.com")
         unverified, notice = verification.add_method(session, keys, "alice", "sms", "+15550000077", NOW)
         alice_email = next(m for m in users.contact_methods(session, alice) if m.kind == "email")
+        incident = declare(
+            session, runtime.config.incidents, title="Down", severity="SEV2", actor="alice", now=NOW
+        )
+        assert incident.id is not None
+        change_status(session, runtime.config.incidents, incident.id, "resolved", actor="alice", now=NOW)
+        open_postmortem(session, incident, runtime.config.incidents, NOW)
+        item = add_action_item(
+            session, incident.id, title="Runbook", owner="bob", due="2026-03-05", by="alice", now=NOW
+        )
         return {
+            "incident": incident.id,
+            "action_item": item.id,
             "unverified": unverified.id or 0,
             "code": re.findall(r"\d{6}", notice.body)[0],
             "alice_email": alice_email.id or 0,

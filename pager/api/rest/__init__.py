@@ -9,12 +9,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from pager.api.rest import (
+    action_items,
     alerts,
     heartbeat_monitors,
+    incidents,
     maintenance,
     overrides,
     people,
     policies,
+    postmortems,
     schedules,
     tokens,
     users,
@@ -31,5 +34,8 @@ for _module in (
     maintenance,
     tokens,
     heartbeat_monitors,
+    incidents,
+    postmortems,
+    action_items,
 ):
     router.include_router(_module.router)

@@ -139,6 +139,15 @@ def _person(session: Session, handle: str, cache: FactsCache) -> Person:
     return cache.people[handle]
 
 
+def on_call_for(
+    session: Session, runtime: Runtime, targets: Sequence[Target], now: datetime, cache: FactsCache
+) -> tuple[str, ...]:
+    """Who a level's `targets` mean at `now`, in paging order without repeats (for pages that are not
+    an alert's, e.g. an overdue status update's policy)."""
+    found = [handle for target in targets for handle in _on_call(session, runtime, target, now, cache)]
+    return tuple(dict.fromkeys(found))
+
+
 def _on_call(
     session: Session, runtime: Runtime, target: Target, now: datetime, cache: FactsCache
 ) -> tuple[str, ...]:

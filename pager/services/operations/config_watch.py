@@ -17,7 +17,7 @@ log = logging.getLogger("pager.config")
 
 
 def config_fingerprint(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    """(path, mtime_ns, size) of every config file: cheap to take every couple of seconds."""
+    """(path, mtime_ns, size) of every config file, incidents.yaml too: cheap to take every few seconds."""
     files: list[Path] = []
     for folder in ("schedules", "escalation_policies"):
         root = config_dir / folder
