@@ -22,6 +22,7 @@ from pager.core.localtime import format_instant
 from pager.db.incident_tables import Incident
 from pager.db.incidents import save_incident
 from pager.services.errors import Conflict, InvalidInput
+from pager.services.incidents.postmortems import open_postmortem
 from pager.services.incidents.records import (
     MAX_TEXT,
     check_severity,
@@ -86,6 +87,7 @@ def resolve_incident(
     update cadence stopped, the timeline line. Every resolve comes through here, so what follows a
     resolve (the postmortem draft) belongs here, in the same transaction."""
     _apply_status(session, rules, incident, "resolved", message, actor, now)
+    open_postmortem(session, incident, rules, now, by=actor)
     return incident
 
 
