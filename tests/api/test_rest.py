@@ -33,6 +33,7 @@ from pager.services.people import users, verification
 from pager.services.people.tokens import create_api_token, token_hash
 from pager.services.runtime import Runtime
 from tests import support
+from tests.services.test_incident_updates import declare as insert_incident
 
 pytestmark = pytest.mark.database
 
@@ -209,6 +210,8 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/maintenance", "viewer", None),
     ("POST", "/api/v1/maintenance", "responder", {"service": "api", "for": "2h", "reason": "upgrade"}),
     ("POST", "/api/v1/maintenance/{window}/end", "responder", None),
+    ("GET", "/api/v1/incidents/{incident}/updates", "viewer", None),
+    ("POST", "/api/v1/incidents/{incident}/updates", "responder", {"text": "Rolled back", "public": True}),
     ("GET", "/api/v1/tokens", "admin", None),
     ("POST", "/api/v1/tokens", "admin", {"role": "viewer", "name": "dashboard"}),
     ("DELETE", "/api/v1/tokens/{spare_token}", "admin", None),
@@ -225,6 +228,7 @@ MATRIX: list[tuple[str, str, str, Any]] = [
 def things(runtime: Runtime) -> dict[str, Any]:
     """Rows the matrix's paths refer to."""
     alert_id = trigger(runtime, "api", "matrix")
+    incident = insert_incident(runtime)
     with session_scope(runtime.engine) as session:
         override = overrides.add_override(
             session,
@@ -254,6 +258,7 @@ def things(runtime: Runtime) -> dict[str, Any]:
             "alert": alert_id,
             "override": override.id or 0,
             "window": window.id or 0,
+            "incident": incident,
             "spare_token": spare.id or 0,
             "user_feed_token": user_feed.id or 0,
             "schedule_feed_token": schedule_feed.id or 0,

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from pager.api.rest import (
     alerts,
     heartbeat_monitors,
+    incident_updates,
     maintenance,
     overrides,
     people,
@@ -31,5 +32,6 @@ for _module in (
     maintenance,
     tokens,
     heartbeat_monitors,
+    incident_updates,
 ):
     router.include_router(_module.router)

@@ -17,6 +17,7 @@ from pager.core.update_ladder import update_cause_prefix
 from pager.db.incident_tables import Incident, StatusUpdate
 from pager.db.incident_timeline import add_incident_event
 from pager.db.incident_updates import add_status_update, find_incident, lock_incident, status_updates_of
+from pager.db.tables import User
 from pager.services.errors import Conflict, InvalidInput, NotFound
 from pager.services.people.direct_pages import cancel_direct_pages
 
@@ -95,6 +96,12 @@ def updates_of(session: Session, incident_id: int) -> list[StatusUpdate]:
     if find_incident(session, incident_id) is None:
         raise NotFound(f"no incident {incident_id}")
     return status_updates_of(session, incident_id)
+
+
+def api_actor(session: Session, token_name: str, user_id: int | None) -> str:
+    """Who acts through an API token: the handle of the person it acts for, else `token:<name>`."""
+    owner = session.get(User, user_id) if user_id is not None else None
+    return owner.handle if owner is not None else f"token:{token_name}"
 
 
 def due_after_update(incident: Incident, rules: IncidentRules) -> datetime | None:
