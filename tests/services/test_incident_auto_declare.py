@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -126,3 +127,29 @@ def test_with_no_rule_and_no_open_incident_a_pass_is_one_query(
     statements.clear()
     assert declare_and_attach(quiet_runtime, T0, T0 + timedelta(seconds=2)).declared == 0
     assert len(statements) == 1, statements
+
+
+def test_two_workers_at_the_same_instant_declare_once(runtime: Runtime) -> None:
+    """Two passes racing (two worker processes): the second waits for the first, then attaches nothing."""
+    trigger(runtime, "checkout-api", "5xx", T0)
+    trigger(runtime, "checkout-api", "latency", T0, severity="warning")
+    start = threading.Barrier(2)
+    done: list[int] = []
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        start.wait()
+        try:
+            done.append(AutoDeclare(runtime).run(T0 + timedelta(seconds=2)))
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    assert sorted(done) == [0, 2]  # one declared and attached; the other found both linked
+    [incident] = incidents(runtime)
+    assert len(incident["alerts"]) == 2
