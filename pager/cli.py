@@ -13,6 +13,7 @@ from pager.commands import (
     doctor,
     handoffs,
     heartbeat_monitors,
+    incidents,
     maintenance,
     overrides,
     schedules,
@@ -57,6 +58,7 @@ overrides.register(app)
 handoffs.register(app)
 alerts.register(app)
 maintenance.register(app)
+incidents.register(app)
 worker.register(app)
 server.register(app)
 tokens.register(app)

@@ -1,5 +1,5 @@
 """The worker's periodic jobs, run by APScheduler: the reconcile sweep, handoff messages and shift
-reminders, housekeeping, the dead-man's ping.
+reminders, incidents declared from alerts, housekeeping, the dead-man's ping.
 
 Work that must start within milliseconds of being asked for (a trigger's pages, a timer falling
 due) is not here: the worker's two loops wake for it (pager.worker). What is here runs on a
@@ -27,6 +27,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.services.calendars.handoffs import HANDOFF_CHECK_EVERY, run_handoffs
 from pager.services.delivery.reconciliation import RECONCILE_EVERY, reconcile_uncertain
+from pager.services.incidents.automatic import AUTO_DECLARE_EVERY, AutoDeclare
 from pager.services.operations.deadman import DeadmanSwitch
 from pager.services.operations.housekeeping import HOUSEKEEPING_EVERY, prune_expired
 from pager.services.runtime import Runtime
@@ -74,6 +75,15 @@ def periodic_jobs(runtime: Runtime, deadman: DeadmanSwitch | None = None) -> lis
             "handoffs",
             HANDOFF_CHECK_EVERY,
             lambda now: run_handoffs(runtime, now),
+            at_start=True,
+            misfire_grace=RECONCILE_GRACE,
+        ),
+        # Alerts triggered since the last pass open an incident (incidents.yaml `declare`) or join
+        # the open incident of their service; a cursor in memory, an overlap, a link made once.
+        PeriodicJob(
+            "incidents",
+            AUTO_DECLARE_EVERY,
+            AutoDeclare(runtime).run,
             at_start=True,
             misfire_grace=RECONCILE_GRACE,
         ),

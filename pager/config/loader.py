@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pager.config.errors import ConfigError
+from pager.config.incidents import load_incident_rules
 from pager.config.policies import load_policies
 from pager.config.schedules import load_schedules, schedule_files
 from pager.core.incident_model import IncidentRules
@@ -32,9 +33,12 @@ class LoadedConfig:
 
 
 def load_config(config_dir: Path) -> LoadedConfig:
-    """Load `config_dir/schedules` and `config_dir/escalation_policies` (a missing folder is empty)."""
+    """Load `config_dir/schedules`, `config_dir/escalation_policies` (a missing folder is empty) and
+    the optional `config_dir/incidents.yaml` (its services and policies checked against the policies)."""
     schedules, errors = load_schedules(config_dir)
     # Targets are checked against every schedule file, so a broken schedule is reported once, in its file.
     schedule_ids = {path.stem for path in schedule_files(config_dir)}
     policies, policy_errors = load_policies(config_dir, schedule_ids)
-    return LoadedConfig(schedules, policies, errors + policy_errors)
+    service_ids = {service.id for policy in policies.values() for service in policy.services}
+    incidents, incident_errors = load_incident_rules(config_dir, service_ids, policies.keys())
+    return LoadedConfig(schedules, policies, errors + policy_errors + incident_errors, incidents)

@@ -28,12 +28,12 @@ from pager.db.users import find_user_by_handle
 from pager.services.alerting import alerts, catalog
 from pager.services.alerting.maintenance import start_window
 from pager.services.calendars import overrides
+from pager.services.incidents.declaring import declare
 from pager.services.ingest.keys import service_for_key
 from pager.services.people import users, verification
 from pager.services.people.tokens import create_api_token, token_hash
 from pager.services.runtime import Runtime
 from tests import support
-from tests.services.test_incident_updates import declare as insert_incident
 
 pytestmark = pytest.mark.database
 
@@ -212,6 +212,24 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     ("POST", "/api/v1/maintenance/{window}/end", "responder", None),
     ("GET", "/api/v1/incidents/{incident}/updates", "viewer", None),
     ("POST", "/api/v1/incidents/{incident}/updates", "responder", {"text": "Rolled back", "public": True}),
+    ("GET", "/api/v1/incidents", "viewer", None),
+    (
+        "POST",
+        "/api/v1/incidents",
+        "responder",
+        {"title": "API errors", "severity": "SEV2", "services": ["api"]},
+    ),
+    ("GET", "/api/v1/incidents/{incident}", "viewer", None),
+    ("POST", "/api/v1/incidents/{incident}/status", "responder", {"status": "identified"}),
+    ("POST", "/api/v1/incidents/{incident}/severity", "responder", {"severity": "SEV0"}),
+    ("POST", "/api/v1/incidents/{incident}/roles", "responder", {"role": "sme", "user": "carol"}),
+    ("POST", "/api/v1/incidents/{incident}/notes", "responder", {"text": "looking"}),
+    (
+        "POST",
+        "/api/v1/incidents/{incident}/milestones",
+        "responder",
+        {"name": "impact_started", "at": "2026-03-04T15:00:00+00:00"},
+    ),
     ("GET", "/api/v1/tokens", "admin", None),
     ("POST", "/api/v1/tokens", "admin", {"role": "viewer", "name": "dashboard"}),
     ("DELETE", "/api/v1/tokens/{spare_token}", "admin", None),
@@ -228,7 +246,6 @@ MATRIX: list[tuple[str, str, str, Any]] = [
 def things(runtime: Runtime) -> dict[str, Any]:
     """Rows the matrix's paths refer to."""
     alert_id = trigger(runtime, "api", "matrix")
-    incident = insert_incident(runtime)
     with session_scope(runtime.engine) as session:
         override = overrides.add_override(
             session,
@@ -242,6 +259,9 @@ def things(runtime: Runtime) -> dict[str, Any]:
         )
         spare, _ = create_api_token(session, role="viewer", name="spare", now=NOW)
         window = start_window(session, "web", timedelta(hours=1), reason="", by=None, now=NOW)
+        incident = declare(
+            session, runtime.config.incidents, title="Web down", severity="SEV1", actor="bob", now=NOW
+        )
         alice = find_user_by_handle(session, "alice")
         assert alice is not None
         user_feed = CalendarToken(user_id=alice.id, token_hash="u" * 64, created_at=NOW)
@@ -258,7 +278,7 @@ def things(runtime: Runtime) -> dict[str, Any]:
             "alert": alert_id,
             "override": override.id or 0,
             "window": window.id or 0,
-            "incident": incident,
+            "incident": incident.id or 0,
             "spare_token": spare.id or 0,
             "user_feed_token": user_feed.id or 0,
             "schedule_feed_token": schedule_feed.id or 0,

@@ -12,6 +12,7 @@ from pager.api.rest import (
     alerts,
     heartbeat_monitors,
     incident_updates,
+    incidents,
     maintenance,
     overrides,
     people,
@@ -33,5 +34,6 @@ for _module in (
     tokens,
     heartbeat_monitors,
     incident_updates,
+    incidents,
 ):
     router.include_router(_module.router)

@@ -12,7 +12,8 @@ from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import IdPath, Instant, Paginated, error_responses
 from pager.core.incident_model import IncidentStatus
 from pager.db.incident_tables import StatusUpdate
-from pager.services.incidents.updates import MAX_UPDATE_LENGTH, api_actor, post_update, updates_of
+from pager.services.incidents.records import actor_of_token
+from pager.services.incidents.updates import MAX_UPDATE_LENGTH, post_update, updates_of
 from pager.services.transactions import read_only, read_write
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -63,7 +64,7 @@ def post(
             body.text,
             body.public,
             body.status,
-            api_actor(session, token.name, token.user_id),
+            actor_of_token(session, token.user_id, token.name),
             now,
             rules,
         ),

@@ -39,10 +39,10 @@ from pager.db.incident_updates import (
     current_role_holders,
     earliest_update_due_after,
     incident_events_of_kind,
-    lock_incident,
     outbox_keys_with_prefix,
     overdue_incidents,
 )
+from pager.db.incidents import lock_incident
 from pager.db.session import session_scope
 from pager.services.alerting.alerts import wake_worker
 from pager.services.alerting.decision_facts import FactsCache, on_call_for

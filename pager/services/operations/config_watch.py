@@ -12,12 +12,13 @@ log = logging.getLogger("pager.config")
 
 
 def config_fingerprint(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
-    """(path, mtime_ns, size) of every config file: cheap to take every couple of seconds."""
+    """(path, mtime_ns, size) of every config file, incidents.yaml too: cheap to take every few seconds."""
     files: list[Path] = []
     for folder in ("schedules", "escalation_policies"):
         root = config_dir / folder
         if root.is_dir():
             files.extend(p for p in root.iterdir() if p.is_file())
+    files.extend(p for p in (config_dir / "incidents.yaml",) if p.is_file())
     return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
 
