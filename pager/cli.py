@@ -13,6 +13,7 @@ from pager.commands import (
     doctor,
     handoffs,
     heartbeat_monitors,
+    incident_updates,
     incidents,
     maintenance,
     overrides,
@@ -59,6 +60,7 @@ handoffs.register(app)
 alerts.register(app)
 maintenance.register(app)
 incidents.register(app)
+incident_updates.register(incidents.incident_app)
 worker.register(app)
 server.register(app)
 tokens.register(app)

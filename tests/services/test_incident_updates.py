@@ -311,3 +311,19 @@ def _unchanged(runtime: Runtime, incident_id: int) -> bool:
         rows = list(session.exec(select(StatusUpdate)))
     found = incident(runtime, incident_id)
     return rows == [] and found.last_update_at is None and timeline(runtime, incident_id) == []
+
+
+def test_an_update_that_resolves_ends_the_cadence_and_a_refused_move_changes_nothing(
+    runtime: Runtime,
+) -> None:
+    incident_id = declare(runtime, comms_lead="erin")
+    tick(runtime, DUE)  # erin's text sent, her call pending
+    with pytest.raises(InvalidInput, match="resolve the incident before closing it"):
+        update(runtime, incident_id, DUE + 10 * timedelta(seconds=1), status="closed")
+    assert {row.status for row in pages(runtime)} == {"sent", "pending"}
+    update(runtime, incident_id, DUE + 10 * timedelta(seconds=1), "Fixed", status="resolved")
+    found = incident(runtime, incident_id)
+    assert (found.status, found.next_update_due_at) == ("resolved", None)
+    assert {row.status for row in pages(runtime)} == {"sent", "cancelled"}
+    tick(runtime, DUE + 30 * M)
+    assert len(pages(runtime)) == 2
