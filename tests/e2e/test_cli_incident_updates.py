@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from tests.e2e.test_cli_engine import Pager, add_team, config_dir, db_url, pager
@@ -23,7 +25,9 @@ def test_posting_updates_moves_the_due_instant_and_the_status(pager: Pager) -> N
     assert (posted["text"], posted["public"], posted["status"]) == ("Rolled back", True, "monitoring")
     shown = pager.json("incident", "show", incident)
     assert shown["status"] == "monitoring"
-    assert shown["next_update_due"] == posted["next_update_due"] > doc["next_update_due"]
+    due = datetime.fromisoformat(posted["next_update_due"])
+    assert due - datetime.fromisoformat(posted["at"]) == timedelta(minutes=30)  # SEV1's cadence
+    assert shown["next_update_due"] == posted["next_update_due"]
     assert [line["text"] for line in shown["timeline"] if line["kind"] == "update"] == [
         "internal update: Looking at the deploy",
         "public update: Rolled back",
