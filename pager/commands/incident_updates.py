@@ -12,7 +12,7 @@ from pager.commands.common import database_session, now_utc, print_json
 from pager.commands.incidents import ByOption, IdArgument, JsonOption, incident_rules
 from pager.core.localtime import format_instant
 from pager.db.incidents import find_incident
-from pager.services.incidents.updates import post_update
+from pager.services.incidents.updates import post_update_on
 
 
 def register(incident_app: typer.Typer) -> None:
@@ -38,7 +38,7 @@ def update_command(
     rules = incident_rules(ctx)
     now = now_utc()
     with database_session(ctx) as session:
-        row = post_update(session, incident_id, text, public, status, by, now, rules)
+        row = post_update_on(session, incident_id, text, public, status, by, now, rules)
         incident = find_incident(session, incident_id)
         due = incident.next_update_due_at if incident is not None else None
         document = {

@@ -15,7 +15,7 @@ from pager.db.incident_tables import Incident, IncidentEvent, IncidentRoleAssign
 from pager.db.tables import OutboxMessage, User
 
 
-def add_status_update(
+def add_status_update_row(
     session: Session,
     incident_id: int,
     *,

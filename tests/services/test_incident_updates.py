@@ -23,7 +23,7 @@ from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services.errors import Conflict, InvalidInput, NotFound
 from pager.services.incidents.overdue_updates import run_overdue_updates
-from pager.services.incidents.updates import post_update, updates_of
+from pager.services.incidents.updates import post_update_on, updates_of
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.worker import tick
@@ -127,7 +127,7 @@ def update(
 ) -> None:
     options: dict[str, object] = {"public": True, "status": None, "actor": "alice"} | kw
     with session_scope(runtime.engine) as session:
-        post_update(
+        post_update_on(
             session,
             incident_id,
             text,

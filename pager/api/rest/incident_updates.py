@@ -13,7 +13,7 @@ from pager.api.rest.schemas import IdPath, Instant, Paginated, error_responses
 from pager.core.incident_model import IncidentStatus
 from pager.db.incident_tables import StatusUpdate
 from pager.services.incidents.records import actor_of_token
-from pager.services.incidents.updates import MAX_UPDATE_LENGTH, post_update, updates_of
+from pager.services.incidents.updates import MAX_UPDATE_LENGTH, post_update_on, updates_of
 from pager.services.transactions import read_only, read_write
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -58,7 +58,7 @@ def post(
     rules = runtime.config.incidents
     row = read_write(
         runtime.engine,
-        lambda session: post_update(
+        lambda session: post_update_on(
             session,
             incident_id,
             body.text,

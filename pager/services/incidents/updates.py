@@ -15,7 +15,7 @@ from pager.core.incident_model import INCIDENT_STATUSES, OPEN_STATUSES, Incident
 from pager.core.update_ladder import update_cause_prefix
 from pager.db.incident_tables import StatusUpdate
 from pager.db.incident_timeline import add_incident_event
-from pager.db.incident_updates import add_status_update, status_updates_of
+from pager.db.incident_updates import add_status_update_row, status_updates_of
 from pager.db.incidents import find_incident
 from pager.services.errors import Conflict, InvalidInput, NotFound
 from pager.services.incidents.changes import move_status
@@ -27,7 +27,7 @@ log = logging.getLogger("pager.incidents")
 MAX_UPDATE_LENGTH = 5000
 
 
-def post_update(
+def post_update_on(
     session: Session,
     incident_id: int,
     text: str,
@@ -56,7 +56,7 @@ def post_update(
     was_due = incident.next_update_due_at
     if status is not None and status != incident.status:  # checked by the lifecycle rules
         move_status(session, rules, incident, status, message="with a status update", actor=actor, now=now)
-    row = add_status_update(
+    row = add_status_update_row(
         session, incident.id, at=now, author=actor, message=message, public=public, status=status
     )
     audience = "public" if public else "internal"
