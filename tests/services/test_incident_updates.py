@@ -327,3 +327,22 @@ def test_an_update_that_resolves_ends_the_cadence_and_a_refused_move_changes_not
     assert {row.status for row in pages(runtime)} == {"sent", "cancelled"}
     tick(runtime, DUE + 30 * M)
     assert len(pages(runtime)) == 2
+
+
+def test_a_policy_level_pages_each_of_its_people_under_a_key_of_their_own(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    policy = "levels:\n  - notify: [user:dave, user:carol, user:walt]\n    escalate_after: 5m\n"
+    several = support.console_runtime(
+        runtime.engine, support.write_config(tmp_path / "several", {}, {"incident-comms": policy})
+    )
+    several = replace(several, config=replace(several.config, incidents=runtime.config.incidents))
+    incident_id = declare(several, comms_lead=None, commander=None)
+    tick(several, DUE)
+    tick(several, DUE + M)
+    keys = sorted(row.idempotency_key for row in pages(several))
+    prefix = f"incident-update:{incident_id}:20260302T150000Z:policy-0"
+    assert keys == [f"{prefix}:carol:0", f"{prefix}:dave:0"]
+    assert [m for k, m in timeline(several, incident_id) if k == "update_overdue"] == [
+        "overdue-update policy level 1: dave, carol paged: update overdue (walt cannot be paged)"
+    ]
