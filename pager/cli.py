@@ -14,6 +14,7 @@ from pager.commands import (
     doctor,
     handoffs,
     heartbeat_monitors,
+    incident_updates,
     incidents,
     maintenance,
     overrides,
@@ -63,6 +64,7 @@ maintenance.register(app)
 incidents.register(app)
 postmortems.register(app)
 action_items.register(app)
+incident_updates.register(incidents.incident_app)
 worker.register(app)
 server.register(app)
 tokens.register(app)

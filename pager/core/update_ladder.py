@@ -99,7 +99,7 @@ def overdue_text(facts: OverdueIncident) -> str:
     since = facts.due_at.astimezone(UTC).strftime("%H:%M")
     return (
         f"Incident {facts.number} ({facts.severity}) {facts.title}: status update overdue since "
-        f'{since} UTC. Post one: pager incident update {facts.number} "..."'
+        f'{since} UTC. Post one: pager incident update {facts.incident_id} "..."'
     )
 
 

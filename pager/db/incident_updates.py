@@ -15,23 +15,7 @@ from pager.db.incident_tables import Incident, IncidentEvent, IncidentRoleAssign
 from pager.db.tables import OutboxMessage, User
 
 
-def lock_incident(session: Session, incident_id: int) -> Incident | None:
-    """The incident, its row locked until the caller's transaction ends (None: no such incident)."""
-    query = (
-        select(Incident)
-        .where(Incident.id == incident_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return session.exec(query).first()
-
-
-def find_incident(session: Session, incident_id: int) -> Incident | None:
-    """The incident, or None."""
-    return session.get(Incident, incident_id)
-
-
-def add_status_update(
+def add_status_update_row(
     session: Session,
     incident_id: int,
     *,

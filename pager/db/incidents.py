@@ -183,11 +183,22 @@ def open_incident_services(session: Session) -> list[tuple[int, str]]:
     return [(incident_id, service_id) for incident_id, service_id in session.exec(query)]
 
 
+def highest_alert_id(session: Session) -> int:
+    """The highest alert id there is (0 without alerts): the primary key's last entry."""
+    return int(session.exec(select(func.max(Alert.id))).one() or 0)
+
+
 def unlinked_alerts_since(
-    session: Session, service_ids: Sequence[str], since: datetime, *, lock: bool = False
+    session: Session,
+    service_ids: Sequence[str],
+    since: datetime,
+    *,
+    after_id: int = 0,
+    lock: bool = False,
 ) -> list[Alert]:
-    """Alerts on `service_ids` triggered at or after `since` and linked to no open incident, oldest
-    first; `lock` holds their rows until commit (two workers then never link one alert twice)."""
+    """Alerts on `service_ids` with an id above `after_id`, triggered at or after `since`, and linked
+    to no open incident, oldest first. `after_id` keeps the scan to the newest rows of the primary
+    key; `lock` holds their rows until commit (two workers then never link one alert twice)."""
     if not service_ids:
         return []
     linked = (
@@ -198,6 +209,7 @@ def unlinked_alerts_since(
     query = (
         select(Alert)
         .where(
+            col(Alert.id) > after_id,
             col(Alert.service_id).in_(list(service_ids)),
             col(Alert.created_at) >= since,
             col(Alert.id).not_in(linked),

@@ -213,17 +213,37 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/maintenance", "viewer", None),
     ("POST", "/api/v1/maintenance", "responder", {"service": "api", "for": "2h", "reason": "upgrade"}),
     ("POST", "/api/v1/maintenance/{window}/end", "responder", None),
-    ("GET", "/api/v1/incidents/{incident}/postmortem", "viewer", None),
-    ("PUT", "/api/v1/incidents/{incident}/postmortem", "responder", {"body": "# Ours now\n"}),
-    ("POST", "/api/v1/incidents/{incident}/postmortem/status", "responder", {"status": "in_review"}),
+    ("GET", "/api/v1/incidents/{pm_incident}/postmortem", "viewer", None),
+    ("PUT", "/api/v1/incidents/{pm_incident}/postmortem", "responder", {"body": "# Ours now\n"}),
+    ("POST", "/api/v1/incidents/{pm_incident}/postmortem/status", "responder", {"status": "in_review"}),
     ("GET", "/api/v1/action-items", "viewer", None),
     (
         "POST",
         "/api/v1/action-items",
         "responder",
-        {"incident": "{incident}", "title": "Add a canary", "owner": "bob", "due": "2026-03-09"},
+        {"incident": "{pm_incident}", "title": "Add a canary", "owner": "bob", "due": "2026-03-09"},
     ),
     ("POST", "/api/v1/action-items/{action_item}/done", "responder", None),
+    ("GET", "/api/v1/incidents/{incident}/updates", "viewer", None),
+    ("POST", "/api/v1/incidents/{incident}/updates", "responder", {"text": "Rolled back", "public": True}),
+    ("GET", "/api/v1/incidents", "viewer", None),
+    (
+        "POST",
+        "/api/v1/incidents",
+        "responder",
+        {"title": "API errors", "severity": "SEV2", "services": ["api"]},
+    ),
+    ("GET", "/api/v1/incidents/{incident}", "viewer", None),
+    ("POST", "/api/v1/incidents/{incident}/status", "responder", {"status": "identified"}),
+    ("POST", "/api/v1/incidents/{incident}/severity", "responder", {"severity": "SEV0"}),
+    ("POST", "/api/v1/incidents/{incident}/roles", "responder", {"role": "sme", "user": "carol"}),
+    ("POST", "/api/v1/incidents/{incident}/notes", "responder", {"text": "looking"}),
+    (
+        "POST",
+        "/api/v1/incidents/{incident}/milestones",
+        "responder",
+        {"name": "impact_started", "at": "2026-03-04T15:00:00+00:00"},
+    ),
     ("GET", "/api/v1/tokens", "admin", None),
     ("POST", "/api/v1/tokens", "admin", {"role": "viewer", "name": "dashboard"}),
     ("DELETE", "/api/v1/tokens/{spare_token}", "admin", None),
@@ -253,6 +273,9 @@ def things(runtime: Runtime) -> dict[str, Any]:
         )
         spare, _ = create_api_token(session, role="viewer", name="spare", now=NOW)
         window = start_window(session, "web", timedelta(hours=1), reason="", by=None, now=NOW)
+        incident = declare(
+            session, runtime.config.incidents, title="Web down", severity="SEV1", actor="bob", now=NOW
+        )
         alice = find_user_by_handle(session, "alice")
         assert alice is not None
         user_feed = CalendarToken(user_id=alice.id, token_hash="u" * 64, created_at=NOW)
@@ -262,17 +285,17 @@ def things(runtime: Runtime) -> dict[str, Any]:
         keys = verification.Secrets(support.TEST_SECRET_KEY, "https://pager.example.com")
         unverified, notice = verification.add_method(session, keys, "alice", "sms", "+15550000077", NOW)
         alice_email = next(m for m in users.contact_methods(session, alice) if m.kind == "email")
-        incident = declare(
+        resolved = declare(
             session, runtime.config.incidents, title="Down", severity="SEV2", actor="alice", now=NOW
         )
-        assert incident.id is not None
-        change_status(session, runtime.config.incidents, incident.id, "resolved", actor="alice", now=NOW)
-        open_postmortem(session, incident, runtime.config.incidents, NOW)
+        assert resolved.id is not None
+        change_status(session, runtime.config.incidents, resolved.id, "resolved", actor="alice", now=NOW)
+        open_postmortem(session, resolved, runtime.config.incidents, NOW)
         item = add_action_item(
-            session, incident.id, title="Runbook", owner="bob", due="2026-03-05", by="alice", now=NOW
+            session, resolved.id, title="Runbook", owner="bob", due="2026-03-05", by="alice", now=NOW
         )
         return {
-            "incident": incident.id,
+            "pm_incident": resolved.id,
             "action_item": item.id,
             "unverified": unverified.id or 0,
             "code": re.findall(r"\d{6}", notice.body)[0],
@@ -280,6 +303,7 @@ def things(runtime: Runtime) -> dict[str, Any]:
             "alert": alert_id,
             "override": override.id or 0,
             "window": window.id or 0,
+            "incident": incident.id or 0,
             "spare_token": spare.id or 0,
             "user_feed_token": user_feed.id or 0,
             "schedule_feed_token": schedule_feed.id or 0,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from pager.core.incident_model import IncidentRules
-from pager.services.incidents.automatic import AutoDeclare, declare_and_attach
+from pager.services.incidents.automatic import AutoDeclare, Cursor, declare_and_attach
 from pager.services.incidents.changes import change_status
 from pager.services.incidents.views import list_incidents
 from pager.services.runtime import Runtime
@@ -94,6 +95,35 @@ def test_alerts_on_a_service_of_an_open_incident_attach_until_it_resolves(runtim
     assert shown(runtime, incident_id)["alerts"] == [joined]
 
 
+def test_an_alert_a_settled_pass_has_seen_is_not_read_again(runtime: Runtime, statements: list[str]) -> None:
+    job = AutoDeclare(runtime)
+    seen = trigger(runtime, "checkout-api", "slow", T0 + timedelta(seconds=1), severity="warning")  # no rule
+    assert job.run(T0 + timedelta(seconds=2)) == 0
+    incident_id = declared(runtime, T0 + timedelta(seconds=5))  # now checkout-api is covered
+    assert job.run(T0 + timedelta(seconds=10)) == 1  # within the overlap: the alert is read again
+    assert shown(runtime, incident_id)["alerts"] == [seen]
+    other = declared(runtime, T0 + timedelta(seconds=11), services=["search"])
+    late = trigger(runtime, "search", "old-news", T0 + timedelta(seconds=11), severity="warning")
+    assert job.run(T0 + timedelta(seconds=12)) == 1
+    assert shown(runtime, other)["alerts"] == [late]
+    bounds: list[Any] = []
+
+    def candidates(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "FROM alerts" in statement and "incident_alerts" in statement:
+            bounds.append(list(parameters.values()) if isinstance(parameters, dict) else list(parameters))
+
+    event.listen(runtime.engine, "before_cursor_execute", candidates)
+    try:
+        statements.clear()
+        assert job.run(T0 + timedelta(seconds=45)) == 0
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", candidates)
+    assert len(statements) == 3, statements  # open incidents' services, the highest id, the candidates
+    # A pass 30 s after one that saw alert `late` reads the alerts above that id only.
+    [parameters] = bounds
+    assert late in parameters
+
+
 def test_alerts_from_before_the_first_look_back_are_left_alone(runtime: Runtime) -> None:
     trigger(runtime, "checkout-api", "old", T0)
     assert AutoDeclare(runtime).run(T0 + timedelta(hours=1)) == 0
@@ -124,5 +154,31 @@ def test_with_no_rule_and_no_open_incident_a_pass_is_one_query(
 ) -> None:
     assert quiet_runtime.config.incidents == IncidentRules()
     statements.clear()
-    assert declare_and_attach(quiet_runtime, T0, T0 + timedelta(seconds=2)).declared == 0
+    assert declare_and_attach(quiet_runtime, Cursor(T0), T0 + timedelta(seconds=2)).declared == 0
     assert len(statements) == 1, statements
+
+
+def test_two_workers_at_the_same_instant_declare_once(runtime: Runtime) -> None:
+    """Two passes racing (two worker processes): the second waits for the first, then attaches nothing."""
+    trigger(runtime, "checkout-api", "5xx", T0)
+    trigger(runtime, "checkout-api", "latency", T0, severity="warning")
+    start = threading.Barrier(2)
+    done: list[int] = []
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        start.wait()
+        try:
+            done.append(AutoDeclare(runtime).run(T0 + timedelta(seconds=2)))
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    assert sorted(done) == [0, 2]  # one declared and attached; the other found both linked
+    [incident] = incidents(runtime)
+    assert len(incident["alerts"]) == 2

@@ -23,7 +23,7 @@ from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services.errors import Conflict, InvalidInput, NotFound
 from pager.services.incidents.overdue_updates import run_overdue_updates
-from pager.services.incidents.updates import post_update, updates_of
+from pager.services.incidents.updates import post_update_on, updates_of
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.worker import tick
@@ -127,7 +127,7 @@ def update(
 ) -> None:
     options: dict[str, object] = {"public": True, "status": None, "actor": "alice"} | kw
     with session_scope(runtime.engine) as session:
-        post_update(
+        post_update_on(
             session,
             incident_id,
             text,
@@ -311,3 +311,38 @@ def _unchanged(runtime: Runtime, incident_id: int) -> bool:
         rows = list(session.exec(select(StatusUpdate)))
     found = incident(runtime, incident_id)
     return rows == [] and found.last_update_at is None and timeline(runtime, incident_id) == []
+
+
+def test_an_update_that_resolves_ends_the_cadence_and_a_refused_move_changes_nothing(
+    runtime: Runtime,
+) -> None:
+    incident_id = declare(runtime, comms_lead="erin")
+    tick(runtime, DUE)  # erin's text sent, her call pending
+    with pytest.raises(InvalidInput, match="resolve the incident before closing it"):
+        update(runtime, incident_id, DUE + 10 * timedelta(seconds=1), status="closed")
+    assert {row.status for row in pages(runtime)} == {"sent", "pending"}
+    update(runtime, incident_id, DUE + 10 * timedelta(seconds=1), "Fixed", status="resolved")
+    found = incident(runtime, incident_id)
+    assert (found.status, found.next_update_due_at) == ("resolved", None)
+    assert {row.status for row in pages(runtime)} == {"sent", "cancelled"}
+    tick(runtime, DUE + 30 * M)
+    assert len(pages(runtime)) == 2
+
+
+def test_a_policy_level_pages_each_of_its_people_under_a_key_of_their_own(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    policy = "levels:\n  - notify: [user:dave, user:carol, user:walt]\n    escalate_after: 5m\n"
+    several = support.console_runtime(
+        runtime.engine, support.write_config(tmp_path / "several", {}, {"incident-comms": policy})
+    )
+    several = replace(several, config=replace(several.config, incidents=runtime.config.incidents))
+    incident_id = declare(several, comms_lead=None, commander=None)
+    tick(several, DUE)
+    tick(several, DUE + M)
+    keys = sorted(row.idempotency_key for row in pages(several))
+    prefix = f"incident-update:{incident_id}:20260302T150000Z:policy-0"
+    assert keys == [f"{prefix}:carol:0", f"{prefix}:dave:0"]
+    assert [m for k, m in timeline(several, incident_id) if k == "update_overdue"] == [
+        "overdue-update policy level 1: dave, carol paged: update overdue (walt cannot be paged)"
+    ]

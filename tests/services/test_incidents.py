@@ -16,6 +16,7 @@ from pager.services.errors import Conflict, DomainError, InvalidInput, NotFound
 from pager.services.incidents.changes import add_note, change_severity, change_status, set_milestone
 from pager.services.incidents.roles import assign_role
 from pager.services.incidents.views import list_incidents
+from pager.services.operations.config_watch import config_fingerprint
 from pager.services.runtime import Runtime
 from tests.services.incident_fixtures import T0, declared, run, runtime, shown, snapshot, trigger
 
@@ -309,3 +310,17 @@ def test_bad_changes_name_the_problem_and_change_nothing(runtime: Runtime) -> No
         with pytest.raises(error, match=message):
             run(runtime, change)
     assert snapshot(runtime) == before
+
+
+def test_a_bad_incidents_yaml_is_refused_on_reload_and_a_good_one_taken(runtime: Runtime) -> None:
+    path = runtime.config_dir / "incidents.yaml"
+    seen = config_fingerprint(runtime.config_dir)
+    before = runtime.config
+    path.write_text("declare:\n  - {service: payments, alert_severity: critical, severity: SEV1}\n")
+    assert config_fingerprint(runtime.config_dir) != seen  # the watcher notices incidents.yaml
+    assert runtime.reload_config() is False
+    assert runtime.config is before
+    path.write_text("severities:\n  SEV1: {update_every: 5m}\n")
+    assert runtime.reload_config() is True
+    assert runtime.config.incidents.severities["SEV1"].update_every == timedelta(minutes=5)
+    assert runtime.config.incidents.declare == ()

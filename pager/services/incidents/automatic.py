@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from pager.core.incident_model import DeclareRule, IncidentRules
 from pager.db.incidents import (
+    highest_alert_id,
     hold_auto_declare_lock,
     link_alert,
     lock_incident,
@@ -47,50 +48,76 @@ OVERLAP = timedelta(seconds=30)
 class PassResult:
     declared: int
     attached: int
+    highest_alert_id: int | None = None  # read when the pass looked at alerts
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a pass starts: alerts triggered at or after `since`, with an id above `after_id`."""
+
+    since: datetime
+    after_id: int = 0
 
 
 class AutoDeclare:
-    """The worker's job: remembers how far it has looked; `run(now)` is one pass."""
+    """The worker's job: remembers how far it has looked; `run(now)` is one pass.
+
+    Besides the instant, it keeps the highest alert id seen by each pass: one OVERLAP old is a
+    safe lower bound (every alert with a lower id has committed since), so a pass reads only the
+    newest rows of the alerts' primary key, however many alerts the watched services ever had.
+    """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.since: datetime | None = None
+        self.marks: list[tuple[datetime, int]] = []  # (pass instant, highest alert id then)
 
     def run(self, now: datetime) -> int:
         since = self.since if self.since is not None else now - FIRST_LOOKBACK
-        result = declare_and_attach(self.runtime, since, now)
+        settled = [alert_id for at, alert_id in self.marks if at <= now - OVERLAP]
+        result = declare_and_attach(self.runtime, Cursor(since, max(settled, default=0)), now)
         self.since = max(since, now - OVERLAP)
+        if result.highest_alert_id is not None:
+            self.marks.append((now, result.highest_alert_id))
+        # Keep the newest settled mark (the bound) and every mark still too young to be one.
+        newest_settled = max((m for m in self.marks if m[0] <= now - OVERLAP), default=None)
+        self.marks = [m for m in self.marks if m[0] > now - OVERLAP or m == newest_settled]
         return result.declared + result.attached
 
 
-def declare_and_attach(runtime: Runtime, since: datetime, now: datetime) -> PassResult:
-    """One pass over the alerts triggered at or after `since`."""
+def declare_and_attach(runtime: Runtime, cursor: Cursor, now: datetime) -> PassResult:
+    """One pass over the alerts `cursor` points at."""
     rules = runtime.config.incidents
     with session_scope(runtime.engine, read_only=True) as session:
         covered = open_incident_services(session)
         if not covered and not rules.declare:
             return PassResult(0, 0)
-        if not unlinked_alerts_since(session, _watched(covered, rules), since):
-            return PassResult(0, 0)
+        highest = highest_alert_id(session)
+        watched = _watched(covered, rules)
+        if not unlinked_alerts_since(session, watched, cursor.since, after_id=cursor.after_id):
+            return PassResult(0, 0, highest)
     with session_scope(runtime.engine) as session:
-        result = _link_new_alerts(session, rules, since, now)
-    if result.declared or result.attached:
-        log.info("incidents_auto declared=%d attached=%d", result.declared, result.attached)
-    return result
+        declared, attached = _link_new_alerts(session, rules, cursor, now)
+    if declared or attached:
+        log.info("incidents_auto declared=%d attached=%d", declared, attached)
+    return PassResult(declared, attached, highest)
 
 
 def _watched(covered: Sequence[tuple[int, str]], rules: IncidentRules) -> list[str]:
     return sorted({service for _, service in covered} | {rule.service for rule in rules.declare})
 
 
-def _link_new_alerts(session: Session, rules: IncidentRules, since: datetime, now: datetime) -> PassResult:
+def _link_new_alerts(
+    session: Session, rules: IncidentRules, cursor: Cursor, now: datetime
+) -> tuple[int, int]:
     hold_auto_declare_lock(session)
     covered = open_incident_services(session)
     incident_of: dict[str, int] = {}
     for incident_id, service in covered:
         incident_of.setdefault(service, incident_id)  # the oldest open incident of the service
     declared = attached = 0
-    for alert in unlinked_alerts_since(session, _watched(covered, rules), since, lock=True):
+    watched = _watched(covered, rules)
+    for alert in unlinked_alerts_since(session, watched, cursor.since, after_id=cursor.after_id, lock=True):
         assert alert.id is not None
         open_incident = incident_of.get(alert.service_id)
         if open_incident is not None:
@@ -112,7 +139,7 @@ def _link_new_alerts(session: Session, rules: IncidentRules, since: datetime, no
         assert incident.id is not None
         incident_of[alert.service_id] = incident.id
         declared += 1
-    return PassResult(declared, attached)
+    return declared, attached
 
 
 def _matching_rule(rules: Sequence[DeclareRule], alert: Alert) -> DeclareRule | None:

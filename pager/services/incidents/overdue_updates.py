@@ -16,7 +16,7 @@ instant and cancels what is pending. The worker sleeps until the earliest `wake_
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlmodel import Session
@@ -39,10 +39,10 @@ from pager.db.incident_updates import (
     current_role_holders,
     earliest_update_due_after,
     incident_events_of_kind,
-    lock_incident,
     outbox_keys_with_prefix,
     overdue_incidents,
 )
+from pager.db.incidents import lock_incident
 from pager.db.session import session_scope
 from pager.services.alerting.alerts import wake_worker
 from pager.services.alerting.decision_facts import FactsCache, on_call_for
@@ -106,8 +106,9 @@ def load_overdue(session: Session, runtime: Runtime, now: datetime) -> list[Over
             comms_lead=holders.get((row.id, "comms_lead")),
             commander=holders.get((row.id, "commander")),
             levels=levels,
+            handled=_handled(session, row.id, due_at),
         )
-        found.append(replace(facts, handled=_handled(session, row.id, due_at)))
+        found.append(facts)
     return found
 
 
@@ -177,7 +178,8 @@ def _record(
     drill = "[DRILL] " if facts.drill else ""
     data = {"due": compact_utc(facts.due_at), "stage": stage.stage, "cause": stage.cause_key}
     if queued:
-        message = f"{drill}{who} {', '.join(queued)} paged: update overdue"
+        missed = f" ({', '.join(unreachable)} cannot be paged)" if unreachable else ""
+        message = f"{drill}{who} {', '.join(queued)} paged: update overdue{missed}"
         add_incident_event(
             session, facts.incident_id, now, PAGED_KIND, "system", message, data | {"paged": queued}
         )

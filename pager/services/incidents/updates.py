@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from pager.core.incident_model import INCIDENT_STATUSES, OPEN_STATUSES, IncidentRules
-from pager.core.update_cadence import next_update_due
 from pager.core.update_ladder import update_cause_prefix
-from pager.db.incident_tables import Incident, StatusUpdate
+from pager.db.incident_tables import StatusUpdate
 from pager.db.incident_timeline import add_incident_event
-from pager.db.incident_updates import add_status_update, find_incident, lock_incident, status_updates_of
+from pager.db.incident_updates import add_status_update_row, status_updates_of
+from pager.db.incidents import find_incident
 from pager.services.errors import Conflict, InvalidInput, NotFound
+from pager.services.incidents.changes import move_status
+from pager.services.incidents.records import locked_incident, refresh_update_due
 from pager.services.people.direct_pages import cancel_direct_pages
 
 log = logging.getLogger("pager.incidents")
@@ -25,7 +27,7 @@ log = logging.getLogger("pager.incidents")
 MAX_UPDATE_LENGTH = 5000
 
 
-def post_update(
+def post_update_on(
     session: Session,
     incident_id: int,
     text: str,
@@ -47,15 +49,14 @@ def post_update(
         raise InvalidInput(f"a status update is at most {MAX_UPDATE_LENGTH} characters, not {len(message)}")
     if status is not None and status not in INCIDENT_STATUSES:
         raise InvalidInput(f"unknown status {status!r}: expected one of {', '.join(INCIDENT_STATUSES)}")
-    incident = lock_incident(session, incident_id)
-    if incident is None or incident.id is None:
-        raise NotFound(f"no incident {incident_id}")
+    incident = locked_incident(session, incident_id)
+    assert incident.id is not None
     if incident.status not in OPEN_STATUSES:
         raise Conflict(f"incident {incident.number} is {incident.status}: it takes no more status updates")
     was_due = incident.next_update_due_at
-    if status is not None and status != incident.status:
-        move_status(session, incident, status, actor, now, rules)
-    row = add_status_update(
+    if status is not None and status != incident.status:  # checked by the lifecycle rules
+        move_status(session, rules, incident, status, message="with a status update", actor=actor, now=now)
+    row = add_status_update_row(
         session, incident.id, at=now, author=actor, message=message, public=public, status=status
     )
     audience = "public" if public else "internal"
@@ -69,7 +70,7 @@ def post_update(
         {"update_id": row.id, "public": public, "status": status},
     )
     incident.last_update_at = now
-    incident.next_update_due_at = due_after_update(incident, rules)
+    refresh_update_due(incident, rules)
     incident.updated_at = now
     session.add(incident)
     cancelled = cancel_direct_pages(session, update_cause_prefix(incident.id), now)
@@ -95,40 +96,6 @@ def updates_of(session: Session, incident_id: int) -> list[StatusUpdate]:
     if find_incident(session, incident_id) is None:
         raise NotFound(f"no incident {incident_id}")
     return status_updates_of(session, incident_id)
-
-
-def due_after_update(incident: Incident, rules: IncidentRules) -> datetime | None:
-    """The incident's next due instant from its current columns and its severity's cadence."""
-    severity = rules.severities.get(incident.severity)
-    return next_update_due(
-        status=incident.status,
-        customer_impact=incident.customer_impact,
-        declared_at=_aware(incident.declared_at),
-        last_update_at=None if incident.last_update_at is None else _aware(incident.last_update_at),
-        update_every=None if severity is None else severity.update_every,
-    )
-
-
-def move_status(
-    session: Session, incident: Incident, status: str, actor: str, now: datetime, rules: IncidentRules
-) -> None:
-    """Move the incident to `status` (placeholder until the incident record's own status change is
-    merged: it records the move on the timeline and sets the milestone of the new status)."""
-    assert incident.id is not None
-    before = incident.status
-    incident.status = status  # type: ignore[assignment]
-    milestone = {"identified": "identified_at", "resolved": "resolved_at", "closed": "closed_at"}.get(status)
-    if milestone is not None and getattr(incident, milestone) is None:
-        setattr(incident, milestone, now)
-    add_incident_event(
-        session,
-        incident.id,
-        now,
-        "status",
-        actor,
-        f"status {before} -> {status}",
-        {"from": before, "to": status},
-    )
 
 
 def _aware(instant: datetime) -> datetime:

@@ -8,6 +8,7 @@ line first when both share an instant: the cause before what it caused); each ha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,18 +23,19 @@ from pager.db.incident_tables import Incident, IncidentRoleAssignment
 from pager.db.incident_timeline import incident_events_of
 from pager.db.incidents import (
     alert_ids_of,
-    alerts_by_id,
     find_incident,
     newest_incidents,
     services_of,
     timeline_of_alerts,
 )
-from pager.db.tables import Alert, TimelineEntry
+from pager.db.tables import TimelineEntry
 from pager.services.errors import NotFound
 from pager.services.incidents.records import milestones_of
 from pager.services.people.direct_pages import DRILL_MARK
 
 MAX_LIST = 500
+# The engine's words for an alert acted on by someone: "acknowledged by ann", "snoozed by ann for 30m".
+_ACTED_BY = re.compile(r"^(?:acknowledged|resolved|escalated|snoozed) by (\S+)")
 
 
 def show_incident(session: Session, rules: IncidentRules, incident_id: int) -> dict[str, Any]:
@@ -128,10 +130,9 @@ def _assignment(assignment: IncidentRoleAssignment, handle: str) -> dict[str, An
 def merged_timeline(session: Session, incident: Incident, alert_ids: Sequence[int]) -> list[dict[str, Any]]:
     """The incident's lines and its alerts' lines, one list ordered by instant."""
     assert incident.id is not None
-    alerts = {a.id: a for a in alerts_by_id(session, alert_ids)}
     rows: list[tuple[datetime, int, int, dict[str, Any]]] = []
     for entry in timeline_of_alerts(session, alert_ids):
-        line = _alert_line(entry, alerts.get(entry.alert_id))
+        line = _alert_line(entry)
         rows.append((entry.at, 0, entry.id or 0, line))
     for event in incident_events_of(session, incident.id):
         line = {"at": event.at, "kind": event.kind, "actor": event.actor, "text": event.message}
@@ -141,15 +142,9 @@ def merged_timeline(session: Session, incident: Incident, alert_ids: Sequence[in
     return [{**line, "at": format_instant(line["at"]), "text": mark + line["text"]} for *_, line in rows]
 
 
-def _alert_line(entry: TimelineEntry, alert: Alert | None) -> dict[str, Any]:
-    actor = "system"
-    if alert is not None and entry.kind == "acknowledged" and alert.acknowledged_by:
-        actor = alert.acknowledged_by
-    elif alert is not None and entry.kind == "resolved" and alert.resolved_by:
-        actor = alert.resolved_by
-    return {
-        "at": entry.at,
-        "kind": f"alert.{entry.kind}",
-        "actor": actor,
-        "text": f"alert {entry.alert_id}: {entry.message}",
-    }
+def _alert_line(entry: TimelineEntry) -> dict[str, Any]:
+    """An alert's line: who acted is in its words ("acknowledged by ann"), else the system did."""
+    acted = _ACTED_BY.match(entry.message)
+    actor = acted.group(1) if acted and acted.group(1) != "integration" else "system"
+    text = f"alert {entry.alert_id}: {entry.message}"
+    return {"at": entry.at, "kind": f"alert.{entry.kind}", "actor": actor, "text": text}
