@@ -18,7 +18,7 @@ from pager.services.incidents.changes import add_note, change_status, set_milest
 from pager.services.incidents.declaring import declare
 from pager.services.incidents.postmortems import edit_postmortem, move_postmortem, open_postmortem
 from pager.services.incidents.roles import assign_role
-from pager.services.incidents.updates import post_update as post_status  # the status-update service
+from pager.services.incidents.updates import post_update_on
 
 OUTAGE_TITLE = "Checkout API failing for all customers"
 DRILL_TITLE = "Game day: payments gateway fails over"
@@ -94,7 +94,7 @@ def _outage(session: Session, rules: IncidentRules, declared: datetime, now: dat
             change_status(
                 session, rules, incident_id, status, message=text, actor="alice", now=at(minutes - 1)
             )
-        post_status(session, incident_id, text, True, None, "carol", at(minutes), rules)
+        post_update_on(session, incident_id, text, True, None, "carol", at(minutes), rules)
     add_note(
         session,
         incident_id,
