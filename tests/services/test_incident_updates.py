@@ -22,6 +22,7 @@ from pager.db.incident_timeline import incident_events_of
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services.errors import Conflict, InvalidInput, NotFound
+from pager.services.incidents.changes import change_severity
 from pager.services.incidents.overdue_updates import run_overdue_updates
 from pager.services.incidents.updates import post_update_on, updates_of
 from pager.services.people import users
@@ -346,3 +347,15 @@ def test_a_policy_level_pages_each_of_its_people_under_a_key_of_their_own(
     assert [m for k, m in timeline(several, incident_id) if k == "update_overdue"] == [
         "overdue-update policy level 1: dave, carol paged: update overdue (walt cannot be paged)"
     ]
+
+
+def test_a_severity_change_that_moves_the_due_instant_cancels_the_old_ladders_pending_pages(
+    runtime: Runtime,
+) -> None:
+    incident_id = declare(runtime, comms_lead="erin")
+    tick(runtime, DUE)  # erin: a text now, a call in a minute
+    with session_scope(runtime.engine) as session:
+        change_severity(
+            session, runtime.config.incidents, incident_id, "SEV2", reason="smaller", actor="bob", now=DUE
+        )
+    assert {row.method: row.status for row in pages(runtime)} == {"sms": "sent", "voice": "cancelled"}

@@ -29,8 +29,8 @@ from pager.services.incidents.records import (
     clean_text,
     locked_incident,
     milestones_of,
+    move_update_due,
     record,
-    refresh_update_due,
     refuse_if_closed,
     set_milestones,
 )
@@ -87,7 +87,7 @@ def resolve_incident(
     update cadence stopped, the timeline line. Every resolve comes through here, so what follows a
     resolve (the postmortem draft) belongs here, in the same transaction."""
     _apply_status(session, rules, incident, "resolved", message, actor, now)
-    open_postmortem(session, incident, rules, now, by=actor)
+    open_postmortem(session, incident, rules, now)  # by "system": nobody asked for it
     return incident
 
 
@@ -105,7 +105,7 @@ def _apply_status(
     set_milestones(incident, changes)
     incident.status = status
     incident.updated_at = now
-    refresh_update_due(incident, rules)
+    move_update_due(session, incident, rules, now)
     save_incident(session, incident)
     because = f": {message}" if message else ""
     verb = "reopened" if previous == "resolved" and status == "investigating" else "moved"
@@ -143,7 +143,7 @@ def change_severity(
     previous = incident.severity
     incident.severity = chosen
     incident.updated_at = now
-    refresh_update_due(incident, rules)
+    move_update_due(session, incident, rules, now)
     save_incident(session, incident)
     because = f": {reason}" if reason else ""
     record(
@@ -188,7 +188,7 @@ def set_milestone(
         raise InvalidInput(f"incident {incident.number}: {exc}") from None
     set_milestones(incident, {name: at})
     incident.updated_at = now
-    refresh_update_due(incident, rules)
+    move_update_due(session, incident, rules, now)
     save_incident(session, incident)
     before = current[name]
     was = f" (was {format_instant(before)})" if before is not None else ""

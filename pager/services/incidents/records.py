@@ -30,6 +30,7 @@ from pager.db.incidents import (
 from pager.db.tables import User
 from pager.db.users import find_user_by_handle
 from pager.services.errors import Conflict, InvalidInput, NotFound
+from pager.services.people.direct_pages import cancel_direct_pages
 
 log = logging.getLogger("pager.incidents")
 
@@ -92,6 +93,15 @@ def refresh_update_due(incident: Incident, rules: IncidentRules) -> None:
         last_update_at=incident.last_update_at,
         update_every=severity.update_every if severity is not None else None,
     )
+
+
+def move_update_due(session: Session, incident: Incident, rules: IncidentRules, now: datetime) -> None:
+    """`refresh_update_due`, and when that moves the due instant (a new severity's cadence, a resolve),
+    the old instant's overdue pages not sent yet are cancelled: the ladder they belonged to is over."""
+    before = incident.next_update_due_at
+    refresh_update_due(incident, rules)
+    if incident.next_update_due_at != before and incident.id is not None:
+        cancel_direct_pages(session, f"incident-update:{incident.id}", now)
 
 
 def record(
