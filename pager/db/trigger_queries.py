@@ -175,9 +175,10 @@ class PersonRows:
 def people_rows(session: Session, handles: Collection[str] | None) -> dict[str, PersonRows]:
     """`PersonRows` by handle, of the users with `handles` (None: of everyone), in one statement."""
     if handles is None:
-        rows = session.connection().execute(_people_query(False))
-    else:
-        rows = session.connection().execute(_people_query(True), {"handles": list(handles)})
+        rows = session.connection().execute(_people_query(None))
+    else:  # a statement per number of handles: an expanding IN is rendered again at every execution
+        params = {f"handle_{i}": handle for i, handle in enumerate(handles)}
+        rows = session.connection().execute(_people_query(len(params)), params)
     found: dict[str, PersonRows] = {}
     steps: dict[str, list[tuple[int, int, int, int, int]]] = {}
     for row in rows:
@@ -195,8 +196,8 @@ def people_rows(session: Session, handles: Collection[str] | None) -> dict[str, 
     return found
 
 
-@lru_cache(maxsize=2)
-def _people_query(some: bool) -> Any:
+@lru_cache(maxsize=16)
+def _people_query(count: int | None) -> Any:
     tables = SQLModel.metadata.tables
     users, methods, rules = tables["users"], tables["contact_methods"], tables["notification_rules"]
     u, m, r = users.c, methods.c, rules.c
@@ -221,7 +222,9 @@ def _people_query(some: bool) -> Any:
         .select_from(joined)
         .order_by(u.id, m.id, r.id)
     )
-    return query.where(u.handle.in_(bindparam("handles", expanding=True))) if some else query
+    if count is None:
+        return query
+    return query.where(u.handle.in_([bindparam(f"handle_{i}") for i in range(count)]))
 
 
 def contact_method_rows(session: Session, user_id: int) -> list[tuple[int, ContactKind, str]]:
