@@ -20,14 +20,16 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import select
 
-from pager.db.session import session_scope
-from pager.db.tables import Alert, OutboxMessage
+from pager.db.session import create_db_engine, session_scope
+from pager.db.tables import Alert, OutboxMessage, TimelineEntry
 from pager.db.users import add_notification_rule, contact_methods_of
 from pager.services.alerting import alerts, catalog
 from pager.services.alerting.alerts import TriggerRequest, write_triggers
 from pager.services.alerting.escalation import run_due_escalations
 from pager.services.alerting.maintenance import start_window
+from pager.services.calendars.overrides import add_override
 from pager.services.people import users
+from pager.services.people.edits import set_active
 from pager.services.runtime import Runtime
 from tests import support
 
@@ -111,7 +113,7 @@ def counted(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-ADDRESSES = {"alice": ("+15550000001",), "bob": ("+15550000002", "b@x.io")}
+ADDRESSES = {"alice": ("+15550000001",), "bob": ("+15550000002", "b@x.io"), "dave": ("+15550000004",)}
 
 
 def pages_for(runtime: Runtime, handle: str) -> int:
@@ -177,3 +179,69 @@ def test_a_pass_ending_holds_reads_the_windows_once(runtime: Runtime, held: int)
     assert pages_for(runtime, "alice") == 2 * (held + 1)  # and the warm-up's
     if runtime.engine.dialect.name == "sqlite":
         assert len(statements) == HOLD_END_PASS, "\n".join(statements)
+
+
+# What is read once per batch is still read afresh by the next one: another process's changes count.
+
+
+@contextmanager
+def other_process(runtime: Runtime) -> Iterator[Engine]:
+    """An engine of its own on the same database, as another pager process has."""
+    engine = create_db_engine(runtime.engine.url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_a_window_started_elsewhere_holds_the_next_trigger(runtime: Runtime) -> None:
+    assert trigger(runtime, "before").created
+    with other_process(runtime) as engine, session_scope(engine) as session:
+        start_window(session, "api", timedelta(hours=1), reason="", by=None, now=T0)
+    trigger(runtime, "after", T0 + timedelta(seconds=1))
+    with session_scope(runtime.engine, read_only=True) as session:
+        statuses = dict(
+            session.exec(select(Alert.dedup_key, Alert.status).where(Alert.status != "resolved")).all()
+        )
+    assert statuses == {"before": "triggered", "after": "suppressed"}
+
+
+def test_people_deactivated_elsewhere_are_paged_by_no_later_decision(runtime: Runtime) -> None:
+    assert trigger(runtime, "first").created  # alice, the primary, is paged
+    with other_process(runtime) as engine, session_scope(engine) as session:
+        set_active(session, "alice", False, T0)
+        set_active(session, "bob", False, T0)
+    trigger(runtime, "second", T0 + timedelta(seconds=1))  # the rotation's next: dave
+    assert run_due_escalations(runtime, T0 + timedelta(minutes=6)) == 2
+    # Level 2 (the schedule and bob) pages dave for both; alice only ever for the first.
+    assert (pages_for(runtime, "alice"), pages_for(runtime, "bob"), pages_for(runtime, "dave")) == (4, 0, 3)
+    with session_scope(runtime.engine, read_only=True) as session:
+        lines = session.exec(select(TimelineEntry.message)).all()
+    assert [line for line in lines if "bob" in line] == []  # `user:bob` meant nobody: not "cannot page"
+
+
+def test_a_group_reads_overrides_once_over_all_its_instants(runtime: Runtime) -> None:
+    handoff = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # dave's week ends, alice's begins
+    with session_scope(runtime.engine) as session:
+        add_override(
+            session,
+            runtime.config,
+            schedule_id="team",
+            role="primary",
+            user="bob",
+            start=handoff + timedelta(minutes=1),
+            end=handoff + timedelta(minutes=2),
+            now=T0,
+        )
+    instants = [handoff - timedelta(seconds=1), handoff, handoff + timedelta(minutes=1)]
+    requests = [
+        TriggerRequest.build(service_id="api", summary="disk", now=at, dedup_key=f"k{i}")
+        for i, at in enumerate(instants)
+    ]
+    with counted(runtime.engine) as statements:
+        write_triggers(runtime, requests)
+    # dave before the handoff, alice at it, bob in the override: each trigger's own instant.
+    assert (pages_for(runtime, "dave"), pages_for(runtime, "alice"), pages_for(runtime, "bob")) == (1, 4, 2)
+    # The people read grows by whoever later triggers bring (alice was read with dave); nothing else.
+    expected = NEW_ALERT + 2 * GROUPED_ALERT + 1 + WAKE_UP[runtime.engine.dialect.name]
+    assert len(statements) == expected, "\n".join(statements)
