@@ -6,12 +6,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, null, union_all
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from pager.core.model import Override
-from pager.db.tables import OverrideRow
+from pager.db.tables import OverrideRow, User
 
 
 def add_override(
@@ -70,3 +70,37 @@ def _overrides_query() -> Any:
         )
         .order_by(c.id)
     )
+
+
+def overrides_and_deactivated(
+    session: Session, schedule_id: str, start: datetime, end: datetime
+) -> tuple[list[Override], list[str]]:
+    """`overrides_overlapping`, and the handles of everyone deactivated (sorted), in one statement: the
+    engine needs both to say who a schedule means, and reads them together when it has neither."""
+    params = {"schedule_id": schedule_id, "window_start": start, "window_end": end}
+    stored: list[Override] = []
+    deactivated: list[str] = []
+    for row in session.connection().execute(_overrides_and_deactivated_query(), params):
+        if row.role is None:  # the second part: a deactivated person
+            deactivated.append(row.user_handle)
+        else:
+            stored.append(
+                Override(schedule_id, row.role, row.start, row.end, row.user_handle, row.kind, row.instead_of)
+            )
+    return stored, sorted(deactivated)
+
+
+@lru_cache(maxsize=1)
+def _overrides_and_deactivated_query() -> Any:
+    c = OverrideRow.metadata.tables["overrides"].c
+    u = User.metadata.tables["users"].c
+    stored = sql_select(c.id, c.role, c.start, c.end, c.user_handle, c.kind, c.instead_of).where(
+        c.schedule_id == bindparam("schedule_id"),
+        c.start < bindparam("window_end", type_=c.start.type),
+        c.end > bindparam("window_start", type_=c.end.type),
+    )
+    deactivated = sql_select(null(), null(), null(), null(), u.handle, null(), null()).where(
+        u.deactivated_at.is_not(None)
+    )
+    both = union_all(stored, deactivated)
+    return both.order_by(both.selected_columns.id)

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
@@ -130,9 +131,18 @@ def _writer_lock(engine: Engine) -> threading.RLock | None:
     if url.get_backend_name() != "sqlite":
         return None
     in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
-    key: object = id(engine) if in_memory else os.path.realpath(str(url.database))
+    database = str(url.database)
+    key: object = (
+        id(engine) if in_memory else _real_path(database, "" if os.path.isabs(database) else os.getcwd())
+    )
     with _writer_locks_guard:
         return _writer_locks.setdefault(key, threading.RLock())
+
+
+@lru_cache(maxsize=64)
+def _real_path(database: str, cwd: str) -> str:
+    # Once per file (and working directory), not per transaction: a few stat calls each time.
+    return os.path.realpath(os.path.join(cwd, database))
 
 
 @contextmanager

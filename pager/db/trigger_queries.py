@@ -6,16 +6,20 @@ come back as plain values. The caller owns the session and its transaction.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, literal_column, update
+from sqlalchemy import and_, bindparam, insert, literal_column, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, SQLModel
 
-from pager.db.tables import Alert, ContactKind, Service
+from pager.core.maintenance import AdHocWindow
+from pager.db.tables import Alert, ContactKind, MaintenanceWindowRow, Service
+
+ServiceColumns = tuple[str, str, str, str | None]  # id, name, policy_id, runbook
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class OpenAlert:
 
 def find_service_columns(
     session: Session, *, service_id: str | None = None, key: str | None = None
-) -> tuple[str, str, str, str | None] | None:
+) -> ServiceColumns | None:
     """(id, name, policy_id, runbook) of the service with this id, or holding this integration key
     (pass one); None when there is none."""
     if (service_id is None) == (key is None):
@@ -44,6 +48,40 @@ def find_service_columns(
 def _service_query(column: str) -> Any:
     c = Service.metadata.tables["services"].c
     return sql_select(c.id, c.name, c.policy_id, c.runbook).where(c[column] == bindparam("value"))
+
+
+def find_service_and_windows(
+    session: Session, instant: datetime, *, service_id: str | None = None, key: str | None = None
+) -> tuple[ServiceColumns, list[AdHocWindow]] | None:
+    """`find_service_columns` and, in the same statement, the service's maintenance windows that end
+    after `instant`, earliest first (a trigger reads the hold on its service when it opens an alert)."""
+    if (service_id is None) == (key is None):
+        raise ValueError("pass exactly one of service_id and key")
+    column, value = ("id", service_id) if service_id is not None else ("integration_key", key)
+    rows = session.connection().execute(_service_windows_query(column), {"value": value, "instant": instant})
+    first, windows = None, []
+    for row in rows:
+        first = first or row
+        if row.window_id is not None:
+            windows.append(AdHocWindow(row.window_id, row.start_at, row.end_at, row.reason))
+    if first is None:
+        return None
+    return (first.id, first.name, first.policy_id, first.runbook), windows
+
+
+@lru_cache(maxsize=2)
+def _service_windows_query(column: str) -> Any:
+    c = Service.metadata.tables["services"].c
+    w = MaintenanceWindowRow.metadata.tables["maintenance_windows"].c
+    ending_later = and_(w.service_id == c.id, w.end_at > bindparam("instant", type_=w.end_at.type))
+    return (
+        sql_select(
+            c.id, c.name, c.policy_id, c.runbook, w.id.label("window_id"), w.start_at, w.end_at, w.reason
+        )
+        .select_from(Service.metadata.tables["services"].outerjoin(w.service_id.table, ending_later))
+        .where(c[column] == bindparam("value"))
+        .order_by(w.start_at, w.id)
+    )
 
 
 def lock_open_alert(session: Session, service_id: str, dedup_key: str) -> OpenAlert | None:
@@ -120,16 +158,73 @@ def _repeat_update(with_details: bool) -> Any:
 # --- who a decision pages: read per trigger, so plain statements too --------------------------------
 
 
-def user_id_of(session: Session, handle: str) -> tuple[int, bool] | None:
-    """The id of the user with `handle` and whether they are active (not deactivated), if any."""
-    row = session.connection().execute(_user_id_query(), {"handle": handle}).first()
-    return None if row is None else (row.id, row.deactivated_at is None)
+@dataclass(frozen=True)
+class PersonRows:
+    """What a decision reads of one user: id, whether deactivated, verified contact methods as (id, kind,
+    address) in the order they were added, paging steps on those methods as (contact method id, delay
+    seconds) earliest first (ties by position, then age), and whether any step is stored at all (one on
+    a method that is gone or unverified counts: such a person gets no default steps)."""
+
+    user_id: int
+    deactivated: bool
+    methods: list[tuple[int, ContactKind, str]]
+    rules: list[tuple[int, int]]
+    has_rules: bool
 
 
-@lru_cache(maxsize=1)
-def _user_id_query() -> Any:
-    c = SQLModel.metadata.tables["users"].c
-    return sql_select(c.id, c.deactivated_at).where(c.handle == bindparam("handle"))
+def people_rows(session: Session, handles: Collection[str] | None) -> dict[str, PersonRows]:
+    """`PersonRows` by handle, of the users with `handles` (None: of everyone), in one statement."""
+    if handles is None:
+        rows = session.connection().execute(_people_query(None))
+    else:  # a statement per number of handles: an expanding IN is rendered again at every execution
+        params = {f"handle_{i}": handle for i, handle in enumerate(handles)}
+        rows = session.connection().execute(_people_query(len(params)), params)
+    found: dict[str, PersonRows] = {}
+    steps: dict[str, list[tuple[int, int, int, int, int]]] = {}
+    for row in rows:
+        person = found.get(row.handle)
+        if person is None:
+            deactivated = row.deactivated_at is not None
+            person = found[row.handle] = PersonRows(row.user_id, deactivated, [], [], bool(row.has_rules))
+        if row.method_id is not None and (not person.methods or person.methods[-1][0] != row.method_id):
+            person.methods.append((row.method_id, row.kind, row.address))
+        if row.rule_id is not None:
+            order = (row.delay_seconds, row.position, row.rule_id)
+            steps.setdefault(row.handle, []).append((*order, row.method_id, row.delay_seconds))
+    for handle, found_steps in steps.items():
+        found[handle].rules.extend((method_id, delay) for *_, method_id, delay in sorted(found_steps))
+    return found
+
+
+@lru_cache(maxsize=16)
+def _people_query(count: int | None) -> Any:
+    tables = SQLModel.metadata.tables
+    users, methods, rules = tables["users"], tables["contact_methods"], tables["notification_rules"]
+    u, m, r = users.c, methods.c, rules.c
+    any_rule = rules.alias("any_rule")
+    has_rules = sql_select(any_rule.c.id).where(any_rule.c.user_id == u.id).exists()
+    joined = users.outerjoin(methods, and_(m.user_id == u.id, m.verified.is_(True))).outerjoin(
+        rules, and_(r.contact_method_id == m.id, r.user_id == u.id)
+    )
+    query = (
+        sql_select(
+            u.id.label("user_id"),
+            u.handle,
+            u.deactivated_at,
+            has_rules.label("has_rules"),
+            m.id.label("method_id"),
+            m.kind,
+            m.address,
+            r.id.label("rule_id"),
+            r.delay_seconds,
+            r.position,
+        )
+        .select_from(joined)
+        .order_by(u.id, m.id, r.id)
+    )
+    if count is None:
+        return query
+    return query.where(u.handle.in_([bindparam(f"handle_{i}") for i in range(count)]))
 
 
 def contact_method_rows(session: Session, user_id: int) -> list[tuple[int, ContactKind, str]]:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy import update
 from sqlmodel import Session, SQLModel, col, select
@@ -30,11 +29,6 @@ def find_user_by_handle(session: Session, handle: str) -> User | None:
 def users_by_handle(session: Session) -> list[User]:
     """Every user, ordered by handle."""
     return list(session.exec(select(User).order_by(col(User.handle))))
-
-
-def user_ids_by_handle(session: Session) -> dict[str, int]:
-    """Every user's id, keyed by handle."""
-    return {handle: user_id or 0 for handle, user_id in session.exec(select(User.handle, User.id))}
 
 
 def deactivated_handles(session: Session) -> list[str]:
@@ -109,18 +103,6 @@ def contact_methods_of(session: Session, user_id: int) -> list[ContactMethod]:
     return list(session.exec(query))
 
 
-def contact_method_rows_by_user(session: Session) -> dict[int, list[tuple[int, ContactKind, str]]]:
-    """Every verified contact method as (id, kind, address), grouped by user id, in the order they were
-    added. Unverified ones are left out: they are never paged."""
-    methods: dict[int, list[tuple[int, ContactKind, str]]] = {}
-    query = select(ContactMethod.user_id, ContactMethod.id, ContactMethod.kind, ContactMethod.address).where(
-        col(ContactMethod.verified).is_(True)
-    )
-    for user_id, method_id, kind, address in session.exec(query.order_by(col(ContactMethod.id))):
-        methods.setdefault(user_id, []).append((method_id or 0, cast(ContactKind, kind), address))
-    return methods
-
-
 def add_notification_rule(
     session: Session,
     *,
@@ -153,19 +135,6 @@ def notification_rules_of(session: Session, user_id: int) -> list[NotificationRu
         )
     )
     return list(session.exec(query))
-
-
-def notification_rule_rows_by_user(session: Session) -> dict[int, list[tuple[int, int]]]:
-    """Every paging step as (contact method id, delay seconds), grouped by user id, earliest first
-    (ties by position, then age)."""
-    rules: dict[int, list[tuple[int, int]]] = {}
-    order = (col(NotificationRule.delay_seconds), col(NotificationRule.position), col(NotificationRule.id))
-    query = select(
-        NotificationRule.user_id, NotificationRule.contact_method_id, NotificationRule.delay_seconds
-    )
-    for user_id, method_id, delay in session.exec(query.order_by(*order)):
-        rules.setdefault(user_id, []).append((method_id, delay))
-    return rules
 
 
 def claim_code_attempt(session: Session, method_id: int, limit: int, now: datetime) -> bool:

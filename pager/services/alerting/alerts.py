@@ -167,6 +167,8 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
         try:
             with session_scope(runtime.engine) as session:
                 shared = _SharedByTriggers()
+                # What the group reads (overrides) covers every trigger's instant, read once.
+                shared.facts.until = max(request.now for request in requests)
                 outcomes: list[TriggerResult] = [
                     _write_trigger(session, runtime, request, shared) for request in requests
                 ]
@@ -208,14 +210,17 @@ def _write_trigger(
     # Plain statements compiled once and the alert as plain values (DueAlert): the ORM's per-object
     # work was most of a trigger's CPU. What the decision buffers (state columns, timeline, pages) is
     # written at the end, before another trigger of the same transaction can read this alert.
+    now, key = request.now, request.dedup_key
     lookup = (request.service_id, request.integration_key)
     if lookup not in shared.services:  # checked in this transaction, which every write here is part of
-        columns = trigger_queries.find_service_columns(session, service_id=lookup[0], key=lookup[1])
-        shared.services[lookup] = None if columns is None else ServiceFacts(*columns)
+        # The service's maintenance windows come with its row: a new alert reads its hold.
+        found = trigger_queries.find_service_and_windows(session, now, service_id=lookup[0], key=lookup[1])
+        shared.services[lookup] = None if found is None else ServiceFacts(*found[0])
+        if found is not None:
+            shared.facts.add_windows(found[0][0], now, found[1])
     service = shared.services[lookup]
     if service is None:
         return None
-    now, key = request.now, request.dedup_key
     # The shared facts hand the decision this service (no second read) and whatever earlier triggers
     # of this transaction read; anything else is read as usual, then kept for the next.
     shared.facts.services[service.id] = service

@@ -8,8 +8,10 @@ wake-up only costs up to a second, never a page.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -64,7 +66,13 @@ def sqlite_wake_path(engine: Engine) -> Path | None:
     database = engine.url.database
     if not database or database == ":memory:":
         return None
-    return Path(database).resolve().with_name(Path(database).name + ".wake")
+    return _wake_path(database, "" if os.path.isabs(database) else os.getcwd())
+
+
+@lru_cache(maxsize=16)
+def _wake_path(database: str, cwd: str) -> Path:
+    # Resolved once per file (and working directory): every new alert wakes the worker through it.
+    return Path(cwd, database).resolve().with_name(Path(database).name + ".wake")
 
 
 def notify_worker(engine: Engine, topic: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -17,13 +18,10 @@ from pager.db.session import session_scope
 from pager.db.tables import ContactKind, ContactMethod, User
 from pager.db.users import (
     add_contact_method,
-    contact_method_rows_by_user,
     contact_methods_of,
     create_user,
     deactivated_handles,
     find_user_by_handle,
-    notification_rule_rows_by_user,
-    user_ids_by_handle,
     users_by_handle,
 )
 from pager.services.errors import Conflict, InvalidInput, NotFound
@@ -106,36 +104,37 @@ def effective_rules(session: Session, user_id: int) -> list[EffectiveRule]:
 def person(session: Session, handle: str) -> Person:
     """`handle` as the engine sees it: id and rule steps (NO_SUCH_USER when there is none; no steps
     when deactivated)."""
-    found = trigger_queries.user_id_of(session, handle)
-    if found is None:
-        return NO_SUCH_USER
-    user_id, active = found
-    return Person(user_id, tuple(effective_rules(session, user_id)) if active else ())
+    return people(session, [handle])[0].get(handle, NO_SUCH_USER)
 
 
-def everyone(session: Session) -> dict[str, Person]:
-    """Every user as the engine sees them, by handle, in three plain queries (for many decisions)."""
-    user_ids, steps = everyones_rules(session)
-    return {handle: Person(user_id, tuple(steps[handle])) for handle, user_id in user_ids.items()}
+def people(session: Session, handles: Collection[str]) -> tuple[dict[str, Person], frozenset[str]]:
+    """The users with `handles` as the engine sees them, by handle (unknown handles are absent), and
+    which of them are deactivated (no steps), in one plain query."""
+    return _people_of(trigger_queries.people_rows(session, handles))
+
+
+def everyone(session: Session) -> tuple[dict[str, Person], frozenset[str]]:
+    """Every user as the engine sees them, by handle, and the deactivated handles, in one plain query
+    (for many decisions)."""
+    return _people_of(trigger_queries.people_rows(session, None))
 
 
 def everyone_now(engine: Engine) -> tuple[dict[str, Person], frozenset[str]]:
     """`everyone` and the deactivated handles, in a read-only transaction of its own (a dry run's)."""
     with session_scope(engine, read_only=True) as session:
-        return everyone(session), frozenset(deactivated_handles(session))
+        return everyone(session)
 
 
-def everyones_rules(session: Session) -> tuple[dict[str, int], dict[str, list[EffectiveRule]]]:
-    """Every user's id by handle and their rule steps, in three plain queries (for many decisions)."""
-    users = user_ids_by_handle(session)
-    inactive = set(deactivated_handles(session))
-    methods = contact_method_rows_by_user(session)
-    rules = notification_rule_rows_by_user(session)
-    steps = {
-        handle: [] if handle in inactive else _rule_steps(methods.get(user_id, []), rules.get(user_id, []))
-        for handle, user_id in users.items()
-    }
-    return users, steps
+def _people_of(
+    found: dict[str, trigger_queries.PersonRows],
+) -> tuple[dict[str, Person], frozenset[str]]:
+    by_handle: dict[str, Person] = {}
+    for handle, rows in found.items():
+        # Stored steps only on methods that are gone or unverified: no steps (and no defaults either).
+        usable = not rows.deactivated and (rows.rules or not rows.has_rules)
+        steps = tuple(_rule_steps(rows.methods, rows.rules)) if usable else ()
+        by_handle[handle] = Person(rows.user_id, steps)
+    return by_handle, frozenset(handle for handle, rows in found.items() if rows.deactivated)
 
 
 def _rule_steps(
