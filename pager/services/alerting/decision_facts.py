@@ -194,7 +194,14 @@ def on_call_for(
 ) -> tuple[str, ...]:
     """Who a level's `targets` mean at `now`, in paging order without repeats (for pages that are not
     an alert's, e.g. an overdue status update's policy)."""
-    found = [handle for target in targets for handle in _on_call(session, runtime, target, now, cache)]
+    found: list[str] = []
+    for target in targets:
+        if target.kind == "user":  # the person themself, unless deactivated
+            _people(session, {target.ref}, cache)
+            if not _is_deactivated(target.ref, cache):
+                found.append(target.ref)
+        else:
+            found.extend(_on_call(session, runtime, target, now, cache))
     return tuple(dict.fromkeys(found))
 
 

@@ -162,4 +162,4 @@ def handles_now(engine: Engine) -> tuple[frozenset[str], frozenset[str]]:
     """Every handle and the deactivated ones, in a read-only transaction of its own (`pager check`'s
     warnings)."""
     with session_scope(engine, read_only=True) as session:
-        return frozenset(user_ids_by_handle(session)), frozenset(deactivated_handles(session))
+        return frozenset(u.handle for u in users_by_handle(session)), frozenset(deactivated_handles(session))
