@@ -9,6 +9,7 @@ import typer
 
 from pager.commands import (
     alerts,
+    analytics,
     database,
     doctor,
     handoffs,
@@ -62,3 +63,4 @@ server.register(app)
 tokens.register(app)
 database.register(app)
 doctor.register(app)
+analytics.register(app)

@@ -15,6 +15,7 @@ from pager.api.rest import (
     overrides,
     people,
     policies,
+    reports,
     schedules,
     tokens,
     users,
@@ -31,5 +32,6 @@ for _module in (
     maintenance,
     tokens,
     heartbeat_monitors,
+    reports,
 ):
     router.include_router(_module.router)
