@@ -39,18 +39,14 @@ def _alert_filter(service: str | None) -> ColumnElement[bool]:
 
 def window_alerts(session: Session, start: datetime, end: datetime, service: str | None) -> list[AlertFact]:
     """Alerts triggered in [start, end) (not drills; of `service` when given), with their first ack."""
+    # Correlated, so each alert of the window looks up its own lines (index on alert_id).
     first_ack = (
-        sql_select(
-            col(TimelineEntry.alert_id).label("alert_id"),
-            func.min(col(TimelineEntry.at), type_=UTCDateTime()).label("at"),
-        )
-        .where(col(TimelineEntry.kind).in_(ACK_KINDS))
-        .group_by(col(TimelineEntry.alert_id))
-        .subquery()
+        sql_select(func.min(col(TimelineEntry.at), type_=UTCDateTime()))
+        .where(col(TimelineEntry.alert_id) == col(Alert.id), col(TimelineEntry.kind).in_(ACK_KINDS))
+        .scalar_subquery()
     )
     query = (
-        sql_select(col(Alert.id), col(Alert.created_at), first_ack.c.at, col(Alert.resolved_at))
-        .outerjoin(first_ack, first_ack.c.alert_id == col(Alert.id))
+        sql_select(col(Alert.id), col(Alert.created_at), first_ack, col(Alert.resolved_at))
         .where(col(Alert.created_at) >= start, col(Alert.created_at) < end, _alert_filter(service))
         .order_by(col(Alert.id))
     )

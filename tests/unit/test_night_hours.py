@@ -62,7 +62,7 @@ def night_minutes_by_walking(start: datetime, end: datetime, zone: ZoneInfo) -> 
     return minutes
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1_000, deadline=None)
 @given(
     zone=st.sampled_from(ZONES).map(ZoneInfo),
     start=st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2035, 12, 31)).map(

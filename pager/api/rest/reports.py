@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from pager.api.deps import RuntimeDep, ViewerDep
 from pager.api.rest.schedules import query_instant
@@ -19,6 +20,55 @@ from pager.services.errors import InvalidInput
 from pager.services.transactions import read_only
 
 router = APIRouter(tags=["analytics"])
+
+Seconds = float | None
+
+
+class AckPathOut(BaseModel):
+    to_first_page_s: Seconds = Field(examples=[4.2], description="Trigger to the first page handed over.")
+    to_delivered_s: Seconds = Field(examples=[11.3], description="Trigger to that page's delivery.")
+    to_ack_s: Seconds = Field(examples=[672.0], description="Trigger to the first acknowledgement.")
+
+
+class AlertFiguresOut(BaseModel):
+    count: int = Field(examples=[6])
+    mtta_s: Seconds = Field(examples=[672.0])
+    mttr_s: Seconds = Field(examples=[2220.0])
+    ack_path: AckPathOut
+    by_method: dict[str, AckPathOut] = Field(description="sms, voice and email.")
+
+
+class IncidentCountsOut(BaseModel):
+    count: int = Field(examples=[3])
+    mtta_s: Seconds = Field(examples=[525.0])
+    mttr_s: Seconds = Field(examples=[7200.0])
+
+
+class IncidentFiguresOut(IncidentCountsOut):
+    by_severity: dict[str, IncidentCountsOut] = Field(description="Every severity, SEV0 first.")
+
+
+class ResponderOut(BaseModel):
+    user: str = Field(examples=["berta"])
+    pages: int = Field(examples=[8])
+    night_pages: int = Field(examples=[3], description="Handed over 22:00-07:00 in their own zone.")
+    off_shift_pages: int = Field(examples=[4], description="Handed over while on call nowhere.")
+    on_call_hours: float = Field(examples=[36.0])
+    night_on_call_hours: float = Field(examples=[27.0])
+
+
+class ReportOut(BaseModel):
+    """The response report; docs/analytics.md defines every figure (means null over nothing)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from", examples=["2026-03-28T00:00:00+00:00"])
+    to: str = Field(examples=["2026-03-31T00:00:00+00:00"])
+    drills_excluded: int = Field(examples=[1])
+    alerts: AlertFiguresOut
+    incidents: IncidentFiguresOut
+    responders: list[ResponderOut]
+
 
 FromQuery = Annotated[
     str,
@@ -44,7 +94,12 @@ def _window(start: str, end: str) -> tuple[datetime, datetime]:
     return instants[0], instants[1]
 
 
-@router.get("/reports", summary="The response report of a window", responses=error_responses(401, 404, 422))
+@router.get(
+    "/reports",
+    summary="The response report of a window",
+    response_model=ReportOut,
+    responses=error_responses(401, 404, 422),
+)
 def report(
     runtime: RuntimeDep,
     _token: ViewerDep,
