@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
+from pager.db.session import session_scope
 from pager.services.alerting import alerts
 from pager.services.runtime import Runtime
 from tests.services.test_engine import T0, runtime, trigger
@@ -53,3 +54,16 @@ def test_a_resolve_without_an_ack_is_observed_as_a_resolve_only(runtime: Runtime
         0,
         180.0,
     )
+
+
+def test_a_rolled_back_ack_observes_nothing(runtime: Runtime) -> None:
+    before = figures()
+    alert_id = trigger(runtime)
+    with pytest.raises(RuntimeError), session_scope(runtime.engine) as session:
+        alerts.act_in_transaction(
+            session, runtime, alert_id, "ack", by="alice", now=T0 + timedelta(seconds=30)
+        )
+        raise RuntimeError("the caller failed after the ack was decided")
+    assert figures()["ack_count"] == before["ack_count"]
+    alerts.act_on_alert(runtime, alert_id, "ack", by="alice", now=T0 + timedelta(seconds=40))
+    assert figures()["ack_sum"] - before["ack_sum"] == 40.0
