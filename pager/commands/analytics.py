@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from pager.commands.common import parse_option_instant, print_json, reported_errors, runtime
+from pager.commands.common import (
+    cli_settings,
+    open_database,
+    parse_option_instant,
+    print_json,
+    reported_errors,
+    runtime,
+)
 from pager.commands.schedules import render_table
 from pager.core.response_report import REPORT_METHODS
 from pager.services.analytics.export import EXPORT_FORMATS, EXPORT_KINDS, export_text
@@ -58,14 +65,14 @@ def export(
 ) -> None:
     """Stream the window's alerts, pages, incidents, timeline lines or action items to stdout."""
     window = parse_option_instant("--from", start), parse_option_instant("--to", end)
-    pager = runtime(ctx)
+    engine = open_database(cli_settings(ctx))  # only the database: the config plays no part
     try:
         with reported_errors():
-            for piece in export_text(pager.engine, what, fmt, *window, drill=drill):
+            for piece in export_text(engine, what, fmt, *window, drill=drill):
                 sys.stdout.write(piece)
         sys.stdout.flush()
     finally:
-        pager.engine.dispose()
+        engine.dispose()
 
 
 def _seconds(value: float | None) -> str:
