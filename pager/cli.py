@@ -10,6 +10,7 @@ import typer
 from pager.commands import (
     action_items,
     alerts,
+    analytics,
     database,
     doctor,
     handoffs,
@@ -70,3 +71,4 @@ server.register(app)
 tokens.register(app)
 database.register(app)
 doctor.register(app)
+analytics.register(app)

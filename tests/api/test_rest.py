@@ -253,6 +253,8 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/schedules/team/calendar-tokens", "admin", None),
     ("POST", "/api/v1/schedules/team/calendar-tokens", "admin", None),
     ("DELETE", "/api/v1/schedules/team/calendar-tokens/{schedule_feed_token}", "admin", None),
+    ("GET", "/api/v1/reports?from=2026-03-01T00:00:00Z&to=2026-03-15T00:00:00Z", "viewer", None),
+    ("GET", "/api/v1/export/alerts?from=2026-03-01T00:00:00Z&to=2026-03-15T00:00:00Z", "viewer", None),
 ]
 
 

@@ -19,6 +19,7 @@ from pager.api.rest import (
     people,
     policies,
     postmortems,
+    reports,
     schedules,
     tokens,
     users,
@@ -39,5 +40,6 @@ for _module in (
     incidents,
     postmortems,
     action_items,
+    reports,
 ):
     router.include_router(_module.router)

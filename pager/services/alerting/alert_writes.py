@@ -22,6 +22,7 @@ from pager.db.alerts import add_timeline_entry, insert_timeline_entries
 from pager.db.outbox import cancel_pending_outbox, upsert_outbox
 from pager.db.row_updates import update_rows
 from pager.db.tables import Alert
+from pager.services.operations.response_metrics import ResponseTimes
 from pager.services.phone.email_links import LinkAction, link_url, make_link_token
 from pager.services.runtime import Runtime
 from pager.settings import signing_key
@@ -43,13 +44,17 @@ class AlertWriter:
         self._alert_changes: list[dict[str, Any]] = []
         self._timeline: list[dict[str, Any]] | None = [] if bulk else None
         self._pages: dict[str, dict[str, Any]] = {}  # outbox rows to write, by idempotency key
+        self._responses = ResponseTimes()  # acks and resolves, observed once committed
         event.listen(session, "before_commit", self._before_commit)
+        event.listen(session, "after_commit", lambda _session: self._responses.observe())
+        event.listen(session, "after_rollback", lambda _session: self._responses.discard())
 
     def apply(
         self, plan: AlertPlan, alert: AlertFacts, service: ServiceFacts | None, row: Alert | None
     ) -> None:
         """Write `plan` for `alert` (`row`: the alert's ORM object, when the caller holds one)."""
         self.set_columns(plan.alert_id, row, dict(plan.columns))
+        self._responses.note(alert.service_id, alert.state, plan.columns)
         for line in plan.timeline:
             self.timeline(line.alert_id, line.kind, line.message, dict(line.data) or None)
         for order in plan.pages:
@@ -105,6 +110,7 @@ class AlertWriter:
         self._alert_changes = []
         self._timeline = [] if self._timeline is not None else None
         self._pages = {}
+        self._responses.discard()
 
     def _before_commit(self, _session: Session) -> None:
         self.flush()
