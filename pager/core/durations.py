@@ -24,6 +24,10 @@ class DurationError(ValueError):
     """A duration or shift length that does not follow the grammar."""
 
 
+class DurationTooLong(DurationError):
+    """A well-formed duration over MAX_DURATION (a caller with a tighter limit names its own)."""
+
+
 @dataclass(frozen=True)
 class ShiftLength:
     """A rotation shift: `N` hours, days or weeks of naive local time, or `N` calendar months."""
@@ -67,7 +71,7 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
     if seconds == 0 and not allow_zero:
         raise DurationError(f"bad duration {text!r}: must be longer than zero")
     if seconds > MAX_DURATION.total_seconds():
-        raise DurationError(f"bad duration {text!r}: longer than {MAX_DURATION.days} days")
+        raise DurationTooLong(f"bad duration {text!r}: longer than {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from pager.core.alert import HoldEnded
-from pager.core.durations import DurationError, parse_duration
+from pager.core.durations import DurationError, DurationTooLong, parse_duration
 from pager.core.localtime import format_instant
 from pager.core.maintenance import AdHocWindow, overlapping
 from pager.db.maintenance import (
@@ -42,10 +42,10 @@ def window_length(text: str) -> timedelta:
     """`--for` / `for` as a duration (`30m`, `2h`, `1d`), at most MAX_WINDOW; InvalidInput otherwise."""
     try:
         length = parse_duration(text.strip())
+    except DurationTooLong:  # far over a year: too long for a window anyway
+        length = MAX_WINDOW + MAX_WINDOW
     except DurationError as exc:
         raise InvalidInput(f"window length {text!r}: {exc}") from None
-    except OverflowError:  # a number of units no timedelta holds: far too long anyway
-        length = MAX_WINDOW + MAX_WINDOW
     if length > MAX_WINDOW:
         raise InvalidInput(f"a maintenance window lasts at most {MAX_WINDOW.days} days, not {text!r}")
     return length
