@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0010_people"
+HEAD = "0012_console"
 TABLES = {
     "users",
     "contact_methods",
@@ -39,6 +39,7 @@ TABLES = {
     "maintenance_windows",
     "handoff_cursors",
     "handoff_notes",
+    "console_login_links",
 }
 
 
