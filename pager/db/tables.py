@@ -388,4 +388,4 @@ class HandledProviderRequest(SQLModel, table=True):
 
 
 # The console's used login links live with their queries (registered here, with every other table).
-from pager.db.login_links import UsedLoginLink  # noqa: E402
+from pager.db.login_links import UsedLoginLink  # noqa: E402, F401
