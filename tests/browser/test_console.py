@@ -149,6 +149,8 @@ def test_a_triggered_alert_appears_live_and_is_acknowledged_from_its_page(
     expect(page.locator("#alert-status")).to_have_text("acknowledged")
     expect(page.locator("#timeline li").filter(has_text="acknowledged by console:demo")).to_have_count(1)
     assert page.locator("#timeline li").count() > entries
+    expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)  # done; resolve is left
+    expect(page.get_by_role("button", name="Resolve")).to_be_visible()
     check_accessibility(page, "alert", screenshot_dir)
     assert demo.api("GET", f"/api/v1/alerts/{alert_id}").json()["acknowledged_by"] == "console:demo"
 

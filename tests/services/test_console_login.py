@@ -63,8 +63,12 @@ def test_a_link_logs_its_person_in_once_as_responder(engine: Engine) -> None:
 
 def test_a_link_expires_after_15_minutes_and_a_forged_one_never_works(engine: Engine) -> None:
     ann, _ = _people(engine)
-    assert redeem_login_link(engine, KEY, link_token(KEY, NOW, user_id=ann), NOW + timedelta(minutes=15)) is None
-    assert redeem_login_link(engine, KEY, link_token("another-key-" + "x" * 24, NOW, user_id=ann), NOW) is None
+    assert (
+        redeem_login_link(engine, KEY, link_token(KEY, NOW, user_id=ann), NOW + timedelta(minutes=15)) is None
+    )
+    assert (
+        redeem_login_link(engine, KEY, link_token("another-key-" + "x" * 24, NOW, user_id=ann), NOW) is None
+    )
     assert redeem_login_link(engine, KEY, "not-a-token", NOW) is None
     # A refused link was not used up: the same link, in time, still works.
     fresh = link_token(KEY, NOW, user_id=ann)
@@ -96,7 +100,9 @@ def test_the_demo_link_logs_in_with_its_tokens_role_until_the_token_is_revoked(e
     assert visitor_of(engine, session) is None
 
 
-def test_an_emailed_link_goes_to_verified_addresses_only_and_nobody_else_learns_anything(engine: Engine) -> None:
+def test_an_emailed_link_goes_to_verified_addresses_only_and_nobody_else_learns_anything(
+    engine: Engine,
+) -> None:
     _people(engine)
     email_login_link(engine, KEY, URL, "bob", NOW)  # no verified email
     email_login_link(engine, KEY, URL, "nobody", NOW)  # no such person

@@ -10,7 +10,7 @@ htmx) must match the session's, else 403, before the route runs. Roles are the A
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from pager.api.deps import NowDep, RuntimeDep
-from pager.core.localtime import format_instant
 from pager.services.console.sessions import (
     SESSION_COOKIE,
     SESSION_LENGTH,
@@ -38,7 +37,9 @@ from pager.settings import require_secret_key
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters["instant"] = lambda value: format_instant(value) if value else "-"
+templates.env.filters["instant"] = lambda value: (
+    f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if value else "-"
+)
 
 
 @dataclass
