@@ -138,7 +138,7 @@ def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (no cookies) and page, phone-sized viewport optional per test."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     opened = context.new_page()
-    opened.set_default_timeout(10_000)
+    opened.set_default_timeout(20_000)
     try:
         yield opened
     finally:

@@ -70,7 +70,7 @@ def test_an_emailed_link_logs_a_person_in_as_responder(demo: Demo, page: Page, s
     sent = wait_until(
         "the login email to alice",
         lambda: re.search(r"page method=email to=alice@example\.com .*? body=(\".*\")$", demo.log(), re.M),
-        timeout=15,
+        timeout=30,
     )
     link = re.search(r"(http://\S+/login/link\?token=[\w.%-]+)", json.loads(sent.group(1)))
     assert link is not None, sent.group(0)
@@ -138,7 +138,7 @@ def test_a_triggered_alert_appears_live_and_is_acknowledged_from_its_page(
     summary = "Browser test: checkout error rate above 5%"
     alert_id = triggered_alert(demo, summary)
     # No reload: the table's htmx poll brings the new alert in.
-    expect(page.get_by_role("link", name=summary)).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("link", name=summary)).to_be_visible(timeout=30_000)
     check_accessibility(page, "alerts", screenshot_dir)
 
     page.get_by_role("link", name=summary).click()

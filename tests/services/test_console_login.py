@@ -28,6 +28,7 @@ from pager.services.console.sessions import (
     unseal,
     visitor_of,
 )
+from pager.services.operations.housekeeping import USED_LOGIN_LINK_RETENTION, prune_expired
 from pager.services.people.edits import set_active
 from pager.services.people.tokens import create_api_token, revoke_api_token
 from pager.services.people.users import add_user
@@ -133,3 +134,10 @@ def test_a_session_cookie_is_signed_and_expires() -> None:
     assert unseal(KEY, sealed[:-2] + "xx", NOW) is None
     assert csrf_matches(session, session.csrf)
     assert not csrf_matches(session, None) and not csrf_matches(session, session.csrf + "x")
+
+
+def test_housekeeping_forgets_used_links_after_a_day_when_they_have_long_expired(engine: Engine) -> None:
+    ann, _ = _people(engine)
+    assert redeem_login_link(engine, KEY, link_token(KEY, NOW, user_id=ann), NOW) is not None
+    assert prune_expired(engine, NOW + USED_LOGIN_LINK_RETENTION) == 0
+    assert prune_expired(engine, NOW + USED_LOGIN_LINK_RETENTION + timedelta(seconds=1)) == 1
