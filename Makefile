@@ -1,10 +1,11 @@
-# `make run` starts the demo; `make test` runs lint, types and the whole suite. Both install into .venv.
+# `make run` starts the demo; `make test` runs lint, types and the whole suite (installing Debian's chromium
+# for the browser tests when it is missing). Both install into .venv.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest bench lock clean
+.PHONY: run test lint typecheck pytest chromium bench lock clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +24,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy pager
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The console's browser tests (tests/browser) drive Debian's chromium through Playwright (whose own
+# browser download is not used): installed here when missing and we are root, else a clear failure.
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium for the browser tests"; \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	else \
+		echo "error: $(CHROMIUM) is missing; the browser tests (tests/browser) need Debian's chromium:" \
+			"run 'apt-get install -y chromium' as root" >&2; \
+		exit 1; \
+	fi
 
 test: lint typecheck pytest
 

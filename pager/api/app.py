@@ -48,7 +48,15 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
                 thread.join(timeout=10)
             token_usage.shutdown()
 
-    app = FastAPI(title="pager", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    # /docs is the console's: Swagger UI from pager's own files (offline), not the CDN default.
+    app = FastAPI(
+        title="pager",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     token_usage = TokenUsageWriter(runtime)
     app.state.token_usage = token_usage
@@ -77,6 +85,7 @@ def _feature_routers() -> list[APIRouter]:
         "calendars",
         "heartbeat_monitors",
         "rest",
+        "console",
     ):
         try:
             module = importlib.import_module(f"pager.api.{name}")

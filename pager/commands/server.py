@@ -99,8 +99,8 @@ def demo(ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = 
     pager.notifiers = {method: ConsoleNotifier(method) for method in ("sms", "voice", "email")}
     now = now_utc()
     print(demo_on_call(pager, now))
-    token, services = seed_demo(pager, now)
-    print(demo_banner(pager.settings.public_url, token, services))
+    token, services, login_url = seed_demo(pager, now)
+    print(demo_banner(pager.settings.public_url, token, services, login_url))
     _serve(pager, host, port, run_worker=True)
 
 
@@ -196,12 +196,17 @@ def _until(delta: timedelta) -> str:
     return f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
 
 
-def demo_banner(public_url: str, token: str, services: Iterable[tuple[str, str]]) -> str:
-    """What a new user needs next: the URL, the token, the keys and a curl that fires an alert."""
+def demo_banner(
+    public_url: str, token: str, services: Iterable[tuple[str, str]], login_url: str | None = None
+) -> str:
+    """What a new user needs next: the console and its login link, the URL, the token, the keys and a
+    curl that fires an alert."""
     services = list(services)
     lines = [
         "",
         f"pager demo is running at {public_url}  (API docs: {public_url}/docs)",
+        f"web console: {public_url}/",
+        *([f"  log in with one click (works once, for 15 minutes): {login_url}"] if login_url else []),
         f"admin API token (shown once): {token}",
         "",
         "integration keys:",

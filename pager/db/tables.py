@@ -386,3 +386,7 @@ class HandledProviderRequest(SQLModel, table=True):
 
     request_key: str = Field(primary_key=True, max_length=200)
     handled_at: datetime = instant_field(index=True)
+
+
+# The console's used login links live with their queries (registered here, with every other table).
+from pager.db.login_links import UsedLoginLink  # noqa: E402, F401

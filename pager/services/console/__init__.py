@@ -1,0 +1,1 @@
+"""The web console's sessions and logins (docs/console.md)."""
