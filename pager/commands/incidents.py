@@ -12,6 +12,7 @@ import typer
 
 from pager.commands.common import (
     database_session,
+    fail,
     fail_with,
     now_utc,
     parse_option_instant,
@@ -24,8 +25,15 @@ from pager.commands.schedules import render_table
 from pager.config.errors import ConfigInvalid
 from pager.config.loader import load_config
 from pager.core.incident_model import IncidentRules
+from pager.core.localtime import format_instant
 from pager.services.alerting.catalog import sync_declared_services
-from pager.services.incidents.changes import add_note, change_severity, change_status, set_milestone
+from pager.services.incidents.changes import (
+    add_note,
+    change_severity,
+    change_status,
+    set_customer_impact,
+    set_milestone,
+)
 from pager.services.incidents.declaring import declare
 from pager.services.incidents.roles import assign_role
 from pager.services.incidents.views import list_incidents, show_incident
@@ -213,6 +221,29 @@ def severity_command(
             session, rules, incident_id, severity, reason=reason, actor=by, now=now_utc()
         )
     print(f"incident {incident.id} is {incident.severity}")
+
+
+@incident_app.command("impact")
+def impact_command(
+    ctx: typer.Context,
+    incident_id: IdArgument,
+    state: Annotated[str, typer.Argument(metavar="on|off", help="on: customers are affected; off: not.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; shown on the timeline.")] = "",
+    by: ByOption = "system",
+) -> None:
+    """Say whether customers are affected (with impact, status updates fall due and overdue ones page)."""
+    if state not in ("on", "off"):
+        fail(f"impact must be on or off, not {state!r}")
+    rules = incident_rules(ctx)
+    with database_session(ctx) as session:
+        incident = set_customer_impact(
+            session, rules, incident_id, state == "on", reason=reason, actor=by, now=now_utc()
+        )
+        due = incident.next_update_due_at
+    print(
+        f"incident {incident.id}: customer impact {state}"
+        + (f"; next update due {format_instant(due)}" if due else "")
+    )
 
 
 @incident_app.command("role")

@@ -236,6 +236,7 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/incidents/{incident}", "viewer", None),
     ("POST", "/api/v1/incidents/{incident}/status", "responder", {"status": "identified"}),
     ("POST", "/api/v1/incidents/{incident}/severity", "responder", {"severity": "SEV0"}),
+    ("POST", "/api/v1/incidents/{incident}/impact", "responder", {"customer_impact": True}),
     ("POST", "/api/v1/incidents/{incident}/roles", "responder", {"role": "sme", "user": "carol"}),
     ("POST", "/api/v1/incidents/{incident}/notes", "responder", {"text": "looking"}),
     (

@@ -13,7 +13,13 @@ from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services.alerting import alerts
 from pager.services.errors import Conflict, DomainError, InvalidInput, NotFound
-from pager.services.incidents.changes import add_note, change_severity, change_status, set_milestone
+from pager.services.incidents.changes import (
+    add_note,
+    change_severity,
+    change_status,
+    set_customer_impact,
+    set_milestone,
+)
 from pager.services.incidents.roles import assign_role
 from pager.services.incidents.views import list_incidents
 from pager.services.operations.config_watch import config_fingerprint
@@ -146,6 +152,29 @@ def test_severity_change_moves_the_update_due_instant(runtime: Runtime) -> None:
     assert doc["severity"] == "SEV0"
     assert doc["next_update_due"] == (T0 + timedelta(minutes=15)).isoformat()
     assert doc["timeline"][-1]["text"] == "severity changed from SEV2 to SEV0 by bob: all regions"
+
+
+def test_customer_impact_set_later_starts_the_cadence_from_then_and_cleared_stops_it(
+    runtime: Runtime,
+) -> None:
+    incident_id = declared(runtime, severity="SEV2")  # as an automatic declare opens one: no impact
+    assert shown(runtime, incident_id)["next_update_due"] is None
+    rules = runtime.config.incidents
+    later = T0 + timedelta(hours=2)
+    run(
+        runtime,
+        lambda s: set_customer_impact(
+            s, rules, incident_id, True, reason="EU checkout", actor="bob", now=later
+        ),
+    )
+    doc = shown(runtime, incident_id)
+    assert doc["customer_impact"] is True
+    assert doc["next_update_due"] == (later + timedelta(minutes=60)).isoformat()  # not overdue at once
+    assert doc["timeline"][-1]["text"] == "affects customers (set by bob): EU checkout"
+    with pytest.raises(InvalidInput, match="already affects customers"):
+        run(runtime, lambda s: set_customer_impact(s, rules, incident_id, True, actor="bob", now=later))
+    run(runtime, lambda s: set_customer_impact(s, rules, incident_id, False, actor="bob", now=later))
+    assert shown(runtime, incident_id)["next_update_due"] is None
 
 
 def test_milestones_keep_their_order_and_impact_start_may_be_backdated(runtime: Runtime) -> None:

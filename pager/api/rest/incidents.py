@@ -17,7 +17,13 @@ from pager.api.deps import NowDep, ResponderDep, RuntimeDep, ViewerDep
 from pager.api.rest.pages import PageDep, slice_page
 from pager.api.rest.schemas import PLAIN_TEXT, BodyInstant, IdPath, Name, Paginated, error_responses
 from pager.core.incident_model import IncidentRole, IncidentSeverity, IncidentStatus, Milestone
-from pager.services.incidents.changes import add_note, change_severity, change_status, set_milestone
+from pager.services.incidents.changes import (
+    add_note,
+    change_severity,
+    change_status,
+    set_customer_impact,
+    set_milestone,
+)
 from pager.services.incidents.declaring import declare
 from pager.services.incidents.records import actor_of_token
 from pager.services.incidents.roles import assign_role
@@ -99,6 +105,11 @@ class StatusChange(BaseModel):
 
 class SeverityChange(BaseModel):
     severity: IncidentSeverity = Field(examples=["SEV0"])
+    reason: Reason
+
+
+class ImpactChange(BaseModel):
+    customer_impact: bool = Field(examples=[True])
     reason: Reason
 
 
@@ -214,6 +225,23 @@ def severity(
         incident_id,
         lambda s, actor: change_severity(
             s, rules, incident_id, body.severity, reason=body.reason, actor=actor, now=now
+        ),
+    )
+
+
+@router.post("/{incident_id}/impact", summary="Set whether customers are affected", responses=ChangeErrors)
+def impact(
+    incident_id: IdPath, body: ImpactChange, runtime: RuntimeDep, now: NowDep, token: ResponderDep
+) -> IncidentPublic:
+    """Customers affected or not: with impact, status updates fall due on the severity's cadence
+    (and an overdue one pages); without, none is due. Needs a responder token."""
+    rules = runtime.config.incidents
+    return _acting(
+        runtime,
+        token,
+        incident_id,
+        lambda s, actor: set_customer_impact(
+            s, rules, incident_id, body.customer_impact, reason=body.reason, actor=actor, now=now
         ),
     )
 

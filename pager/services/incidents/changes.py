@@ -158,6 +158,48 @@ def change_severity(
     return incident
 
 
+def set_customer_impact(
+    session: Session,
+    rules: IncidentRules,
+    incident_id: int,
+    affected: bool,
+    *,
+    reason: str = "",
+    actor: str,
+    now: datetime,
+) -> Incident:
+    """Say whether customers are affected: with impact, status updates fall due every `update_every`
+    (from the last update, or from now when none was posted yet); without, no update is due."""
+    reason = " ".join(reason.split())
+    if len(reason) > MAX_TEXT:
+        raise InvalidInput(f"reason is longer than {MAX_TEXT} characters")
+    incident = locked_incident(session, incident_id)
+    refuse_if_closed(incident)
+    if incident.customer_impact == affected:
+        state = "already affects customers" if affected else "already has no customer impact"
+        raise InvalidInput(f"incident {incident.number} {state}")
+    incident.customer_impact = affected
+    if affected and incident.last_update_at is None:
+        # The cadence counts from the declaration; an incident found to affect customers an hour
+        # in is not an hour overdue at once: its first update is due `update_every` from now.
+        incident.last_update_at = now
+    incident.updated_at = now
+    move_update_due(session, incident, rules, now)
+    save_incident(session, incident)
+    because = f": {reason}" if reason else ""
+    what = "affects customers" if affected else "no longer affects customers"
+    record(
+        session,
+        incident,
+        now,
+        "impact_changed",
+        actor,
+        f"{what} (set by {actor}){because}",
+        {"customer_impact": affected},
+    )
+    return incident
+
+
 def set_milestone(
     session: Session,
     rules: IncidentRules,
