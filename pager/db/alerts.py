@@ -30,14 +30,17 @@ def find_open_alert(session: Session, service_id: str, dedup_key: str, *, lock: 
         Alert.service_id == service_id, Alert.dedup_key == dedup_key, Alert.status != "resolved"
     )
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     return session.exec(query).first()
 
 
 def lock_alert(session: Session, alert_id: int) -> Alert | None:
     """Alert `alert_id`, freshly read with its row locked until commit (None: no such alert)."""
     query = (
-        select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
+        select(Alert)
+        .where(Alert.id == alert_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     )
     return session.exec(query).first()
 
@@ -84,7 +87,7 @@ def claim_due_alerts(session: Session, now: datetime, *, limit: int = 100) -> li
         .where(Alert.status != "resolved", col(Alert.next_action_at) <= now)
         .order_by(col(Alert.next_action_at), col(Alert.id))
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     return [DueAlert(a or 0, service, summary, state) for a, service, summary, state in session.exec(query)]
 

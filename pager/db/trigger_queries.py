@@ -104,7 +104,7 @@ def _open_alert_query() -> Any:
             c.dedup_key == bindparam("dedup_key"),
             c.status != literal_column("'resolved'"),
         )
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
 
 
