@@ -21,6 +21,7 @@ from pager.commands import (
     simulate,
     tokens,
     users,
+    webhooks,
     worker,
 )
 from pager.commands.common import CliState
@@ -62,3 +63,4 @@ server.register(app)
 tokens.register(app)
 database.register(app)
 doctor.register(app)
+webhooks.register(app)

@@ -27,6 +27,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.services.calendars.handoffs import HANDOFF_CHECK_EVERY, run_handoffs
 from pager.services.delivery.reconciliation import RECONCILE_EVERY, reconcile_uncertain
+from pager.services.integrations.webhook_delivery import WEBHOOKS_EVERY, run_webhooks
 from pager.services.operations.deadman import DeadmanSwitch
 from pager.services.operations.housekeeping import HOUSEKEEPING_EVERY, prune_expired
 from pager.services.runtime import Runtime
@@ -74,6 +75,15 @@ def periodic_jobs(runtime: Runtime, deadman: DeadmanSwitch | None = None) -> lis
             "handoffs",
             HANDOFF_CHECK_EVERY,
             lambda now: run_handoffs(runtime, now),
+            at_start=True,
+            misfire_grace=RECONCILE_GRACE,
+        ),
+        # Outgoing webhooks: new timeline entries become deliveries, due deliveries are posted
+        # (docs/integrations.md). Off the delivery loop: a slow receiver never delays a page.
+        PeriodicJob(
+            "webhooks",
+            WEBHOOKS_EVERY,
+            lambda now: run_webhooks(runtime, now),
             at_start=True,
             misfire_grace=RECONCILE_GRACE,
         ),

@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0011_incidents"
+HEAD = "0013_webhooks"
 TABLES = {
     "users",
     "contact_methods",
@@ -47,6 +47,9 @@ TABLES = {
     "incident_updates",
     "postmortems",
     "action_items",
+    "webhook_subscriptions",
+    "webhook_cursors",
+    "webhook_deliveries",
 }
 
 
