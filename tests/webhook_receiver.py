@@ -43,7 +43,9 @@ def receiver(answers: list[int] | None = None, then: int = 200) -> Iterator[Rece
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             with lock:
-                state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                state.requests.append(
+                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 status = state.next_status()
             self.send_response(status)
             self.send_header("content-type", "text/plain")

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from freezegun import freeze_time
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -57,8 +57,14 @@ def declare_and_resolve(runtime: Runtime) -> int:
     """Incident 7: declared, moved to identified, then resolved 90 minutes after declared."""
     with session_scope(runtime.engine) as session:
         incident = Incident(
-            number=7, title="Checkout down", severity="SEV1", status="investigating",
-            declared_by="alice", declared_at=T0, created_at=T0, updated_at=T0,
+            number=7,
+            title="Checkout down",
+            severity="SEV1",
+            status="investigating",
+            declared_by="alice",
+            declared_at=T0,
+            created_at=T0,
+            updated_at=T0,
         )
         session.add(incident)
         session.flush()
@@ -104,7 +110,12 @@ def test_signed_deliveries_are_retried_with_the_same_id_and_kept_in_order(runtim
     ids = [r.headers["webhook-id"] for r in hook.requests]
     assert ids[0] == ids[1] and len(set(ids)) == 4
     types = [r.json()["type"] for r in hook.requests[1:]]
-    assert types == ["incident.declared", "incident.status_changed", "incident.status_changed", "incident.resolved"]
+    assert types == [
+        "incident.declared",
+        "incident.status_changed",
+        "incident.status_changed",
+        "incident.resolved",
+    ]
     resolved = hook.requests[-1].json()["data"]
     assert resolved["number"] == 7 and resolved["duration_s"] == 5400 and resolved["to"] == "resolved"
     with session_scope(runtime.engine, read_only=True) as session:
@@ -116,7 +127,9 @@ def test_alert_events_reach_slack_and_mattermost_as_incoming_webhook_messages(ru
     with receiver() as slack, receiver() as mattermost:
         subscribe(runtime, slack.url, ["alert.triggered", "alert.acknowledged"], "slack")
         subscribe(runtime, mattermost.url, ["alert.triggered"], "mattermost")
-        alert_id = alerts.trigger_alert(runtime, service_id="api", summary="Disk full", now=T0, dedup_key="d").alert_id
+        alert_id = alerts.trigger_alert(
+            runtime, service_id="api", summary="Disk full", now=T0, dedup_key="d"
+        ).alert_id
         alerts.act_on_alert(runtime, alert_id, "ack", by="alice", now=T0 + timedelta(seconds=1))
         run_until(runtime, 6, 10)
     slack_bodies = [r.json() for r in slack.requests]
@@ -131,7 +144,9 @@ def test_alert_events_reach_slack_and_mattermost_as_incoming_webhook_messages(ru
     assert kinds.count("webhook_sent") == 3
 
 
-def test_a_receiver_that_always_fails_gets_its_subscription_paused_and_nothing_is_lost(runtime: Runtime) -> None:
+def test_a_receiver_that_always_fails_gets_its_subscription_paused_and_nothing_is_lost(
+    runtime: Runtime,
+) -> None:
     with receiver(then=500) as hook:
         subscription_id, _ = subscribe(runtime, hook.url, INCIDENT_EVENTS)
         declare_and_resolve(runtime)
@@ -149,7 +164,12 @@ def test_a_receiver_that_always_fails_gets_its_subscription_paused_and_nothing_i
             resume_webhook(session, subscription_id)
         run_until(runtime, 900, 910)
     types = [r.json()["type"] for r in hook.requests[attempts:]]
-    assert types == ["incident.declared", "incident.status_changed", "incident.status_changed", "incident.resolved"]
+    assert types == [
+        "incident.declared",
+        "incident.status_changed",
+        "incident.status_changed",
+        "incident.resolved",
+    ]
     with session_scope(runtime.engine, read_only=True) as session:
         assert session.get(WebhookSubscription, subscription_id).state == "active"  # type: ignore[union-attr]
 
@@ -160,7 +180,12 @@ def test_a_4xx_fails_the_delivery_for_good_and_the_next_event_goes(runtime: Runt
         declare_and_resolve(runtime)
         run_until(runtime, 5, 12)
     types = [r.json()["type"] for r in hook.requests]
-    assert types == ["incident.declared", "incident.status_changed", "incident.status_changed", "incident.resolved"]
+    assert types == [
+        "incident.declared",
+        "incident.status_changed",
+        "incident.status_changed",
+        "incident.resolved",
+    ]
     with session_scope(runtime.engine, read_only=True) as session:
         statuses = [d.status for d in session.exec(select(WebhookDelivery).order_by(WebhookDelivery.id))]
     assert statuses == ["failed", "sent", "sent", "sent"]

@@ -18,6 +18,7 @@ from pager.api.rest import (
     schedules,
     tokens,
     users,
+    webhooks,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -31,5 +32,6 @@ for _module in (
     maintenance,
     tokens,
     heartbeat_monitors,
+    webhooks,
 ):
     router.include_router(_module.router)
