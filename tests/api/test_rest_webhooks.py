@@ -14,9 +14,15 @@ from pager.commands import webhooks as webhook_commands
 from pager.db.session import session_scope
 from pager.services.integrations.webhooks import list_webhooks
 from pager.services.runtime import Runtime
-from tests.api.test_rest import auth, client, runtime, tokens  # noqa: F401  (fixtures)
+from tests.api import test_rest
+from tests.api.test_rest import auth
 
 pytestmark = pytest.mark.database
+
+# The REST tests' fixtures: a runtime with alice, bob and carol, a token per role, a test client.
+runtime = test_rest.runtime
+tokens = test_rest.tokens
+client = test_rest.client
 
 
 def stored(runtime: Runtime) -> int:
@@ -36,7 +42,7 @@ def test_admins_add_list_resume_and_remove_webhooks(
     assert document["secret"].startswith("whsec_")
     listed = client.get("/api/v1/webhooks", headers=auth(tokens, "admin"))
     assert listed.status_code == 200 and document["secret"] not in listed.text
-    (row,) = listed.json()["items"] if "items" in listed.json() else listed.json()
+    (row,) = listed.json()["items"]
     assert row["state"] == "active" and row["format"] == "mattermost"
     resumed = client.post(f"/api/v1/webhooks/{document['id']}/resume", headers=auth(tokens, "admin"))
     assert resumed.status_code == 200
