@@ -118,6 +118,7 @@ def test_each_job_is_scheduled_with_its_interval_and_runs_at_once_or_after_one_i
     assert {name: job.trigger.interval for name, job in jobs.items()} == {
         "reconcile": timedelta(seconds=1),
         "handoffs": timedelta(seconds=5),
+        "webhooks": timedelta(seconds=1),
         "housekeeping": timedelta(hours=1),
         "deadman": timedelta(seconds=60),
     }
@@ -126,6 +127,7 @@ def test_each_job_is_scheduled_with_its_interval_and_runs_at_once_or_after_one_i
     assert {name: job.misfire_grace_time for name, job in jobs.items()} == {
         "reconcile": 30,
         "handoffs": 30,
+        "webhooks": 30,
         "housekeeping": 3600,
         "deadman": 60,
     }
@@ -133,6 +135,7 @@ def test_each_job_is_scheduled_with_its_interval_and_runs_at_once_or_after_one_i
     assert jobs["reconcile"].next_run_time <= datetime.now(UTC)
     assert jobs["handoffs"].next_run_time <= datetime.now(UTC)
     assert jobs["housekeeping"].next_run_time <= datetime.now(UTC)
+    assert jobs["webhooks"].next_run_time <= datetime.now(UTC)
     assert jobs["deadman"].next_run_time >= before + timedelta(seconds=59)
     # The scheduler's own arithmetic at an injected instant: then every interval after that.
     for job in jobs.values():
@@ -141,7 +144,7 @@ def test_each_job_is_scheduled_with_its_interval_and_runs_at_once_or_after_one_i
     assert checker.count == 0
 
     without = build_scheduler(periodic_jobs(runtime), Clock(T0))
-    assert {job.id for job in without.get_jobs()} == {"reconcile", "handoffs", "housekeeping"}
+    assert {job.id for job in without.get_jobs()} == {"reconcile", "handoffs", "webhooks", "housekeeping"}
 
 
 def test_every_job_runs_when_due_with_now_from_the_worker_clock(
@@ -184,7 +187,7 @@ def test_a_running_worker_runs_its_periodic_jobs(
     try:
         wait_for("the scheduler", lambda: len(schedulers) == 1 and schedulers[0].running)
         jobs = {job.id: job.func for job in schedulers[0].get_jobs()}
-        assert set(jobs) == {"reconcile", "handoffs", "housekeeping", "deadman"}
+        assert set(jobs) == {"reconcile", "handoffs", "webhooks", "housekeeping", "deadman"}
         wait_for("each job to run", lambda: all(run.runs >= 1 for run in jobs.values()))
         wait_for("the housekeeping", lambda: request_keys(runtime) == ["sms:recent"])
         wait_for("pings", lambda: checker.count >= 2)
