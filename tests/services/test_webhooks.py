@@ -15,12 +15,15 @@ from sqlmodel import Session, select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from pager.adapters.webhook_sender import WebhookOutcome
 from pager.db.incident_tables import Incident, IncidentEvent
 from pager.db.incident_timeline import add_incident_event
 from pager.db.session import session_scope
 from pager.db.tables import TimelineEntry
 from pager.db.webhook_tables import WebhookDelivery, WebhookSubscription
 from pager.services.alerting import alerts, catalog
+from pager.services.integrations.webhook_delivery import send_due_webhooks
+from pager.services.integrations.webhook_events import queue_webhook_events
 from pager.services.integrations.webhooks import add_webhook, list_webhooks, resume_webhook
 from pager.services.people import users
 from pager.services.runtime import Runtime
@@ -189,3 +192,22 @@ def test_a_4xx_fails_the_delivery_for_good_and_the_next_event_goes(runtime: Runt
     with session_scope(runtime.engine, read_only=True) as session:
         statuses = [d.status for d in session.exec(select(WebhookDelivery).order_by(WebhookDelivery.id))]
     assert statuses == ["failed", "sent", "sent", "sent"]
+
+
+def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again_after_its_lease(
+    runtime: Runtime,
+) -> None:
+    def dies(message: object) -> WebhookOutcome:
+        raise RuntimeError("worker killed mid-post")
+
+    with receiver() as hook:
+        subscribe(runtime, hook.url, ["incident.declared"])
+        declare_and_resolve(runtime)
+        queue_webhook_events(runtime, T0 + timedelta(seconds=5))
+        with pytest.raises(RuntimeError):
+            send_due_webhooks(runtime, T0 + timedelta(seconds=5), dies)
+        run_until(runtime, 6, 60, step=9)
+        assert hook.requests == []  # still within the lease: not sent twice at once
+        run_until(runtime, 66, 66)
+    (request,) = hook.requests
+    assert request.json()["type"] == "incident.declared"

@@ -39,6 +39,7 @@ class _Claimed:
 
 
 WEBHOOKS_EVERY = timedelta(seconds=1)
+SENDING_LEASE = timedelta(seconds=60)  # longer than the post's timeout
 
 
 def run_webhooks(runtime: Runtime, now: datetime, post: Poster = post_webhook) -> int:
@@ -65,7 +66,8 @@ def send_due_webhooks(runtime: Runtime, now: datetime, post: Poster = post_webho
 
 def _claim(session: Session, now: datetime, public_url: str) -> list[_Claimed]:
     unsettled = list(unsettled_deliveries(session))
-    due = [row for row in unsettled if row.status == "pending" and row.next_attempt_at <= now]
+    # A `sending` row past its lease was left by a worker that died mid-post: sent again, same id.
+    due = [row for row in unsettled if row.next_attempt_at <= now]
     chosen = set(in_order_sendable((_queued(r) for r in due), (_queued(r) for r in unsettled)))
     claimed: list[_Claimed] = []
     for row in due:
@@ -75,6 +77,7 @@ def _claim(session: Session, now: datetime, public_url: str) -> list[_Claimed]:
         assert subscription is not None and row.id is not None
         row.status = "sending"
         row.attempts += 1
+        row.next_attempt_at = now + SENDING_LEASE
         save(session, row)
         data = {**row.data, **_links(row, public_url)}
         body = {
