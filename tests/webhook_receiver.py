@@ -27,6 +27,7 @@ class Receiver:
 
     answers: list[int] = field(default_factory=list)
     then: int = 200
+    location: str = ""  # sent as `Location` with every answer when set (a redirect)
     requests: list[Received] = field(default_factory=list)
     url: str = ""
 
@@ -49,6 +50,8 @@ def receiver(answers: list[int] | None = None, then: int = 200) -> Iterator[Rece
                 status = state.next_status()
             self.send_response(status)
             self.send_header("content-type", "text/plain")
+            if state.location:
+                self.send_header("location", state.location)
             self.end_headers()
             self.wfile.write(b"ok" if status < 300 else b"no")
 

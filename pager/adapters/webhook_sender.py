@@ -1,6 +1,10 @@
 """Posting one outgoing webhook (docs/integrations.md): `standard` signed per the Standard Webhooks
-spec with the `standardwebhooks` library, `slack` through slack-sdk's WebhookClient, `mattermost`
-as a plain JSON POST. Never follows a redirect. The secret is never logged.
+spec with the `standardwebhooks` library; `slack` and `mattermost` as a plain JSON POST of the
+incoming-webhook message. Never follows a redirect. The secret is never logged.
+
+slack-sdk's WebhookClient is not used: it posts through urllib's default opener, which follows a
+301/302/303 to any host (as a GET), and a webhook must never be redirected elsewhere; the message
+body it would send is the same `{"text": ...}` posted here.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 import httpx
-from slack_sdk.webhook import WebhookClient
 from standardwebhooks import Webhook
 
 WebhookOutcomeKind = Literal["sent", "transient", "permanent"]
@@ -50,8 +53,6 @@ def outcome_of_status(status: int) -> WebhookOutcome:
 
 def post_webhook(message: WebhookMessage, timeout: float = TIMEOUT_SECONDS) -> WebhookOutcome:
     """Send one webhook and say how it went; never raises for a network failure."""
-    if message.format == "slack":
-        return _post_slack(message, timeout)
     payload = json.dumps(message.body, separators=(",", ":"), ensure_ascii=False)
     headers = {"content-type": "application/json", "user-agent": "pager-webhooks"}
     if message.format == "standard":
@@ -70,11 +71,3 @@ def post_webhook(message: WebhookMessage, timeout: float = TIMEOUT_SECONDS) -> W
         return WebhookOutcome("transient", f"connection: {type(error).__name__}: {error}")
     return outcome_of_status(response.status_code)
 
-
-def _post_slack(message: WebhookMessage, timeout: float) -> WebhookOutcome:
-    client = WebhookClient(message.url, timeout=max(1, int(timeout)))
-    try:
-        response = client.send_dict(message.body)
-    except (OSError, ValueError) as error:
-        return WebhookOutcome("transient", f"connection: {type(error).__name__}: {error}")
-    return outcome_of_status(response.status_code)
