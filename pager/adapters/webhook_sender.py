@@ -70,4 +70,3 @@ def post_webhook(message: WebhookMessage, timeout: float = TIMEOUT_SECONDS) -> W
     except httpx.HTTPError as error:
         return WebhookOutcome("transient", f"connection: {type(error).__name__}: {error}")
     return outcome_of_status(response.status_code)
-

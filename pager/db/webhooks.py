@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from pager.db.incident_tables import Incident, IncidentEvent, IncidentRoleAssignment
@@ -149,3 +151,25 @@ def incident_facts(session: Session, incident_id: int) -> dict[str, Any]:
         start = incident.impact_started_at or incident.declared_at
         facts["duration_s"] = int((incident.resolved_at - start).total_seconds())
     return facts
+
+
+def newest_timeline_ids(session: Session) -> tuple[int, int]:
+    """The highest id in alert_timeline and in incident_timeline (0 when empty)."""
+    alert = session.exec(select(func.max(TimelineEntry.id))).one()
+    incident = session.exec(select(func.max(IncidentEvent.id))).one()
+    return alert or 0, incident or 0
+
+
+def any_delivery_due(session: Session, now: datetime) -> bool:
+    """Whether a delivery of an active subscription is pending (or its sending lease ran out) at `now`."""
+    statement = (
+        select(WebhookDelivery.id)
+        .join(WebhookSubscription, col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id))
+        .where(
+            col(WebhookDelivery.status).in_(("pending", "sending")),
+            WebhookSubscription.state == "active",
+            col(WebhookDelivery.next_attempt_at) <= now,
+        )
+        .limit(1)
+    )
+    return session.exec(statement).first() is not None

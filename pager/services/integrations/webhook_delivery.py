@@ -22,7 +22,7 @@ from pager.db.alerts import add_timeline_entry
 from pager.db.incident_timeline import add_incident_event
 from pager.db.session import session_scope
 from pager.db.webhook_tables import WebhookDelivery
-from pager.db.webhooks import find_delivery, find_subscription, save, unsettled_deliveries
+from pager.db.webhooks import any_delivery_due, find_delivery, find_subscription, save, unsettled_deliveries
 from pager.services.delivery.outcomes import backoff
 from pager.services.integrations.webhook_events import queue_webhook_events
 from pager.services.runtime import Runtime
@@ -53,6 +53,9 @@ def send_due_webhooks(runtime: Runtime, now: datetime, post: Poster = post_webho
 
     Returns the number sent.
     """
+    with session_scope(runtime.engine, read_only=True) as session:
+        if not any_delivery_due(session, now):
+            return 0  # no write transaction (on SQLite the writer lock) for nothing
     with session_scope(runtime.engine) as session:
         claimed = _claim(session, now, runtime.settings.public_url)
     outcomes = [(item.delivery_id, post(item.message)) for item in claimed]

@@ -26,6 +26,7 @@ from pager.db.webhooks import (
     incident_entries_after,
     incident_facts,
     move_cursor,
+    newest_timeline_ids,
 )
 from pager.services.runtime import Runtime
 
@@ -36,7 +37,15 @@ BATCH = 500
 
 
 def queue_webhook_events(runtime: Runtime, now: datetime) -> int:
-    """One pass over both timelines; the number of deliveries queued."""
+    """One pass over both timelines; the number of deliveries queued.
+
+    A read-only look first: with nothing new, no write transaction (on SQLite the writer lock) is taken.
+    """
+    with session_scope(runtime.engine, read_only=True) as session:
+        newest = newest_timeline_ids(session)
+        read = (cursor_position(session, "alert_timeline"), cursor_position(session, "incident_timeline"))
+    if newest[0] <= read[0] and newest[1] <= read[1]:
+        return 0
     with session_scope(runtime.engine) as session:
         subscriptions = list(active_subscriptions(session))
         queued = _alert_pass(session, subscriptions, now) + _incident_pass(session, subscriptions, now)
