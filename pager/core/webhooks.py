@@ -57,8 +57,12 @@ class SubscriptionRequest:
 
 def check_subscription(url: str, events: Iterable[str], format: str) -> SubscriptionRequest:
     """Check a new subscription's URL, event names and format; raise WebhookInputError naming the problem."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        host = None
+    if host is None or parts.scheme not in ("http", "https") or any(c.isspace() for c in url.strip()):
         raise WebhookInputError(f"url {url!r}: an http:// or https:// URL with a host is required")
     names = tuple(dict.fromkeys(name.strip() for name in events if name.strip()))
     if not names:

@@ -40,6 +40,8 @@ def test_a_good_subscription_is_checked_and_trimmed() -> None:
     [
         ("ftp://h.example/x", ["incident.declared"], "standard", "http:// or https://"),
         ("https:///nohost", ["incident.declared"], "standard", "with a host"),
+        ("http://[::1", ["incident.declared"], "standard", "with a host"),
+        ("http://h.example/a b", ["incident.declared"], "standard", "with a host"),
         ("https://h.example", ["incident.updated"], "standard", "unknown event incident.updated"),
         ("https://h.example", [], "standard", "at least one"),
         ("https://h.example", ["alert.triggered"], "teams", "unknown format 'teams'"),
