@@ -26,6 +26,7 @@ from pager.commands import (
     simulate,
     tokens,
     users,
+    webhooks,
     worker,
 )
 from pager.commands.common import CliState
@@ -72,3 +73,4 @@ tokens.register(app)
 database.register(app)
 doctor.register(app)
 analytics.register(app)
+webhooks.register(app)

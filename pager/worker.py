@@ -30,6 +30,7 @@ from pager.services.delivery.pump import DeliveryPump, run_due_deliveries
 from pager.services.delivery.reconciliation import reconcile_uncertain
 from pager.services.heartbeat_monitors.missed import raise_missed_beats
 from pager.services.incidents.overdue_updates import run_overdue_updates
+from pager.services.integrations.webhook_delivery import run_webhooks
 from pager.services.operations.backlog import next_decision_due, next_send_due
 from pager.services.operations.config_watch import ConfigWatcher, reload_and_sync
 from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
@@ -64,18 +65,19 @@ class TickReport:
     escalated: int  # alerts decided by timers, and missed heartbeats raised
     reconciled: int
     sent: int
+    webhooks_sent: int = 0
 
 
 def tick(runtime: Runtime, now: datetime) -> TickReport:
     """One run of everything due at `now`: missed heartbeats and escalations first (they queue
-    pages), then delivery.
+    pages), then delivery, then outgoing webhooks.
 
     The fake-clock form of what the worker's two loops do concurrently.
     """
     escalated = raise_missed_beats(runtime, now) + run_due_escalations(runtime, now)
     escalated += run_overdue_updates(runtime, now).paged
     reconciled, sent = deliver(runtime, now)
-    return TickReport(escalated, reconciled, sent)
+    return TickReport(escalated, reconciled, sent, run_webhooks(runtime, now))
 
 
 def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:

@@ -34,6 +34,7 @@ from pager.services.incidents.reminders import (
     remind_action_item_owners,
     remind_postmortems_due,
 )
+from pager.services.integrations.webhook_delivery import WEBHOOKS_EVERY, run_webhooks
 from pager.services.operations.deadman import DeadmanSwitch
 from pager.services.operations.housekeeping import HOUSEKEEPING_EVERY, prune_expired
 from pager.services.runtime import Runtime
@@ -90,6 +91,15 @@ def periodic_jobs(runtime: Runtime, deadman: DeadmanSwitch | None = None) -> lis
             "incidents",
             AUTO_DECLARE_EVERY,
             AutoDeclare(runtime).run,
+            at_start=True,
+            misfire_grace=RECONCILE_GRACE,
+        ),
+        # Outgoing webhooks: new timeline entries become deliveries, due deliveries are posted
+        # (docs/integrations.md). Off the delivery loop: a slow receiver never delays a page.
+        PeriodicJob(
+            "webhooks",
+            WEBHOOKS_EVERY,
+            lambda now: run_webhooks(runtime, now),
             at_start=True,
             misfire_grace=RECONCILE_GRACE,
         ),

@@ -14,7 +14,10 @@ from sqlmodel import Field, SQLModel
 
 from pager.core.alert import AlertSeverity
 from pager.core.model import OVERRIDE_KINDS, OverrideKind, Role
-from pager.db import incident_tables  # noqa: F401  (registers the incident tables as well)
+from pager.db import (
+    incident_tables,  # noqa: F401  (registers the incident tables as well)
+    webhook_tables,  # noqa: F401  (registers the webhook tables as well)
+)
 from pager.db.columns import (
     UTCDateTime,
     created_field,

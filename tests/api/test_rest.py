@@ -33,6 +33,7 @@ from pager.services.incidents.changes import change_status
 from pager.services.incidents.declaring import declare
 from pager.services.incidents.postmortems import open_postmortem
 from pager.services.ingest.keys import service_for_key
+from pager.services.integrations.webhooks import add_webhook
 from pager.services.people import users, verification
 from pager.services.people.tokens import create_api_token, token_hash
 from pager.services.runtime import Runtime
@@ -248,6 +249,10 @@ MATRIX: list[tuple[str, str, str, Any]] = [
     ("GET", "/api/v1/tokens", "admin", None),
     ("POST", "/api/v1/tokens", "admin", {"role": "viewer", "name": "dashboard"}),
     ("DELETE", "/api/v1/tokens/{spare_token}", "admin", None),
+    ("GET", "/api/v1/webhooks", "admin", None),
+    ("POST", "/api/v1/webhooks", "admin", {"url": "https://h.example/x", "events": ["alert.triggered"]}),
+    ("POST", "/api/v1/webhooks/{webhook}/resume", "admin", None),
+    ("DELETE", "/api/v1/webhooks/{spare_webhook}", "admin", None),
     ("GET", "/api/v1/users/alice/calendar-tokens", "admin", None),
     ("POST", "/api/v1/users/alice/calendar-tokens", "admin", None),
     ("DELETE", "/api/v1/users/alice/calendar-tokens/{user_feed_token}", "admin", None),
@@ -275,6 +280,8 @@ def things(runtime: Runtime) -> dict[str, Any]:
             now=NOW,
         )
         spare, _ = create_api_token(session, role="viewer", name="spare", now=NOW)
+        webhook = add_webhook(session, "https://h.example/a", ["alert.triggered"], "standard", NOW)
+        spare_webhook = add_webhook(session, "https://h.example/b", ["alert.triggered"], "standard", NOW)
         window = start_window(session, "web", timedelta(hours=1), reason="", by=None, now=NOW)
         incident = declare(
             session, runtime.config.incidents, title="Web down", severity="SEV1", actor="bob", now=NOW
@@ -308,6 +315,8 @@ def things(runtime: Runtime) -> dict[str, Any]:
             "window": window.id or 0,
             "incident": incident.id or 0,
             "spare_token": spare.id or 0,
+            "webhook": webhook.id or 0,
+            "spare_webhook": spare_webhook.id or 0,
             "user_feed_token": user_feed.id or 0,
             "schedule_feed_token": schedule_feed.id or 0,
         }

@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0012_console"
+HEAD = "0013_webhooks"
 TABLES = {
     "users",
     "contact_methods",
@@ -48,6 +48,9 @@ TABLES = {
     "postmortems",
     "action_items",
     "console_login_links",
+    "webhook_subscriptions",
+    "webhook_cursors",
+    "webhook_deliveries",
 }
 
 

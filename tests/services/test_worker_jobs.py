@@ -119,6 +119,7 @@ def test_each_job_is_scheduled_with_its_interval_and_runs_at_once_or_after_one_i
         "reconcile": timedelta(seconds=1),
         "handoffs": timedelta(seconds=5),
         "incidents": timedelta(seconds=2),
+        "webhooks": timedelta(seconds=1),
         "housekeeping": timedelta(hours=1),
         "postmortem_reminders": timedelta(minutes=1),
         "action_item_reminders": timedelta(minutes=5),
@@ -130,6 +131,7 @@ def test_each_job_is_scheduled_with_its_interval_and_runs_at_once_or_after_one_i
         "reconcile": 30,
         "handoffs": 30,
         "incidents": 30,
+        "webhooks": 30,
         "housekeeping": 3600,
         "postmortem_reminders": 60,
         "action_item_reminders": 300,
@@ -139,6 +141,7 @@ def test_each_job_is_scheduled_with_its_interval_and_runs_at_once_or_after_one_i
     assert jobs["reconcile"].next_run_time <= datetime.now(UTC)
     assert jobs["handoffs"].next_run_time <= datetime.now(UTC)
     assert jobs["housekeeping"].next_run_time <= datetime.now(UTC)
+    assert jobs["webhooks"].next_run_time <= datetime.now(UTC)
     assert jobs["deadman"].next_run_time >= before + timedelta(seconds=59)
     # The scheduler's own arithmetic at an injected instant: then every interval after that.
     for job in jobs.values():
@@ -151,6 +154,7 @@ def test_each_job_is_scheduled_with_its_interval_and_runs_at_once_or_after_one_i
         "reconcile",
         "handoffs",
         "incidents",
+        "webhooks",
         "housekeeping",
         "postmortem_reminders",
         "action_item_reminders",
@@ -201,6 +205,7 @@ def test_a_running_worker_runs_its_periodic_jobs(
             "reconcile",
             "handoffs",
             "incidents",
+            "webhooks",
             "housekeeping",
             "postmortem_reminders",
             "action_item_reminders",

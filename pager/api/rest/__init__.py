@@ -23,6 +23,7 @@ from pager.api.rest import (
     schedules,
     tokens,
     users,
+    webhooks,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -41,5 +42,6 @@ for _module in (
     postmortems,
     action_items,
     reports,
+    webhooks,
 ):
     router.include_router(_module.router)
