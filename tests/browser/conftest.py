@@ -121,9 +121,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         stop_process(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's chromium (Playwright's own browser download is not used)."""
+    """Debian's chromium (Playwright's own browser download is not used). Module-scoped: Playwright's
+    sync API keeps an event loop running in this thread while it is open, and the tests after the
+    browser tests call `asyncio.run`, which refuses to start inside a running loop."""
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
