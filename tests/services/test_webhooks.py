@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -211,3 +211,26 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again_after_its_lease(
         run_until(runtime, 66, 66)
     (request,) = hook.requests
     assert request.json()["type"] == "incident.declared"
+
+
+def test_without_subscribers_the_job_takes_no_write_lock_and_the_first_starts_from_now(
+    runtime: Runtime,
+) -> None:
+    declare_and_resolve(runtime)  # history from before anyone subscribed
+    writes: list[str] = []
+
+    def count_writes(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if not statement.lstrip().upper().startswith(("SELECT", "BEGIN", "PRAGMA")):
+            writes.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", count_writes)
+    try:
+        for second in (10, 11, 12):
+            queue_webhook_events(runtime, T0 + timedelta(seconds=second))
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count_writes)
+    assert writes == []  # nobody to tell: no cursor moved, no lock taken
+    with receiver() as hook:
+        subscribe(runtime, hook.url, INCIDENT_EVENTS)
+        run_until(runtime, 13, 30)
+    assert hook.requests == []  # the old incident is not replayed to the new subscriber

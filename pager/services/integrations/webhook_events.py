@@ -39,9 +39,14 @@ BATCH = 500
 def queue_webhook_events(runtime: Runtime, now: datetime) -> int:
     """One pass over both timelines; the number of deliveries queued.
 
-    A read-only look first: with nothing new, no write transaction (on SQLite the writer lock) is taken.
+    A read-only look first: with no active subscription or nothing new, no write transaction (on
+    SQLite the writer lock) is taken.
     """
     with session_scope(runtime.engine, read_only=True) as session:
+        if not active_subscriptions(session):
+            # Nobody to tell: the cursors stay (the first subscription moves them to the newest
+            # entries), and the worker takes no write lock and reads no timeline every second.
+            return 0
         newest = newest_timeline_ids(session)
         read = (cursor_position(session, "alert_timeline"), cursor_position(session, "incident_timeline"))
     if newest[0] <= read[0] and newest[1] <= read[1]:

@@ -16,9 +16,12 @@ from sqlmodel import Session
 from pager.core.webhooks import SECRET_BYTES, WebhookInputError, check_subscription, signing_secret
 from pager.db.webhook_tables import WebhookSubscription
 from pager.db.webhooks import (
+    active_subscriptions,
     add_subscription,
     delete_subscription,
     find_subscription,
+    move_cursor,
+    newest_timeline_ids,
     subscriptions_in_id_order,
 )
 from pager.services.errors import InvalidInput, NotFound
@@ -34,6 +37,12 @@ def add_webhook(
         request = check_subscription(url, events, format)
     except WebhookInputError as error:
         raise InvalidInput(str(error)) from error
+    if not active_subscriptions(session):
+        # The event job leaves its cursors alone while nobody subscribes: the first subscriber's
+        # events start now, not with the history since the last one left.
+        alerts_newest, incidents_newest = newest_timeline_ids(session)
+        move_cursor(session, "alert_timeline", alerts_newest)
+        move_cursor(session, "incident_timeline", incidents_newest)
     row = WebhookSubscription(
         url=request.url,
         events=list(request.events),
