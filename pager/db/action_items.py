@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from pager.db.incident_tables import ActionItem, Incident
+from pager.db.row_updates import add_unless_taken
 from pager.db.tables import OutboxMessage, User
 
 # An action item as lists show it: the row, its owner, its incident.
@@ -36,13 +36,7 @@ def insert_action_item(
         created_by=created_by,
         created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
+    return add_unless_taken(session, row)
 
 
 def item_titled(session: Session, incident_id: int, title: str) -> ActionItem | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
 from pager.db.incident_tables import Incident, Postmortem
+from pager.db.row_updates import add_unless_taken
 from pager.db.tables import OutboxMessage
 
 
@@ -28,13 +28,7 @@ def insert_postmortem(
     row = Postmortem(
         incident_id=incident_id, status="draft", body=body, due_at=due_at, created_at=now, updated_at=now
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
+    return add_unless_taken(session, row)
 
 
 def unpublished_postmortems_due(session: Session, now: datetime) -> list[tuple[Postmortem, Incident]]:

@@ -1,19 +1,23 @@
-"""Many rows of one table changed column by column, in as few statements as the changes allow.
+"""Rows of one table changed in as few statements as the changes allow, and one row added unless a
+unique constraint says another transaction stored it first.
 
-Used by the hot batches (escalation decisions, delivery claims and outcomes) on the `alerts` and
-`outbox` tables. The caller owns the session and its transaction.
+The bulk updates serve the hot batches (escalation decisions, delivery claims and outcomes) on the
+`alerts` and `outbox` tables. The caller owns the session and its transaction.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from pager.db.bulk_rows import execute_records, execute_rows, recordset
 from pager.db.session import is_postgres
+
+Row = TypeVar("Row", bound=SQLModel)
 
 
 def update_rows(session: Session, model: type[SQLModel], changes: list[dict[str, Any]]) -> None:
@@ -51,3 +55,15 @@ def _row_update(table: Table, columns: tuple[str, ...]) -> Any:
         .where(table.c.id == bindparam("new_id"))
         .values({n: bindparam(f"new_{n}", type_=table.c[n].type) for n in columns if n != "id"})
     )
+
+
+def add_unless_taken(session: Session, row: Row) -> Row | None:
+    """Insert `row` in a savepoint; None (and the caller's transaction unharmed) when a unique
+    constraint says another transaction stored it first."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
