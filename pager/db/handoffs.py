@@ -56,6 +56,14 @@ def lock_cursors(session: Session, schedule_ids: Sequence[str], now: datetime) -
     }
 
 
+def read_cursors(session: Session, schedule_ids: Sequence[str]) -> dict[str, Cursor]:
+    """The cursors that exist among `schedule_ids`, read without a lock (`new` is False)."""
+    query = select(HandoffCursor).where(col(HandoffCursor.schedule_id).in_(list(schedule_ids)))
+    return {
+        row.schedule_id: Cursor(row.checked_since, row.checked_until, False) for row in session.exec(query)
+    }
+
+
 def move_cursor(session: Session, schedule_id: str, checked_until: datetime) -> None:
     """Set the (locked) cursor of `schedule_id`."""
     session.execute(

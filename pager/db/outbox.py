@@ -148,6 +148,26 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
     return claimed
 
 
+def _uncertain(now: datetime, lease_expired_before: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        or_(
+            col(OutboxMessage.status).in_(["unknown"]),
+            and_(
+                col(OutboxMessage.status).in_(["sending"]),
+                col(OutboxMessage.last_attempt_at) < lease_expired_before,
+            ),
+        ),
+        or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
+    )
+
+
+def any_uncertain_outbox(session: Session, now: datetime, *, lease_expired_before: datetime) -> bool:
+    """Whether `claim_uncertain_outbox` would find anything: a read, so that the reconcile job takes
+    no write lock (on SQLite the one writer lock ingest needs) when there is nothing to reconcile."""
+    query = select(OutboxMessage.id).where(*_uncertain(now, lease_expired_before)).limit(1)
+    return session.exec(query).first() is not None
+
+
 def claim_uncertain_outbox(
     session: Session, now: datetime, *, lease_expired_before: datetime, hold_until: datetime, limit: int = 100
 ) -> list[OutboxMessage]:
@@ -158,16 +178,7 @@ def claim_uncertain_outbox(
     """
     query = (
         select(OutboxMessage)
-        .where(
-            or_(
-                col(OutboxMessage.status).in_(["unknown"]),
-                and_(
-                    col(OutboxMessage.status).in_(["sending"]),
-                    col(OutboxMessage.last_attempt_at) < lease_expired_before,
-                ),
-            ),
-            or_(col(OutboxMessage.next_attempt_at).is_(None), col(OutboxMessage.next_attempt_at) <= now),
-        )
+        .where(*_uncertain(now, lease_expired_before))
         .order_by(col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True)

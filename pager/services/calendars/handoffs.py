@@ -44,6 +44,8 @@ from pager.services.runtime import Runtime
 log = logging.getLogger("pager.handoffs")
 
 HANDOFF_CHECK_EVERY = timedelta(seconds=5)
+# A cursor with nothing due behind it is moved on at least this often (see handoffs_to_write).
+CURSOR_MAX_LAG = timedelta(minutes=5)
 # Overrides are read this far past `now`: a shift's end is looked for up to ~35 days ahead.
 _OVERRIDES_AHEAD = MAX_REMIND_BEFORE + timedelta(days=36)
 
@@ -54,11 +56,39 @@ def run_handoffs(runtime: Runtime, now: datetime) -> int:
     schedule_ids = sorted(config.schedules)
     if not schedule_ids:
         return 0
+    # Every few seconds, and almost always with nothing due: a read decides whether to write at all,
+    # so the job takes the writer lock (SQLite) or the cursor rows' locks only when it has to.
+    with session_scope(runtime.engine, read_only=True) as session:
+        if not handoffs_to_write(session, config, schedule_ids, now):
+            return 0
     with session_scope(runtime.engine) as session:
         queued = process_handoffs(session, config, schedule_ids, now)
     if queued:
         runtime.waker.wake("delivery")
     return queued
+
+
+def handoffs_to_write(session: Session, config: LoadedConfig, schedule_ids: list[str], now: datetime) -> bool:
+    """Whether `process_handoffs` at `now` would queue or log anything, or has a cursor to create or
+    to move on (one not moved for CURSOR_MAX_LAG: a lagging cursor only widens the window looked at,
+    which the queued keys make harmless). A read: nothing is locked."""
+    cursors = stored.read_cursors(session, schedule_ids)
+    if set(schedule_ids) - set(cursors) or any(now - c.until >= CURSOR_MAX_LAG for c in cursors.values()):
+        return True
+    remind_before = {handle: timedelta(seconds=s) for handle, s in stored.remind_befores(session).items()}
+    for schedule_id in schedule_ids:
+        cursor = cursors[schedule_id]
+        window_start = min(cursor.until, now) - MAX_CATCH_UP
+        overrides = overrides_for(session, schedule_id, window_start, now + _OVERRIDES_AHEAD)
+        plan = due_messages(
+            config.schedules[schedule_id], overrides, cursor.until, now, remind_before, cursor.since
+        )
+        if plan.skipped:
+            return True
+        sent = stored.queued_keys(session, [item.key for item in plan.due])
+        if any(item.key not in sent for item in plan.due):
+            return True
+    return False
 
 
 def process_handoffs(session: Session, config: LoadedConfig, schedule_ids: list[str], now: datetime) -> int:

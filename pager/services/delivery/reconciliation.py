@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pager.core.delivery_plan import DEFER
-from pager.db.outbox import claim_uncertain_outbox
+from pager.db.outbox import any_uncertain_outbox, claim_uncertain_outbox
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services.alerting.paging import AlertTransaction
@@ -25,6 +25,11 @@ RECONCILE_EVERY = timedelta(seconds=1)  # the worker's `reconcile` job; leases a
 def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
     """Ask the provider about pages whose outcome is unknown; resend only those it has no record of."""
     lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
+    # The job runs every second: almost always there is nothing to do, and a read finds that out
+    # without the writer lock a trigger may be waiting for (SQLite).
+    with session_scope(runtime.engine, read_only=True) as session:
+        if not any_uncertain_outbox(session, now, lease_expired_before=now - lease):
+            return 0
     with session_scope(runtime.engine) as session:
         rows = claim_uncertain_outbox(
             session,
