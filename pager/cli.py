@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pager.commands import (
+    demo,
     action_items,
     alerts,
     analytics,
@@ -69,6 +70,7 @@ action_items.register(app)
 incident_updates.register(incidents.incident_app)
 worker.register(app)
 server.register(app)
+demo.register(app)
 tokens.register(app)
 database.register(app)
 doctor.register(app)
