@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from pager.commands import (
-    demo,
     action_items,
     alerts,
     analytics,
     database,
+    demo,
     doctor,
     handoffs,
     heartbeat_monitors,

@@ -175,7 +175,6 @@ def kept_secret_key(path: Path) -> tuple[str, bool]:
     return kept, False
 
 
-
 def demo_on_call(pager: Runtime, now: datetime) -> str:
     """The on-call table the demo prints first: every schedule at `now`, stored overrides applied."""
     now = now.replace(microsecond=0)
@@ -220,7 +219,11 @@ def demo_banner(public_url: str, seeded: DemoSeed, tokens_path: Path | None = No
         "",
         f"pager demo is running at {public_url}  (API docs: {public_url}/docs)",
         f"web console: {public_url}/",
-        *([f"  log in with one click (works once, for 15 minutes): {seeded.login_url}"] if seeded.login_url else []),
+        *(
+            [f"  log in with one click (works once, for 15 minutes): {seeded.login_url}"]
+            if seeded.login_url
+            else []
+        ),
         f"  the demo's phone (SMS pages and replies): {public_url}/demo/phone",
         f"admin API token ({made}{kept}): {seeded.tokens.admin}",
         f"status page: {public_url}/status",
@@ -240,7 +243,8 @@ def demo_banner(public_url: str, seeded: DemoSeed, tokens_path: Path | None = No
             f"fire a test alert on {service_id} (each run opens a new alert; pages appear below as "
             "'page method=…' lines):",
             f"  {curl}",
-            f"then list alerts: curl -sS -H 'Authorization: Bearer {seeded.tokens.admin}' {public_url}/api/v1/alerts",
+            f"then list alerts: curl -sS -H 'Authorization: Bearer {seeded.tokens.admin}' "
+            f"{public_url}/api/v1/alerts",
         ]
     lines.append("")
     return "\n".join(lines)

@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import shlex
 import signal
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from types import FrameType
 from typing import Annotated
 
 import typer
 
-from pager.adapters.console import ConsoleNotifier
 from pager.commands.common import (
     cli_settings,
-    fail,
     now_utc,
-    open_database,
-    reported_errors,
     require_signing_key,
     runtime,
 )
-from pager.commands.schedules import render_table
-from pager.core.localtime import format_instant
-from pager.core.model import Override, Schedule
-from pager.core.schedule import next_handoff, resolve_on_call
-from pager.db.migrate import upgrade_schema
-from pager.db.session import database_url
 from pager.log_format import configure_logging
-from pager.services.calendars.overrides import overrides_of
-from pager.services.demo import seed_demo
 from pager.services.operations.config_watch import ConfigWatcher, reload_and_sync
-from pager.services.runtime import Runtime, build_runtime, freeze_startup_heap
-from pager.settings import SecretKeyInvalid, secret_key_problem
+from pager.services.runtime import Runtime, freeze_startup_heap
 
 HostOption = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", help="Port to listen on.")]
@@ -85,5 +66,3 @@ def _serve(pager: Runtime, host: str, port: int, *, run_worker: bool) -> None:
     finally:
         watcher.stop()
         pager.engine.dispose()
-
-

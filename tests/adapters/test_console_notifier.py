@@ -36,7 +36,9 @@ def test_only_the_latest_pages_are_kept_and_reconcile_knows_exactly_those() -> N
 def test_a_readable_notifier_indents_the_body_under_the_unchanged_structured_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    email = Page("k1", 7, "email", "bob@example.com", "Alert 7 fired.\n\nAcknowledge: https://x/ack/t", "ALERT 7")
+    email = Page(
+        "k1", 7, "email", "bob@example.com", "Alert 7 fired.\n\nAcknowledge: https://x/ack/t", "ALERT 7"
+    )
     with caplog.at_level(logging.INFO, logger="pager.page"):
         ConsoleNotifier("email").send(email)
         ConsoleNotifier("email", readable=True).send(email)

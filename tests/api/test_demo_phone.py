@@ -99,7 +99,9 @@ def test_a_reply_on_the_phone_panel_acks_through_the_signed_sms_route(
     panel = client.get("/demo/phone")
     assert panel.status_code == 200
     assert f"Reply {alert_id}a ack" in panel.text and "Checkout error rate above 5%" in panel.text
-    message = re.search(r'name="handle" value="bob">\s*<input type="hidden" name="message" value="(\d+)"', panel.text)
+    message = re.search(
+        r'name="handle" value="bob">\s*<input type="hidden" name="message" value="(\d+)"', panel.text
+    )
     assert message is not None, panel.text
 
     answer = client.post(
@@ -118,7 +120,9 @@ def test_someone_elses_message_is_404_and_nothing_changes(client: TestClient, ru
     tick(runtime, NOW)
     csrf = log_in(client, runtime, "admin")
     panel = client.get("/demo/phone").text
-    message = re.search(r'name="handle" value="bob">\s*<input type="hidden" name="message" value="(\d+)"', panel)
+    message = re.search(
+        r'name="handle" value="bob">\s*<input type="hidden" name="message" value="(\d+)"', panel
+    )
     assert message is not None
     answer = client.post(
         "/demo/phone/reply", data={"csrf": csrf, "handle": "alice", "message": message.group(1), "text": "1a"}
@@ -135,7 +139,9 @@ def test_a_viewer_sees_no_reply_form_and_a_forged_post_is_403(client: TestClient
     panel = client.get("/demo/phone")
     assert panel.status_code == 200 and "Reply 1a ack" in panel.text
     assert "Send reply" not in panel.text
-    forged = client.post("/demo/phone/reply", data={"csrf": csrf, "handle": "bob", "message": "1", "text": "1a"})
+    forged = client.post(
+        "/demo/phone/reply", data={"csrf": csrf, "handle": "bob", "message": "1", "text": "1a"}
+    )
     assert forged.status_code == 403
     no_csrf = client.post("/demo/phone/reply", data={"handle": "bob", "message": "1", "text": "1a"})
     assert no_csrf.status_code == 403
@@ -150,5 +156,7 @@ def test_outside_the_demo_the_phone_is_404_and_not_linked(engine: Engine) -> Non
         csrf = log_in(client, runtime, "admin")
         assert "/demo/phone" not in client.get("/").text
         assert client.get("/demo/phone").status_code == 404
-        reply = client.post("/demo/phone/reply", data={"csrf": csrf, "handle": "bob", "message": "1", "text": "a"})
+        reply = client.post(
+            "/demo/phone/reply", data={"csrf": csrf, "handle": "bob", "message": "1", "text": "a"}
+        )
         assert reply.status_code == 404

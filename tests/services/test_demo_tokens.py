@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from pager.commands.demo import demo_banner, keep_tokens, read_kept_tokens
 from pager.db.session import session_scope
-from pager.services.people.tokens import find_bearer, list_api_tokens, revoke_api_token
 from pager.services.demo import seed_demo
+from pager.services.people.tokens import find_bearer, list_api_tokens, revoke_api_token
 from tests.support import console_runtime
 
 pytestmark = pytest.mark.database
@@ -57,8 +57,7 @@ def test_the_banner_prints_the_status_page_the_calendar_feed_and_a_curl_without_
     assert "status page: http://127.0.0.1:8080/status" in banner
     assert seeded.calendar_handle == "alice"
     assert (
-        f"alice's shifts as a calendar feed: webcal://127.0.0.1:8080/calendar/users/alice.ics?token="
-        in banner
+        "alice's shifts as a calendar feed: webcal://127.0.0.1:8080/calendar/users/alice.ics?token=" in banner
     )
     assert f"admin API token (made now): {seeded.tokens.admin}" in banner
     assert "dedup_key" not in banner and "/v2/enqueue" in banner

@@ -13,8 +13,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from pager.api.console.web import CsrfDep, LoggedInDep, Page, require
-from pager.api.twilio_webhooks import SIGNATURE_HEADER
 from pager.api.deps import MAX_ID
+from pager.api.twilio_webhooks import SIGNATURE_HEADER
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.phone import demo_phone
 
