@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from pager.api.app import create_app
 from pager.commands.demo import demo_banner, keep_tokens, read_kept_tokens
 from pager.db.session import session_scope
 from pager.services.demo import seed_demo
@@ -61,14 +63,6 @@ def test_the_banner_prints_the_status_page_the_calendar_feed_and_a_curl_without_
     )
     assert f"admin API token (made now): {seeded.tokens.admin}" in banner
     assert "dedup_key" not in banner and "/v2/enqueue" in banner
-    feed = runtime_feed_status(runtime, seeded.calendar_url or "")
-    assert feed == 200
-
-
-def runtime_feed_status(runtime: object, url: str) -> int:
-    from fastapi.testclient import TestClient
-
-    from pager.api.app import create_app
-
-    with TestClient(create_app(runtime, run_worker=False)) as client:  # type: ignore[arg-type]
-        return client.get(url.replace("http://127.0.0.1:8080", "")).status_code
+    with TestClient(create_app(runtime, run_worker=False)) as client:  # the feed URL opens the feed
+        feed = client.get((seeded.calendar_url or "").removeprefix("http://127.0.0.1:8080"))
+    assert feed.status_code == 200 and "BEGIN:VCALENDAR" in feed.text
