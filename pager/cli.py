@@ -12,6 +12,7 @@ from pager.commands import (
     alerts,
     analytics,
     database,
+    demo,
     doctor,
     handoffs,
     heartbeat_monitors,
@@ -69,6 +70,7 @@ action_items.register(app)
 incident_updates.register(incidents.incident_app)
 worker.register(app)
 server.register(app)
+demo.register(app)
 tokens.register(app)
 database.register(app)
 doctor.register(app)

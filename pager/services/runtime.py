@@ -36,6 +36,8 @@ class Runtime:
     waker: Waker = field(default_factory=Waker)
     # Rendered calendar feeds; emptied by the first feed request after a config reload.
     feed_cache: FeedCache = field(default_factory=FeedCache)
+    # `pager demo`: console-only notifiers, and the console's phone panel (/demo/phone) is served.
+    demo: bool = False
 
     @property
     def config_dir(self) -> Path:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+
+import pytest
 
 from pager.adapters.console import ConsoleNotifier
 from pager.adapters.delivery import Page
@@ -28,3 +31,25 @@ def test_only_the_latest_pages_are_kept_and_reconcile_knows_exactly_those() -> N
     ]
     notifier.send(page("e"))
     assert notifier.reconcile(page("a"), AT) is None
+
+
+def test_a_readable_notifier_indents_the_body_under_the_unchanged_structured_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    email = Page(
+        "k1", 7, "email", "bob@example.com", "Alert 7 fired.\n\nAcknowledge: https://x/ack/t", "ALERT 7"
+    )
+    with caplog.at_level(logging.INFO, logger="pager.page"):
+        ConsoleNotifier("email").send(email)
+        ConsoleNotifier("email", readable=True).send(email)
+    plain, readable = (record.getMessage() for record in caplog.records)
+    structured = 'page method=email to=bob@example.com alert=7 key=k1 body="Alert 7 fired.\\n\\nAcknowledge: https://x/ack/t"'
+    assert plain == structured
+    assert readable.splitlines() == [
+        structured,
+        "    Subject: ALERT 7",
+        "    ",
+        "    Alert 7 fired.",
+        "    ",
+        "    Acknowledge: https://x/ack/t",
+    ]

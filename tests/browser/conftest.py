@@ -109,7 +109,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield Demo(
             url=url,
             login_link=_printed(r"log in with one click .*?: (\S+)$", text),
-            admin_token=_printed(r"^admin API token \(shown once\): (\S+)$", text),
+            admin_token=_printed(r"^admin API token \(.*?\): (\S+)$", text),
             keys=keys,
             env=env,
             cwd=root,

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pager.cli import app
-from pager.commands.server import on_call_table
+from pager.commands.demo import on_call_table
 from pager.config.schedules import load_schedules
 from tests.support import copy_bad_case, read_bad_cases
 

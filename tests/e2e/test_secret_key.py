@@ -170,6 +170,12 @@ def test_demo_makes_a_key_beside_its_database_and_reuses_it(tmp_path: Path) -> N
         )
         token = link.group(1)
     key = key_file.read_text()
+    tokens_file = root / "data" / "pager-demo-tokens.json"
+    admin = re.search(
+        r"^admin API token \(made now, kept in (\S+)\): (pgr_\S+)$", first_output.read_text(), re.M
+    )
+    assert admin is not None and admin.group(1) == str(tokens_file), first_output.read_text()
+    assert stat.S_IMODE(tokens_file.stat().st_mode) == 0o600
     assert len(key.strip().encode()) >= 32
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key.strip() not in first_output.read_text()
@@ -182,3 +188,5 @@ def test_demo_makes_a_key_beside_its_database_and_reuses_it(tmp_path: Path) -> N
         assert confirmation.status_code == 200, confirmation.text
         assert "Acknowledge alert 1?" in confirmation.text
     assert key_file.read_text() == key
+    # The second run reused the admin token the first one kept, instead of minting another.
+    assert f"admin API token (reused, kept in {tokens_file}): {admin.group(2)}" in second_output.read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from pager.commands.server import demo_on_call
+from pager.commands.demo import demo_on_call
 from pager.core.model import Override
 from pager.db.overrides import add_override
 from pager.db.session import session_scope

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pager.commands.server import demo_key_path, kept_secret_key
+from pager.commands.demo import demo_key_path, kept_secret_key
 from pager.settings import SecretKeyInvalid, Settings, require_secret_key, signing_key
 
 
