@@ -340,4 +340,4 @@ def test_the_next_update_due_and_missing_roles_are_shown(
     words = text_of(login("viewer").get(f"/incidents/{incident}").text)
     due = NOW + timedelta(minutes=30)
     assert f"Next update due {due:%Y-%m-%d %H:%M} UTC" in words
-    assert "Missing roles commander, scribe" in words
+    assert "Missing roles incident commander, scribe" in words
