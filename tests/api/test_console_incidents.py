@@ -183,7 +183,7 @@ def test_a_responder_declares_and_changes_an_incident_through_the_forms(
     posts = [
         ("updates", {"text": "Customers see errors at checkout.", "public": "true", "status": "identified"}),
         ("severity", {"severity": "SEV0", "reason": "all regions"}),
-        ("roles", {"role": "scribe", "user": "carol", "reason": "takes notes"}),
+        ("roles", {"role": "scribe", "user": "carol", "reason": "takes notes", "notify": "true"}),
         ("status", {"status": "monitoring", "message": "rolled back"}),
     ]
     for action, data in posts:
@@ -193,6 +193,8 @@ def test_a_responder_declares_and_changes_an_incident_through_the_forms(
     document = shown(api, tokens, incident)
     assert (document["status"], document["severity"]) == ("monitoring", "SEV0")
     assert document["roles"]["scribe"] == "carol"
+    paged = [line["text"] for line in document["timeline"] if line["kind"] == "role_paged"]
+    assert paged == ["carol paged as scribe"]
     updates = api.get(f"/api/v1/incidents/{incident}/updates", headers=auth(tokens, "viewer")).json()["items"]
     assert [(u["text"], u["public"], u["status"]) for u in updates] == [
         ("Customers see errors at checkout.", True, "identified")
@@ -321,6 +323,9 @@ def test_a_refused_declaration_keeps_the_form_and_declares_nothing(
     assert 'value="Search slow"' in answer.text and 'value="api, nope"' in answer.text
     answer = console.post("/incidents", data={**data, "title": " ", "services": ""})
     assert answer.status_code == 422 and "title must not be empty" in answer.text
+    many = ", ".join(["api"] * 51)
+    answer = console.post("/incidents", data={**data, "services": many})
+    assert answer.status_code == 422 and "at most 50 services, not 51" in answer.text
     assert snapshot(runtime) == before
 
 
@@ -341,3 +346,18 @@ def test_the_next_update_due_and_missing_roles_are_shown(
     due = NOW + timedelta(minutes=30)
     assert f"Next update due {due:%Y-%m-%d %H:%M} UTC" in words
     assert "Missing roles incident commander, scribe" in words
+
+
+def test_the_recent_closed_incidents_are_shown_past_many_open_ones(
+    api: TestClient, tokens: dict[str, str], login: Login
+) -> None:
+    old = declared(api, tokens, title="Old outage")
+    api.post(
+        f"/api/v1/incidents/{old}/status", json={"status": "resolved"}, headers=auth(tokens, "responder")
+    )
+    for number in range(50):
+        declared(api, tokens, title=f"Open {number}")
+    viewer = login("viewer")
+    assert "Old outage" in viewer.get("/incidents?status=closed").text
+    listed = text_of(viewer.get("/incidents").text)
+    assert listed.index("Open 49") < listed.index("Open 0") < listed.index("Old outage")

@@ -39,6 +39,7 @@ from pager.services.transactions import read_only, read_write
 router = APIRouter(include_in_schema=False)
 
 RECENT_CLOSED = 50
+MAX_SERVICES = 50  # as IncidentCreate.services in the REST API
 StatusFilter = Annotated[Literal["all", "open", "closed"], Query()]
 SeverityFilter = Annotated[Literal["", "SEV0", "SEV1", "SEV2"], Query()]
 IncidentId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -66,12 +67,12 @@ def _incidents(page: Page, status: str, severity: str) -> list[dict[str, Any]]:
     rules = page.runtime.config.incidents
 
     def read(session: Session) -> list[dict[str, Any]]:
-        shown = []
-        if status in ("all", "open"):
-            shown += list_incidents(session, rules, open_only=True, drills=True)
-        if status in ("all", "closed"):
-            recent = list_incidents(session, rules, drills=True, limit=RECENT_CLOSED + len(shown))
-            shown += [i for i in recent if i["status"] not in OPEN_STATUSES][:RECENT_CLOSED]
+        open_ones = list_incidents(session, rules, open_only=True, drills=True)
+        closed: list[dict[str, Any]] = []
+        if status in ("all", "closed"):  # the newest, past the open ones among them
+            recent = list_incidents(session, rules, drills=True, limit=RECENT_CLOSED + len(open_ones))
+            closed = [i for i in recent if i["status"] not in OPEN_STATUSES][:RECENT_CLOSED]
+        shown = (open_ones if status in ("all", "open") else []) + closed
         return [i for i in shown if not severity or i["severity"] == severity]
 
     return read_only(page.runtime.engine, read)
@@ -113,25 +114,30 @@ def declare_incident(
     visitor = require(page, "responder")
     rules = page.runtime.config.incidents
     chosen = [name.strip() for name in services.split(",") if name.strip()]
+    entered = {"title": title, "severity": severity, "services": services, "impact": customer_impact}
+    if len(chosen) > MAX_SERVICES:  # as the API's body allows; checked before any transaction
+        error = f"at most {MAX_SERVICES} services, not {len(chosen)}"
+        return _list_page(page, status_code=422, error=error, entered=entered)
     try:
-        incident = read_write(
+        incident_id = read_write(
             page.runtime.engine,
-            lambda session: declare(
-                session,
-                rules,
-                title=title,
-                severity=severity,
-                services=chosen,
-                customer_impact=customer_impact,
-                drill=drill,
-                actor=visitor.actor,
-                now=page.now,
+            lambda session: (
+                declare(
+                    session,
+                    rules,
+                    title=title,
+                    severity=severity,
+                    services=chosen,
+                    customer_impact=customer_impact,
+                    drill=drill,
+                    actor=visitor.actor,
+                    now=page.now,
+                ).id
             ),
         )
     except DomainError as exc:
-        entered = {"title": title, "severity": severity, "services": services, "impact": customer_impact}
         return _list_page(page, status_code=domain_status(exc)[0], error=str(exc), entered=entered)
-    return page.redirect(f"/incidents/{incident.id}")
+    return page.redirect(f"/incidents/{incident_id}")
 
 
 def _read_incident(page: Page, incident_id: int) -> IncidentPageData:
