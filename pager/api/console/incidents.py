@@ -199,7 +199,7 @@ def _change(
 
 
 @router.post("/incidents/{incident_id}/updates")
-def post_update(
+def post_status_update_form(
     page: CsrfDep, incident_id: IncidentId, text: Text = "", public: Checkbox = False, status: Text = ""
 ) -> Response:
     """A status update, public or internal, maybe moving the incident to `status`."""
