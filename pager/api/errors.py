@@ -64,6 +64,14 @@ def database_unavailable(request: Request, exc: Exception) -> str | None:
     return reason
 
 
+def domain_status(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and error code of a domain error (the console's pages answer with these too)."""
+    for kind, status, code in _STATUS:
+        if isinstance(exc, kind):
+            return status, code
+    return 400, "bad_request"
+
+
 def error_body(code: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
     """The one error document."""
     return {"error": {"code": code, "message": message, "details": details or []}}
@@ -78,10 +86,8 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map domain errors, validation errors and HTTP errors to the one error shape."""
 
     async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
-        for kind, status, code in _STATUS:
-            if isinstance(exc, kind):
-                return error_response(status, code, str(exc))
-        return error_response(400, "bad_request", str(exc))
+        status, code = domain_status(exc)
+        return error_response(status, code, str(exc))
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

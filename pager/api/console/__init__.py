@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-from pager.api.console import alerts, demo_phone, login, people, schedules
+from pager.api.console import alerts, demo_phone, incidents, login, people, schedules
 from pager.api.console.web import HERE
 
 # Kept outside pager/api (pager/static): the vendored bundles are not our code, and the API layer's
@@ -26,7 +26,7 @@ STATIC_FILES = {
 }
 
 router = APIRouter(include_in_schema=False)
-for module in (login, schedules, alerts, people, demo_phone):
+for module in (login, schedules, alerts, incidents, people, demo_phone):
     router.include_router(module.router)
 
 
