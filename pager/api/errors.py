@@ -20,7 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pager.core.localtime import NaiveInstantError
 from pager.db.session import WriterBusy
-from pager.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooMany
+from pager.services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooMany,
+    Unavailable,
+)
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
@@ -28,6 +36,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (Conflict, 409, "conflict"),
     (InvalidInput, 422, "invalid_input"),
     (TooMany, 429, "throttled"),
+    (Unavailable, 503, "unavailable"),
     (NaiveInstantError, 422, "invalid_input"),
 ]
 
@@ -80,7 +89,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
         for kind, status, code in _STATUS:
             if isinstance(exc, kind):
-                return error_response(status, code, str(exc))
+                response = error_response(status, code, str(exc))
+                if status == 503:
+                    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+                return response
         return error_response(400, "bad_request", str(exc))
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:

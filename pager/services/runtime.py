@@ -20,6 +20,7 @@ from pager.config.loader import LoadedConfig, load_config
 from pager.db.session import create_db_engine
 from pager.services.calendars.feed_cache import FeedCache
 from pager.services.operations.wakeup import Waker
+from pager.services.status_page.publishing import StatusPageCache
 from pager.settings import Settings, get_settings
 
 log = logging.getLogger("pager.runtime")
@@ -36,6 +37,8 @@ class Runtime:
     waker: Waker = field(default_factory=Waker)
     # Rendered calendar feeds; emptied by the first feed request after a config reload.
     feed_cache: FeedCache = field(default_factory=FeedCache)
+    # The public status page's one rendering, a few seconds old at most (docs/status-page.md).
+    status_page: StatusPageCache = field(default_factory=StatusPageCache)
 
     @property
     def config_dir(self) -> Path:
