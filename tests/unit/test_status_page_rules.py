@@ -41,7 +41,9 @@ def incident(number: int, **fields: Any) -> IncidentFacts:
     return IncidentFacts(**values)
 
 
-def update(update_id: int, incident_id: int, minutes_ago: int, public: bool = True, **fields: Any) -> UpdateFacts:
+def update(
+    update_id: int, incident_id: int, minutes_ago: int, public: bool = True, **fields: Any
+) -> UpdateFacts:
     values: dict[str, Any] = {
         "id": update_id,
         "incident_id": incident_id,
