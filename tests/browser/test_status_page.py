@@ -39,11 +39,12 @@ def test_the_status_page_shows_the_public_update_only(demo: Demo, page: Page, sc
     assert declared.status_code == 201, declared.text
     incident_id = declared.json()["id"]
     for text, public in ((PUBLIC, True), (INTERNAL, False)):
-        posted = demo.api("POST", f"/api/v1/incidents/{incident_id}/updates", json={"text": text, "public": public})
+        body = {"text": text, "public": public}
+        posted = demo.api("POST", f"/api/v1/incidents/{incident_id}/updates", json=body)
         assert posted.status_code == 201, posted.text
 
     # The page is a few seconds old at most: wait for the rendering that has the update.
-    wait_until("the update on /status", lambda: PUBLIC in httpx.get(f"{demo.url}/status", timeout=10).text, 30)
+    wait_until("the update on /status", lambda: PUBLIC in httpx.get(f"{demo.url}/status").text, timeout=30)
     page.goto(f"{demo.url}/status")
     expect(page).to_have_url(f"{demo.url}/status")  # no login asked for
     expect(page.get_by_role("heading", name="Service status", level=1)).to_be_visible()
@@ -52,9 +53,11 @@ def test_the_status_page_shows_the_public_update_only(demo: Demo, page: Page, sc
     checkout = page.locator("ul.components li").filter(has_text="Checkout API")
     expect(checkout.locator(".state")).to_have_text("Partial outage")
     # The demo's past SEV0 is in the history, by its public updates.
-    expect(page.get_by_text("Checkout works again in every region; we are watching error rates.")).to_be_visible()
+    past_update = "Checkout works again in every region; we are watching error rates."
+    expect(page.get_by_text(past_update)).to_be_visible()
     shown = page.content()
-    for secret in (INTERNAL, TITLE, OUTAGE_TITLE, DRILL_TITLE, "Failover to the standby region", "SEV1", "alice"):
+    drill_note = "Failover to the standby region"
+    for secret in (INTERNAL, TITLE, OUTAGE_TITLE, DRILL_TITLE, drill_note, "SEV1", "alice"):
         assert secret not in shown, f"{secret!r} is on the public page"
     check_accessibility(page, "status", screenshot_dir)
 
