@@ -327,3 +327,19 @@ def test_the_page_is_not_in_the_console_and_needs_no_login(client: TestClient) -
     assert html.status_code == 200
     assert "Log out" not in html.text and "/alerts" not in html.text
     assert 'href="/status/feed.atom"' in html.text
+
+
+def test_while_the_database_fails_the_last_page_is_served_for_a_minute(
+    client: TestClient, tokens: dict[str, str], runtime: Runtime, clock: Clock
+) -> None:
+    post(client, tokens, declare(client, tokens), "Looking.")
+    assert "Looking." in client.get("/status").text
+    with session_scope(runtime.engine) as session:
+        session.execute(text("DROP TABLE incident_updates"))
+    clock.advance(seconds=6)
+    answer = client.get("/status")  # its refresh fails: the rendering of 6 s ago answers
+    assert answer.status_code == 200 and "Looking." in answer.text
+    assert runtime.status_page.refreshes == 2
+    clock.advance(seconds=55)  # 61 s old: too old to stand in
+    assert_error(client.get("/status.json"), 503, "unavailable")
+    assert runtime.status_page.refreshes == 3

@@ -10,8 +10,9 @@ run on, and only one database connection:
 - the request that finds it stale waits for the refresh (at most WAIT_LIMIT) and gets the new one;
 - requests that arrive while it runs get the previous rendering when it is at most SERVE_STALE_FOR
   old (they never wait), else they wait for the same refresh;
-- a refresh that fails is logged and answered as 503 `unavailable` (Retry-After) for FRESH_FOR,
-  without another attempt, so a flood during a database outage makes one attempt per period.
+- a refresh that fails (or takes longer than WAIT_LIMIT_S) is logged; the previous rendering is
+  answered while it is at most SERVE_STALE_FOR old, else 503 `unavailable` (Retry-After); no new
+  attempt is made for FRESH_FOR, so a flood during a database outage makes one attempt per period.
 
 Waiting is done on the event loop (an asyncio future tied to the refresh), never by a thread.
 """
@@ -93,26 +94,31 @@ class StatusPageCache:
             current = self._current
             if current is not None and _usable(current, now, self.fresh_for, config):
                 return current
+            stale = (
+                current
+                if current is not None and _usable(current, now, self.serve_stale_for, config)
+                else None
+            )
             if self._failed_at is not None and abs(now - self._failed_at) < self.fresh_for:
+                if stale is not None:
+                    return stale
                 raise Unavailable("the status page cannot be read right now; retry in a few seconds")
             refreshing = self._refreshing
             if refreshing is None:
                 refreshing = self._executor.submit(self._refresh, runtime, now)
                 self._refreshing = refreshing
-            elif current is not None and _usable(current, now, self.serve_stale_for, config):
-                return current  # someone else's refresh is running: a few seconds old beats waiting
+            elif stale is not None:
+                return stale  # someone else's refresh is running: a few seconds old beats waiting
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(refreshing)), self.wait_limit_s)
-        except TimeoutError:
-            raise Unavailable("the status page is slow to read right now; retry in a few seconds") from None
         except Exception as exc:
+            if stale is not None:
+                return stale
+            if isinstance(exc, TimeoutError):
+                raise Unavailable(
+                    "the status page is slow to read right now; retry in a few seconds"
+                ) from None
             raise Unavailable("the status page cannot be read right now; retry in a few seconds") from exc
-
-    def clear(self) -> None:
-        """Forget the rendering (the next request refreshes)."""
-        with self._lock:
-            self._current = None
-            self._failed_at = None
 
     def _refresh(self, runtime: Runtime, now: datetime) -> Published:
         """Read and render (on this cache's own thread); then this is the current rendering."""
