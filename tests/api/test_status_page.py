@@ -343,3 +343,13 @@ def test_while_the_database_fails_the_last_page_is_served_for_a_minute(
     clock.advance(seconds=55)  # 61 s old: too old to stand in
     assert_error(client.get("/status.json"), 503, "unavailable")
     assert runtime.status_page.refreshes == 3
+
+
+def test_the_three_routes_are_documented_without_security(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/status", "/status.json", "/status/feed.atom"):
+        operation = paths[path]["get"]
+        assert operation["summary"] and "security" not in operation
+        assert set(operation["responses"]) >= {"200", "304", "503"}
+        example = operation["responses"]["503"]["content"]["application/json"]["example"]
+        assert example["error"]["code"] == "unavailable"
