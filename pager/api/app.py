@@ -86,6 +86,7 @@ def _feature_routers() -> list[APIRouter]:
         "heartbeat_monitors",
         "rest",
         "console",
+        "status_page",
     ):
         try:
             module = importlib.import_module(f"pager.api.{name}")

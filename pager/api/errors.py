@@ -20,7 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pager.core.localtime import NaiveInstantError
 from pager.db.session import WriterBusy
-from pager.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooMany
+from pager.services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooMany,
+    Unavailable,
+)
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "not_found"),
@@ -28,6 +36,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (Conflict, 409, "conflict"),
     (InvalidInput, 422, "invalid_input"),
     (TooMany, 429, "throttled"),
+    (Unavailable, 503, "unavailable"),
     (NaiveInstantError, 422, "invalid_input"),
 ]
 
@@ -87,7 +96,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_domain(_request: Request, exc: Exception) -> JSONResponse:
         status, code = domain_status(exc)
-        return error_response(status, code, str(exc))
+        response = error_response(status, code, str(exc))
+        if status == 503:
+            response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

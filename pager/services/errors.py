@@ -25,3 +25,7 @@ class Forbidden(DomainError):
 
 class TooMany(DomainError):
     """The request would go over a limit that protects someone (codes sent to one person a day...)."""
+
+
+class Unavailable(DomainError):
+    """The answer cannot be had right now (a dependency is slow or down); retrying later may work."""

@@ -20,6 +20,7 @@ from pager.config.loader import LoadedConfig, load_config
 from pager.db.session import create_db_engine
 from pager.services.calendars.feed_cache import FeedCache
 from pager.services.operations.wakeup import Waker
+from pager.services.status_page.publishing import StatusPageCache
 from pager.settings import Settings, get_settings
 
 log = logging.getLogger("pager.runtime")
@@ -38,6 +39,9 @@ class Runtime:
     feed_cache: FeedCache = field(default_factory=FeedCache)
     # `pager demo`: console-only notifiers, and the console's phone panel (/demo/phone) is served.
     demo: bool = False
+
+    # The public status page's one rendering, a few seconds old at most (docs/status-page.md).
+    status_page: StatusPageCache = field(default_factory=StatusPageCache)
 
     @property
     def config_dir(self) -> Path:

@@ -20,6 +20,7 @@ STATIC = HERE.parent.parent / "static"
 STATIC_FILES = {
     "htmx.min.js": "text/javascript",
     "console.css": "text/css",
+    "status.css": "text/css",  # the public status page (pager/api/status_page.py)
     "favicon.svg": "image/svg+xml",
     "swagger/swagger-ui-bundle.js": "text/javascript",
     "swagger/swagger-ui.css": "text/css",
