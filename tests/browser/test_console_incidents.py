@@ -1,16 +1,20 @@
 """The console's incident pages in a real browser against a real `pager demo`: declaring through the
-form, a public status update seen on the incident's page and through the API, accessibility (axe),
+form, a public status update seen on the incident's page, through the API, on the public status page
+and in its Atom feed, accessibility (axe),
 a phone-sized screen and the keyboard."""
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Demo, check_accessibility, log_in_with_token
+from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -68,6 +72,17 @@ def test_an_incident_declared_through_the_form_takes_a_public_update(
     page.get_by_role("link", name="Incidents", exact=True).click()
     expect(page.get_by_role("link", name="Browser test: checkout latency above 2s")).to_be_visible()
     check_accessibility(page, "incidents", screenshot_dir)
+
+    # The public update, and only it, reaches the public status page and its Atom feed (a few
+    # seconds late at most: the page is cached for 5 s).
+    wait_until("the update on /status", lambda: text in httpx.get(f"{demo.url}/status").text, timeout=30)
+    page.goto(f"{demo.url}/status")
+    expect(page.get_by_text(text)).to_be_visible()
+    assert internal not in page.content()
+    feed = httpx.get(f"{demo.url}/status/feed.atom", timeout=10)
+    entries = ET.fromstring(feed.content).findall("{http://www.w3.org/2005/Atom}entry")
+    assert text in [entry.findtext("{http://www.w3.org/2005/Atom}content") for entry in entries]
+    assert internal not in feed.text
 
 
 def test_the_demo_history_and_a_refused_role(demo: Demo, page: Page, screenshot_dir: Path) -> None:
