@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import gc
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from pager.adapters.console import ConsoleNotifier
 from pager.adapters.delivery import Method, Notifier
+from pager.adapters.on_demand import OnDemandNotifier
 from pager.adapters.smtp_email import SmtpEmailNotifier, parse_smtp_url
-from pager.adapters.twilio_client import make_client
-from pager.adapters.twilio_sms import TwilioSmsNotifier
-from pager.adapters.twilio_voice import TwilioVoiceNotifier
 from pager.config.errors import ConfigInvalid
 from pager.config.loader import LoadedConfig, load_config
 from pager.db.session import create_db_engine
 from pager.services.calendars.feed_cache import FeedCache
 from pager.services.operations.wakeup import Waker
 from pager.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 log = logging.getLogger("pager.runtime")
 
@@ -54,7 +60,10 @@ class Runtime:
 
 
 def build_notifiers(settings: Settings) -> dict[Method, Notifier]:
-    """Twilio for sms/voice and SMTP for email when configured; the console for whatever is not."""
+    """Twilio for sms/voice and SMTP for email when configured; the console for whatever is not.
+
+    The Twilio notifiers (and the SDK, requests and their connection pool) are built on the first
+    page they send: a process that never sends (`pager serve --no-worker`) never imports them."""
     notifiers: dict[Method, Notifier] = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
     sid, token, from_number = (
         settings.twilio_account_sid,
@@ -62,10 +71,27 @@ def build_notifiers(settings: Settings) -> dict[Method, Notifier]:
         settings.twilio_from_number,
     )
     if sid and token and from_number:
-        client = make_client(sid, token, settings.twilio_api_base)
         public = settings.public_url.rstrip("/")
-        notifiers["sms"] = TwilioSmsNotifier(client, from_number, f"{public}/twilio/status")
-        notifiers["voice"] = TwilioVoiceNotifier(client, from_number, public)
+        api_base = settings.twilio_api_base
+
+        @functools.cache
+        def client() -> Client:  # one client (one connection pool) for both notifiers
+            from pager.adapters.twilio_client import make_client
+
+            return make_client(sid, token, api_base)
+
+        def sms() -> Notifier:
+            from pager.adapters.twilio_sms import TwilioSmsNotifier
+
+            return TwilioSmsNotifier(client(), from_number, f"{public}/twilio/status")
+
+        def voice() -> Notifier:
+            from pager.adapters.twilio_voice import TwilioVoiceNotifier
+
+            return TwilioVoiceNotifier(client(), from_number, public)
+
+        notifiers["sms"] = OnDemandNotifier("sms", sms)
+        notifiers["voice"] = OnDemandNotifier("voice", voice)
     if settings.smtp_url:
         notifiers["email"] = SmtpEmailNotifier(parse_smtp_url(settings.smtp_url), settings.email_from)
     return notifiers
@@ -81,9 +107,35 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     return Runtime(engine=engine, settings=settings, config=config, notifiers=build_notifiers(settings))
 
 
+# glibc's mallopt parameter number for the arena limit (malloc.h: M_ARENA_MAX).
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas (unless MALLOC_ARENA_MAX is set in the environment); True if set.
+
+    glibc gives threads that contend for the allocator arenas of their own, up to 8 per core, and
+    memory freed into one is not reused by the others: the worker's senders and the API's thread
+    pool made a process's heap grow by arenas half-empty after a burst (docs/operations.md,
+    "Memory"). Two arenas keep two threads allocating at once; Python holds the GIL anyway.
+    Only arenas created after the call are affected: call it before starting threads."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to cap
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
 def freeze_startup_heap() -> None:
-    """For a long-running process, once started: collect, then put what is left (modules, config,
-    app) in the collector's permanent generation. Full collections then walk only what came after,
-    instead of stopping every thread for tens of milliseconds to re-check the start-up heap."""
+    """For a long-running process, once started and before it starts its threads: cap malloc's
+    arenas (`limit_malloc_arenas`), collect, then put what is left (modules, config, app) in the
+    collector's permanent generation. Full collections then walk only what came after, instead of
+    stopping every thread for tens of milliseconds to re-check the start-up heap."""
+    limit_malloc_arenas()
     gc.collect()
     gc.freeze()
