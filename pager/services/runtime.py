@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import gc
 import logging
-import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,12 +70,16 @@ def build_notifiers(settings: Settings) -> dict[Method, Notifier]:
     if sid and token and from_number:
         public = settings.public_url.rstrip("/")
         api_base = settings.twilio_api_base
+        built: list[Client] = []
+        lock = threading.Lock()
 
-        @functools.cache
         def client() -> Client:  # one client (one connection pool) for both notifiers
             from pager.adapters.twilio_client import make_client
 
-            return make_client(sid, token, api_base)
+            with lock:
+                if not built:
+                    built.append(make_client(sid, token, api_base))
+                return built[0]
 
         def sms() -> Notifier:
             from pager.adapters.twilio_sms import TwilioSmsNotifier
@@ -107,35 +108,9 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     return Runtime(engine=engine, settings=settings, config=config, notifiers=build_notifiers(settings))
 
 
-# glibc's mallopt parameter number for the arena limit (malloc.h: M_ARENA_MAX).
-_M_ARENA_MAX = -8
-MALLOC_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas (unless MALLOC_ARENA_MAX is set in the environment); True if set.
-
-    glibc gives threads that contend for the allocator arenas of their own, up to 8 per core, and
-    memory freed into one is not reused by the others: the worker's senders and the API's thread
-    pool made a process's heap grow by arenas half-empty after a burst (docs/operations.md,
-    "Memory"). Two arenas keep two threads allocating at once; Python holds the GIL anyway.
-    Only arenas created after the call are affected: call it before starting threads."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS): nothing to cap
-        return False
-    return bool(mallopt(_M_ARENA_MAX, arenas))
-
-
 def freeze_startup_heap() -> None:
-    """For a long-running process, once started and before it starts its threads: cap malloc's
-    arenas (`limit_malloc_arenas`), collect, then put what is left (modules, config, app) in the
-    collector's permanent generation. Full collections then walk only what came after, instead of
-    stopping every thread for tens of milliseconds to re-check the start-up heap."""
-    limit_malloc_arenas()
+    """For a long-running process, once started: collect, then put what is left (modules, config,
+    app) in the collector's permanent generation. Full collections then walk only what came after,
+    instead of stopping every thread for tens of milliseconds to re-check the start-up heap."""
     gc.collect()
     gc.freeze()
