@@ -14,7 +14,8 @@ Twilio (its own process).
 3. Floor: the bare FastAPI endpoint of bench/ingest.py with as many processes, the same open loop at
    the same rate for `--bare-seconds`: p99_ratio = pager's p99 / bare's.
 4. Memory: alerts topped up to `--memory-alerts` in all, every shipped schedule's feed (a year of
-   shifts) fetched through the API processes, the outbox drained; then VmRSS of each process.
+   shifts) fetched through the API processes, the outbox drained; then VmRSS, PSS and USS of each
+   process, and the floor: a bare interpreter per role importing only that role's libraries.
 """
 
 from __future__ import annotations
