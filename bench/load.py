@@ -14,7 +14,8 @@ Twilio (its own process).
 3. Floor: the bare FastAPI endpoint of bench/ingest.py with as many processes, the same open loop at
    the same rate for `--bare-seconds`: p99_ratio = pager's p99 / bare's.
 4. Memory: alerts topped up to `--memory-alerts` in all, every shipped schedule's feed (a year of
-   shifts) fetched through the API processes, the outbox drained; then VmRSS of each process.
+   shifts) fetched through the API processes, the outbox drained; then VmRSS, PSS and USS of each
+   process, and the floor: a bare interpreter per role importing only that role's libraries.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT_SID = "AC" + "c" * 32
@@ -185,10 +184,49 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS, and from /proc/<pid>/smaps_rollup PSS (shared pages divided among the processes that
+    map them) and USS (Private_Clean + Private_Dirty: what ending the process would free), in MB."""
+    kb: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, rest = line.partition(":")
+        if rest.strip().endswith("kB"):
+            kb[name] = int(rest.split()[0])
+    uss = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+    return {"rss": rss_mb(pid), "pss": kb.get("Pss", 0) / 1024, "uss": uss / 1024}
+
+
+# The third-party libraries each role cannot do without: the floor process imports exactly these and
+# nothing of pager's, then waits to be measured.
+FLOOR_LIBRARIES = {
+    "serve": ["sqlalchemy", "sqlmodel", "psycopg", "pydantic", "pydantic_settings", "fastapi", "uvicorn"],
+    "worker": ["sqlalchemy", "sqlmodel", "psycopg", "pydantic", "pydantic_settings", "twilio.rest"],
+}
+
+
+def floor_memory(role: str) -> dict[str, float]:
+    """A bare interpreter (same executable, same environment as the measured processes) that imports
+    the role's FLOOR_LIBRARIES and nothing else: what any process of that role costs at least."""
+    code = f"import sys, importlib; [importlib.import_module(m) for m in {FLOOR_LIBRARIES[role]!r}]; "
+    code += "print('ready', flush=True); sys.stdin.readline()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        return memory_mb(process.pid)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
 # --- load generators (child processes) --------------------------------------------------------------
 
 
 async def closed_loop(port: int, users: int, connections: int, seconds: float, tag: str) -> dict[str, Any]:
+    import httpx  # here, not at the top: the API and worker processes run this file too
+
     url = f"http://127.0.0.1:{port}/v2/enqueue"
     ok = sent = 0
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -216,6 +254,8 @@ async def open_loop(
     port: int, users: int, rate: float, seconds: float, offset: float, tag: str, start_at: float
 ) -> dict[str, Any]:
     """Request i due at start_at + offset + i / rate (wall clock, shared by the generators)."""
+    import httpx
+
     url = f"http://127.0.0.1:{port}/v2/enqueue"
     results: list[tuple[str, float, float, int]] = []  # key, due wall time, latency, status
     limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
@@ -326,6 +366,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # bench/ingest.py's shared-socket servers, scratch database and bare endpoint (imported here, so
     # the generator processes, which run this file too, start without FastAPI).
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import httpx
     from ingest import scratch_postgres, server
 
     result: dict[str, Any] = {"loadavg": [round(x, 2) for x in os.getloadavg()]}
@@ -401,9 +442,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     client.close()
                     client = httpx.Client(timeout=60)
             drain(url, args.drain_timeout)
-            rss_serve = [rss_mb(p.pid) for p in apis]
-            rss_worker = [rss_mb(p.pid) for p in running_workers]
+            mem_serve = [memory_mb(p.pid) for p in apis]
+            mem_worker = [memory_mb(p.pid) for p in running_workers]
+            rss_serve = [m["rss"] for m in mem_serve]
+            rss_worker = [m["rss"] for m in mem_worker]
             fake_rss = rss_mb(fake.pid)
+            floors = {role: floor_memory(role) for role in FLOOR_LIBRARIES}
         with server(["--serve-bare"], args.processes) as (bare_port, _bares):
             bare_rows, bare_late_start = offered(
                 bare_port, args.users, rate, args.bare_seconds, args.clients, "bare"
@@ -435,6 +479,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "serve": [round(x, 1) for x in rss_serve],
                 "worker": [round(x, 1) for x in rss_worker],
             },
+            "pss_mb_total": round(sum(m["pss"] for m in [*mem_serve, *mem_worker]), 1),
+            "uss_mb_total": round(sum(m["uss"] for m in [*mem_serve, *mem_worker]), 1),
+            "pss_mb_per_process": {
+                "serve": [round(m["pss"], 1) for m in mem_serve],
+                "worker": [round(m["pss"], 1) for m in mem_worker],
+            },
+            "uss_mb_per_process": {
+                "serve": [round(m["uss"], 1) for m in mem_serve],
+                "worker": [round(m["uss"], 1) for m in mem_worker],
+            },
+            "rss_mb_floor": round(
+                args.processes * floors["serve"]["rss"] + args.workers * floors["worker"]["rss"], 1
+            ),
+            "rss_mb_floor_per_process": {role: round(m["rss"], 1) for role, m in floors.items()},
+            "pss_mb_floor_per_process": {role: round(m["pss"], 1) for role, m in floors.items()},
             "rss_mb_fake_twilio": round(fake_rss, 1),
             "rss_mb_at_start": [round(x, 1) for x in rss_at_start],
             "generator_late_start_s": [round(late_start, 3), round(bare_late_start, 3)],
@@ -450,6 +509,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         }
     )
+    result["rss_ratio"] = round(result["rss_mb_total"] / result["rss_mb_floor"], 2)
     result["targets"] = TARGETS
     result["targets_met"] = {
         "p99_ratio": result["p99_ratio"] is not None and result["p99_ratio"] <= TARGETS["p99_ratio_max"],

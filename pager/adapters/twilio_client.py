@@ -1,20 +1,22 @@
-"""Shared Twilio plumbing: building the SDK client and classifying its failures."""
+"""Shared Twilio plumbing: building the SDK client and classifying its failures.
+
+The SDK (and requests) is imported inside the functions that use it: the API process imports this
+module through the voice TwiML it renders, and never builds a client (docs/operations.md, "Memory").
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-import requests
-from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
 
 # Our own credentials or account, not the recipient: retried (an operator can fix it), and the
 # page falls back to another method only after the retries run out.
 _ACCOUNT_STATUSES = frozenset({401, 403})
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 
 # Kept-alive connections to the API: at least as many as the worker's parallel senders. The SDK's
@@ -26,6 +28,10 @@ def make_client(
     account_sid: str, auth_token: str, api_base: str | None = None, timeout: float = 10.0
 ) -> Client:
     """A twilio SDK client; `api_base` points it at another host (our fake in tests)."""
+    import requests.adapters
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
     http_client = TwilioHttpClient(timeout=timeout)
     if http_client.session is not None:
         for scheme in ("https://", "http://"):
@@ -42,6 +48,9 @@ def make_client(
 
 def classify_exception(exc: Exception) -> DeliveryResult:
     """Map an SDK or transport exception to an outcome (docs/delivery.md, "The path of a page")."""
+    import requests
+    from twilio.base.exceptions import TwilioRestException
+
     if isinstance(exc, TwilioRestException):
         code = int(exc.code) if isinstance(exc.code, int) else None
         message = f"twilio {exc.status}" + (f" error {code}" if code else "") + f": {exc.msg}"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-
-from twilio.rest import Client
+from typing import TYPE_CHECKING
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.adapters.twilio_client import classify_exception, page_status_callback
+
+if TYPE_CHECKING:
+    from twilio.rest import Client  # the SDK loads with the client (make_client)
 
 # Provider clocks and ours differ a little; look this far before the attempt when reconciling.
 CLOCK_SLACK = timedelta(seconds=30)

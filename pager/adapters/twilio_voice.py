@@ -6,14 +6,17 @@ See docs/phone-and-email.md, "Answering a call".
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
 from pager.adapters.twilio_client import classify_exception, page_status_callback
 from pager.adapters.twilio_sms import CLOCK_SLACK, RECONCILE_PAGE
 from pager.core.sms_grammar import KEY_SNOOZE_MINUTES
+
+if TYPE_CHECKING:
+    from twilio.rest import Client  # the SDK loads with the client (make_client)
 
 KEYS_PROMPT = (
     f"Press 4 to acknowledge, 6 to resolve, 5 to escalate, 7 to snooze for {KEY_SNOOZE_MINUTES} minutes."

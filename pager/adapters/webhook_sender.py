@@ -5,6 +5,9 @@ incoming-webhook message. Never follows a redirect. The secret is never logged.
 slack-sdk's WebhookClient is not used: it posts through urllib's default opener, which follows a
 301/302/303 to any host (as a GET), and a webhook must never be redirected elsewhere; the message
 body it would send is the same `{"text": ...}` posted here.
+
+httpx (which brings rich, click and pygments with it when they are installed) and standardwebhooks
+load on the first webhook sent: a worker without subscriptions never imports them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
-
-import httpx
-from standardwebhooks import Webhook
 
 WebhookOutcomeKind = Literal["sent", "transient", "permanent"]
 TIMEOUT_SECONDS = 10.0
@@ -53,6 +53,9 @@ def outcome_of_status(status: int) -> WebhookOutcome:
 
 def post_webhook(message: WebhookMessage, timeout: float = TIMEOUT_SECONDS) -> WebhookOutcome:
     """Send one webhook and say how it went; never raises for a network failure."""
+    import httpx
+    from standardwebhooks import Webhook
+
     payload = json.dumps(message.body, separators=(",", ":"), ensure_ascii=False)
     headers = {"content-type": "application/json", "user-agent": "pager-webhooks"}
     if message.format == "standard":

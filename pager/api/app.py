@@ -17,7 +17,6 @@ from pager.api.errors import install_error_handlers
 from pager.services.alerting.catalog import sync_declared_services
 from pager.services.operations.metrics import metrics_registry
 from pager.services.runtime import Runtime
-from pager.worker import Worker
 
 log = logging.getLogger("pager.api")
 
@@ -33,7 +32,12 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sync_declared_services(runtime.engine, runtime.config, datetime.now(UTC))
-        worker = Worker(runtime) if run_worker else None
+        worker = None
+        if run_worker:
+            # Imported here: `pager serve --no-worker` never loads APScheduler or the delivery adapters.
+            from pager.worker import Worker
+
+            worker = Worker(runtime)
         thread = None
         if worker is not None:
             thread = threading.Thread(

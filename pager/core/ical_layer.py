@@ -5,6 +5,9 @@ See docs/schedules.md, "Keys" and "Who is on call: the rules".
 Parsing is icalendar's; recurrence expansion (RRULE, RDATE, EXDATE, RECURRENCE-ID) is
 recurring_ical_events'. Occurrences are expanded one calendar year at a time and cached, so a point
 lookup costs a scan of that year's few events, whatever the calendar's age.
+
+Both libraries (with click, which recurring_ical_events' x_wr_timezone imports) load on the first
+iCal layer parsed: a process whose schedules have none never imports them.
 """
 
 from __future__ import annotations
@@ -14,9 +17,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import icalendar
-import recurring_ical_events
 
 from pager.core.localtime import localize, require_aware
 
@@ -47,6 +47,8 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def _parse_calendar(text: str) -> Any:
+    import icalendar
+
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except (ValueError, IndexError, KeyError) as exc:
@@ -98,6 +100,8 @@ class IcalIndex:
         begin = datetime(year, 1, 1, tzinfo=UTC)
         end = datetime(year + 1, 1, 1, tzinfo=UTC)
         found: set[Occurrence] = set()
+        import recurring_ical_events
+
         try:
             expanded = recurring_ical_events.of(self._calendar).between(
                 (begin - timedelta(days=2)).date(), (end + timedelta(days=2)).date()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from pager.adapters.console import ConsoleNotifier
 from pager.adapters.delivery import Method, Notifier
+from pager.adapters.on_demand import OnDemandNotifier
 from pager.adapters.smtp_email import SmtpEmailNotifier, parse_smtp_url
-from pager.adapters.twilio_client import make_client
-from pager.adapters.twilio_sms import TwilioSmsNotifier
-from pager.adapters.twilio_voice import TwilioVoiceNotifier
 from pager.config.errors import ConfigInvalid
 from pager.config.loader import LoadedConfig, load_config
 from pager.db.session import create_db_engine
@@ -22,6 +22,9 @@ from pager.services.calendars.feed_cache import FeedCache
 from pager.services.operations.wakeup import Waker
 from pager.services.status_page.publishing import StatusPageCache
 from pager.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from twilio.rest import Client
 
 log = logging.getLogger("pager.runtime")
 
@@ -60,7 +63,10 @@ class Runtime:
 
 
 def build_notifiers(settings: Settings) -> dict[Method, Notifier]:
-    """Twilio for sms/voice and SMTP for email when configured; the console for whatever is not."""
+    """Twilio for sms/voice and SMTP for email when configured; the console for whatever is not.
+
+    The Twilio notifiers (and the SDK, requests and their connection pool) are built on the first
+    page they send: a process that never sends (`pager serve --no-worker`) never imports them."""
     notifiers: dict[Method, Notifier] = {m: ConsoleNotifier(m) for m in ("sms", "voice", "email")}
     sid, token, from_number = (
         settings.twilio_account_sid,
@@ -68,10 +74,31 @@ def build_notifiers(settings: Settings) -> dict[Method, Notifier]:
         settings.twilio_from_number,
     )
     if sid and token and from_number:
-        client = make_client(sid, token, settings.twilio_api_base)
         public = settings.public_url.rstrip("/")
-        notifiers["sms"] = TwilioSmsNotifier(client, from_number, f"{public}/twilio/status")
-        notifiers["voice"] = TwilioVoiceNotifier(client, from_number, public)
+        api_base = settings.twilio_api_base
+        built: list[Client] = []
+        lock = threading.Lock()
+
+        def client() -> Client:  # one client (one connection pool) for both notifiers
+            from pager.adapters.twilio_client import make_client
+
+            with lock:
+                if not built:
+                    built.append(make_client(sid, token, api_base))
+                return built[0]
+
+        def sms() -> Notifier:
+            from pager.adapters.twilio_sms import TwilioSmsNotifier
+
+            return TwilioSmsNotifier(client(), from_number, f"{public}/twilio/status")
+
+        def voice() -> Notifier:
+            from pager.adapters.twilio_voice import TwilioVoiceNotifier
+
+            return TwilioVoiceNotifier(client(), from_number, public)
+
+        notifiers["sms"] = OnDemandNotifier("sms", sms)
+        notifiers["voice"] = OnDemandNotifier("voice", voice)
     if settings.smtp_url:
         notifiers["email"] = SmtpEmailNotifier(parse_smtp_url(settings.smtp_url), settings.email_from)
     return notifiers
