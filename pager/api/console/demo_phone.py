@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import httpx
 from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -52,6 +51,8 @@ async def send_reply(
     except (InvalidInput, NotFound) as exc:
         status = 404 if isinstance(exc, NotFound) else 422
         return await _render(page, status, error=str(exc), replied_to=message)
+    import httpx  # the demo only: `pager serve` never loads it (docs/operations.md, "Memory")
+
     transport = httpx.ASGITransport(app=page.request.app, client=("127.0.0.1", 0))
     # The path is /twilio/sms whatever PAGER_PUBLIC_URL is; the route checks the signature against
     # PAGER_PUBLIC_URL + /twilio/sms, which is what signed_reply signed.

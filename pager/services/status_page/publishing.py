@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 from pager.core.status_page import StatusPage
 from pager.services.errors import Unavailable
 from pager.services.status_page.loading import load_status_page
-from pager.services.status_page.rendering import status_atom, status_html, status_json
 
 if TYPE_CHECKING:
     from pager.services.runtime import Runtime
@@ -122,6 +121,10 @@ class StatusPageCache:
 
     def _refresh(self, runtime: Runtime, now: datetime) -> Published:
         """Read and render (on this cache's own thread); then this is the current rendering."""
+        # Jinja2 and the feed writer load with the first rendering: every Runtime holds this cache,
+        # and the worker, which never renders, should not carry them (docs/operations.md, "Memory").
+        from pager.services.status_page.rendering import status_atom, status_html, status_json
+
         try:
             self.refreshes += 1
             config = runtime.config
