@@ -9,6 +9,7 @@ docs/images/ is refreshed).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -47,6 +48,19 @@ class Demo:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def printed_curl(self) -> str:
+        """The curl command line the demo printed to fire a test alert."""
+        lines = self.log().splitlines()
+        return next(line.strip() for line in lines if "curl" in line and "/v2/enqueue" in line)
+
+    def run_printed_curl(self) -> str:
+        """Run the printed curl as a shell would; the dedup key pager answered with."""
+        done = subprocess.run(
+            ["bash", "-c", self.printed_curl()], capture_output=True, text=True, timeout=30, check=True
+        )
+        key: str = json.loads(done.stdout)["dedup_key"]
+        return key
 
     def cli(self, *args: str) -> str:
         return run_cli(self.env, self.cwd, *args)

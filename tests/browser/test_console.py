@@ -26,7 +26,7 @@ def csrf_of(page: Page) -> str:
 
 
 def triggered_alert(demo: Demo, summary: str) -> int:
-    """Trigger an alert on checkout-api through the events endpoint; its id."""
+    """Trigger an alert on checkout-api through the events endpoint (as the printed curl does); its id."""
     assert demo.trigger("checkout-api", summary.lower().replace(" ", "-"), summary).status_code == 202
     listed = demo.api("GET", "/api/v1/alerts").json()["items"]
     return int(next(item["id"] for item in listed if item["summary"] == summary))
@@ -135,13 +135,17 @@ def test_a_triggered_alert_appears_live_and_is_acknowledged_from_its_page(
 ) -> None:
     log_in_with_token(page, demo.url, demo.admin_token)
     page.get_by_role("link", name="Alerts").click()
-    summary = "Browser test: checkout error rate above 5%"
-    alert_id = triggered_alert(demo, summary)
+    # The curl `make run` printed, run as printed: a new alert each time (no dedup key in it).
+    keys = [demo.run_printed_curl(), demo.run_printed_curl()]
+    assert keys[0] != keys[1]
+    listed = demo.api("GET", "/api/v1/alerts").json()["items"]
+    alert_id = int(next(item["id"] for item in listed if item["dedup_key"] == keys[1]))
+    row = page.get_by_role("link", name=str(alert_id), exact=True)
     # No reload: the table's htmx poll brings the new alert in.
-    expect(page.get_by_role("link", name=summary)).to_be_visible(timeout=30_000)
+    expect(row).to_be_visible(timeout=30_000)
     check_accessibility(page, "alerts", screenshot_dir)
 
-    page.get_by_role("link", name=summary).click()
+    row.click()
     expect(page).to_have_url(f"{demo.url}/alerts/{alert_id}")
     expect(page.locator("#alert-status")).to_have_text("triggered")
     entries = page.locator("#timeline li").count()
