@@ -210,18 +210,27 @@ def compile_schedule(schedule: Schedule) -> CompiledSchedule:
     return CompiledSchedule(schedule)
 
 
-def _own_overrides(schedule: Schedule, overrides: Sequence[Override]) -> list[Override]:
+def _own_overrides(
+    schedule: Schedule, overrides: Sequence[Override], start: datetime, end: datetime
+) -> list[Override]:
+    """`schedule`'s overrides meeting [start, end), in UTC and in their order: the others cannot change
+    who holds a role inside the window (a year of them would otherwise be walked at every instant)."""
     own = []
     for override in overrides:
         if override.schedule != schedule.id:
             continue
-        own.append(replace(override, start=require_aware(override.start), end=require_aware(override.end)))
+        override_start, override_end = require_aware(override.start), require_aware(override.end)
+        if override_end <= start or override_start >= end:
+            continue
+        own.append(replace(override, start=override_start, end=override_end))
     return own
 
 
 def resolve_on_call(schedule: Schedule, at: datetime, overrides: Sequence[Override] = ()) -> OnCall:
     """Who is primary and secondary at instant `at`, and what decided each."""
-    return compile_schedule(schedule).resolve(require_aware(at), _own_overrides(schedule, overrides))
+    at = require_aware(at)
+    own = _own_overrides(schedule, overrides, at, at + timedelta(microseconds=1))
+    return compile_schedule(schedule).resolve(at, own)
 
 
 def _role_user(on_call: OnCall, role: Role) -> tuple[str | None, str | None]:
@@ -238,7 +247,7 @@ def final_shifts(
     if end <= start:
         return []
     compiled = compile_schedule(schedule)
-    own = _own_overrides(schedule, overrides)
+    own = _own_overrides(schedule, overrides, start, end)
     points = compiled.boundaries_between(start, end, own)
     shifts: list[FinalShift] = []
     for i, point in enumerate(points):
