@@ -37,7 +37,9 @@ from pager.core.restrictions import RestrictionWindows
 from pager.core.rotation import Rotation, RotationError
 
 _Holder = tuple[str | None, str | None]  # (user, source)
-_HANDOFF_HORIZONS = (timedelta(days=2), timedelta(days=35), timedelta(days=400))
+# How far next_handoff looks by default, and the shorter windows it tries first.
+HANDOFF_REACH = timedelta(days=400)
+_HANDOFF_HORIZONS = (timedelta(days=2), timedelta(days=35))
 
 
 class ScheduleError(ValueError):
@@ -265,16 +267,22 @@ def final_shifts(
 
 
 def next_handoff(
-    schedule: Schedule, after: datetime, role: Role = "primary", overrides: Sequence[Override] = ()
+    schedule: Schedule,
+    after: datetime,
+    role: Role = "primary",
+    overrides: Sequence[Override] = (),
+    within: timedelta = HANDOFF_REACH,
 ) -> Handoff | None:
-    """The first instant strictly after `after` at which `role` changes hands (looking ~400 days ahead).
+    """The first instant strictly after `after` at which `role` changes hands, looking at most `within`
+    ahead (HANDOFF_REACH, ~400 days, by default): None when it does not change hands in that time.
+    `overrides` must hold every override meeting that window.
 
     A handoff to nobody (a gap starts) is a handoff too: `to_user` is None.
     """
     after = require_aware(after)
     current, _ = _role_user(resolve_on_call(schedule, after, overrides), role)
     window_start = after + timedelta(microseconds=1)
-    for horizon in _HANDOFF_HORIZONS:
+    for horizon in [*(h for h in _HANDOFF_HORIZONS if h < within), within]:
         cursor = window_start
         for shift in final_shifts(schedule, role, window_start, after + horizon, overrides):
             if shift.start > cursor and current is not None:

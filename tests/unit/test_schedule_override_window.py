@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pager.core.durations import ShiftLength
-from pager.core.model import ROLES, Override, RotationLayer, Schedule
+from pager.core.model import ROLES, Handoff, Override, RotationLayer, Schedule
 from pager.core.schedule import CompiledSchedule, final_shifts, next_handoff, resolve_on_call
 
 DAY = timedelta(days=1)
@@ -68,3 +68,18 @@ def test_answers_are_those_of_the_windows_overrides_alone(offset_hours: int) -> 
     assert resolve_on_call(SCHEDULE, start, overrides) == resolve_on_call(SCHEDULE, start, meeting)
     if offset_hours < 24:  # the first day's override is dan's; from its end (half-open) the layer's ann
         assert resolve_on_call(SCHEDULE, start, overrides).primary == ("dan" if offset_hours < 2 else "ann")
+
+
+def test_next_handoff_looks_no_further_than_asked() -> None:
+    alone = Schedule(
+        "solo",
+        "Solo",
+        "UTC",
+        (RotationLayer("one", ("ann",), datetime(2026, 1, 5, 9), shift=ShiftLength(1, "w")),),
+    )
+    far = [Override("solo", "primary", START + 100 * DAY, START + 101 * DAY, "dan")]
+    assert next_handoff(alone, START, "primary", far, within=35 * DAY) is None
+    assert next_handoff(alone, START, "primary", far, within=101 * DAY) == Handoff(
+        "primary", START + 100 * DAY, "ann", "dan"
+    )
+    assert next_handoff(alone, START, "primary", far) == Handoff("primary", START + 100 * DAY, "ann", "dan")
