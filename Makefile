@@ -45,7 +45,7 @@ chromium:
 test: lint typecheck pytest
 
 # The benchmarks (bench/README.md); bench/floors.py and bench/feeds.py are helpers they import.
-BENCHMARKS := bench/rotation.py bench/ingest.py bench/escalation.py bench/load.py
+BENCHMARKS := bench/rotation.py bench/ingest.py bench/escalation.py bench/load.py bench/web.py
 
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b; done

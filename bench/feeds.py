@@ -32,6 +32,13 @@ UVICORN = {"log_level": "warning", "access_log": False}
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 
 
+def prepare_config(root: Path) -> Path:
+    """The repository's shipped schedules and policies copied to `root`/config (returned)."""
+    for folder in ("schedules", "escalation_policies"):
+        shutil.copytree(REPO / folder, root / "config" / folder)
+    return root / "config"
+
+
 def prepare(root: Path) -> tuple[str, dict[str, str]]:
     """Config (shipped schedules and policies), a migrated SQLite file and a token per schedule."""
     from pager.config.loader import load_config
@@ -39,8 +46,7 @@ def prepare(root: Path) -> tuple[str, dict[str, str]]:
     from pager.db.session import create_db_engine, session_scope
     from pager.services.calendars.shifts import FeedTarget, create_feed_token
 
-    for folder in ("schedules", "escalation_policies"):
-        shutil.copytree(REPO / folder, root / "config" / folder)
+    prepare_config(root)
     url = f"sqlite:///{root / 'feeds.db'}"
     upgrade_schema(url)
     config = load_config(root / "config")
@@ -56,10 +62,21 @@ def prepare(root: Path) -> tuple[str, dict[str, str]]:
     return url, tokens
 
 
+def run_on_fd(app: Any, fd: int) -> None:
+    """uvicorn serving `app` on the inherited listening socket `fd`, with UVICORN's settings.
+
+    Not `uvicorn.run(app, fd=fd)`: that wraps the fd as an AF_UNIX socket, so the event loop never
+    sets TCP_NODELAY on the connections it accepts, and a response written in two parts (headers,
+    then body) waits for the client's delayed ACK: ~40 ms on Linux, whatever the app does.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, **UVICORN))  # type: ignore[arg-type]
+    server.run(sockets=[socket.socket(fileno=fd)])  # the family read from the fd: AF_INET
+
+
 def serve_pager(root: str, url: str, fd: int) -> None:
     import secrets
-
-    import uvicorn
 
     from pager.adapters.console import ConsoleNotifier
     from pager.api.app import create_app
@@ -78,13 +95,12 @@ def serve_pager(root: str, url: str, fd: int) -> None:
     )
     app = create_app(runtime, run_worker=False)
     freeze_startup_heap()
-    uvicorn.run(app, fd=fd, **UVICORN)  # type: ignore[arg-type]
+    run_on_fd(app, fd)
 
 
 def serve_bare(body_file: str, fd: int) -> None:
     import hashlib
 
-    import uvicorn
     from fastapi import FastAPI, Response
 
     body = Path(body_file).read_bytes()
@@ -99,18 +115,19 @@ def serve_bare(body_file: str, fd: int) -> None:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    uvicorn.run(app, fd=fd, **UVICORN)  # type: ignore[arg-type]
+    run_on_fd(app, fd)
 
 
 @contextmanager
-def server(args: list[str]) -> Iterator[int]:
-    """This script's module run as a server (`args` + a listening socket's fd); yields the port."""
+def server(args: list[str], script: str = __file__) -> Iterator[int]:
+    """`script` (this module by default) run as a server (`args` + a listening socket's fd); yields
+    the port once its /healthz answers."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
     listener.set_inheritable(True)
     port, fd = listener.getsockname()[1], listener.fileno()
-    command = [sys.executable, __file__, *args, str(fd)]
+    command = [sys.executable, script, *args, str(fd)]
     process = subprocess.Popen(command, pass_fds=(fd,), env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 30

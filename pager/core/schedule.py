@@ -37,7 +37,9 @@ from pager.core.restrictions import RestrictionWindows
 from pager.core.rotation import Rotation, RotationError
 
 _Holder = tuple[str | None, str | None]  # (user, source)
-_HANDOFF_HORIZONS = (timedelta(days=2), timedelta(days=35), timedelta(days=400))
+# How far next_handoff looks by default, and the shorter windows it tries first.
+HANDOFF_REACH = timedelta(days=400)
+_HANDOFF_HORIZONS = (timedelta(days=2), timedelta(days=35))
 
 
 class ScheduleError(ValueError):
@@ -210,18 +212,27 @@ def compile_schedule(schedule: Schedule) -> CompiledSchedule:
     return CompiledSchedule(schedule)
 
 
-def _own_overrides(schedule: Schedule, overrides: Sequence[Override]) -> list[Override]:
+def _own_overrides(
+    schedule: Schedule, overrides: Sequence[Override], start: datetime, end: datetime
+) -> list[Override]:
+    """`schedule`'s overrides meeting [start, end), in UTC and in their order: the others cannot change
+    who holds a role inside the window (a year of them would otherwise be walked at every instant)."""
     own = []
     for override in overrides:
         if override.schedule != schedule.id:
             continue
-        own.append(replace(override, start=require_aware(override.start), end=require_aware(override.end)))
+        override_start, override_end = require_aware(override.start), require_aware(override.end)
+        if override_end <= start or override_start >= end:
+            continue
+        own.append(replace(override, start=override_start, end=override_end))
     return own
 
 
 def resolve_on_call(schedule: Schedule, at: datetime, overrides: Sequence[Override] = ()) -> OnCall:
     """Who is primary and secondary at instant `at`, and what decided each."""
-    return compile_schedule(schedule).resolve(require_aware(at), _own_overrides(schedule, overrides))
+    at = require_aware(at)
+    own = _own_overrides(schedule, overrides, at, at + timedelta(microseconds=1))
+    return compile_schedule(schedule).resolve(at, own)
 
 
 def _role_user(on_call: OnCall, role: Role) -> tuple[str | None, str | None]:
@@ -238,7 +249,7 @@ def final_shifts(
     if end <= start:
         return []
     compiled = compile_schedule(schedule)
-    own = _own_overrides(schedule, overrides)
+    own = _own_overrides(schedule, overrides, start, end)
     points = compiled.boundaries_between(start, end, own)
     shifts: list[FinalShift] = []
     for i, point in enumerate(points):
@@ -256,16 +267,22 @@ def final_shifts(
 
 
 def next_handoff(
-    schedule: Schedule, after: datetime, role: Role = "primary", overrides: Sequence[Override] = ()
+    schedule: Schedule,
+    after: datetime,
+    role: Role = "primary",
+    overrides: Sequence[Override] = (),
+    within: timedelta = HANDOFF_REACH,
 ) -> Handoff | None:
-    """The first instant strictly after `after` at which `role` changes hands (looking ~400 days ahead).
+    """The first instant strictly after `after` at which `role` changes hands, looking at most `within`
+    ahead (HANDOFF_REACH, ~400 days, by default): None when it does not change hands in that time.
+    `overrides` must hold every override meeting that window.
 
     A handoff to nobody (a gap starts) is a handoff too: `to_user` is None.
     """
     after = require_aware(after)
     current, _ = _role_user(resolve_on_call(schedule, after, overrides), role)
     window_start = after + timedelta(microseconds=1)
-    for horizon in _HANDOFF_HORIZONS:
+    for horizon in [*(h for h in _HANDOFF_HORIZONS if h < within), within]:
         cursor = window_start
         for shift in final_shifts(schedule, role, window_start, after + horizon, overrides):
             if shift.start > cursor and current is not None:

@@ -12,9 +12,9 @@ from fastapi.responses import Response
 
 from pager.api.console.web import CsrfDep, LoggedInDep, require
 from pager.core.localtime import localize, zone
-from pager.core.model import ROLES, Handoff, OnCall
-from pager.core.schedule import next_handoff, resolve_on_call
+from pager.core.model import Handoff, OnCall, Role
 from pager.core.timeline import schedule_timeline
+from pager.services.calendars.on_call_board import on_call_board
 from pager.services.calendars.overrides import create_override, list_overrides, overrides_of
 from pager.services.calendars.shifts import require_schedule
 from pager.services.errors import DomainError, NotFound
@@ -22,8 +22,6 @@ from pager.services.transactions import read_only, read_write
 
 router = APIRouter(include_in_schema=False)
 
-# next_handoff looks at most this far ahead, so the overrides it may meet lie within it.
-HANDOFF_LOOKAHEAD = timedelta(days=400)
 TIMELINE_DAYS = (14, 21, 28)
 
 
@@ -33,7 +31,7 @@ class BoardRow:
     name: str
     time_zone: str
     on_call: OnCall
-    next: dict[str, Handoff | None]
+    next: dict[Role, Handoff | None]
 
 
 @router.get("/")
@@ -41,16 +39,15 @@ def board(page: LoggedInDep) -> Response:
     """Every schedule: primary and secondary now (stored overrides applied) and each role's next handoff."""
     schedules = page.runtime.config.schedules
     now = page.now.replace(microsecond=0)
-    overrides = overrides_of(page.runtime.engine, sorted(schedules), now, now + HANDOFF_LOOKAHEAD)
     rows = [
         BoardRow(
-            schedule_id,
-            schedule.name,
-            schedule.time_zone,
-            resolve_on_call(schedule, now, overrides),
-            {role: next_handoff(schedule, now, role, overrides) for role in ROLES},
+            row.schedule_id,
+            schedules[row.schedule_id].name,
+            schedules[row.schedule_id].time_zone,
+            row.on_call,
+            row.next,
         )
-        for schedule_id, schedule in sorted(schedules.items())
+        for row in on_call_board(page.runtime.engine, schedules, now)
     ]
     return page.render("board.html", rows=rows, now=now)
 
