@@ -1,7 +1,8 @@
 """POST /v2/enqueue under concurrent load, beside a bare FastAPI endpoint; prints one JSON document.
 
-Two real server processes on 127.0.0.1, each `uvicorn.run(app, ...)` with the same settings (one
-process, no access log, log level warning):
+Two real server processes on 127.0.0.1, each uvicorn on a listening socket the bench binds, with the
+same settings (one process, no access log, log level warning, TCP_NODELAY: bench/feeds.py's
+run_on_fd):
 - pager: `create_app(runtime, run_worker=True)` with console notifiers, on a fresh SQLite file
   database (WAL, migrated with `upgrade_schema`) in a temp dir; one service whose integration key is
   fixed, one user on call, so every new alert queues real pages and the worker in the same process
@@ -68,7 +69,6 @@ POLICY = """\
     """
 TARGETS = {"dedup_ratio_min": 0.7, "new_ratio_min": 0.5, "pg_new_ratio_min": 0.4, "p99_ms_max": 100.0}
 OPEN_LOOP_CONNECTIONS = 64  # enough that the open loop never waits for a free connection at its rate
-UVICORN = {"host": "127.0.0.1", "log_level": "warning", "access_log": False, "workers": 1}
 
 
 def event(dedup_key: str) -> dict[str, Any]:
@@ -137,7 +137,6 @@ def console_runtime(root: Path, url: str) -> Any:
 
 
 def serve_pager(root: Path, url: str, fd: int, in_process_worker: bool) -> None:
-    import uvicorn
 
     from pager.api.app import create_app
     from pager.services.ingest.keys import Throttle
@@ -147,7 +146,7 @@ def serve_pager(root: Path, url: str, fd: int, in_process_worker: bool) -> None:
     app = create_app(runtime, run_worker=in_process_worker)
     app.state.ingest_throttle = Throttle(rate_per_minute=1e9, burst=1e9)
     freeze_startup_heap()  # as `pager serve` does
-    uvicorn.run(app, fd=fd, **UVICORN)  # type: ignore[arg-type]
+    serve_on_fd(app, fd)
 
 
 def run_separate_worker(root: Path, url: str) -> None:
@@ -179,9 +178,8 @@ def bare_app() -> FastAPI:
 
 
 def serve_bare(fd: int) -> None:
-    import uvicorn
 
-    uvicorn.run(bare_app(), fd=fd, **UVICORN)  # type: ignore[arg-type]
+    serve_on_fd(bare_app(), fd)
 
 
 @contextmanager
@@ -560,6 +558,15 @@ def count_worker_backlog(url: str) -> dict[str, Any]:
         return {"outbox_by_status": dict(sorted(by_status)), "page_deferred_lines": int(deferred)}
     finally:
         engine.dispose()
+
+
+def serve_on_fd(app: Any, fd: int) -> None:
+    """uvicorn on the inherited listening socket `fd` (bench/feeds.py's run_on_fd: TCP_NODELAY set,
+    which `uvicorn.run(app, fd=fd)` misses: ~40 ms delayed-ACK stalls on some responses)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from feeds import run_on_fd
+
+    run_on_fd(app, fd)
 
 
 def main() -> None:

@@ -130,7 +130,6 @@ def runtime(root: str, url: str, fake_url: str) -> Any:
 
 
 def serve_api(root: str, url: str, fake_url: str, fd: int) -> None:
-    import uvicorn
 
     from pager.api.app import create_app
     from pager.services.ingest.keys import Throttle
@@ -139,7 +138,7 @@ def serve_api(root: str, url: str, fake_url: str, fd: int) -> None:
     app = create_app(runtime(root, url, fake_url), run_worker=False)
     app.state.ingest_throttle = Throttle(rate_per_minute=1e9, burst=1e9)  # as bench/ingest.py
     freeze_startup_heap()
-    uvicorn.run(app, fd=fd, log_level="warning", access_log=False)
+    serve_on_fd(app, fd)
 
 
 def run_worker(root: str, url: str, fake_url: str) -> None:
@@ -518,6 +517,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rss_mb_total": result["rss_mb_total"] <= TARGETS["rss_mb_total_max"],
     }
     return result
+
+
+def serve_on_fd(app: Any, fd: int) -> None:
+    """uvicorn on the inherited listening socket `fd` (bench/feeds.py's run_on_fd: TCP_NODELAY set,
+    which `uvicorn.run(app, fd=fd)` misses: ~40 ms delayed-ACK stalls on some responses)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from feeds import run_on_fd
+
+    run_on_fd(app, fd)
 
 
 def main() -> None:
