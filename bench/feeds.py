@@ -75,7 +75,8 @@ def run_on_fd(app: Any, fd: int) -> None:
     server.run(sockets=[socket.socket(fileno=fd)])  # the family read from the fd: AF_INET
 
 
-def serve_pager(root: str, url: str, fd: int) -> None:
+def serve_pager(root: str, url: str, fd: int, demo: bool = False) -> None:
+    """pager's app as `pager serve --no-worker` (`demo`: as `pager demo` serves it, phone panel on)."""
     import secrets
 
     from pager.adapters.console import ConsoleNotifier
@@ -92,6 +93,7 @@ def serve_pager(root: str, url: str, fd: int) -> None:
         settings=settings,
         config=load_config(config_dir),
         notifiers={m: ConsoleNotifier(m) for m in ("sms", "voice", "email")},  # type: ignore[misc]
+        demo=demo,
     )
     app = create_app(runtime, run_worker=False)
     freeze_startup_heap()

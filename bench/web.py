@@ -92,7 +92,9 @@ def seed(root: Path, now: datetime, alerts: int) -> tuple[str, str, dict[str, in
         config=config,
         notifiers={m: ConsoleNotifier(m) for m in ("sms", "voice", "email")},  # type: ignore[misc]
     )
-    token, services, _login = seed_demo(runtime, now)
+    seeded = seed_demo(runtime, now)
+    token, services = seeded.tokens.admin, seeded.services
+    assert token is not None
     overrides = 0
     day0 = now.replace(hour=12, minute=0, second=0, microsecond=0)
     with session_scope(engine) as session:
@@ -281,7 +283,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve-pager"]:
         from feeds import serve_pager
 
-        serve_pager(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        serve_pager(sys.argv[2], sys.argv[3], int(sys.argv[4]), demo=True)
     elif sys.argv[1:2] == ["--serve-pages"]:
         serve_pages(sys.argv[2], int(sys.argv[3]))
     else:
