@@ -23,6 +23,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from pager.adapters.on_demand import warm_notifiers
 from pager.core.readiness import BEAT_STALE_AFTER
 from pager.services.alerting.catalog import sync_declared_services
 from pager.services.alerting.escalation import OnDecided, run_due_escalations
@@ -212,6 +213,8 @@ class Worker:
         if install_signals:
             self._install_signals()
         sync_declared_services(self.runtime.engine, self.runtime.config, self.clock())
+        # The first page after a start must not wait for the Twilio SDK's import (0.5 s or more).
+        warm_notifiers(self.runtime.notifiers)
         listener = WakeListener(self.runtime.engine, self.runtime.waker)
         listener.start()
         runtime, waker, clock, stopping = self.runtime, self.runtime.waker, self.clock, self._stopping
