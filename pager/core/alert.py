@@ -9,7 +9,7 @@ persists AlertState as columns or as `to_document()` JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -102,49 +102,72 @@ class AlertState:
     def to_document(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO instants); `next_action_at` is included for convenience."""
         # An alert's instants repeat (triggered = last event = first page; next action = escalate):
-        # each distinct UTC one is formatted once (isoformat costs 0.8 µs; a state has six or more).
+        # each distinct UTC one is formatted once. Equal instants at other offsets are written
+        # differently, so only UTC ones are shared. Inline, not a helper: this runs per decision.
         texts: dict[datetime, str] = {}
-
-        def iso(instant: datetime) -> str:
-            if instant.tzinfo is not UTC:  # equal instants at other offsets are written differently
-                return instant.isoformat()
-            text = texts.get(instant)
-            if text is None:
-                text = texts[instant] = instant.isoformat()
-            return text
-
         doc = dict(self.__dict__)
         for name in _INSTANTS:
             instant = doc[name]
-            doc[name] = None if instant is None else iso(instant)
-        doc["pages"] = [
-            {"loop": p.loop, "level": p.level, "at": iso(p.at), "users": list(p.users)} for p in self.pages
-        ]
+            if instant is not None:
+                text = texts.get(instant) if instant.tzinfo is UTC else None
+                if text is None:
+                    text = instant.isoformat()
+                    if instant.tzinfo is UTC:
+                        texts[instant] = text
+                doc[name] = text
+        pages = []
+        for page in self.pages:
+            at = page.at
+            text = texts.get(at) if at.tzinfo is UTC else None
+            pages.append(
+                {
+                    "loop": page.loop,
+                    "level": page.level,
+                    "at": text or at.isoformat(),
+                    "users": list(page.users),
+                }
+            )
+        doc["pages"] = pages
         next_action_at = self.next_action_at
-        doc["next_action_at"] = None if next_action_at is None else iso(next_action_at)
+        if next_action_at is None:
+            doc["next_action_at"] = None
+        else:
+            text = texts.get(next_action_at) if next_action_at.tzinfo is UTC else None
+            doc["next_action_at"] = text or next_action_at.isoformat()
         return doc
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> AlertState:
         """The state `to_document()` wrote (extra keys such as `next_action_at` are ignored)."""
-        values: dict[str, Any] = {name: doc[name] for name in _STATE_FIELD_ORDER if name in doc}
+        missing = _REQUIRED_FIELDS - doc.keys()
+        if missing:
+            raise TypeError(f"AlertState document lacks {sorted(missing)[0]!r}")
+        # Built as `changed` builds its copies, not through the frozen __init__ (a field at a time):
+        # every claimed alert of an escalation batch is read through here.
+        values = dict(_STATE_DEFAULTS)
+        for name in _STATE_FIELD_ORDER:
+            if name in doc:
+                values[name] = doc[name]
         for name in _INSTANTS:
-            values[name] = _instant(values.get(name))
+            raw = values[name]
+            if raw is not None:
+                instant = datetime.fromisoformat(raw)
+                values[name] = instant if instant.tzinfo is UTC else require_aware(instant)
         values["pages"] = tuple(
             PagedLevel(
                 int(p["loop"]), int(p["level"]), _aware(datetime.fromisoformat(p["at"])), tuple(p["users"])
             )
             for p in doc.get("pages", ())
         )
-        return cls(**values)
+        state = object.__new__(cls)
+        state.__dict__.update(values)
+        return state
 
 
 _STATE_FIELD_ORDER = tuple(f.name for f in fields(AlertState))
 _STATE_FIELDS = frozenset(_STATE_FIELD_ORDER)
-
-
-def _instant(raw: str | None) -> datetime | None:
-    return None if raw is None else _aware(datetime.fromisoformat(raw))
+_STATE_DEFAULTS = {f.name: f.default for f in fields(AlertState) if f.default is not MISSING}
+_REQUIRED_FIELDS = _STATE_FIELDS - _STATE_DEFAULTS.keys()
 
 
 def _aware(instant: datetime) -> datetime:

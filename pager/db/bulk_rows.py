@@ -138,15 +138,16 @@ def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
     # The rows of one batch share most of their instants. Equal instants convert alike: every
     # instant column is UTCDateTime, which stores the instant in UTC whatever its offset.
     seen: dict[datetime, Any] = {}
-
-    def once(value: Any) -> Any:
-        if not isinstance(value, datetime):
-            return process(value)
-        if value not in seen:
-            seen[value] = process(value)
-        return seen[value]
-
-    return [once(value) for value in values]
+    converted: list[Any] = []
+    for value in values:  # a loop, not a comprehension calling a closure: it runs per cell
+        if isinstance(value, datetime):
+            done = seen.get(value, _NO_VALUE)
+            if done is _NO_VALUE:
+                done = seen[value] = process(value)
+            converted.append(done)
+        else:
+            converted.append(process(value))
+    return converted
 
 
 def recordset(table: Table, columns: tuple[str, ...]) -> TableValuedAlias:

@@ -37,7 +37,8 @@ def update_rows(session: Session, model: type[SQLModel], changes: list[dict[str,
         if postgres:
             execute_records(session, _records_update(table, columns), rows)
         else:
-            renamed = [{f"new_{name}": value for name, value in row.items()} for row in rows]
+            names = tuple(f"new_{name}" for name in columns)
+            renamed = [dict(zip(names, row.values(), strict=True)) for row in rows]
             execute_rows(session, _row_update(table, columns), renamed)
 
 

@@ -448,6 +448,34 @@ def test_a_document_writes_each_instant_as_it_is_even_when_equal_instants_repeat
     assert document["escalate_at"] == document["next_action_at"] == (T0 + 5 * MIN).isoformat()
 
 
+def test_a_document_is_read_back_strictly() -> None:
+    """A document lacking a required field, or with an instant without an offset, is refused; an
+    offset other than UTC is read as the same instant, in UTC; fields left out take their defaults."""
+    from pager.core.localtime import NaiveInstantError
+
+    document = STATE_DOC.copy()
+    del document["cycle"]
+    with pytest.raises(TypeError, match="'cycle'"):
+        AlertState.from_document(document)
+    with pytest.raises(NaiveInstantError):
+        AlertState.from_document({**STATE_DOC, "escalate_at": "2026-03-01T10:05:00"})
+    state = AlertState.from_document({**STATE_DOC, "escalate_at": "2026-03-01T11:05:00+01:00"})
+    assert state.escalate_at == datetime(2026, 3, 1, 10, 5, tzinfo=UTC)
+    assert state.escalate_at.tzinfo is UTC
+    assert state.pages == () and state.held_by is None and state.acknowledged_at is None
+
+
+STATE_DOC = {
+    "status": "triggered",
+    "stage": "paging",
+    "cycle": 1,
+    "loop": 1,
+    "level": 1,
+    "triggered_at": "2026-03-01T10:00:00+00:00",
+    "last_event_at": "2026-03-01T10:00:00+00:00",
+}
+
+
 def test_format_duration_writes_durations_as_policies_write_them() -> None:
     seconds = (0, 45, 90, 3600, 4 * 3600 + 60, 86400 + 7200)
     expected = ["0s", "45s", "1m30s", "1h", "4h1m", "1d2h"]
