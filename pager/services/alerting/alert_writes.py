@@ -13,12 +13,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event
 from sqlmodel import Session
 
 from pager.core.page_text import PageText, page_text
 from pager.core.paging_plan import AlertFacts, AlertPlan, PageOrder, ServiceFacts
 from pager.db.alerts import add_timeline_entry, insert_timeline_entries
+from pager.db.commit_hooks import add_commit_hooks
 from pager.db.outbox import cancel_pending_outbox, upsert_outbox
 from pager.db.row_updates import update_rows
 from pager.db.tables import Alert
@@ -45,9 +45,7 @@ class AlertWriter:
         self._timeline: list[dict[str, Any]] | None = [] if bulk else None
         self._pages: dict[str, dict[str, Any]] = {}  # outbox rows to write, by idempotency key
         self._responses = ResponseTimes()  # acks and resolves, observed once committed
-        event.listen(session, "before_commit", self._before_commit)
-        event.listen(session, "after_commit", lambda _session: self._responses.observe())
-        event.listen(session, "after_rollback", lambda _session: self._responses.discard())
+        add_commit_hooks(session, self)
 
     def apply(
         self, plan: AlertPlan, alert: AlertFacts, service: ServiceFacts | None, row: Alert | None
@@ -112,8 +110,17 @@ class AlertWriter:
         self._pages = {}
         self._responses.discard()
 
-    def _before_commit(self, _session: Session) -> None:
+    def before_commit(self) -> None:
+        """The transaction is about to commit: write what is buffered."""
         self.flush()
+
+    def after_commit(self) -> None:
+        """The transaction committed: observe the response times it recorded."""
+        self._responses.observe()
+
+    def after_rollback(self) -> None:
+        """The transaction rolled back: what it recorded never happened."""
+        self._responses.discard()
 
     def _queue(self, order: PageOrder, alert: AlertFacts, service: ServiceFacts | None) -> None:
         queued = self._pages.get(order.key)
