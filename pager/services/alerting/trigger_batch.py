@@ -38,7 +38,7 @@ class TriggerBatcher:
             raise ValueError("max_group must be >= 1")
         self.runtime = runtime
         self.max_group = max_group
-        self.grouped = runtime.engine.url.get_backend_name() == "sqlite"
+        self.grouped = True
         self._waiting: list[tuple[TriggerRequest, asyncio.Future[AlertOutcome | None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
