@@ -280,7 +280,7 @@ def _write_trigger(
 def _wake_worker(runtime: Runtime) -> None:
     # What a trigger or a manual escalate decided is already written: only its pages are new work.
     runtime.waker.wake("delivery")
-    notify_worker(runtime.engine, "delivery")
+    notify_worker(runtime.engine, "delivery", woken_here=True)
 
 
 def act_on_alert(
