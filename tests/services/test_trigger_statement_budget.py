@@ -66,8 +66,9 @@ NEW_ALERT = 8
 REPEATED_TRIGGER = 5
 # Per trigger or group that opened an alert, on Postgres: the worker's wake-up (NOTIFY; a datagram on SQLite).
 WAKE_UP = {"postgresql": 1, "sqlite": 0}
-# Per trigger of a group after the first: the open alert, the insert and the three writes.
-GROUPED_ALERT = 5
+# Per trigger of a group after the first: the open alert and the insert. The three writes (columns,
+# timeline, pages) are one statement each for the whole group, counted in the first's NEW_ALERT.
+GROUPED_ALERT = 2
 # Per escalation pass, whatever its size: the claim, the services, everyone with their rules and
 # whether deactivated (one query), the overrides, the alerts' columns, their timeline, their pages.
 ESCALATION_PASS = 7

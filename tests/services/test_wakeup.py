@@ -49,3 +49,29 @@ def test_another_process_wakes_the_loops_of_its_topic(engine: Engine, topic: str
         assert subscribed["escalation"].is_set() == (topic is None)
     finally:
         listener.stop()
+
+
+@pytest.mark.database
+def test_a_wake_up_this_process_already_had_is_not_heard_again_by_its_own_listener(engine: Engine) -> None:
+    # Postgres hands a NOTIFY to every listener, the sender's too: an API process with its worker
+    # inside ran the delivery loop twice per trigger group (its Waker's wake, then the echo).
+    waker = Waker()
+    subscribed = flags(waker)
+    listener = WakeListener(engine, waker)
+    listener.start()
+    try:
+        for _ in range(int(WAIT_S / 0.1)):  # the listener is listening once a plain wake-up arrives
+            notify_worker(engine, "delivery")
+            if subscribed["delivery"].wait(0.1):
+                break
+        # Wake-ups arrive in the order they were sent: once a later one is heard, earlier ones were.
+        notify_worker(engine, "escalation")
+        assert subscribed["escalation"].wait(WAIT_S)
+        for flag in subscribed.values():
+            flag.clear()
+        notify_worker(engine, "delivery", woken_here=True)
+        notify_worker(engine, "escalation")
+        assert subscribed["escalation"].wait(WAIT_S)
+        assert not subscribed["delivery"].is_set()
+    finally:
+        listener.stop()

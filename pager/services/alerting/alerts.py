@@ -166,7 +166,7 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
     if len(requests) > 1:
         try:
             with session_scope(runtime.engine) as session:
-                shared = _SharedByTriggers()
+                shared = _SharedByTriggers(defer_writes=True)
                 # What the group reads (overrides) covers every trigger's instant, read once.
                 shared.facts.until = max(request.now for request in requests)
                 outcomes: list[TriggerResult] = [
@@ -198,10 +198,27 @@ def trigger_in_transaction(
 @dataclass
 class _SharedByTriggers:
     """What the triggers of one transaction share, read once for all: the services they name (by id or
-    integration key), and the facts earlier triggers' decisions read (services, people, on call)."""
+    integration key), and the facts earlier triggers' decisions read (services, people, on call).
+
+    With `defer_writes` (a group) they also share one AlertTransaction, whose buffered writes (alert
+    columns, timeline lines, pages) go in one statement each for the whole group when it commits;
+    `unwritten` holds the (service, dedup key) of the alerts with writes still buffered, so a later
+    trigger of the same alert has them written before it reads the alert's row.
+    """
 
     services: dict[tuple[str | None, str | None], ServiceFacts | None] = field(default_factory=dict)
     facts: FactsCache = field(default_factory=FactsCache)
+    defer_writes: bool = False
+    work: AlertTransaction | None = None
+    unwritten: set[tuple[str, str]] = field(default_factory=set)
+
+    def transaction(self, session: Session, runtime: Runtime, now: datetime) -> AlertTransaction:
+        """The AlertTransaction for a trigger at `now`: the group's one, or a new one."""
+        if not self.defer_writes:
+            return AlertTransaction(session, runtime, now, self.facts)
+        if self.work is None:
+            self.work = AlertTransaction(session, runtime, now, self.facts)
+        return self.work.at(now)
 
 
 def _write_trigger(
@@ -209,7 +226,8 @@ def _write_trigger(
 ) -> AlertOutcome | None:
     # Plain statements compiled once and the alert as plain values (DueAlert): the ORM's per-object
     # work was most of a trigger's CPU. What the decision buffers (state columns, timeline, pages) is
-    # written at the end, before another trigger of the same transaction can read this alert.
+    # written at the end, or for a group when it commits (one statement per table for all of its
+    # triggers), and always before another trigger of the same transaction reads this alert.
     now, key = request.now, request.dedup_key
     lookup = (request.service_id, request.integration_key)
     if lookup not in shared.services:  # checked in this transaction, which every write here is part of
@@ -224,7 +242,10 @@ def _write_trigger(
     # The shared facts hand the decision this service (no second read) and whatever earlier triggers
     # of this transaction read; anything else is read as usual, then kept for the next.
     shared.facts.services[service.id] = service
-    work = AlertTransaction(session, runtime, now, shared.facts)
+    work = shared.transaction(session, runtime, now)
+    if (service.id, key) in shared.unwritten:  # its row must be current before it is read again
+        work.write_buffered()
+        shared.unwritten.clear()
     open_alert = trigger_queries.lock_open_alert(session, service.id, key)
     if open_alert is not None:
         details = request.details
@@ -249,14 +270,17 @@ def _write_trigger(
         alert = DueAlert(alert_id, service.id, request.summary, {})
         outcome = AlertOutcome(alert_id, key, True, "triggered")
     work.handle(alert, Trigger())
-    work.write_buffered()
+    if shared.defer_writes:  # written with the group's others when it commits (AlertWriter)
+        shared.unwritten.add((service.id, key))
+    else:
+        work.write_buffered()
     return outcome
 
 
 def _wake_worker(runtime: Runtime) -> None:
     # What a trigger or a manual escalate decided is already written: only its pages are new work.
     runtime.waker.wake("delivery")
-    notify_worker(runtime.engine, "delivery")
+    notify_worker(runtime.engine, "delivery", woken_here=True)
 
 
 def act_on_alert(

@@ -52,6 +52,12 @@ class AlertTransaction:
         self.cache = cache if cache is not None else FactsCache()
         self.writer = AlertWriter(session, runtime, now, bulk=bulk or cache is not None)
 
+    def at(self, now: datetime) -> AlertTransaction:
+        """Decide at `now` from here on (a group of triggers, each at its own instant); what is
+        buffered keeps the instants it was decided at."""
+        self.now = self.writer.now = now
+        return self
+
     def handle(self, alert: AlertRow, event: Event) -> Decision | None:
         """Decide `event` for `alert` and apply it; None when the alert's policy is not loaded."""
         return self.handle_many([(alert, event)])[0]

@@ -1,12 +1,13 @@
-"""Group commit for ingest triggers on SQLite: one transaction and one commit for many requests.
+"""Group commit for ingest triggers: one transaction and one commit for many requests.
 
-SQLite has one writer at a time, so concurrent triggers queue for it anyway. Here they queue in the
-event loop instead: while one group is being written (in a worker thread), triggers that arrive
-wait, and are written together — one transaction, one commit, one thread hop — as soon as it is
-done. Every request is answered only once the group holding it is committed, and a failure in a
-group is retried trigger by trigger, so one request's bad input never costs another its rows
-(`pager.services.alerting.alerts.write_triggers`). On Postgres, where transactions run side by side and the
-server groups commits itself, each trigger is written in its own transaction, in a worker thread.
+Concurrent triggers queue in the event loop: while one group is being written (in a worker thread),
+triggers that arrive wait, and are written together — one transaction, one commit, one thread hop,
+the facts read once, the writes one statement per table — as soon as it is done. Every request is
+answered only once the group holding it is committed, and a failure in a group is retried trigger by
+trigger, so one request's bad input never costs another its rows
+(`pager.services.alerting.alerts.write_triggers`). SQLite has one writer at a time, so its triggers
+queue anyway; on Postgres a trigger alone took ~16 round trips, a group's later ones take two
+statements each (docs/delivery.md, "Group commit").
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from pager.services.alerting.alerts import (
     AlertOutcome,
     TriggerRequest,
     TriggerResult,
-    write_trigger,
     write_triggers,
 )
 from pager.services.runtime import Runtime
 
-MAX_GROUP = 50  # triggers per transaction: bounds how long the group holds SQLite's writer lock
+MAX_GROUP = 50  # triggers per transaction: bounds how long a group holds SQLite's writer lock, or row locks
 
 
 class TriggerBatcher:
-    """Writes the triggers of one process's event loop, grouped per transaction on SQLite.
+    """Writes the triggers of one process's event loop, grouped per transaction.
 
     Use it from the event loop only (its queue is not locked: the loop runs one task at a time).
     """
@@ -38,14 +38,11 @@ class TriggerBatcher:
             raise ValueError("max_group must be >= 1")
         self.runtime = runtime
         self.max_group = max_group
-        self.grouped = runtime.engine.url.get_backend_name() == "sqlite"
         self._waiting: list[tuple[TriggerRequest, asyncio.Future[AlertOutcome | None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def trigger(self, request: TriggerRequest) -> AlertOutcome | None:
         """Write `request`; its outcome once committed (None when there is no such service)."""
-        if not self.grouped:
-            return await to_thread.run_sync(write_trigger, self.runtime, request)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AlertOutcome | None] = loop.create_future()
         self._waiting.append((request, future))

@@ -231,7 +231,7 @@ async def receive(
     with `prepare` (it may raise PayloadInvalid), apply it. Nothing is written unless all pass.
 
     Runs on the event loop; the database is used from worker threads (triggers through `triggers`,
-    grouped per transaction on SQLite). It returns once the action is committed.
+    grouped per transaction). It returns once the action is committed.
     """
     if integration_key not in known_keys and not await _confirm(runtime, known_keys, integration_key):
         raise UnknownKey(UNKNOWN_KEY)

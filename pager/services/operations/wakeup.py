@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,10 @@ log = logging.getLogger("pager.wakeup")
 
 CHANNEL = "pager_wake"
 WAKE_TOPICS = ("escalation", "delivery")  # the worker's loops
+# Marks the wake-ups this process sends after waking its own loops (`woken_here`): its own listener
+# skips them. Postgres delivers a NOTIFY to every listener, the sender's too, so an API process with
+# its worker inside ran the delivery loop twice per trigger group (the Waker's wake, then the echo).
+PROCESS_TAG = uuid.uuid4().hex[:16]
 
 
 class Waker:
@@ -75,20 +80,22 @@ def _wake_path(database: str, cwd: str) -> Path:
     return Path(cwd, database).resolve().with_name(Path(database).name + ".wake")
 
 
-def notify_worker(engine: Engine, topic: str | None = None) -> None:
+def notify_worker(engine: Engine, topic: str | None = None, *, woken_here: bool = False) -> None:
     """Wake workers in other processes (best effort: the tick catches anything missed); a topic
-    wakes only the loops of that topic there (see Waker)."""
+    wakes only the loops of that topic there (see Waker). `woken_here`: the caller already woke this
+    process's loops through its Waker, so this process's own listener leaves the wake-up alone."""
+    message = (topic or "") + (f"@{PROCESS_TAG}" if woken_here else "")
     try:
         if engine.url.get_backend_name() == "postgresql":
             with engine.begin() as connection:
-                connection.execute(text(f"SELECT pg_notify('{CHANNEL}', :topic)"), {"topic": topic or ""})
+                connection.execute(text(f"SELECT pg_notify('{CHANNEL}', :topic)"), {"topic": message})
             return
         path = sqlite_wake_path(engine)
         if path is None or not path.exists():
             return
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
             sender.setblocking(False)
-            sender.sendto((topic or "w").encode(), str(path))
+            sender.sendto((message or "w").encode(), str(path))
     except OSError as exc:
         log.debug("wake_skipped reason=%s", exc)
     except Exception as exc:  # a wake-up must never fail the request that asked for it
@@ -151,7 +158,7 @@ class WakeListener:
                 continue
             except OSError:
                 return
-            self.waker.wake(_topic(message.decode(errors="replace")))
+            self._wake(message.decode(errors="replace"))
 
     def _listen_postgres(self) -> None:
         import psycopg
@@ -163,10 +170,15 @@ class WakeListener:
                     connection.execute(f"LISTEN {CHANNEL}")
                     while not self._stop.is_set():
                         for notice in connection.notifies(timeout=1.0, stop_after=1):
-                            self.waker.wake(_topic(notice.payload))
+                            self._wake(notice.payload)
             except psycopg.Error as exc:
                 log.warning("wake_listen_failed reason=%s; retrying", exc)
                 self._stop.wait(1.0)
+
+    def _wake(self, message: str) -> None:
+        payload, _, sender = message.partition("@")
+        if sender != PROCESS_TAG:  # this process's own loops were woken by its Waker already
+            self.waker.wake(_topic(payload))
 
 
 def _topic(payload: str) -> str | None:
