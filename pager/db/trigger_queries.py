@@ -12,11 +12,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, literal_column, update
+from sqlalchemy import and_, bindparam, insert, literal_column, text, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, SQLModel
 
 from pager.core.maintenance import AdHocWindow
+from pager.db.session import is_postgres
 from pager.db.tables import Alert, ContactKind, MaintenanceWindowRow, Service
 
 ServiceColumns = tuple[str, str, str, str | None]  # id, name, policy_id, runbook
@@ -82,6 +83,36 @@ def _service_windows_query(column: str) -> Any:
         .where(c[column] == bindparam("value"))
         .order_by(w.start_at, w.id)
     )
+
+
+# The class of the two-part advisory locks a group of triggers takes on its dedup keys (the two-part
+# key space does not meet the one-part one of the claim and auto-declare locks).
+DEDUP_LOCK_CLASS = 0x7061  # "pa"
+
+
+def lock_dedup_keys(session: Session, dedup_keys: Collection[str]) -> None:
+    """Postgres: lock `dedup_keys` until commit, in sorted order, before a group of triggers touches
+    any alert row.
+
+    The triggers of a group then lock rows (the open alert, or the unique index on a new one) in
+    arrival order, which two API processes given the same keys in other orders would do crosswise:
+    a deadlock, a second lost, the group redone one by one. Taken in one sorted order up front,
+    two groups sharing keys queue on the first of them instead. Different keys hashing alike only
+    queue. SQLite needs nothing: its writer is one at a time.
+    """
+    if not is_postgres(session) or len(dedup_keys) < 2:
+        return
+    session.connection().execute(_dedup_lock_query(), {"keys": sorted(set(dedup_keys))})
+
+
+@lru_cache(maxsize=1)
+def _dedup_lock_query() -> Any:
+    # The keys come sorted; OFFSET 0 keeps the ordered subquery from being flattened, so the locks
+    # are taken row by row in that order (a lock function in a sorted SELECT's own list may run first).
+    return text(
+        "SELECT pg_advisory_xact_lock(:lock_class, hashtext(s.key)) FROM (SELECT k.key"
+        " FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS k(key, n) ORDER BY k.n OFFSET 0) AS s"
+    ).bindparams(lock_class=DEDUP_LOCK_CLASS)
 
 
 def lock_open_alert(session: Session, service_id: str, dedup_key: str) -> OpenAlert | None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,34 @@ def test_a_failing_trigger_costs_only_itself(runtime: Runtime, caplog: pytest.Lo
         ("checkout", "disk"),
     ]
     assert {page["alert_id"] for page in rows["outbox"]} == {a["id"] for a in rows["alerts"]}
+
+
+def test_groups_with_the_same_keys_in_opposite_orders_never_deadlock(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two API processes given the same alerts in other orders (Alertmanager replicas in a storm):
+    on Postgres their groups locked the alert rows crosswise, and one of them lost a second to the
+    deadlock detector and was redone one by one. Both groups must go through whole."""
+    keys = [f"storm-{i}" for i in range(10)]
+    rounds = 8
+    barrier = threading.Barrier(2)
+
+    def storm(order: list[str]) -> list[Any]:
+        results: list[Any] = []
+        for _ in range(rounds):
+            group = [TriggerRequest.build(service_id="api", summary="s", now=T0, dedup_key=k) for k in order]
+            barrier.wait(timeout=30)
+            results += write_triggers(runtime, group)
+        return results
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        forward, backward = pool.submit(storm, keys), pool.submit(storm, keys[::-1])
+        results = forward.result(timeout=120) + backward.result(timeout=120)
+    assert "trigger_group_failed" not in caplog.text
+    assert not [result for result in results if isinstance(result, Exception)]
+    rows = stored(runtime)["alerts"]
+    assert sorted(a["dedup_key"] for a in rows) == sorted(keys)
+    assert sum(a["event_count"] for a in rows) == 2 * rounds * len(keys)
 
 
 def test_a_trigger_written_alone_refuses_a_blank_summary_or_an_unknown_severity() -> None:

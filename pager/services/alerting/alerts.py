@@ -166,6 +166,7 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
     if len(requests) > 1:
         try:
             with session_scope(runtime.engine) as session:
+                trigger_queries.lock_dedup_keys(session, [request.dedup_key for request in requests])
                 shared = _SharedByTriggers(defer_writes=True)
                 # What the group reads (overrides) covers every trigger's instant, read once.
                 shared.facts.until = max(request.now for request in requests)
