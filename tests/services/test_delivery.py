@@ -344,11 +344,12 @@ def test_the_pump_claims_for_several_free_senders_at_once_while_calls_are_in_fli
     runtime: Runtime,
 ) -> None:
     """One finished call among many in flight waits (up to CLAIM_GATHER) for company before a claim;
-    with every sender free, or enough of them, it claims at once."""
+    with every slot free (a page per sender and one claimed ahead for each), or a quarter of the
+    senders' worth, it claims at once."""
     pump = DeliveryPump(runtime, senders=8, on_finished=lambda: None)
     try:
-        assert pump.claimable(T0) == 8 and not pump.saturated  # all free: claim at once
-        pump._idle = 1  # seven calls in flight, one sender free
+        assert pump.claimable(T0) == 16 and not pump.saturated  # all free: claim at once
+        pump._idle = 1  # fifteen pages in calls or queued, one slot free
         assert pump.saturated
         assert pump.claimable(T0) == 1  # nothing claimed yet: no reason to wait
         pump._last_claim = T0
@@ -359,7 +360,7 @@ def test_the_pump_claims_for_several_free_senders_at_once_while_calls_are_in_fli
         pump._idle = 0
         assert pump.claimable(T0 + timedelta(minutes=1)) == 0 and pump.saturated
     finally:
-        pump._idle = 8
+        pump._idle = 16
         pump.shutdown(T0)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
@@ -36,6 +37,10 @@ CLAIM_GATHER = timedelta(milliseconds=50)
 THROTTLED_GATHER = timedelta(milliseconds=100)
 # While a burst of escalation decisions is being worked through, new claims wait at most this long.
 DECISIONS_FIRST_MAX = timedelta(seconds=3)
+# A page claimed ahead (see DeliveryPump) that found no free sender for this long is not sent: its
+# row stays `sending` and is reconciled after the lease, as if its worker had died. The wait plus
+# the provider call's timeout (10 s) stays well inside the sending lease (30 s by default).
+CLAIM_AHEAD_MAX_WAIT = 5.0
 
 
 def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
@@ -59,12 +64,18 @@ def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -
 class DeliveryPump:
     """The worker's delivery: a long-lived pool of senders that the loop never waits on.
 
-    Each run records the outcomes that came back (one transaction) and claims only as
-    many due pages as there are idle senders, so a claimed page is in a provider call at once and
-    can never outlive its `sending` lease. A finishing sender calls `on_finished` (the worker wakes
-    the delivery loop with it) once a quarter of the senders are free or none is busy, so outcomes
-    are recorded, and freed senders refilled, a few at a time. A slow or hanging provider call holds
-    one sender, never the other pages.
+    Each run records the outcomes that came back (one transaction) and claims as many due pages as
+    there are free slots: one per sender, and as many again claimed ahead (`ahead`, default one per
+    sender), which wait in the pool's queue. A finishing sender takes the next claimed page at once,
+    so senders never sit idle while the loop records and claims (with 32 senders busy, a loop that
+    shares their interpreter comes round only every few tens of milliseconds). A finishing sender
+    calls `on_finished` (the worker wakes the delivery loop with it) once a quarter of the senders'
+    worth of slots are free or none is busy, so outcomes are recorded, and freed slots refilled, a
+    few at a time. A slow or hanging provider call holds one sender, never the other pages.
+
+    A claimed page is `sending` from its claim: one that waited CLAIM_AHEAD_MAX_WAIT without a free
+    sender (every sender stuck in a slow call) is not sent, and is reconciled after the lease, so the
+    lease never runs out while a page is still queued or being sent.
 
     Decisions first: while the worker works through a backlog of due escalations (`hold_claims`),
     no new pages are claimed, for at most DECISIONS_FIRST_MAX. Both share one interpreter, and a
@@ -72,8 +83,9 @@ class DeliveryPump:
     decided, and its pages queued, seconds sooner, and sending then runs uncontended. Calls in
     flight go on, and outcomes are still recorded.
 
-    Stopping (`shutdown`, bounded by its timeout): nothing new is claimed, calls in flight get the
-    time left to finish and be recorded; one still running is left `sending`, for reconciliation.
+    Stopping (`shutdown`, bounded by its timeout): nothing new is claimed, pages claimed and calls in
+    flight get the time left to be sent and recorded; one still running or queued is left `sending`,
+    for reconciliation.
     """
 
     def __init__(
@@ -81,12 +93,17 @@ class DeliveryPump:
         runtime: Runtime,
         senders: int = SENDERS,
         on_finished: Callable[[], None] | None = None,
+        *,
+        ahead: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.runtime = runtime
         self.on_finished = on_finished or runtime.waker.wake
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="pager-send")
-        self._senders = self._idle = senders
+        # Slots: one per sender, plus the pages claimed ahead that wait for the next free sender.
+        self._slots = self._idle = senders + (senders if ahead is None else ahead)
         self._claim_at_least = max(1, senders // 4)
+        self._monotonic = monotonic
         self._last_claim: datetime | None = None
         self._lock = threading.Lock()
         self._all_idle = threading.Condition(self._lock)
@@ -132,7 +149,7 @@ class DeliveryPump:
         `on_finished`), or on the worker's tick."""
         with self._lock:
             idle = self._idle
-        return idle == 0 or (idle < self._claim_at_least and idle < self._senders)
+        return idle == 0 or (idle < self._claim_at_least and idle < self._slots)
 
     def claimable(self, now: datetime) -> int:
         """How many pages to claim now (0: wait for more senders to come free)."""
@@ -143,7 +160,7 @@ class DeliveryPump:
             idle = self._idle
         if idle == 0:
             return 0
-        if idle >= self._claim_at_least or idle == self._senders:
+        if idle >= self._claim_at_least or idle == self._slots:
             return idle
         if self._last_claim is None or now - self._last_claim >= CLAIM_GATHER:
             return idle
@@ -178,10 +195,11 @@ class DeliveryPump:
             # this loop. Let the next ones gather, to be put back in one transaction, not one each
             # (every transaction here takes SQLite's one writer slot from ingest).
             self._gather_until = now + THROTTLED_GATHER if put_back and not attempts else None
+        claimed_at = self._monotonic()
         for attempt in attempts:
             with self._lock:
                 self._idle -= 1
-            self._pool.submit(self._send, attempt)
+            self._pool.submit(self._send, attempt, claimed_at)
         return len(finished) + len(attempts)
 
     def stop_claiming(self) -> None:
@@ -189,16 +207,18 @@ class DeliveryPump:
         self._closed = True
 
     def shutdown(self, now: datetime, timeout: float | None = None) -> int:
-        """Stop claiming, wait up to `timeout` seconds (None: for ever) for calls in flight, record the
-        outcomes that came back; returns how many calls were still in flight.
+        """Stop claiming, wait up to `timeout` seconds (None: for ever) for the pages claimed (sent in
+        turn, as senders come free) and their calls, record the outcomes that came back; returns how
+        many claimed pages were still unsent or in a call.
 
-        A call still in flight is left to its provider's own timeout, unrecorded: its row stays
-        `sending` and is reconciled with the provider after the sending lease, as after a crash.
+        A call still in flight is left to its provider's own timeout, unrecorded, and a claimed page no
+        sender took is never sent by this worker: either row stays `sending` and is reconciled with
+        the provider after the sending lease, as after a crash.
         """
         self.stop_claiming()
         with self._all_idle:
-            self._all_idle.wait_for(lambda: self._idle == self._senders, timeout)
-            in_flight = self._senders - self._idle
+            self._all_idle.wait_for(lambda: self._idle == self._slots, timeout)
+            in_flight = self._slots - self._idle
         self._pool.shutdown(wait=in_flight == 0, cancel_futures=True)
         finished = []
         while not self._finished.empty():
@@ -207,17 +227,24 @@ class DeliveryPump:
             record_outcomes(self.runtime, now, finished)
         return in_flight
 
-    def _send(self, attempt: Attempt) -> None:
-        result = send_page(self.runtime, attempt)
-        self._finished.put((attempt, result))
+    def _send(self, attempt: Attempt, claimed_at: float) -> None:
+        waited = self._monotonic() - claimed_at
+        if waited < CLAIM_AHEAD_MAX_WAIT:
+            self._finished.put((attempt, send_page(self.runtime, attempt)))
+        else:  # every sender was stuck in a slow call: too close to the lease to start one now
+            log.warning(
+                "claimed_page_not_sent key=%s waited=%.1fs; left sending, reconciled after the lease",
+                attempt.page.idempotency_key,
+                waited,
+            )
         with self._lock:
             self._idle += 1
             idle = self._idle
             self._all_idle.notify_all()
         # Wake the loop for a few outcomes at once (each run records them in one transaction and
-        # claims for the freed senders), or at once when this was the last call in flight. An
-        # outcome left waiting is safe: its row stays `sending` and is never claimed again.
-        if idle >= self._claim_at_least or idle == self._senders:
+        # claims for the freed slots), or at once when this was the last page claimed. An outcome
+        # left waiting is safe: its row stays `sending` and is never claimed again.
+        if idle >= self._claim_at_least or idle == self._slots:
             self.on_finished()
 
 
