@@ -11,7 +11,13 @@ from sqlalchemy import Engine
 
 from pager.db.session import session_scope
 from pager.services.alerting import alerts, catalog
-from pager.services.delivery.pump import CLAIM_AHEAD_MAX_WAIT, DeliveryPump, run_due_deliveries
+from pager.services.delivery.pump import (
+    AHEAD_PER_SENDER,
+    AHEAD_WAIT_SECONDS,
+    CLAIM_AHEAD_MAX_WAIT,
+    DeliveryPump,
+    run_due_deliveries,
+)
 from pager.services.delivery.reconciliation import reconcile_uncertain
 from pager.services.people import users
 from pager.services.runtime import Runtime
@@ -74,3 +80,16 @@ def test_a_page_claimed_ahead_that_waited_too_long_is_left_for_reconciliation_an
     assert run_due_deliveries(runtime, later) == 1
     assert sms.calls == 2
     assert sms_statuses(runtime) == ["sent", "sent"]
+
+
+def test_fewer_pages_are_claimed_ahead_while_provider_calls_are_slow(runtime: Runtime) -> None:
+    """Pages claimed ahead wait for a sender about AHEAD_WAIT_SECONDS at most at the calls' pace."""
+    pump = DeliveryPump(runtime, senders=2, on_finished=lambda: None)
+    try:
+        assert pump.claimable(datetime.now(UTC)) == 2 * (1 + AHEAD_PER_SENDER)  # fast, or no call yet
+        pump._call_seconds = 2 * AHEAD_WAIT_SECONDS  # two senders: one call done per second
+        assert pump.claimable(datetime.now(UTC)) == 2 + 1
+        pump._call_seconds = 10.0  # calls time out: nothing claimed ahead
+        assert pump.claimable(datetime.now(UTC)) == 2
+    finally:
+        pump.shutdown(datetime.now(UTC))

@@ -32,6 +32,12 @@ from pager.services.runtime import Runtime
 log = logging.getLogger("pager.delivery")
 
 SENDERS = 32
+# Pages claimed ahead per sender (see DeliveryPump): enough that the senders never run dry between
+# two passes of the delivery loop, which with every sender busy comes round only every 50-100 ms.
+AHEAD_PER_SENDER = 3
+# ... and never more than the senders can start within about this long, at the recent calls' pace:
+# with a slow provider the pages claimed ahead stay few, far from CLAIM_AHEAD_MAX_WAIT.
+AHEAD_WAIT_SECONDS = 1.0
 CLAIM_GATHER = timedelta(milliseconds=50)
 # After a claim that could send nothing it took (all held back), new pages gather this long first.
 THROTTLED_GATHER = timedelta(milliseconds=100)
@@ -65,12 +71,12 @@ class DeliveryPump:
     """The worker's delivery: a long-lived pool of senders that the loop never waits on.
 
     Each run records the outcomes that came back (one transaction) and claims as many due pages as
-    there are free slots: one per sender, and as many again claimed ahead (`ahead`, default one per
-    sender), which wait in the pool's queue. A finishing sender takes the next claimed page at once,
+    there are free slots: one per sender, and AHEAD_PER_SENDER per sender claimed ahead (`ahead`),
+    which wait in the pool's queue. A finishing sender takes the next claimed page at once,
     so senders never sit idle while the loop records and claims (with 32 senders busy, a loop that
     shares their interpreter comes round only every few tens of milliseconds). A finishing sender
-    calls `on_finished` (the worker wakes the delivery loop with it) once a quarter of the senders'
-    worth of slots are free or none is busy, so outcomes are recorded, and freed slots refilled, a
+    calls `on_finished` (the worker wakes the delivery loop with it) once a quarter of the slots are
+    free or none is busy, so outcomes are recorded, and freed slots refilled, a
     few at a time. A slow or hanging provider call holds one sender, never the other pages.
 
     A claimed page is `sending` from its claim: one that waited CLAIM_AHEAD_MAX_WAIT without a free
@@ -101,8 +107,11 @@ class DeliveryPump:
         self.on_finished = on_finished or runtime.waker.wake
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="pager-send")
         # Slots: one per sender, plus the pages claimed ahead that wait for the next free sender.
-        self._slots = self._idle = senders + (senders if ahead is None else ahead)
-        self._claim_at_least = max(1, senders // 4)
+        self._senders = senders
+        self._ahead = AHEAD_PER_SENDER * senders if ahead is None else ahead
+        self._slots = self._idle = senders + self._ahead
+        self._claim_at_least = max(1, self._slots // 4)
+        self._call_seconds = 0.0  # moving average of the provider calls' durations (0: none yet)
         self._monotonic = monotonic
         self._last_claim: datetime | None = None
         self._lock = threading.Lock()
@@ -147,24 +156,31 @@ class DeliveryPump:
     def saturated(self) -> bool:
         """Too few senders are free to claim for: the next run comes when one finishes (it calls
         `on_finished`), or on the worker's tick."""
-        with self._lock:
-            idle = self._idle
-        return idle == 0 or (idle < self._claim_at_least and idle < self._slots)
+        free, in_use = self._free()
+        return free == 0 or (free < self._claim_at_least and in_use > 0)
 
     def claimable(self, now: datetime) -> int:
         """How many pages to claim now (0: wait for more senders to come free)."""
         # While calls are in flight, claim for a few free senders at once rather than one page per
         # finished call: each claim is a transaction. Free senders wait for company at most
         # CLAIM_GATHER, counted from the last claim (the next finishing call or the tick runs it).
-        with self._lock:
-            idle = self._idle
-        if idle == 0:
+        free, in_use = self._free()
+        if free == 0:
             return 0
-        if idle >= self._claim_at_least or idle == self._slots:
-            return idle
+        if free >= self._claim_at_least or in_use == 0:
+            return free
         if self._last_claim is None or now - self._last_claim >= CLAIM_GATHER:
-            return idle
+            return free
         return 0
+
+    def _free(self) -> tuple[int, int]:
+        """(how many pages may be claimed now, how many claimed are unsent or in a call)."""
+        with self._lock:
+            in_use, call_seconds = self._slots - self._idle, self._call_seconds
+        ahead = self._ahead
+        if call_seconds > 0:
+            ahead = min(ahead, int(self._senders * AHEAD_WAIT_SECONDS / call_seconds))
+        return max(0, self._senders + ahead - in_use), in_use
 
     def run(self, now: datetime) -> int:
         """One pass; returns how many pages it recorded or handed to a sender.
@@ -228,9 +244,12 @@ class DeliveryPump:
         return in_flight
 
     def _send(self, attempt: Attempt, claimed_at: float) -> None:
-        waited = self._monotonic() - claimed_at
+        started = self._monotonic()
+        waited = started - claimed_at
+        call_seconds = None
         if waited < CLAIM_AHEAD_MAX_WAIT:
             self._finished.put((attempt, send_page(self.runtime, attempt)))
+            call_seconds = self._monotonic() - started
         else:  # every sender was stuck in a slow call: too close to the lease to start one now
             log.warning(
                 "claimed_page_not_sent key=%s waited=%.1fs; left sending, reconciled after the lease",
@@ -238,13 +257,16 @@ class DeliveryPump:
                 waited,
             )
         with self._lock:
+            if call_seconds is not None:
+                average = self._call_seconds
+                self._call_seconds = call_seconds if average == 0 else 0.8 * average + 0.2 * call_seconds
             self._idle += 1
-            idle = self._idle
             self._all_idle.notify_all()
+        free, in_use = self._free()
         # Wake the loop for a few outcomes at once (each run records them in one transaction and
         # claims for the freed slots), or at once when this was the last page claimed. An outcome
         # left waiting is safe: its row stays `sending` and is never claimed again.
-        if idle >= self._claim_at_least or idle == self._slots:
+        if free >= self._claim_at_least or in_use == 0:
             self.on_finished()
 
 
