@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     )
     email_from: str = Field(default="pager@localhost", description="The From address of email pages.")
     # A page left `sending` this long (its worker died mid-call) is reconciled with the provider.
-    # Keep it above the provider calls' timeout (10 s), or a slow live call could be reconciled too.
+    # Keep it above the provider calls' timeout (10 s) plus the wait of a page claimed ahead (5 s,
+    # pager.services.delivery.pump.CLAIM_AHEAD_MAX_WAIT), or a slow live call could be reconciled too.
     sending_lease_seconds: float = Field(
         default=30.0,
         gt=0,

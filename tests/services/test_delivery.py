@@ -26,7 +26,13 @@ from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services.alerting import alerts, catalog
 from pager.services.delivery import claiming
-from pager.services.delivery.pump import CLAIM_GATHER, DECISIONS_FIRST_MAX, THROTTLED_GATHER, DeliveryPump
+from pager.services.delivery.pump import (
+    AHEAD_PER_SENDER,
+    CLAIM_GATHER,
+    DECISIONS_FIRST_MAX,
+    THROTTLED_GATHER,
+    DeliveryPump,
+)
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
@@ -344,22 +350,24 @@ def test_the_pump_claims_for_several_free_senders_at_once_while_calls_are_in_fli
     runtime: Runtime,
 ) -> None:
     """One finished call among many in flight waits (up to CLAIM_GATHER) for company before a claim;
-    with every sender free, or enough of them, it claims at once."""
+    with every slot free (a page per sender and AHEAD_PER_SENDER claimed ahead for each), or a
+    quarter of them, it claims at once."""
     pump = DeliveryPump(runtime, senders=8, on_finished=lambda: None)
+    slots = 8 * (1 + AHEAD_PER_SENDER)
     try:
-        assert pump.claimable(T0) == 8 and not pump.saturated  # all free: claim at once
-        pump._idle = 1  # seven calls in flight, one sender free
+        assert pump.claimable(T0) == slots and not pump.saturated  # all free: claim at once
+        pump._idle = 1  # the other pages in calls or queued, one slot free
         assert pump.saturated
         assert pump.claimable(T0) == 1  # nothing claimed yet: no reason to wait
         pump._last_claim = T0
         assert pump.claimable(T0 + CLAIM_GATHER / 2) == 0
         assert pump.claimable(T0 + CLAIM_GATHER) == 1
-        pump._idle = 2  # a quarter of the senders free: claim for them together
-        assert pump.claimable(T0) == 2 and not pump.saturated
+        pump._idle = slots // 4  # a quarter of the slots free: claim for them together
+        assert pump.claimable(T0) == slots // 4 and not pump.saturated
         pump._idle = 0
         assert pump.claimable(T0 + timedelta(minutes=1)) == 0 and pump.saturated
     finally:
-        pump._idle = 8
+        pump._idle = slots
         pump.shutdown(T0)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
@@ -31,11 +32,21 @@ from pager.services.runtime import Runtime
 log = logging.getLogger("pager.delivery")
 
 SENDERS = 32
+# Pages claimed ahead per sender (see DeliveryPump): enough that the senders never run dry between
+# two passes of the delivery loop, which with every sender busy comes round only every 50-100 ms.
+AHEAD_PER_SENDER = 3
+# ... and never more than the senders can start within about this long, at the recent calls' pace:
+# with a slow provider the pages claimed ahead stay few, far from CLAIM_AHEAD_MAX_WAIT.
+AHEAD_WAIT_SECONDS = 1.0
 CLAIM_GATHER = timedelta(milliseconds=50)
 # After a claim that could send nothing it took (all held back), new pages gather this long first.
 THROTTLED_GATHER = timedelta(milliseconds=100)
 # While a burst of escalation decisions is being worked through, new claims wait at most this long.
 DECISIONS_FIRST_MAX = timedelta(seconds=3)
+# A page claimed ahead (see DeliveryPump) that found no free sender for this long is not sent: its
+# row stays `sending` and is reconciled after the lease, as if its worker had died. The wait plus
+# the provider call's timeout (10 s) stays well inside the sending lease (30 s by default).
+CLAIM_AHEAD_MAX_WAIT = 5.0
 
 
 def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
@@ -59,12 +70,18 @@ def run_due_deliveries(runtime: Runtime, now: datetime, *, batch: int = BATCH) -
 class DeliveryPump:
     """The worker's delivery: a long-lived pool of senders that the loop never waits on.
 
-    Each run records the outcomes that came back (one transaction) and claims only as
-    many due pages as there are idle senders, so a claimed page is in a provider call at once and
-    can never outlive its `sending` lease. A finishing sender calls `on_finished` (the worker wakes
-    the delivery loop with it) once a quarter of the senders are free or none is busy, so outcomes
-    are recorded, and freed senders refilled, a few at a time. A slow or hanging provider call holds
-    one sender, never the other pages.
+    Each run records the outcomes that came back (one transaction) and claims as many due pages as
+    there are free slots: one per sender, and AHEAD_PER_SENDER per sender claimed ahead (`ahead`),
+    which wait in the pool's queue. A finishing sender takes the next claimed page at once,
+    so senders never sit idle while the loop records and claims (with 32 senders busy, a loop that
+    shares their interpreter comes round only every few tens of milliseconds). A finishing sender
+    calls `on_finished` (the worker wakes the delivery loop with it) once a quarter of the slots are
+    free or none is busy, so outcomes are recorded, and freed slots refilled, a
+    few at a time. A slow or hanging provider call holds one sender, never the other pages.
+
+    A claimed page is `sending` from its claim: one that waited CLAIM_AHEAD_MAX_WAIT without a free
+    sender (every sender stuck in a slow call) is not sent, and is reconciled after the lease, so the
+    lease never runs out while a page is still queued or being sent.
 
     Decisions first: while the worker works through a backlog of due escalations (`hold_claims`),
     no new pages are claimed, for at most DECISIONS_FIRST_MAX. Both share one interpreter, and a
@@ -72,8 +89,9 @@ class DeliveryPump:
     decided, and its pages queued, seconds sooner, and sending then runs uncontended. Calls in
     flight go on, and outcomes are still recorded.
 
-    Stopping (`shutdown`, bounded by its timeout): nothing new is claimed, calls in flight get the
-    time left to finish and be recorded; one still running is left `sending`, for reconciliation.
+    Stopping (`shutdown`, bounded by its timeout): nothing new is claimed, pages claimed and calls in
+    flight get the time left to be sent and recorded; one still running or queued is left `sending`,
+    for reconciliation.
     """
 
     def __init__(
@@ -81,12 +99,20 @@ class DeliveryPump:
         runtime: Runtime,
         senders: int = SENDERS,
         on_finished: Callable[[], None] | None = None,
+        *,
+        ahead: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.runtime = runtime
         self.on_finished = on_finished or runtime.waker.wake
         self._pool = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="pager-send")
-        self._senders = self._idle = senders
-        self._claim_at_least = max(1, senders // 4)
+        # Slots: one per sender, plus the pages claimed ahead that wait for the next free sender.
+        self._senders = senders
+        self._ahead = AHEAD_PER_SENDER * senders if ahead is None else ahead
+        self._slots = self._idle = senders + self._ahead
+        self._claim_at_least = max(1, self._slots // 4)
+        self._call_seconds = 0.0  # moving average of the provider calls' durations (0: none yet)
+        self._monotonic = monotonic
         self._last_claim: datetime | None = None
         self._lock = threading.Lock()
         self._all_idle = threading.Condition(self._lock)
@@ -130,24 +156,31 @@ class DeliveryPump:
     def saturated(self) -> bool:
         """Too few senders are free to claim for: the next run comes when one finishes (it calls
         `on_finished`), or on the worker's tick."""
-        with self._lock:
-            idle = self._idle
-        return idle == 0 or (idle < self._claim_at_least and idle < self._senders)
+        free, in_use = self._free()
+        return free == 0 or (free < self._claim_at_least and in_use > 0)
 
     def claimable(self, now: datetime) -> int:
         """How many pages to claim now (0: wait for more senders to come free)."""
         # While calls are in flight, claim for a few free senders at once rather than one page per
         # finished call: each claim is a transaction. Free senders wait for company at most
         # CLAIM_GATHER, counted from the last claim (the next finishing call or the tick runs it).
-        with self._lock:
-            idle = self._idle
-        if idle == 0:
+        free, in_use = self._free()
+        if free == 0:
             return 0
-        if idle >= self._claim_at_least or idle == self._senders:
-            return idle
+        if free >= self._claim_at_least or in_use == 0:
+            return free
         if self._last_claim is None or now - self._last_claim >= CLAIM_GATHER:
-            return idle
+            return free
         return 0
+
+    def _free(self) -> tuple[int, int]:
+        """(how many pages may be claimed now, how many claimed are unsent or in a call)."""
+        with self._lock:
+            in_use, call_seconds = self._slots - self._idle, self._call_seconds
+        ahead = self._ahead
+        if call_seconds > 0:
+            ahead = min(ahead, int(self._senders * AHEAD_WAIT_SECONDS / call_seconds))
+        return max(0, self._senders + ahead - in_use), in_use
 
     def run(self, now: datetime) -> int:
         """One pass; returns how many pages it recorded or handed to a sender.
@@ -178,10 +211,11 @@ class DeliveryPump:
             # this loop. Let the next ones gather, to be put back in one transaction, not one each
             # (every transaction here takes SQLite's one writer slot from ingest).
             self._gather_until = now + THROTTLED_GATHER if put_back and not attempts else None
+        claimed_at = self._monotonic()
         for attempt in attempts:
             with self._lock:
                 self._idle -= 1
-            self._pool.submit(self._send, attempt)
+            self._pool.submit(self._send, attempt, claimed_at)
         return len(finished) + len(attempts)
 
     def stop_claiming(self) -> None:
@@ -189,16 +223,18 @@ class DeliveryPump:
         self._closed = True
 
     def shutdown(self, now: datetime, timeout: float | None = None) -> int:
-        """Stop claiming, wait up to `timeout` seconds (None: for ever) for calls in flight, record the
-        outcomes that came back; returns how many calls were still in flight.
+        """Stop claiming, wait up to `timeout` seconds (None: for ever) for the pages claimed (sent in
+        turn, as senders come free) and their calls, record the outcomes that came back; returns how
+        many claimed pages were still unsent or in a call.
 
-        A call still in flight is left to its provider's own timeout, unrecorded: its row stays
-        `sending` and is reconciled with the provider after the sending lease, as after a crash.
+        A call still in flight is left to its provider's own timeout, unrecorded, and a claimed page no
+        sender took is never sent by this worker: either row stays `sending` and is reconciled with
+        the provider after the sending lease, as after a crash.
         """
         self.stop_claiming()
         with self._all_idle:
-            self._all_idle.wait_for(lambda: self._idle == self._senders, timeout)
-            in_flight = self._senders - self._idle
+            self._all_idle.wait_for(lambda: self._idle == self._slots, timeout)
+            in_flight = self._slots - self._idle
         self._pool.shutdown(wait=in_flight == 0, cancel_futures=True)
         finished = []
         while not self._finished.empty():
@@ -207,17 +243,30 @@ class DeliveryPump:
             record_outcomes(self.runtime, now, finished)
         return in_flight
 
-    def _send(self, attempt: Attempt) -> None:
-        result = send_page(self.runtime, attempt)
-        self._finished.put((attempt, result))
+    def _send(self, attempt: Attempt, claimed_at: float) -> None:
+        started = self._monotonic()
+        waited = started - claimed_at
+        call_seconds = None
+        if waited < CLAIM_AHEAD_MAX_WAIT:
+            self._finished.put((attempt, send_page(self.runtime, attempt)))
+            call_seconds = self._monotonic() - started
+        else:  # every sender was stuck in a slow call: too close to the lease to start one now
+            log.warning(
+                "claimed_page_not_sent key=%s waited=%.1fs; left sending, reconciled after the lease",
+                attempt.page.idempotency_key,
+                waited,
+            )
         with self._lock:
+            if call_seconds is not None:
+                average = self._call_seconds
+                self._call_seconds = call_seconds if average == 0 else 0.8 * average + 0.2 * call_seconds
             self._idle += 1
-            idle = self._idle
             self._all_idle.notify_all()
+        free, in_use = self._free()
         # Wake the loop for a few outcomes at once (each run records them in one transaction and
-        # claims for the freed senders), or at once when this was the last call in flight. An
-        # outcome left waiting is safe: its row stays `sending` and is never claimed again.
-        if idle >= self._claim_at_least or idle == self._senders:
+        # claims for the freed slots), or at once when this was the last page claimed. An outcome
+        # left waiting is safe: its row stays `sending` and is never claimed again.
+        if free >= self._claim_at_least or in_use == 0:
             self.on_finished()
 
 
