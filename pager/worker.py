@@ -39,7 +39,7 @@ from pager.services.operations.heartbeat import Heartbeat
 from pager.services.operations.metrics import WORKER_LOOP_SECONDS, LatenessMeter
 from pager.services.operations.wakeup import WakeListener, Waker
 from pager.services.runtime import Runtime
-from pager.worker_jobs import build_scheduler, periodic_jobs
+from pager.worker_jobs import DaemonThreadExecutor, build_scheduler, periodic_jobs
 
 log = logging.getLogger("pager.worker")
 
@@ -268,7 +268,8 @@ class Worker:
             threading.Thread(target=loop.run, name=f"pager-{loop.name}", daemon=True) for loop in loops
         ]
         self.heartbeat.register()
-        scheduler = build_scheduler(periodic_jobs(runtime, self._deadman(loops)), clock)
+        job_runs = DaemonThreadExecutor()
+        scheduler = build_scheduler(periodic_jobs(runtime, self._deadman(loops)), clock, job_runs)
         scheduler.start()
         for thread in threads:
             thread.start()
@@ -278,7 +279,7 @@ class Worker:
             while not self._stopping.wait(TICK_SECONDS):
                 self.heartbeat.beat(oldest_pass(loops))
         finally:
-            self._shut_down(scheduler, threads, pump, listener)
+            self._shut_down(scheduler, job_runs, threads, pump, listener)
             tuned_gc.restore()
 
     def _deadman(self, loops: Sequence[_Loop]) -> DeadmanSwitch | None:
@@ -295,13 +296,14 @@ class Worker:
     def _shut_down(
         self,
         scheduler: BackgroundScheduler,
+        job_runs: DaemonThreadExecutor,
         threads: Sequence[threading.Thread],
         pump: DeliveryPump,
         listener: WakeListener,
     ) -> None:
         """Stop within SHUTDOWN_GRACE_SECONDS (plus the heartbeat's removal): nothing new is claimed,
-        loops finish their pass, calls in flight finish or are left to reconciliation. A periodic
-        job's run in progress is not waited for (it runs on a daemon thread)."""
+        loops and periodic jobs' runs in progress finish, calls in flight finish or are left to
+        reconciliation; what is still running at the deadline is left (daemon threads)."""
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
         pump.stop_claiming()
         scheduler.shutdown(wait=False)  # no new job runs: no ping from a stopping worker
@@ -309,6 +311,7 @@ class Worker:
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         unfinished = [thread.name for thread in threads if thread.is_alive()]
+        unfinished += job_runs.join_running(timeout=max(0.0, deadline - time.monotonic()))
         self.abandoned_sends = pump.shutdown(self.clock(), timeout=max(0.0, deadline - time.monotonic()))
         listener.stop()
         log.info(

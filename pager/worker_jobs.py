@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -176,6 +177,11 @@ class DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]
     runs of one job exist at once.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._running: set[threading.Thread] = set()
+        self._guard = threading.Lock()
+
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         def run() -> None:
             try:
@@ -184,13 +190,38 @@ class DaemonThreadExecutor(BaseExecutor):  # type: ignore[misc]
                 self._run_job_error(job.id, exc, exc.__traceback__)
             else:
                 self._run_job_success(job.id, events)
+            finally:
+                with self._guard:
+                    self._running.discard(threading.current_thread())
 
-        threading.Thread(target=run, name=f"pager-job-{job.id}", daemon=True).start()
+        thread = threading.Thread(target=run, name=f"pager-job-{job.id}", daemon=True)
+        with self._guard:
+            self._running.add(thread)
+        thread.start()
+
+    def join_running(self, timeout: float) -> list[str]:
+        """Wait at most `timeout` seconds for the job runs in progress; the names of those still running.
+
+        A stopping worker lets a run finish its transaction rather than leave it to the process's
+        exit (or, in one process with other work, to whatever comes next on the database).
+        """
+        deadline = time.monotonic() + timeout
+        with self._guard:
+            running = list(self._running)
+        for thread in running:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return sorted(thread.name for thread in running if thread.is_alive())
 
 
-def build_scheduler(jobs: Sequence[PeriodicJob], clock: Callable[[], datetime]) -> BackgroundScheduler:
-    """A BackgroundScheduler, not started, holding `jobs` (job id = PeriodicJob.id)."""
-    scheduler = BackgroundScheduler(timezone=UTC, executors={"default": DaemonThreadExecutor()})
+def build_scheduler(
+    jobs: Sequence[PeriodicJob],
+    clock: Callable[[], datetime],
+    executor: DaemonThreadExecutor | None = None,
+) -> BackgroundScheduler:
+    """A BackgroundScheduler, not started, holding `jobs` (job id = PeriodicJob.id), whose runs go to
+    `executor` (a new DaemonThreadExecutor if None)."""
+    executor = executor if executor is not None else DaemonThreadExecutor()
+    scheduler = BackgroundScheduler(timezone=UTC, executors={"default": executor})
     for job in jobs:
         scheduler.add_job(
             _JobRun(job, clock),

@@ -24,7 +24,7 @@ from pager.services.operations.housekeeping import REPLAY_KEY_RETENTION
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from pager.worker import Worker
-from pager.worker_jobs import build_scheduler, periodic_jobs
+from pager.worker_jobs import DaemonThreadExecutor, build_scheduler, periodic_jobs
 from tests.services.test_deadman import PingCounter, wait_for
 from tests.services.test_worker_shutdown import POLICIES, SCHEDULES
 from tests.support import Clock, console_runtime, write_config
@@ -219,3 +219,24 @@ def test_a_running_worker_runs_its_periodic_jobs(
         thread.join(timeout=15)
     assert not thread.is_alive()
     assert not schedulers[0].running
+
+
+def test_a_stopping_worker_waits_for_a_job_run_in_progress_within_its_timeout() -> None:
+    """A job's run that has begun finishes its transaction before the worker is gone (the grace
+    deadline still bounds it): left running, it met whatever came next on the database (in the
+    Postgres CI, a test's DROP SCHEMA, and a deadlock)."""
+    executor = DaemonThreadExecutor()
+    scheduler = BackgroundScheduler(timezone=UTC, executors={"default": executor})
+    started, release = threading.Event(), threading.Event()
+
+    def slow_job() -> None:
+        started.set()
+        release.wait(10)
+
+    scheduler.add_job(slow_job, "date", run_date=datetime.now(UTC), id="slow")
+    scheduler.start()
+    assert started.wait(5)
+    scheduler.shutdown(wait=False)
+    assert executor.join_running(timeout=0.05) == ["pager-job-slow"]
+    release.set()
+    assert executor.join_running(timeout=5) == []
