@@ -4,13 +4,10 @@ delivery loop, and one that waited too long for a sender is left for reconciliat
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from pager.db.session import session_scope
-from pager.services.alerting import alerts, catalog
+from pager.services.alerting import alerts
 from pager.services.delivery.pump import (
     AHEAD_PER_SENDER,
     AHEAD_WAIT_SECONDS,
@@ -19,27 +16,16 @@ from pager.services.delivery.pump import (
     run_due_deliveries,
 )
 from pager.services.delivery.reconciliation import reconcile_uncertain
-from pager.services.people import users
 from pager.services.runtime import Runtime
-from tests.services.test_worker_shutdown import POLICIES, SCHEDULES, HangingSms, sms_statuses, wait_for_call
-from tests.support import console_runtime, write_config
+from tests.services import test_worker_shutdown as worker_shutdown
+from tests.services.test_worker_shutdown import HangingSms, sms_statuses, wait_for_call
 
 pytestmark = pytest.mark.database
 
 
-@pytest.fixture
-def sms() -> HangingSms:
-    return HangingSms()
-
-
-@pytest.fixture
-def runtime(engine: Engine, tmp_path: Path, sms: HangingSms) -> Runtime:
-    built = console_runtime(engine, write_config(tmp_path / "config", SCHEDULES, POLICIES), {"sms": sms})
-    now = datetime.now(UTC)
-    with session_scope(engine) as session:
-        users.add_user(session, handle="alice", name="Alice", now=now, sms="+15550000001")
-        catalog.sync_services(session, built.config, now)
-    return built
+# The same hanging SMS notifier and runtime as the shutdown tests.
+sms = worker_shutdown.sms
+runtime = worker_shutdown.runtime
 
 
 def trigger_two(runtime: Runtime, now: datetime) -> None:
