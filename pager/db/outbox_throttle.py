@@ -68,12 +68,24 @@ def numbers_called(session: Session, statuses: tuple[str, ...], exclude: set[int
     return set(session.exec(query))
 
 
-def pending_queue_end(session: Session, address: str) -> tuple[datetime | None, int]:
-    """The latest `next_attempt_at` a pending page to `address` waits for, and how many wait for it."""
-    # `status = 'pending'` written as in the partial index's WHERE, so SQLite's planner matches it.
-    waiting = (OutboxMessage.address == address, col(OutboxMessage.status) == literal_column("'pending'"))
-    end = session.exec(select(func.max(OutboxMessage.next_attempt_at)).where(*waiting)).one()
-    if end is None:
+def pending_queue_end(session: Session, address: str, limit: int) -> tuple[datetime | None, int]:
+    """The latest `next_attempt_at` a pending page to `address` waits for, and how many wait for it
+    (counted up to `limit`: the caller needs no more)."""
+    # One walk down the partial index from its end, `status = 'pending'` written as in its WHERE so
+    # SQLite's planner matches it. A count of the pages at the end, as a query of its own, was
+    # planned on the (address, status) index when the table had no statistics (SQLite gathers none
+    # by itself): it read the whole queue, thousands of rows in a storm, on every claim.
+    latest = (
+        select(OutboxMessage.next_attempt_at)
+        .where(
+            OutboxMessage.address == address,
+            col(OutboxMessage.status) == literal_column("'pending'"),
+            col(OutboxMessage.next_attempt_at).is_not(None),
+        )
+        .order_by(col(OutboxMessage.next_attempt_at).desc())
+        .limit(limit)
+    )
+    instants = [at for at in session.exec(latest) if at is not None]
+    if not instants:
         return None, 0
-    at_end = select(func.count()).where(*waiting, OutboxMessage.next_attempt_at == end)
-    return end, int(session.exec(at_end).one())
+    return instants[0], sum(1 for at in instants if at == instants[0])

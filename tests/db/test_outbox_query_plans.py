@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from pager.adapters.console import ConsoleNotifier
 from pager.config.loader import LoadedConfig
+from pager.core.delivery_plan import THROTTLE_PER_MINUTE
 from pager.db.outbox import claim_due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
@@ -68,8 +69,10 @@ def plan(engine: Engine, statement: str, parameters: Any) -> str:
         return "\n".join(str(row[0]) for row in rows)
 
 
-def storm(engine: Engine) -> None:
-    """300 pages sent to one number over the last hour and 1,000 more held back for it, then ANALYZE."""
+def storm(engine: Engine, *, analyze: bool = True) -> None:
+    """300 pages sent to one number over the last hour and 1,000 more held back for it, then ANALYZE
+    (unless `analyze` is False: SQLite gathers no statistics by itself, so a database that nobody
+    analyzed must be served by the same indexes)."""
     with session_scope(engine) as session:
         for k in range(1_300):
             row = page(f"storm-{k}", due_at=NOW - timedelta(hours=1))
@@ -81,14 +84,18 @@ def storm(engine: Engine) -> None:
                 row.attempts, row.last_attempt_at = 0, NOW - timedelta(minutes=1)
                 row.next_attempt_at = NOW + timedelta(seconds=3 * k)
             session.add(row)
+    if not analyze:
+        return
     with engine.connect() as connection:
         connection.exec_driver_sql("ANALYZE")
         connection.commit()
 
 
-@pytest.fixture
-def stormy(engine: Engine) -> Engine:
-    storm(engine)
+@pytest.fixture(params=[True, False], ids=["analyzed", "no-statistics"])
+def stormy(engine: Engine, request: pytest.FixtureRequest) -> Engine:
+    # Postgres's autovacuum analyzes a table once enough rows change; without statistics its planner
+    # takes this storm for a one-row table, where every plan costs the same.
+    storm(engine, analyze=request.param or engine.dialect.name == "postgresql")
     return engine
 
 
@@ -127,8 +134,37 @@ def test_the_end_of_an_addresss_queue_of_held_pages_is_found_by_index(stormy: En
         with Session(stormy) as session:
             assert page_throttle.queue_end(session, "+15550000001") == (NOW + timedelta(seconds=3 * 1_299), 1)
 
-    assert QUEUE_INDEX in plan_of(stormy, end, "max(")
-    assert QUEUE_INDEX in plan_of(stormy, end, "count(")
+    assert QUEUE_INDEX in plan_of(stormy, end, "DESC")
+
+
+@pytest.mark.database
+def test_the_end_of_a_queue_counts_the_pages_waiting_for_its_last_instant(engine: Engine) -> None:
+    end = NOW + timedelta(minutes=5)
+    with session_scope(engine) as session:
+        for k, waits_for in enumerate([None, NOW, end - timedelta(seconds=1)] + [end] * 3 + [None]):
+            row = page(f"queued-{k}", due_at=NOW - timedelta(minutes=1))
+            row.address, row.next_attempt_at = "+15550000002", waits_for
+            session.add(row)
+        elsewhere = page("elsewhere", due_at=NOW)
+        elsewhere.address, elsewhere.next_attempt_at = "+15550000003", end + timedelta(minutes=1)
+        session.add(elsewhere)
+    with Session(engine) as session:
+        assert page_throttle.queue_end(session, "+15550000002") == (end, 3)
+        assert page_throttle.queue_end(session, "+15550000004") == (None, 0)
+
+
+@pytest.mark.database
+def test_the_count_at_the_end_of_a_queue_stops_at_the_throttle(engine: Engine) -> None:
+    # More pages than the throttle's limit never wait for one instant's slots; past it, the count
+    # changes no decision (core.delivery_plan.next_free_slot), so the read stops there.
+    end = NOW + timedelta(minutes=5)
+    with session_scope(engine) as session:
+        for k in range(THROTTLE_PER_MINUTE + 5):
+            row = page(f"crowded-{k}", due_at=NOW - timedelta(minutes=1))
+            row.address, row.next_attempt_at = "+15550000002", end
+            session.add(row)
+    with Session(engine) as session:
+        assert page_throttle.queue_end(session, "+15550000002") == (end, THROTTLE_PER_MINUTE)
 
 
 @pytest.mark.database

@@ -59,5 +59,6 @@ def recent_attempts(session: Session, now: datetime, address: str, exclude: set[
 
 
 def queue_end(session: Session, address: str) -> tuple[datetime | None, int]:
-    """The latest instant a pending page to `address` waits for, and how many wait for it."""
-    return pending_queue_end(session, address)
+    """The latest instant a pending page to `address` waits for, and how many wait for it, counted
+    up to THROTTLE_PER_MINUTE (an instant never frees more slots than that)."""
+    return pending_queue_end(session, address, THROTTLE_PER_MINUTE)
