@@ -269,7 +269,9 @@ class Worker:
         ]
         self.heartbeat.register()
         job_runs = DaemonThreadExecutor()
-        scheduler = build_scheduler(periodic_jobs(runtime, self._deadman(loops)), clock, job_runs)
+        scheduler = build_scheduler(
+            periodic_jobs(runtime, self._deadman(loops)), clock, job_runs, decisions_first=pump.deciding
+        )
         scheduler.start()
         for thread in threads:
             thread.start()

@@ -379,14 +379,16 @@ def test_claims_wait_while_a_burst_of_decisions_is_held_and_never_past_the_cap(
     try:
         trigger(runtime)  # one SMS due at T0
         pump.hold_claims(T0)
-        assert pump.holding and pump.run(T0) == 0 and woken == []
+        assert pump.holding and pump.deciding(T0) and pump.run(T0) == 0 and woken == []
         pump.release_claims()  # the skipped run is owed: the loop is woken for it
-        assert not pump.holding and woken == ["wake"]
+        assert not pump.holding and not pump.deciding(T0) and woken == ["wake"]
         pump.release_claims()  # nothing was skipped since: no second wake
         assert woken == ["wake"]
 
         pump.hold_claims(T0)
+        assert pump.deciding(T0 + DECISIONS_FIRST_MAX - timedelta(milliseconds=1))
         assert pump.run(T0 + DECISIONS_FIRST_MAX - timedelta(milliseconds=1)) == 0
+        assert not pump.deciding(T0 + DECISIONS_FIRST_MAX)  # the periodic jobs' yield ends there too
         assert pump.run(T0 + DECISIONS_FIRST_MAX) == 1  # the cap: sends go on even if never released
     finally:
         pump.shutdown(T0 + DECISIONS_FIRST_MAX)

@@ -184,14 +184,50 @@ def test_every_job_runs_when_due_with_now_from_the_worker_clock(
     assert delivery.is_set()  # a reconciled page may be pending again: the delivery loop looks
 
 
+def test_jobs_run_every_few_seconds_yield_while_a_burst_of_timers_is_decided(
+    runtime: Runtime, sms: KnownSms
+) -> None:
+    # Their threads share the interpreter with the decisions; the cadence jobs (seconds apart) skip
+    # a run that falls in a burst, the hourly and daily ones never do (their next run is far off).
+    deciding_until = T0 + timedelta(seconds=3)
+    scheduler = build_scheduler(
+        periodic_jobs(runtime), Clock(T0), decisions_first=lambda now: now < deciding_until
+    )
+    runs = {job.id: job.func for job in scheduler.get_jobs()}
+    assert {name for name, run in runs.items() if run.job.yields} == {
+        "reconcile",
+        "handoffs",
+        "incidents",
+        "webhooks",
+    }
+    for run in runs.values():
+        run()
+    assert {name for name, run in runs.items() if run.yielded} == {
+        "reconcile",
+        "handoffs",
+        "incidents",
+        "webhooks",
+    }
+    assert sms.asked == [] and sms_rows(runtime) == [("unknown", None)]  # the reconcile did nothing
+    assert request_keys(runtime) == ["sms:recent"]  # housekeeping ran
+
+    later = build_scheduler(
+        periodic_jobs(runtime), Clock(deciding_until), decisions_first=lambda now: now < deciding_until
+    )
+    reconcile = later.get_job("reconcile").func
+    reconcile()
+    assert reconcile.yielded == 0 and reconcile.runs == 1
+    assert sms_rows(runtime) == [("sent", "SM-known")]
+
+
 def test_a_running_worker_runs_its_periodic_jobs(
     runtime: Runtime, sms: KnownSms, checker: PingCounter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime.settings = runtime.settings.model_copy(update={"deadman_url": checker.url})
     schedulers: list[BackgroundScheduler] = []
 
-    def recording(*args: Any) -> BackgroundScheduler:
-        schedulers.append(build_scheduler(*args))
+    def recording(*args: Any, **kwargs: Any) -> BackgroundScheduler:
+        schedulers.append(build_scheduler(*args, **kwargs))
         return schedulers[-1]
 
     monkeypatch.setattr("pager.worker.build_scheduler", recording)

@@ -142,9 +142,14 @@ class DeliveryPump:
         with self._lock:
             return self._held_since is not None
 
-    def _held(self, now: datetime) -> bool:
+    def deciding(self, now: datetime) -> bool:
+        """Claims are held for a burst of decisions (`hold_claims`), for at most DECISIONS_FIRST_MAX."""
         with self._lock:
-            held = self._held_since is not None and now - self._held_since < DECISIONS_FIRST_MAX
+            return self._held_since is not None and now - self._held_since < DECISIONS_FIRST_MAX
+
+    def _held(self, now: datetime) -> bool:
+        held = self.deciding(now)
+        with self._lock:
             self._skipped_for_hold |= held
         return held
 
