@@ -289,6 +289,24 @@ def lock_statuses_among(
     return {row_id: status for row_id, status in session.exec(query) if row_id is not None}
 
 
+def requeue_unsent(
+    session: Session, claims: Iterable[tuple[int, int]], now: datetime, error: str
+) -> list[int]:
+    """Put claimed pages that no provider was asked about back to `pending`, due at `now`, with the
+    attempt count they had before the claim and `error`; `claims` are (id, attempts counting that
+    claim). Only a row still `sending` with that count is put back: one the reconcile sweep or a later
+    claim took meanwhile is left alone. The ids put back."""
+    table = OutboxMessage.metadata.tables["outbox"]
+    c = table.c
+    back = []
+    for row_id, attempts in claims:
+        claimed = update(table).where(c.id == row_id, c.status == "sending", c.attempts == attempts)
+        values = {"status": "pending", "attempts": attempts - 1, "next_attempt_at": now}
+        if session.connection().execute(claimed.values(**values, last_error=error, updated_at=now)).rowcount:
+            back.append(row_id)
+    return back
+
+
 def insert_outbox_row(session: Session, row: dict[str, Any]) -> bool:
     """Insert one outbox row unless its `idempotency_key` is already there; True when it was inserted."""
     table = OutboxMessage.metadata.tables["outbox"]

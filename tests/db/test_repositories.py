@@ -22,7 +22,7 @@ from pager.db.alerts import (
     timeline_of,
 )
 from pager.db.migrate import upgrade_schema
-from pager.db.outbox import cancel_pending_outbox, claim_due_outbox, upsert_outbox
+from pager.db.outbox import cancel_pending_outbox, claim_due_outbox, requeue_unsent, upsert_outbox
 from pager.db.overrides import add_override, overrides_overlapping
 from pager.db.row_updates import update_rows
 from pager.db.session import create_db_engine, session_scope
@@ -390,6 +390,36 @@ def test_claim_due_outbox_marks_rows_sending_once(engine: Engine) -> None:
         stored = [session.get(OutboxMessage, m.id) for m in claimed]
         assert {(m.status, m.attempts, m.last_attempt_at) for m in stored if m} == {("sending", 1, NOW)}
     assert len(claimed_ids(engine, NOW + timedelta(seconds=30), limit=10)) == 2
+
+
+@pytest.mark.database
+def test_a_claimed_page_never_sent_goes_back_only_if_nobody_took_it_since(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        ids = insert_pages(session, *(page(f"p-{i}", due_at=NOW - timedelta(minutes=1)) for i in range(3)))
+    with session_scope(engine) as session:
+        claimed = {m.id: m.attempts for m in claim_due_outbox(session, NOW)}
+    assert claimed == dict.fromkeys(ids, 1)
+    with session_scope(engine) as session:  # the second page was reconciled and claimed again since
+        taken = session.get(OutboxMessage, ids[1])
+        assert taken is not None
+        taken.attempts = 2
+        session.add(taken)
+        settled = session.get(OutboxMessage, ids[2])  # and the third settled by a delivery report
+        assert settled is not None
+        settled.status = "delivered"
+        session.add(settled)
+    later = NOW + timedelta(seconds=5)
+    with session_scope(engine) as session:
+        assert requeue_unsent(session, [(i, 1) for i in ids], later, "deferred: busy") == [ids[0]]
+    with session_scope(engine) as session:
+        rows = [session.get(OutboxMessage, i) for i in ids]
+        got = [(m.status, m.attempts, m.next_attempt_at, m.last_error) for m in rows if m]
+    assert got == [
+        ("pending", 0, later, "deferred: busy"),
+        ("sending", 2, None, None),
+        ("delivered", 1, None, None),
+    ]
+    assert claimed_ids(engine, later, limit=10) == [ids[0]]  # due again at once
 
 
 @pytest.mark.database

@@ -1,12 +1,16 @@
 """Pages claimed ahead: a finishing sender takes the next claimed page without waiting for the
-delivery loop, and one that waited too long for a sender is left for reconciliation, never sent twice."""
+delivery loop, and one that waited too long for a sender is queued again at once, never sent twice."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
+from pager.db.session import session_scope
+from pager.db.tables import TimelineEntry
 from pager.services.alerting import alerts
 from pager.services.delivery.pump import (
     AHEAD_PER_SENDER,
@@ -28,6 +32,11 @@ sms = worker_shutdown.sms
 runtime = worker_shutdown.runtime
 
 
+def timeline_messages(runtime: Runtime) -> list[str]:
+    with session_scope(runtime.engine, read_only=True) as session:
+        return [entry.message for entry in session.exec(select(TimelineEntry))]
+
+
 def trigger_two(runtime: Runtime, now: datetime) -> None:
     for key in ("a", "b"):
         alerts.trigger_alert(runtime, service_id="api", summary=f"disk {key}", now=now, dedup_key=key)
@@ -47,7 +56,7 @@ def test_a_sender_that_finishes_takes_the_next_claimed_page_without_waiting_for_
     assert sms_statuses(runtime) == ["sent", "sent"]
 
 
-def test_a_page_claimed_ahead_that_waited_too_long_is_left_for_reconciliation_and_sent_once(
+def test_a_page_claimed_ahead_that_waited_too_long_is_queued_again_at_once_and_sent_once(
     runtime: Runtime, sms: HangingSms
 ) -> None:
     clock = [100.0]
@@ -60,12 +69,37 @@ def test_a_page_claimed_ahead_that_waited_too_long_is_left_for_reconciliation_an
     sms.release.set()
     assert pump.shutdown(now, timeout=10) == 0
     assert sms.calls == 1  # too late to start the second call inside the lease
-    assert sorted(sms_statuses(runtime)) == ["sending", "sent"]
-    later = now + timedelta(seconds=runtime.settings.sending_lease_seconds + 1)
-    assert reconcile_uncertain(runtime, later) == 1  # the provider has no record of it
-    assert run_due_deliveries(runtime, later) == 1
+    # Never handed to the provider: pending again, due at once, not left for the lease to run out.
+    assert sorted(sms_statuses(runtime)) == ["pending", "sent"]
+    assert any("not sent, queued again" in line for line in timeline_messages(runtime))
+    assert run_due_deliveries(runtime, now) == 1
     assert sms.calls == 2
     assert sms_statuses(runtime) == ["sent", "sent"]
+    later = now + timedelta(seconds=runtime.settings.sending_lease_seconds + 1)
+    assert reconcile_uncertain(runtime, later) == 0  # nothing left to reconcile
+
+
+def test_a_running_pump_queues_again_a_page_no_sender_could_take_in_time(
+    runtime: Runtime, sms: HangingSms
+) -> None:
+    clock = [100.0]
+    now = datetime.now(UTC)
+    trigger_two(runtime, now)
+    pump = DeliveryPump(runtime, senders=1, on_finished=lambda: None, monotonic=lambda: clock[0])
+    try:
+        assert pump.run(now) == 2
+        wait_for_call(sms)
+        clock[0] += CLAIM_AHEAD_MAX_WAIT
+        sms.release.set()
+        deadline = time.monotonic() + 10
+        while sms_statuses(runtime) != ["sent", "sent"] and time.monotonic() < deadline:
+            pump.run(now)  # records the sent page, puts the other back, claims it again, records it
+            time.sleep(0.01)
+    finally:
+        pump.shutdown(now, timeout=10)
+    assert sms.calls == 2
+    assert sms_statuses(runtime) == ["sent", "sent"]
+    assert sum("not sent, queued again" in line for line in timeline_messages(runtime)) == 1
 
 
 def test_fewer_pages_are_claimed_ahead_while_provider_calls_are_slow(runtime: Runtime) -> None:

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
 from pager.core.alert import DeliveryFailed
 from pager.db.alerts import lock_alert
+from pager.db.outbox import requeue_unsent
 from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
@@ -28,6 +29,7 @@ from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.delivery")
 
+NO_FREE_SENDER = "deferred: every sender was busy in a slow call; not sent, queued again"
 MAX_TRANSIENT_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(seconds=30)
 
@@ -67,6 +69,26 @@ def record_outcomes(
             except Exception:
                 log.exception("record_failed key=%s outcome=%s", attempt.page.idempotency_key, result.outcome)
                 work.discard_buffered()  # a fallback decided inside the rolled-back savepoint
+
+
+def requeue_unstarted(runtime: Runtime, now: datetime, unstarted: Iterable[tuple[Attempt, float]]) -> int:
+    """Pages claimed ahead that found no free sender in time (`(attempt, seconds waited)`, see
+    pager.services.delivery.pump) were never handed to a provider: back to pending, due at once, and
+    on the alert's timeline. One that the reconcile sweep or another claim took meanwhile is left
+    alone. Returns how many were put back."""
+    unstarted = list(unstarted)
+    with session_scope(runtime.engine) as session:
+        work = AlertTransaction(session, runtime, now, bulk=True)
+        claims = [(attempt.row_id, attempt.attempts) for attempt, _ in unstarted]
+        back = set(requeue_unsent(session, claims, now, NO_FREE_SENDER))
+        for attempt, waited in unstarted:
+            if attempt.row_id in back:
+                what = f"{attempt.page.method} to {attempt.user}"
+                wait = f"waited {waited:.0f}s for a free sender (all in slow calls)"
+                work.timeline(
+                    attempt.page.alert_id, "page_deferred", f"{what} {wait}; not sent, queued again"
+                )
+    return len(back)
 
 
 def _not_settled(

@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
 from pager.services.delivery.claiming import BATCH, Attempt, claim_pages
-from pager.services.delivery.outcomes import record_outcomes
+from pager.services.delivery.outcomes import record_outcomes, requeue_unstarted
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.delivery")
@@ -43,9 +44,9 @@ CLAIM_GATHER = timedelta(milliseconds=50)
 THROTTLED_GATHER = timedelta(milliseconds=100)
 # While a burst of escalation decisions is being worked through, new claims wait at most this long.
 DECISIONS_FIRST_MAX = timedelta(seconds=3)
-# A page claimed ahead (see DeliveryPump) that found no free sender for this long is not sent: its
-# row stays `sending` and is reconciled after the lease, as if its worker had died. The wait plus
-# the provider call's timeout (10 s) stays well inside the sending lease (30 s by default).
+# A page claimed ahead (see DeliveryPump) that found no free sender for this long is not sent by
+# that sender: it goes back to pending, due at once, for the next claim. The wait plus the provider
+# call's timeout (10 s) stays well inside the sending lease (30 s by default).
 CLAIM_AHEAD_MAX_WAIT = 5.0
 
 
@@ -80,8 +81,9 @@ class DeliveryPump:
     few at a time. A slow or hanging provider call holds one sender, never the other pages.
 
     A claimed page is `sending` from its claim: one that waited CLAIM_AHEAD_MAX_WAIT without a free
-    sender (every sender stuck in a slow call) is not sent, and is reconciled after the lease, so the
-    lease never runs out while a page is still queued or being sent.
+    sender (every sender stuck in a slow call) is not sent by that sender but put back to pending by
+    the next run, due at once, so the lease never runs out while a page is still queued or being
+    sent, and the page does not wait out the lease either.
 
     Decisions first: while the worker works through a backlog of due escalations (`hold_claims`),
     no new pages are claimed, for at most DECISIONS_FIRST_MAX. Both share one interpreter, and a
@@ -118,6 +120,7 @@ class DeliveryPump:
         self._all_idle = threading.Condition(self._lock)
         self._closed = False
         self._finished: queue.SimpleQueue[tuple[Attempt, DeliveryResult]] = queue.SimpleQueue()
+        self._unstarted: queue.SimpleQueue[tuple[Attempt, float]] = queue.SimpleQueue()  # (page, s waited)
         self._held_since: datetime | None = None
         self._skipped_for_hold = False
         self._gather_until: datetime | None = None
@@ -192,9 +195,7 @@ class DeliveryPump:
 
         Uncertain pages are not its work: the worker's `reconcile` job asks the providers about them.
         """
-        finished: list[tuple[Attempt, DeliveryResult]] = []
-        while not self._finished.empty():
-            finished.append(self._finished.get())
+        finished = _drain(self._finished)
         if finished:
             try:
                 record_outcomes(self.runtime, now, finished)
@@ -205,6 +206,14 @@ class DeliveryPump:
                 # calls to those numbers held until then.
                 for outcome in finished:
                     self._finished.put(outcome)
+                raise
+        unstarted = _drain(self._unstarted)
+        if unstarted:
+            try:
+                requeue_unstarted(self.runtime, now, unstarted)
+            except (OperationalError, InterfaceError):
+                for page in unstarted:  # still `sending`: put back once the database is back
+                    self._unstarted.put(page)
                 raise
         gathering = self._gather_until is not None and now < self._gather_until
         claimable = 0 if self._closed or self._held(now) or gathering else self.claimable(now)
@@ -221,7 +230,7 @@ class DeliveryPump:
             with self._lock:
                 self._idle -= 1
             self._pool.submit(self._send, attempt, claimed_at)
-        return len(finished) + len(attempts)
+        return len(finished) + len(unstarted) + len(attempts)
 
     def stop_claiming(self) -> None:
         """Claim nothing from now on (the worker is stopping); calls in flight go on."""
@@ -241,11 +250,12 @@ class DeliveryPump:
             self._all_idle.wait_for(lambda: self._idle == self._slots, timeout)
             in_flight = self._slots - self._idle
         self._pool.shutdown(wait=in_flight == 0, cancel_futures=True)
-        finished = []
-        while not self._finished.empty():
-            finished.append(self._finished.get())
+        finished = _drain(self._finished)
         if finished:
             record_outcomes(self.runtime, now, finished)
+        unstarted = _drain(self._unstarted)
+        if unstarted:
+            requeue_unstarted(self.runtime, now, unstarted)
         return in_flight
 
     def _send(self, attempt: Attempt, claimed_at: float) -> None:
@@ -257,10 +267,11 @@ class DeliveryPump:
             call_seconds = self._monotonic() - started
         else:  # every sender was stuck in a slow call: too close to the lease to start one now
             log.warning(
-                "claimed_page_not_sent key=%s waited=%.1fs; left sending, reconciled after the lease",
+                "claimed_page_not_sent key=%s waited=%.1fs; queued again",
                 attempt.page.idempotency_key,
                 waited,
             )
+            self._unstarted.put((attempt, waited))
         with self._lock:
             if call_seconds is not None:
                 average = self._call_seconds
@@ -273,6 +284,16 @@ class DeliveryPump:
         # left waiting is safe: its row stays `sending` and is never claimed again.
         if free >= self._claim_at_least or in_use == 0:
             self.on_finished()
+
+
+T = TypeVar("T")
+
+
+def _drain(items: queue.SimpleQueue[T]) -> list[T]:
+    drained = []
+    while not items.empty():
+        drained.append(items.get())
+    return drained
 
 
 def send_page(runtime: Runtime, attempt: Attempt) -> DeliveryResult:
