@@ -188,7 +188,7 @@ def test_jobs_run_every_few_seconds_yield_while_a_burst_of_timers_is_decided(
     runtime: Runtime, sms: KnownSms
 ) -> None:
     # Their threads share the interpreter with the decisions; the cadence jobs (seconds apart) skip
-    # a run that falls in a burst, the hourly and daily ones never do (their next run is far off).
+    # a run that falls in a burst, the others never do (their next run is minutes or an hour off).
     deciding_until = T0 + timedelta(seconds=3)
     scheduler = build_scheduler(
         periodic_jobs(runtime), Clock(T0), decisions_first=lambda now: now < deciding_until
