@@ -56,17 +56,24 @@ def test_a_sender_that_finishes_takes_the_next_claimed_page_without_waiting_for_
     assert sms_statuses(runtime) == ["sent", "sent"]
 
 
-def test_a_page_claimed_ahead_that_waited_too_long_is_queued_again_at_once_and_sent_once(
-    runtime: Runtime, sms: HangingSms
-) -> None:
+def second_page_waited_too_long(runtime: Runtime, sms: HangingSms, now: datetime) -> DeliveryPump:
+    """A one-sender pump whose first call hung while the page claimed ahead waited
+    CLAIM_AHEAD_MAX_WAIT (its clock moved on); the call then returns."""
     clock = [100.0]
-    now = datetime.now(UTC)
     trigger_two(runtime, now)
     pump = DeliveryPump(runtime, senders=1, on_finished=lambda: None, monotonic=lambda: clock[0])
     assert pump.run(now) == 2
     wait_for_call(sms)  # the first call hangs; the second page waits for the one sender
     clock[0] += CLAIM_AHEAD_MAX_WAIT
     sms.release.set()
+    return pump
+
+
+def test_a_page_claimed_ahead_that_waited_too_long_is_queued_again_at_once_and_sent_once(
+    runtime: Runtime, sms: HangingSms
+) -> None:
+    now = datetime.now(UTC)
+    pump = second_page_waited_too_long(runtime, sms, now)
     assert pump.shutdown(now, timeout=10) == 0
     assert sms.calls == 1  # too late to start the second call inside the lease
     # Never handed to the provider: pending again, due at once, not left for the lease to run out.
@@ -82,15 +89,9 @@ def test_a_page_claimed_ahead_that_waited_too_long_is_queued_again_at_once_and_s
 def test_a_running_pump_queues_again_a_page_no_sender_could_take_in_time(
     runtime: Runtime, sms: HangingSms
 ) -> None:
-    clock = [100.0]
     now = datetime.now(UTC)
-    trigger_two(runtime, now)
-    pump = DeliveryPump(runtime, senders=1, on_finished=lambda: None, monotonic=lambda: clock[0])
+    pump = second_page_waited_too_long(runtime, sms, now)
     try:
-        assert pump.run(now) == 2
-        wait_for_call(sms)
-        clock[0] += CLAIM_AHEAD_MAX_WAIT
-        sms.release.set()
         deadline = time.monotonic() + 10
         while sms_statuses(runtime) != ["sent", "sent"] and time.monotonic() < deadline:
             pump.run(now)  # records the sent page, puts the other back, claims it again, records it
