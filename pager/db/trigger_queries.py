@@ -165,10 +165,16 @@ def _alert_insert() -> Any:
 
 
 def count_repeated_trigger(
-    session: Session, alert_id: int, now: datetime, details: dict[str, Any] | None = None
+    session: Session,
+    alert_id: int,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+    *,
+    times: int = 1,
 ) -> None:
-    """One more event for an open alert (`event_count` + 1), with its new `details` when given."""
-    params: dict[str, Any] = {"alert_id": alert_id, "new_updated_at": now}
+    """`times` more events for an open alert (`event_count` + `times`), the latest at `now`, with
+    its new `details` when given."""
+    params: dict[str, Any] = {"alert_id": alert_id, "new_updated_at": now, "times": times}
     if details is not None:
         params["new_details"] = details
     session.connection().execute(_repeat_update(details is not None), params)
@@ -178,7 +184,7 @@ def count_repeated_trigger(
 def _repeat_update(with_details: bool) -> Any:
     table = Alert.metadata.tables["alerts"]
     values: dict[str, Any] = {
-        "event_count": table.c.event_count + 1,
+        "event_count": table.c.event_count + bindparam("times", type_=table.c.event_count.type),
         "updated_at": bindparam("new_updated_at", type_=table.c.updated_at.type),
     }
     if with_details:

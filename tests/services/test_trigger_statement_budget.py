@@ -72,6 +72,9 @@ GROUP_KEYS_LOCK = {"postgresql": 1, "sqlite": 0}
 # Per trigger of a group after the first: the open alert and the insert. The three writes (columns,
 # timeline, pages) are one statement each for the whole group, counted in the first's NEW_ALERT.
 GROUPED_ALERT = 2
+# Per group repeating one open alert, however many times: the service, the open alert, its count, its
+# columns and timeline lines (one statement each for all the repeats).
+GROUP_OF_REPEATS = 5
 # Per escalation pass, whatever its size: the claim, the services, everyone with their rules and
 # whether deactivated (one query), the overrides, the alerts' columns, their timeline, their pages.
 ESCALATION_PASS = 7
@@ -156,6 +159,34 @@ def test_a_group_of_triggers_reads_the_facts_once(runtime: Runtime) -> None:
     dialect = runtime.engine.dialect.name
     expected = NEW_ALERT + 9 * GROUPED_ALERT + WAKE_UP[dialect] + GROUP_KEYS_LOCK[dialect]
     assert len(statements) == expected, "\n".join(statements)
+
+
+def test_a_group_repeating_one_alert_reads_and_writes_it_once(runtime: Runtime) -> None:
+    opened = trigger(runtime, "disk")
+    requests = [
+        TriggerRequest.build(
+            service_id="api",
+            summary="disk",
+            now=T0 + timedelta(seconds=i),
+            dedup_key="disk",
+            details={"n": i},
+        )
+        for i in range(1, 11)
+    ]
+    with counted(runtime.engine) as statements:
+        results = write_triggers(runtime, requests)
+    assert all(isinstance(result, alerts.AlertOutcome) and not result.created for result in results)
+    assert {result.alert_id for result in results if isinstance(result, alerts.AlertOutcome)} == {
+        opened.alert_id
+    }
+    expected = GROUP_OF_REPEATS + GROUP_KEYS_LOCK[runtime.engine.dialect.name]
+    assert len(statements) == expected, "\n".join(statements)
+    with session_scope(runtime.engine, read_only=True) as session:
+        alert = session.get_one(Alert, opened.alert_id)
+        repeats = session.exec(select(TimelineEntry).where(TimelineEntry.kind == "trigger_repeated")).all()
+        assert (alert.event_count, alert.details) == (11, {"last_event": {"n": 10}})
+        assert alert.last_event_at.replace(tzinfo=UTC) == T0 + timedelta(seconds=10)
+    assert len(repeats) == 10
 
 
 @pytest.mark.parametrize("due", [1, 12])

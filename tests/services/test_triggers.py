@@ -149,6 +149,55 @@ def test_a_group_stores_exactly_what_the_same_triggers_store_one_by_one(
     assert {"triggered", "level_paged", "cannot_page", "trigger_repeated", "policy_missing"} <= set(kinds)
 
 
+def storm() -> list[TriggerRequest]:
+    """A storm repeats its keys: an alert opened before, one opened by the group, one whose policy is
+    missing, each repeated with and without details."""
+    specs: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("api", "disk", {"n": 1}),
+        ("api", "new", None),
+        ("api", "disk", None),
+        ("checkout", "new", {"n": 2}),
+        ("api", "new", {"n": 3}),
+        ("orphan", "o", None),
+        ("api", "disk", {"n": 4}),
+        ("orphan", "o", {"n": 5}),
+        ("api", "disk", None),
+    ]
+    return [
+        TriggerRequest.build(
+            service_id=service,
+            summary=f"Storm {key}",
+            now=T0 + timedelta(seconds=1 + i),
+            dedup_key=key,
+            **({"details": details} if details else {}),
+        )
+        for i, (service, key, details) in enumerate(specs)
+    ]
+
+
+def test_a_group_repeating_its_keys_stores_exactly_what_one_by_one_stores(
+    runtime: Runtime, reference: Runtime
+) -> None:
+    for target in (runtime, reference):
+        opened = TriggerRequest.build(
+            service_id="api", summary="Disk", now=T0, dedup_key="disk", details={"n": 0}
+        )
+        assert write_trigger(target, opened) is not None
+    one_by_one = [write_trigger(reference, request) for request in storm()]
+    grouped = write_triggers(runtime, storm())
+    assert outcomes(grouped) == outcomes(one_by_one)
+    assert [outcome[2:] if outcome else None for outcome in outcomes(grouped)][:3] == [
+        (False, "deduplicated"),
+        (True, "triggered"),
+        (False, "deduplicated"),
+    ]
+    assert stored(runtime) == stored(reference)
+    disk = stored(runtime)["alerts"][0]
+    assert (disk["event_count"], disk["details"]) == (5, {"n": 0, "last_event": {"n": 4}})
+    repeated = [line for line in stored(runtime)["timeline"] if line["kind"] == "trigger_repeated"]
+    assert len(repeated) == 5  # the orphan's repeat meets its missing policy: no decision, no line
+
+
 def test_a_failing_trigger_costs_only_itself(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
     good = requests()
     unstorable = TriggerRequest.build(

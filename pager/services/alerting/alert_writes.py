@@ -41,7 +41,7 @@ class AlertWriter:
 
     def __init__(self, session: Session, runtime: Runtime, now: datetime, *, bulk: bool) -> None:
         self.session, self.runtime, self.now = session, runtime, now
-        self._alert_changes: list[dict[str, Any]] = []
+        self._alert_changes: dict[int, dict[str, Any]] = {}  # by alert id, in the order first changed
         self._timeline: list[dict[str, Any]] | None = [] if bulk else None
         self._pages: dict[str, dict[str, Any]] = {}  # outbox rows to write, by idempotency key
         self._responses = ResponseTimes()  # acks and resolves, observed once committed
@@ -70,8 +70,10 @@ class AlertWriter:
             for name, value in columns.items():
                 setattr(row, name, value)
             self.session.add(row)
+        elif alert_id in self._alert_changes:  # decided again (a group's repeated trigger): one row
+            self._alert_changes[alert_id].update(columns)  # as the updates one after another would
         else:
-            self._alert_changes.append({"id": alert_id, **columns})
+            self._alert_changes[alert_id] = {"id": alert_id, **columns}
 
     def retry_later(self, alert_id: int, row: Alert | None, delay: timedelta) -> None:
         """Move the alert's timer `delay` on, leaving everything else as it is."""
@@ -94,8 +96,8 @@ class AlertWriter:
         due earlier (a delivery-failure fallback brings a step forward).
         """
         if self._alert_changes:
-            update_rows(self.session, Alert, self._alert_changes)
-            self._alert_changes = []
+            changes, self._alert_changes = list(self._alert_changes.values()), {}
+            update_rows(self.session, Alert, changes)
         if self._timeline:
             insert_timeline_entries(self.session, self._timeline)
             self._timeline = []
@@ -105,7 +107,7 @@ class AlertWriter:
 
     def discard(self) -> None:
         """Forget what is buffered: its decision was rolled back (a failed savepoint)."""
-        self._alert_changes = []
+        self._alert_changes = {}
         self._timeline = [] if self._timeline is not None else None
         self._pages = {}
         self._responses.discard()

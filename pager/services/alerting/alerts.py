@@ -173,6 +173,7 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
                 outcomes: list[TriggerResult] = [
                     _write_trigger(session, runtime, request, shared) for request in requests
                 ]
+                shared.write_counts(session)
         except Exception:
             log.warning("trigger_group_failed triggers=%d; writing them one by one", len(requests))
         else:
@@ -202,16 +203,18 @@ class _SharedByTriggers:
     integration key), and the facts earlier triggers' decisions read (services, people, on call).
 
     With `defer_writes` (a group) they also share one AlertTransaction, whose buffered writes (alert
-    columns, timeline lines, pages) go in one statement each for the whole group when it commits;
-    `unwritten` holds the (service, dedup key) of the alerts with writes still buffered, so a later
-    trigger of the same alert has them written before it reads the alert's row.
+    columns, timeline lines, pages) go in one statement each for the whole group when it commits, and
+    `opened` keeps each alert the group has touched as it stands after the group's last decision on
+    it: a later trigger of the same alert (a storm repeats its keys) is decided from that, and its
+    count added with the others when the group ends (`write_counts`), instead of its row being
+    written, read back and counted once per trigger.
     """
 
     services: dict[tuple[str | None, str | None], ServiceFacts | None] = field(default_factory=dict)
     facts: FactsCache = field(default_factory=FactsCache)
     defer_writes: bool = False
     work: AlertTransaction | None = None
-    unwritten: set[tuple[str, str]] = field(default_factory=set)
+    opened: dict[tuple[str, str], _AlertInGroup] = field(default_factory=dict)
 
     def transaction(self, session: Session, runtime: Runtime, now: datetime) -> AlertTransaction:
         """The AlertTransaction for a trigger at `now`: the group's one, or a new one."""
@@ -220,6 +223,34 @@ class _SharedByTriggers:
         if self.work is None:
             self.work = AlertTransaction(session, runtime, now, self.facts)
         return self.work.at(now)
+
+    def write_counts(self, session: Session) -> None:
+        """Add the repeats each alert of the group took up (its `event_count`, latest details)."""
+        for alert in self.opened.values():
+            if alert.repeats:
+                trigger_queries.count_repeated_trigger(
+                    session, alert.id, alert.last_event_at, alert.new_details, times=alert.repeats
+                )
+
+
+@dataclass
+class _AlertInGroup:
+    """An open alert as a group's triggers have left it so far (its row is locked by the group)."""
+
+    id: int
+    summary: str
+    details: dict[str, Any]
+    state: dict[str, Any]
+    last_event_at: datetime
+    repeats: int = 0  # repeated triggers not yet counted in the row
+    new_details: dict[str, Any] | None = None  # details to store with them, when one carried any
+
+    def repeat(self, now: datetime, details: dict[str, Any] | None) -> None:
+        """One more trigger of this alert at `now`, as `count_repeated_trigger` counts it."""
+        self.repeats += 1
+        self.last_event_at = now
+        if details:
+            self.details = self.new_details = {**self.details, "last_event": details}
 
 
 def _write_trigger(
@@ -244,17 +275,22 @@ def _write_trigger(
     # of this transaction read; anything else is read as usual, then kept for the next.
     shared.facts.services[service.id] = service
     work = shared.transaction(session, runtime, now)
-    if (service.id, key) in shared.unwritten:  # its row must be current before it is read again
-        work.write_buffered()
-        shared.unwritten.clear()
-    open_alert = trigger_queries.lock_open_alert(session, service.id, key)
-    if open_alert is not None:
-        details = request.details
-        new_details = {**open_alert.details, "last_event": details} if details else None
-        trigger_queries.count_repeated_trigger(session, open_alert.id, now, new_details)
+    in_group = shared.opened.get((service.id, key)) if shared.defer_writes else None
+    if in_group is not None:  # its row is locked and as this group left it: counted at the end
+        in_group.repeat(now, request.details)
+        alert = DueAlert(in_group.id, service.id, in_group.summary, in_group.state)
+        outcome = AlertOutcome(in_group.id, key, False, "deduplicated")
+    elif (open_alert := trigger_queries.lock_open_alert(session, service.id, key)) is not None:
         state = open_alert.escalation_state
         alert = DueAlert(open_alert.id, service.id, open_alert.summary, state)
         outcome = AlertOutcome(open_alert.id, key, False, "deduplicated")
+        if shared.defer_writes:
+            in_group = _AlertInGroup(open_alert.id, open_alert.summary, open_alert.details, state, now)
+            in_group.repeat(now, request.details)
+        else:
+            details = request.details
+            new_details = {**open_alert.details, "last_event": details} if details else None
+            trigger_queries.count_repeated_trigger(session, open_alert.id, now, new_details)
     else:
         alert_id = trigger_queries.insert_alert(
             session,
@@ -270,9 +306,13 @@ def _write_trigger(
         )
         alert = DueAlert(alert_id, service.id, request.summary, {})
         outcome = AlertOutcome(alert_id, key, True, "triggered")
-    work.handle(alert, Trigger())
-    if shared.defer_writes:  # written with the group's others when it commits (AlertWriter)
-        shared.unwritten.add((service.id, key))
+        if shared.defer_writes:
+            in_group = _AlertInGroup(alert_id, request.summary, request.details or {}, {}, now)
+    decision = work.handle(alert, Trigger())
+    if in_group is not None:  # written with the group's others when it commits (AlertWriter)
+        if decision is not None:
+            in_group.state = decision.state.to_document()
+        shared.opened[(service.id, key)] = in_group
     else:
         work.write_buffered()
     return outcome
