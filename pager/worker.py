@@ -240,7 +240,9 @@ class Worker:
             try:
                 # Missed heartbeats open alerts through the trigger path; their timers share this loop.
                 decided = raise_missed_beats(runtime, now)
-                decided += run_due_escalations(runtime, now, on_burst=hold_claims, on_decided=self.on_decided)
+                decided += run_due_escalations(
+                    runtime, now, on_burst=hold_claims, on_decided=self.on_decided, clock=clock
+                )
                 # Overdue incident status updates page through the same loop, woken at their instants.
                 ladder = run_overdue_updates(runtime, now)
                 decided += ladder.paged

@@ -25,7 +25,7 @@ from pager.db.alerts import DueAlert
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services.alerting import alerts, catalog, paging
-from pager.services.alerting.escalation import run_due_escalations
+from pager.services.alerting.escalation import PASS_FOLLOW_ON, run_due_escalations
 from pager.services.calendars import overrides
 from pager.services.operations.metrics import LatenessMeter, due_at
 from pager.services.people import users
@@ -337,6 +337,31 @@ def test_a_burst_of_due_timers_is_decided_once_each_across_batches(runtime: Runt
         levels = {a.level for a in session.exec(select(Alert))}
     assert sorted(keys) == sorted(f"{a}:c1:l1:v3:carol:sms:0" for a in ids) and levels == {3}
     assert all(timeline(runtime, a).count("level_paged: level 3 (loop 1) paged: carol") == 1 for a in ids[:5])
+
+
+def test_with_a_clock_a_pass_follows_on_with_timers_that_came_due_during_it_for_a_second(
+    runtime: Runtime,
+) -> None:
+    """A storm's timers come due over seconds: the worker's pass takes those that came due while it
+    ran (on the facts it read once) instead of leaving each to a pass of its own, for up to
+    PASS_FOLLOW_ON; without a clock every batch is decided at the pass's `now`."""
+    offsets = [timedelta(milliseconds=300 * k) for k in range(10)]  # due 0, 0.3, ... 2.7 s apart
+    ids = [trigger(runtime, T0 + offset, key=f"storm-{k}") for k, offset in enumerate(offsets)]
+    tick(runtime, T0)
+    due = T0 + timedelta(minutes=5)
+    assert run_due_escalations(runtime, due) == 1  # no clock: only what was due at `now`
+    calls = iter(range(1, 1000))
+    lock = threading.Lock()
+
+    def clock() -> datetime:  # 0.3 s on at each batch (on Postgres two batch threads share it)
+        with lock:
+            return due + timedelta(milliseconds=300 * next(calls))
+
+    decided = run_due_escalations(runtime, due, clock=clock)
+    levels = {alert_id: alert_row(runtime, alert_id).level for alert_id in ids}
+    # Up to the batch whose clock read 1.2 s on (1.5 s for Postgres's second thread), none after.
+    assert 4 <= decided <= 5 and PASS_FOLLOW_ON == timedelta(seconds=1)
+    assert all(levels[a] == 3 for a in ids[:5]) and all(levels[a] == 1 for a in ids[6:])
 
 
 def test_on_decided_reports_each_batch_once_it_has_committed(runtime: Runtime) -> None:
