@@ -71,7 +71,7 @@ class AlertWriter:
                 setattr(row, name, value)
             self.session.add(row)
         elif alert_id in self._alert_changes:  # decided again (a group's repeated trigger): one row
-            self._alert_changes[alert_id].update(columns)  # as the updates one after another would
+            self._alert_changes[alert_id] |= columns  # as the updates one after another would
         else:
             self._alert_changes[alert_id] = {"id": alert_id, **columns}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -23,8 +23,8 @@ from pager.db import trigger_queries
 from pager.db.alerts import DueAlert, find_open_alert, lock_alert, newest_alerts, timeline_of
 from pager.db.session import session_scope
 from pager.db.tables import ALERT_STATUSES, Alert, TimelineEntry
-from pager.services.alerting.decision_facts import FactsCache
 from pager.services.alerting.paging import AlertTransaction
+from pager.services.alerting.trigger_group import AlertInGroup, SharedByTriggers
 from pager.services.errors import InvalidInput, NotFound
 from pager.services.operations.wakeup import notify_worker
 from pager.services.runtime import Runtime
@@ -144,7 +144,7 @@ def write_trigger(runtime: Runtime, request: TriggerRequest) -> AlertOutcome | N
     for attempt in range(2):
         try:
             with session_scope(runtime.engine) as session:
-                outcome = _write_trigger(session, runtime, request, _SharedByTriggers())
+                outcome = _write_trigger(session, runtime, request, SharedByTriggers())
         except IntegrityError:
             # Another transaction opened this dedup key between our look-up and insert: count into it.
             if attempt:
@@ -167,7 +167,7 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
         try:
             with session_scope(runtime.engine) as session:
                 trigger_queries.lock_dedup_keys(session, [request.dedup_key for request in requests])
-                shared = _SharedByTriggers(defer_writes=True)
+                shared = SharedByTriggers(defer_writes=True)
                 # What the group reads (overrides) covers every trigger's instant, read once.
                 shared.facts.until = max(request.now for request in requests)
                 outcomes: list[TriggerResult] = [
@@ -194,67 +194,11 @@ def trigger_in_transaction(
 ) -> AlertOutcome | None:
     """One trigger in the caller's transaction (None: no such service). The caller commits, then
     wakes the worker (`wake_worker`) when the outcome says an alert was opened."""
-    return _write_trigger(session, runtime, request, _SharedByTriggers())
-
-
-@dataclass
-class _SharedByTriggers:
-    """What the triggers of one transaction share, read once for all: the services they name (by id or
-    integration key), and the facts earlier triggers' decisions read (services, people, on call).
-
-    With `defer_writes` (a group) they also share one AlertTransaction, whose buffered writes (alert
-    columns, timeline lines, pages) go in one statement each for the whole group when it commits, and
-    `opened` keeps each alert the group has touched as it stands after the group's last decision on
-    it: a later trigger of the same alert (a storm repeats its keys) is decided from that, and its
-    count added with the others when the group ends (`write_counts`), instead of its row being
-    written, read back and counted once per trigger.
-    """
-
-    services: dict[tuple[str | None, str | None], ServiceFacts | None] = field(default_factory=dict)
-    facts: FactsCache = field(default_factory=FactsCache)
-    defer_writes: bool = False
-    work: AlertTransaction | None = None
-    opened: dict[tuple[str, str], _AlertInGroup] = field(default_factory=dict)
-
-    def transaction(self, session: Session, runtime: Runtime, now: datetime) -> AlertTransaction:
-        """The AlertTransaction for a trigger at `now`: the group's one, or a new one."""
-        if not self.defer_writes:
-            return AlertTransaction(session, runtime, now, self.facts)
-        if self.work is None:
-            self.work = AlertTransaction(session, runtime, now, self.facts)
-        return self.work.at(now)
-
-    def write_counts(self, session: Session) -> None:
-        """Add the repeats each alert of the group took up (its `event_count`, latest details)."""
-        for alert in self.opened.values():
-            if alert.repeats:
-                trigger_queries.count_repeated_trigger(
-                    session, alert.id, alert.last_event_at, alert.new_details, times=alert.repeats
-                )
-
-
-@dataclass
-class _AlertInGroup:
-    """An open alert as a group's triggers have left it so far (its row is locked by the group)."""
-
-    id: int
-    summary: str
-    details: dict[str, Any]
-    state: dict[str, Any]
-    last_event_at: datetime
-    repeats: int = 0  # repeated triggers not yet counted in the row
-    new_details: dict[str, Any] | None = None  # details to store with them, when one carried any
-
-    def repeat(self, now: datetime, details: dict[str, Any] | None) -> None:
-        """One more trigger of this alert at `now`, as `count_repeated_trigger` counts it."""
-        self.repeats += 1
-        self.last_event_at = now
-        if details:
-            self.details = self.new_details = {**self.details, "last_event": details}
+    return _write_trigger(session, runtime, request, SharedByTriggers())
 
 
 def _write_trigger(
-    session: Session, runtime: Runtime, request: TriggerRequest, shared: _SharedByTriggers
+    session: Session, runtime: Runtime, request: TriggerRequest, shared: SharedByTriggers
 ) -> AlertOutcome | None:
     # Plain statements compiled once and the alert as plain values (DueAlert): the ORM's per-object
     # work was most of a trigger's CPU. What the decision buffers (state columns, timeline, pages) is
@@ -285,7 +229,7 @@ def _write_trigger(
         alert = DueAlert(open_alert.id, service.id, open_alert.summary, state)
         outcome = AlertOutcome(open_alert.id, key, False, "deduplicated")
         if shared.defer_writes:
-            in_group = _AlertInGroup(open_alert.id, open_alert.summary, open_alert.details, state, now)
+            in_group = AlertInGroup(open_alert.id, open_alert.summary, open_alert.details, state, now)
             in_group.repeat(now, request.details)
         else:
             details = request.details
@@ -307,7 +251,7 @@ def _write_trigger(
         alert = DueAlert(alert_id, service.id, request.summary, {})
         outcome = AlertOutcome(alert_id, key, True, "triggered")
         if shared.defer_writes:
-            in_group = _AlertInGroup(alert_id, request.summary, request.details or {}, {}, now)
+            in_group = AlertInGroup(alert_id, request.summary, request.details or {}, {}, now)
     decision = work.handle(alert, Trigger())
     if in_group is not None:  # written with the group's others when it commits (AlertWriter)
         if decision is not None:

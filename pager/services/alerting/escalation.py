@@ -24,6 +24,8 @@ BURST = 50  # a batch this full means many timers fell due at once
 # With a clock, a pass goes on claiming what came due meanwhile for up to this long (see
 # run_due_escalations), on the facts its first batch read.
 PASS_FOLLOW_ON = timedelta(seconds=1)
+# ... a Postgres batch thread that found nothing due waits this long at most for the other's batch.
+IDLE_WAIT_SECONDS = 0.1
 PARALLEL_BATCHES = 2  # Postgres: batches in progress at once
 ERROR_RETRY = timedelta(minutes=1)
 
@@ -65,6 +67,7 @@ def run_due_escalations(
     if runtime.engine.dialect.name != "postgresql":
         pass_.run()
         return len(pass_.seen)
+    pass_.threads = PARALLEL_BATCHES
     with ThreadPoolExecutor(max_workers=PARALLEL_BATCHES, thread_name_prefix="pager-decide") as pool:
         for running in [pool.submit(pass_.run) for _ in range(PARALLEL_BATCHES)]:
             running.result()
@@ -92,6 +95,11 @@ class _Pass:
             self._facts.until = now + PASS_FOLLOW_ON
         self._lock = threading.Lock()
         self._burst = False
+        self.threads = 1  # claiming its batches (two on Postgres, once the first batch had work)
+        self._committed = 0  # batches with alerts committed, by any thread
+        self._idle = 0  # threads that found nothing due, waiting for another's batch
+        self._over = False  # every thread found nothing due: the follow-on is over
+        self._turn = threading.Condition(self._lock)
 
     def run(self) -> None:
         while self.step():
@@ -99,6 +107,8 @@ class _Pass:
 
     def step(self) -> bool:
         """Decide one batch; False when the pass is over."""
+        with self._lock:
+            committed = self._committed
         now = self.now if self.clock is None else max(self.now, self.clock())
         try:
             decided = _decide_batch(self.runtime, now, self.batch, self._facts)
@@ -117,14 +127,39 @@ class _Pass:
             self.seen |= {alert.id for alert in decided}
             burst = len(decided) >= min(BURST, self.batch) and not self._burst
             self._burst |= burst
+            if decided:
+                self._committed += 1
+                self._turn.notify_all()
         if burst and self.on_burst is not None:
             self.on_burst()
         # Stop at a short batch (with a clock: at an empty one, or once the follow-on is over), or
         # when a batch holds only alerts decided already (a decision that left its timer due would
         # otherwise be taken again and again).
         if self.clock is not None and now - self.now < PASS_FOLLOW_ON:
-            return bool(decided) and bool(fresh)
+            return bool(fresh) if decided else self._another_batch_since(committed)
         return len(decided) == self.batch and bool(fresh)
+
+    def _another_batch_since(self, committed: int) -> bool:
+        """This thread found nothing due: look again if another thread's batch has committed since it
+        looked (more may have come due meanwhile), waiting for one while another thread is deciding.
+        On Postgres the other thread's claim had taken what was due: a thread ending there left the
+        rest of the pass to one thread, and a storm's decisions then fell behind its timers."""
+        with self._turn:
+            if self._committed != committed:
+                return True
+            self._idle += 1
+            try:
+                if self._idle >= self.threads:
+                    self._over = True
+                    self._turn.notify_all()
+
+                def more() -> bool:
+                    return self._over or self._committed != committed
+
+                self._turn.wait_for(more, timeout=IDLE_WAIT_SECONDS)
+                return not self._over and self._committed != committed
+            finally:
+                self._idle -= 1
 
 
 def _decide_batch(runtime: Runtime, now: datetime, batch: int, facts: FactsCache) -> list[DueAlert]:

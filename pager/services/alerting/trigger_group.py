@@ -1,0 +1,76 @@
+"""What the triggers of one transaction share (`pager.services.alerting.alerts.write_triggers`).
+
+The services they name and the facts earlier triggers' decisions read, read once for all; for a
+group (group commit), also one AlertTransaction and each alert the group has touched, as it stands
+after the group's last decision on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from pager.core.paging_plan import ServiceFacts
+from pager.db import trigger_queries
+from pager.services.alerting.decision_facts import FactsCache
+from pager.services.alerting.paging import AlertTransaction
+from pager.services.runtime import Runtime
+
+
+@dataclass
+class SharedByTriggers:
+    """What the triggers of one transaction share, read once for all: the services they name (by id or
+    integration key), and the facts earlier triggers' decisions read (services, people, on call).
+
+    With `defer_writes` (a group) they also share one AlertTransaction, whose buffered writes (alert
+    columns, timeline lines, pages) go in one statement each for the whole group when it commits, and
+    `opened` keeps each alert the group has touched as it stands after the group's last decision on
+    it: a later trigger of the same alert (a storm repeats its keys) is decided from that, and its
+    count added with the others when the group ends (`write_counts`), instead of its row being
+    written, read back and counted once per trigger.
+    """
+
+    services: dict[tuple[str | None, str | None], ServiceFacts | None] = field(default_factory=dict)
+    facts: FactsCache = field(default_factory=FactsCache)
+    defer_writes: bool = False
+    work: AlertTransaction | None = None
+    opened: dict[tuple[str, str], AlertInGroup] = field(default_factory=dict)
+
+    def transaction(self, session: Session, runtime: Runtime, now: datetime) -> AlertTransaction:
+        """The AlertTransaction for a trigger at `now`: the group's one, or a new one."""
+        if not self.defer_writes:
+            return AlertTransaction(session, runtime, now, self.facts)
+        if self.work is None:
+            self.work = AlertTransaction(session, runtime, now, self.facts)
+        return self.work.at(now)
+
+    def write_counts(self, session: Session) -> None:
+        """Add the repeats each alert of the group took up (its `event_count`, latest details)."""
+        for alert in self.opened.values():
+            if alert.repeats:
+                trigger_queries.count_repeated_trigger(
+                    session, alert.id, alert.last_event_at, alert.new_details, times=alert.repeats
+                )
+
+
+@dataclass
+class AlertInGroup:
+    """An open alert as a group's triggers have left it so far (its row is locked by the group)."""
+
+    id: int
+    summary: str
+    details: dict[str, Any]
+    state: dict[str, Any]
+    last_event_at: datetime
+    repeats: int = 0  # repeated triggers not yet counted in the row
+    new_details: dict[str, Any] | None = None  # details to store with them, when one carried any
+
+    def repeat(self, now: datetime, details: dict[str, Any] | None) -> None:
+        """One more trigger of this alert at `now`, as `count_repeated_trigger` counts it."""
+        self.repeats += 1
+        self.last_event_at = now
+        if details:
+            self.details = self.new_details = {**self.details, "last_event": details}
