@@ -173,8 +173,8 @@ def oldest_pass(loops: Sequence[_Loop]) -> datetime | None:
 class Worker:
     """Runs escalations and deliveries in two loops; `stop()` (or SIGTERM/SIGINT) ends `run()`.
 
-    Escalation decisions never wait behind a backlog of sends. During a burst of due timers (a batch
-    of BURST or more) new claims wait until it is decided, at most DECISIONS_FIRST_MAX (see
+    Escalation decisions never wait behind a backlog of sends. During a burst of due timers (a pass
+    deciding BURST or more) new claims wait until it is decided, at most DECISIONS_FIRST_MAX (see
     DeliveryPump); otherwise sends never wait for decisions. A decision that queues pages wakes the
     delivery loop at once. SIGHUP reloads config.
 

@@ -25,7 +25,7 @@ from pager.db.alerts import DueAlert
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services.alerting import alerts, catalog, paging
-from pager.services.alerting.escalation import PASS_FOLLOW_ON, run_due_escalations
+from pager.services.alerting.escalation import BURST, PASS_FOLLOW_ON, run_due_escalations
 from pager.services.calendars import overrides
 from pager.services.operations.metrics import LatenessMeter, due_at
 from pager.services.people import users
@@ -360,8 +360,34 @@ def test_with_a_clock_a_pass_follows_on_with_timers_that_came_due_during_it_for_
     decided = run_due_escalations(runtime, due, clock=clock)
     levels = {alert_id: alert_row(runtime, alert_id).level for alert_id in ids}
     # Up to the batch whose clock read 1.2 s on (1.5 s for Postgres's second thread), none after.
-    assert 4 <= decided <= 5 and PASS_FOLLOW_ON == timedelta(seconds=1)
+    assert 4 <= decided <= 5 and timedelta(seconds=1) == PASS_FOLLOW_ON
     assert all(levels[a] == 3 for a in ids[:5]) and all(levels[a] == 1 for a in ids[6:])
+
+
+def test_a_pass_keeping_up_with_a_storm_in_small_batches_reports_the_burst_once(runtime: Runtime) -> None:
+    """A following-on pass takes a storm's timers a few at a time as they come due: the burst (which
+    holds new page claims) is the pass's count of decisions reaching BURST, not one batch's size."""
+    ids = [trigger(runtime, T0 + timedelta(milliseconds=10 * k), key=f"storm-{k}") for k in range(60)]
+    tick(runtime, T0)
+    due = T0 + timedelta(minutes=5)
+    calls = iter(range(1, 1000))
+    lock = threading.Lock()
+
+    def clock() -> datetime:  # 50 ms on at each batch: about five timers come due per batch
+        with lock:
+            return due + timedelta(milliseconds=50 * next(calls))
+
+    bursts: list[int] = []
+    batches: list[int] = []
+    decided = run_due_escalations(
+        runtime,
+        due,
+        clock=clock,
+        on_burst=lambda: bursts.append(len(batches)),
+        on_decided=lambda alerts: batches.append(len(alerts)),
+    )
+    assert decided == len(ids) and max(batches) < BURST and sum(batches) == len(ids)
+    assert len(bursts) == 1 and sum(batches[: bursts[0]]) >= BURST  # once, when 50 were decided
 
 
 def test_on_decided_reports_each_batch_once_it_has_committed(runtime: Runtime) -> None:

@@ -20,7 +20,7 @@ from pager.services.runtime import Runtime
 log = logging.getLogger("pager.engine")
 
 BATCH = 200
-BURST = 50  # a batch this full means many timers fell due at once
+BURST = 50  # a pass deciding this many means many timers fell due at once
 # With a clock, a pass goes on claiming what came due meanwhile for up to this long (see
 # run_due_escalations), on the facts its first batch read.
 PASS_FOLLOW_ON = timedelta(seconds=1)
@@ -50,9 +50,10 @@ def run_due_escalations(
     its timeline and retried a minute later; the rest go ahead.
 
     On Postgres two batches are in progress at once (claims skip each other's locked rows), so one
-    is decided while the server writes the other. `on_burst` is called once, when a batch decided
-    at least BURST alerts (many fell due at once). `on_decided` is called after each batch has
-    committed, with its alerts (the worker measures their lateness with it).
+    is decided while the server writes the other. `on_burst` is called once, when the pass has
+    decided BURST alerts (many fell due at once; a following-on pass keeps up with a storm in small
+    batches). `on_decided` is called after each batch has committed, with its alerts (the worker
+    measures their lateness with it).
 
     With a `clock` (the worker's), each batch claims what is due at the clock's instant (never
     before `now`), and the pass goes on while there is any, for up to PASS_FOLLOW_ON after `now`: the
@@ -125,7 +126,7 @@ class _Pass:
         with self._lock:
             fresh = [alert.id for alert in decided if alert.id not in self.seen]
             self.seen |= {alert.id for alert in decided}
-            burst = len(decided) >= min(BURST, self.batch) and not self._burst
+            burst = len(self.seen) >= min(BURST, self.batch) and not self._burst
             self._burst |= burst
             if decided:
                 self._committed += 1
