@@ -203,7 +203,8 @@ def _write_trigger(
     # Plain statements compiled once and the alert as plain values (DueAlert): the ORM's per-object
     # work was most of a trigger's CPU. What the decision buffers (state columns, timeline, pages) is
     # written at the end, or for a group when it commits (one statement per table for all of its
-    # triggers), and always before another trigger of the same transaction reads this alert.
+    # triggers); a later trigger of the same alert in a group is decided from the group's copy
+    # (`SharedByTriggers.opened`), never from a row its buffered writes have not reached.
     now, key = request.now, request.dedup_key
     lookup = (request.service_id, request.integration_key)
     if lookup not in shared.services:  # checked in this transaction, which every write here is part of
