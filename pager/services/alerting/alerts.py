@@ -220,7 +220,7 @@ def _write_trigger(
     # of this transaction read; anything else is read as usual, then kept for the next.
     shared.facts.services[service.id] = service
     work = shared.transaction(session, runtime, now)
-    in_group = shared.opened.get((service.id, key)) if shared.defer_writes else None
+    in_group = shared.opened.get((service.id, key))
     if in_group is not None:  # its row is locked and as this group left it: counted at the end
         in_group.repeat(now, request.details)
         alert = DueAlert(in_group.id, service.id, in_group.summary, in_group.state)
@@ -229,13 +229,8 @@ def _write_trigger(
         state = open_alert.escalation_state
         alert = DueAlert(open_alert.id, service.id, open_alert.summary, state)
         outcome = AlertOutcome(open_alert.id, key, False, "deduplicated")
-        if shared.defer_writes:
-            in_group = AlertInGroup(open_alert.id, open_alert.summary, open_alert.details, state, now)
-            in_group.repeat(now, request.details)
-        else:
-            details = request.details
-            new_details = {**open_alert.details, "last_event": details} if details else None
-            trigger_queries.count_repeated_trigger(session, open_alert.id, now, new_details)
+        in_group = AlertInGroup(open_alert.id, open_alert.summary, open_alert.details, state, now)
+        in_group.repeat(now, request.details)
     else:
         alert_id = trigger_queries.insert_alert(
             session,
@@ -251,15 +246,14 @@ def _write_trigger(
         )
         alert = DueAlert(alert_id, service.id, request.summary, {})
         outcome = AlertOutcome(alert_id, key, True, "triggered")
-        if shared.defer_writes:
-            in_group = AlertInGroup(alert_id, request.summary, request.details or {}, {}, now)
+        in_group = AlertInGroup(alert_id, request.summary, request.details or {}, {}, now)
     decision = work.handle(alert, Trigger())
-    if in_group is not None:  # written with the group's others when it commits (AlertWriter)
-        if decision is not None:
-            in_group.state = decision.state.to_document()
-        shared.opened[(service.id, key)] = in_group
-    else:
+    if decision is not None:
+        in_group.state = decision.state.to_document()
+    shared.opened[(service.id, key)] = in_group
+    if not shared.defer_writes:  # a group's are written when it commits (AlertWriter, write_counts)
         work.write_buffered()
+        shared.write_counts(session)
     return outcome
 
 

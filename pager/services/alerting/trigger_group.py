@@ -25,12 +25,13 @@ class SharedByTriggers:
     """What the triggers of one transaction share, read once for all: the services they name (by id or
     integration key), and the facts earlier triggers' decisions read (services, people, on call).
 
-    With `defer_writes` (a group) they also share one AlertTransaction, whose buffered writes (alert
-    columns, timeline lines, pages) go in one statement each for the whole group when it commits, and
-    `opened` keeps each alert the group has touched as it stands after the group's last decision on
-    it: a later trigger of the same alert (a storm repeats its keys) is decided from that, and its
-    count added with the others when the group ends (`write_counts`), instead of its row being
-    written, read back and counted once per trigger.
+    `opened` keeps each alert the triggers have touched as it stands after the last decision on it,
+    its repeats counted by `write_counts` (for a trigger alone, right after its decision). With
+    `defer_writes` (a group) they also share one AlertTransaction, whose buffered writes (alert
+    columns, timeline lines, pages) go in one statement each for the whole group when it commits: a
+    later trigger of the same alert (a storm repeats its keys) is decided from `opened`, and its count
+    added with the others when the group ends, instead of its row being written, read back and
+    counted once per trigger.
     """
 
     services: dict[tuple[str | None, str | None], ServiceFacts | None] = field(default_factory=dict)
@@ -58,7 +59,8 @@ class SharedByTriggers:
 
 @dataclass
 class AlertInGroup:
-    """An open alert as a group's triggers have left it so far (its row is locked by the group)."""
+    """An open alert as a transaction's triggers have left it so far (its row is locked by it); a
+    trigger alone is a group of one."""
 
     id: int
     summary: str
