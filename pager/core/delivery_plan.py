@@ -16,8 +16,9 @@ throttle (`may_overflow`), its latest attempts and the end of its queue.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -96,7 +97,7 @@ def plan_claim(pages: Sequence[P], facts: ClaimFacts, now: datetime) -> ClaimPla
     recent = dict(facts.recent_counts)
     busy_voice = set(facts.busy_voice)
     sent: Counter[str] = Counter()
-    queues: dict[str, tuple[list[datetime], datetime | None, int]] = {}
+    queues: dict[str, tuple[list[datetime], Iterator[datetime]]] = {}
     send: list[P] = []
     holds: list[Hold[P]] = []
     for page in pages:
@@ -124,7 +125,7 @@ def _slot(
     facts: ClaimFacts,
     now: datetime,
     sent: Counter[str],
-    queues: dict[str, tuple[list[datetime], datetime | None, int]],
+    queues: dict[str, tuple[list[datetime], Iterator[datetime]]],
     turn_came: bool,
 ) -> datetime:
     """When a page to `address`, held back now, is next tried: a new page joins the end of the
@@ -132,13 +133,36 @@ def _slot(
     took its slot) keeps its place at the front, waiting only for the next freed slot."""
     if address not in queues:
         queue = facts.queues.get(address, AddressQueue((), None, 0))
-        queues[address] = (list(queue.recent) + [now] * sent[address] or [now], queue.end, queue.taken_at_end)
-    recent, end, taken = queues[address]
+        recent = list(queue.recent) + [now] * sent[address] or [now]
+        queues[address] = (recent, free_slots(recent, queue.end, queue.taken_at_end))
+    recent, slots = queues[address]
     if turn_came:
         return next_free_slot(recent)
-    slot = next_free_slot(recent, end, taken)
-    queues[address] = (recent, slot, taken + 1 if slot == end else 1)
-    return slot
+    return next(slots)
+
+
+def free_slots(recent: Sequence[datetime], end: datetime | None, taken_at_end: int) -> Iterator[datetime]:
+    """The slots of `next_free_slot` for pages joining an address's queue one after another (each
+    page's slot becoming the queue's end), in O(log n) a page rather than a pass over `recent`.
+
+    Every one of the latest attempts frees a slot a window after it and every window after that;
+    the pages take those slots in time order, from the first free one at or after `end`.
+    """
+    latest = sorted(recent)[-THROTTLE_PER_MINUTE:]
+    if end is None:
+        upcoming = [at + THROTTLE_WINDOW for at in latest]
+    else:
+        window = THROTTLE_WINDOW // _TICK
+        upcoming = [at + max(1, -(-((end - at) // _TICK) // window)) * THROTTLE_WINDOW for at in latest]
+    heapq.heapify(upcoming)
+    taken = taken_at_end if end is not None else 0
+    while taken and upcoming[0] == end:  # slots at `end` that pages already wait for
+        heapq.heapreplace(upcoming, upcoming[0] + THROTTLE_WINDOW)
+        taken -= 1
+    while True:
+        slot = upcoming[0]
+        heapq.heapreplace(upcoming, slot + THROTTLE_WINDOW)
+        yield slot
 
 
 def next_free_slot(

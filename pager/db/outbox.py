@@ -111,6 +111,14 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
     A page marked `sending` is never claimed again: once this transaction commits, the caller
     sends it and records the outcome; one left in `sending` is reconciled, not resent blindly.
     """
+    claimed = due_outbox(session, now, limit=limit)
+    mark_sending(session, [page.id for page in claimed], now)
+    return claimed
+
+
+def due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
+    """The pending pages that are due, oldest first, locked for this transaction (Postgres; SQLite's
+    writer lock does that) but not yet marked: the caller marks those it sends (`mark_sending`)."""
     table = OutboxMessage.metadata.tables["outbox"]
     c = table.c
     ready_at = outbox_ready_at()
@@ -122,7 +130,7 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    claimed = [
+    return [
         ClaimedPage(
             id=row.id or 0,
             alert_id=row.alert_id,
@@ -141,11 +149,16 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
         )
         for row in session.execute(query)
     ]
-    if claimed:
-        mark = update(table).where(c.id.in_([page.id for page in claimed]))
+
+
+def mark_sending(session: Session, ids: list[int], now: datetime) -> None:
+    """Mark the pages `ids` (taken by `due_outbox` in this transaction) `sending`: attempts + 1,
+    last_attempt_at = now."""
+    if ids:
+        c = OutboxMessage.metadata.tables["outbox"].c
+        mark = update(OutboxMessage.metadata.tables["outbox"]).where(c.id.in_(ids))
         values = {"status": "sending", "attempts": c.attempts + 1, "last_attempt_at": now}
         session.execute(mark.values({**values, "updated_at": now}))
-    return claimed
 
 
 def _uncertain(now: datetime, lease_expired_before: datetime) -> tuple[ColumnElement[bool], ...]:

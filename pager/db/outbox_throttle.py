@@ -17,17 +17,15 @@ from pager.db.tables import OutboxMessage
 
 
 def attempt_counts_since(
-    session: Session, since: datetime, addresses: set[str], statuses: tuple[str, ...], exclude: set[int]
+    session: Session, since: datetime, addresses: set[str], statuses: tuple[str, ...]
 ) -> dict[str, int]:
-    """Pages in `statuses` attempted after `since`, counted per address of `addresses`, leaving out
-    the rows in `exclude`."""
+    """Pages in `statuses` attempted after `since`, counted per address of `addresses`."""
     query = (
         select(OutboxMessage.address, func.count())
         .where(
             col(OutboxMessage.address).in_(addresses),
             col(OutboxMessage.last_attempt_at) > since,
             col(OutboxMessage.status).in_(statuses),
-            col(OutboxMessage.id).not_in(exclude),
         )
         .group_by(col(OutboxMessage.address))
     )
@@ -39,18 +37,16 @@ def latest_attempts_since(
     since: datetime,
     address: str,
     statuses: tuple[str, ...],
-    exclude: set[int],
     limit: int,
 ) -> list[datetime]:
     """When the latest `limit` pages in `statuses` to `address` attempted after `since` were tried,
-    newest first, leaving out the rows in `exclude`."""
+    newest first."""
     query = (
         select(OutboxMessage.last_attempt_at)
         .where(
             OutboxMessage.address == address,
             col(OutboxMessage.last_attempt_at) > since,
             col(OutboxMessage.status).in_(statuses),
-            col(OutboxMessage.id).not_in(exclude),
         )
         .order_by(col(OutboxMessage.last_attempt_at).desc())
         .limit(limit)
@@ -58,19 +54,19 @@ def latest_attempts_since(
     return [at for at in session.exec(query) if at is not None]
 
 
-def numbers_called(session: Session, statuses: tuple[str, ...], exclude: set[int]) -> set[str]:
-    """Numbers with a voice page in one of `statuses`, leaving out the rows in `exclude`."""
+def numbers_called(session: Session, statuses: tuple[str, ...]) -> set[str]:
+    """Numbers with a voice page in one of `statuses`."""
     query = select(OutboxMessage.address).where(
-        OutboxMessage.method == "voice",
-        col(OutboxMessage.status).in_(statuses),
-        col(OutboxMessage.id).not_in(exclude),
+        OutboxMessage.method == "voice", col(OutboxMessage.status).in_(statuses)
     )
     return set(session.exec(query))
 
 
-def pending_queue_end(session: Session, address: str, limit: int) -> tuple[datetime | None, int]:
-    """The latest `next_attempt_at` a pending page to `address` waits for, and how many wait for it
-    (counted up to `limit`: the caller needs no more)."""
+def pending_queue_end(
+    session: Session, after: datetime, address: str, limit: int
+) -> tuple[datetime | None, int]:
+    """The latest `next_attempt_at` after `after` a pending page to `address` waits for, and how many
+    wait for it (counted up to `limit`: the caller needs no more)."""
     # One walk down the partial index from its end, `status = 'pending'` written as in its WHERE so
     # SQLite's planner matches it. A count of the pages at the end, as a query of its own, was
     # planned on the (address, status) index when the table had no statistics (SQLite gathers none
@@ -80,7 +76,7 @@ def pending_queue_end(session: Session, address: str, limit: int) -> tuple[datet
         .where(
             OutboxMessage.address == address,
             col(OutboxMessage.status) == literal_column("'pending'"),
-            col(OutboxMessage.next_attempt_at).is_not(None),
+            col(OutboxMessage.next_attempt_at) > after,
         )
         .order_by(col(OutboxMessage.next_attempt_at).desc())
         .limit(limit)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import select
 
 from pager.adapters.console import ConsoleNotifier
@@ -21,7 +21,7 @@ from pager.adapters.delivery import Method, Notifier
 from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import TwilioSmsNotifier
 from pager.adapters.twilio_voice import TwilioVoiceNotifier
-from pager.db.outbox import ClaimedPage, claim_due_outbox
+from pager.db.outbox import ClaimedPage, claim_due_outbox, due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services.alerting import alerts, catalog
@@ -166,10 +166,10 @@ def test_a_page_whose_method_no_notifier_has_is_failed_for_good_never_sent(
 
     def claim_with_a_bad_method(*args: Any, **kwargs: Any) -> list[ClaimedPage]:
         # The table's CHECK refuses such a row: the claim is made to return one.
-        pages = claim_due_outbox(*args, **kwargs)
+        pages = due_outbox(*args, **kwargs)
         return [replace(p, method="fax") if p.method == "sms" else p for p in pages]
 
-    monkeypatch.setattr(claiming, "claim_due_outbox", claim_with_a_bad_method)
+    monkeypatch.setattr(claiming, "due_outbox", claim_with_a_bad_method)
     run_at(runtime, clock, 0)
     row = outbox(runtime, "sms")
     assert (row.status, row.last_error) == ("failed", "unknown method 'fax': not sent")
@@ -422,6 +422,32 @@ def test_after_a_claim_that_could_send_nothing_new_pages_gather_before_the_next_
         pump.shutdown(at + THROTTLED_GATHER)
     assert [m["To"] for m in posts(fake, "Messages")][20:] == ["+15550000003"]
     assert outbox_to(runtime, "+15550000003").status == "sent"
+
+
+def test_a_claim_writes_each_held_page_once_and_never_as_attempted(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    """In a storm nearly every page claimed is held, and on SQLite the claim holds the one writer
+    ingest needs: a held page is given its slot in one UPDATE, never marked `sending` and put back."""
+    trigger_many(runtime, range(20))
+    run_at(runtime, clock, 0)
+    at = T0 + timedelta(seconds=1)
+    trigger_many(runtime, range(20, 26), at)
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()).upper())
+
+    event.listen(runtime.engine, "before_cursor_execute", record)
+    try:
+        attempts, held = claiming.claim_pages(runtime, at, 10)
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", record)
+    assert (attempts, held) == ([], 6)
+    assert len([sql for sql in sent if sql.startswith("UPDATE OUTBOX")]) == 1, sent
+    rows = held_sms(runtime)
+    assert [(m.status, m.attempts, m.last_attempt_at) for m in rows] == [("pending", 0, None)] * 6
+    assert [m.next_attempt_at for m in rows] == [T0 + timedelta(minutes=1)] * 6
 
 
 def outbox_to(runtime: Runtime, address: str) -> OutboxMessage:

@@ -1,4 +1,5 @@
-"""Where pages over the per-address throttle wait: `next_free_slot`, against a brute-force oracle.
+"""Where pages over the per-address throttle wait: `next_free_slot`, against a brute-force oracle,
+and `free_slots` (what a claim uses) against `next_free_slot`.
 
 The oracle lists every slot the address's latest attempts free (each attempt a window later, and
 every window after that) and sorts them: the k-th page to join an empty queue must get the k-th.
@@ -7,11 +8,12 @@ every window after that) and sorts them: the k-th page to join an empty queue mu
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from pager.core.delivery_plan import THROTTLE_PER_MINUTE, THROTTLE_WINDOW, next_free_slot
+from pager.core.delivery_plan import THROTTLE_PER_MINUTE, THROTTLE_WINDOW, free_slots, next_free_slot
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 WINDOW = THROTTLE_WINDOW
@@ -94,3 +96,29 @@ def test_a_slot_is_never_before_the_window_has_room_nor_before_the_queue_end(
     assert slot >= next_free_slot(recent) and slot >= end
     # It is one of the freed slots: a window (or several) after one of the latest attempts.
     assert any((slot - at) % WINDOW == timedelta(0) and slot > at for at in latest)
+
+
+@settings(max_examples=1_000)
+@given(
+    offsets=st.lists(st.integers(0, 59_999_999), min_size=1, max_size=30),
+    end_us=st.none() | st.integers(-120_000_000, 180_000_000),  # from before the attempts
+    on_a_slot=st.integers(0, 3),
+    taken=st.integers(0, 25),
+    pages=st.integers(1, 70),
+)
+def test_free_slots_gives_what_next_free_slot_gives_page_after_page(
+    offsets: list[int], end_us: int | None, on_a_slot: int, taken: int, pages: int
+) -> None:
+    """The claim places a storm's pages with `free_slots` (a heap): the same slots, one after another,
+    as `next_free_slot` for each page in turn, from any queue end and any number waiting there."""
+    recent = [T0 + timedelta(microseconds=us) for us in offsets]
+    end = None if end_us is None else T0 + WINDOW + timedelta(microseconds=end_us)
+    if end is not None and on_a_slot:  # a queue ending on an attempt's own slot, pages sharing it
+        end = sorted(recent)[-on_a_slot % len(recent) - 1] + WINDOW * on_a_slot
+    taken = taken if end is not None else 0
+    note(f"recent={recent} end={end} taken={taken}")
+    slots = list(islice(free_slots(recent, end, taken), pages))
+    for slot in slots:
+        assert slot == next_free_slot(recent, end, taken)
+        taken = taken + 1 if slot == end else 1
+        end = slot

@@ -1,8 +1,9 @@
 """Claiming due pages for sending (docs/delivery.md, "Claimed").
 
-Due rows are marked `sending`, with their exact text, and that is committed before any provider
-call. A page held back (the per-address throttle, a call to that number still in flight) is put
-back with a time to try again; a page whose method no notifier has is failed for good, never sent.
+Due rows to send are marked `sending`, with their exact text, and that is committed before any
+provider call. A page held back (the per-address throttle, a call to that number still in flight)
+stays pending with a time to try again, one write; a page whose method no notifier has is failed
+for good, never sent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import get_args
 from pager.adapters.delivery import Method, Page
 from pager.core.alert import DeliveryFailed
 from pager.core.delivery_plan import plan_claim
-from pager.db.outbox import ClaimedPage, claim_due_outbox, serialize_claims
+from pager.db.outbox import ClaimedPage, due_outbox, mark_sending, serialize_claims
 from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
@@ -62,12 +63,14 @@ def unknown_method(method: str) -> str:
 def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], int]:
     """Claim up to `batch` due pages: those to send now, and how many were put back (held).
 
-    Load (the claimed rows, then what the throttle reads of their addresses), decide
-    (`core.delivery_plan.plan_claim`), apply (holds put back, timeline lines), in one transaction.
+    Load (the due rows, then what the throttle reads of their addresses), decide
+    (`core.delivery_plan.plan_claim`), apply (those sent marked `sending`, holds given their time,
+    timeline lines), in one transaction. A held page is written once: in a storm to one person
+    nearly every page claimed is held, and each write keeps SQLite's one writer from ingest.
     """
     with session_scope(runtime.engine) as session:
         serialize_claims(session)
-        rows = claim_due_outbox(session, now, limit=batch)
+        rows = due_outbox(session, now, limit=batch)
         if not rows:
             return [], 0
         work = AlertTransaction(session, runtime, now, bulk=True)
@@ -77,10 +80,7 @@ def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attem
             page = page_of(row)
             if page is None:  # impossible by the table's CHECK; never guess a method
                 error = unknown_method(row.method)
-                never = {"attempts": row.attempts - 1, "last_attempt_at": None}  # nothing was attempted
-                failed.append(
-                    {"id": row.id, "status": "failed", **never, "last_error": error, "updated_at": now}
-                )
+                failed.append({"id": row.id, "status": "failed", "last_error": error, "updated_at": now})
                 work.timeline(
                     row.alert_id, "page_failed", f"{row.method} to {row.user_handle} failed for good: {error}"
                 )
@@ -92,8 +92,7 @@ def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attem
         deferred: list[dict[str, object]] = []
         for hold in plan.holds:
             row = hold.page
-            put_back = {"status": "pending", "attempts": row.attempts - 1, "next_attempt_at": hold.until}
-            deferred.append({"id": row.id, **put_back, "last_error": hold.error})
+            deferred.append({"id": row.id, "next_attempt_at": hold.until, "last_error": hold.error})
             if hold.announce:  # the timeline says it once per page
                 wait = f"{(hold.until - now).total_seconds():.0f}s"
                 message = f"{row.method} to {row.user_handle} deferred {wait}: {hold.reason}"
@@ -109,6 +108,7 @@ def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attem
             )
             coordinates = (row.cycle, row.loop, row.level, row.step)
             attempts.append(Attempt(row.id, pages[row.id], row.attempts, user, *coordinates))
+        mark_sending(session, [row.id for row in plan.send], now)
         update_rows(session, OutboxMessage, deferred)
         update_rows(session, OutboxMessage, failed)
         return attempts, len(deferred)

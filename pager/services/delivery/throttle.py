@@ -32,33 +32,38 @@ _IN_FLIGHT = ("sending", "unknown")
 
 
 def load_claim_facts(session: Session, now: datetime, pages: Sequence[ClaimedPage]) -> ClaimFacts:
-    """Counts, calls in flight and, where the claim may go over the throttle, the address's queue."""
-    claimed = {page.id for page in pages}
-    counts = recent_counts(session, now, {page.address for page in pages}, claimed)
-    voice = {page.id for page in pages if page.method == "voice"}
-    busy = numbers_called(session, _IN_FLIGHT, voice) if voice else set()
+    """Counts, calls in flight and, where the claim may go over the throttle, the address's queue.
+
+    The claimed pages are still `pending` while the claim decides, so none of these reads counts them.
+    """
+    counts = recent_counts(session, now, {page.address for page in pages})
+    calls = any(page.method == "voice" for page in pages)
+    busy = numbers_called(session, _IN_FLIGHT) if calls else set()
     queues = {
         address: AddressQueue(
-            tuple(recent_attempts(session, now, address, claimed)), *queue_end(session, address)
+            tuple(recent_attempts(session, now, address)), *queue_end(session, now, address)
         )
         for address in sorted(may_overflow(pages, counts))
     }
     return ClaimFacts(counts, frozenset(busy), queues)
 
 
-def recent_counts(session: Session, now: datetime, addresses: set[str], exclude: set[int]) -> dict[str, int]:
-    """Pages to each of `addresses` in the minute before `now`, not counting the rows in `exclude`."""
-    return attempt_counts_since(session, now - THROTTLE_WINDOW, addresses, _COUNTED, exclude)
+def recent_counts(session: Session, now: datetime, addresses: set[str]) -> dict[str, int]:
+    """Pages to each of `addresses` attempted in the minute before `now`."""
+    return attempt_counts_since(session, now - THROTTLE_WINDOW, addresses, _COUNTED)
 
 
-def recent_attempts(session: Session, now: datetime, address: str, exclude: set[int]) -> list[datetime]:
-    """When the latest THROTTLE_PER_MINUTE pages to `address` inside the rolling minute were tried,
-    not counting the rows in `exclude`."""
-    since = now - THROTTLE_WINDOW
-    return latest_attempts_since(session, since, address, _COUNTED, exclude, THROTTLE_PER_MINUTE)
+def recent_attempts(session: Session, now: datetime, address: str) -> list[datetime]:
+    """When the latest THROTTLE_PER_MINUTE pages to `address` inside the rolling minute were tried."""
+    return latest_attempts_since(session, now - THROTTLE_WINDOW, address, _COUNTED, THROTTLE_PER_MINUTE)
 
 
-def queue_end(session: Session, address: str) -> tuple[datetime | None, int]:
-    """The latest instant a pending page to `address` waits for, and how many wait for it, counted
-    up to THROTTLE_PER_MINUTE (an instant never frees more slots than that)."""
-    return pending_queue_end(session, address, THROTTLE_PER_MINUTE)
+def queue_end(session: Session, now: datetime, address: str) -> tuple[datetime | None, int]:
+    """The latest instant after `now` a pending page to `address` waits for, and how many wait for it,
+    counted up to THROTTLE_PER_MINUTE (an instant never frees more slots than that).
+
+    An end already passed is no queue: every slot the recent attempts free is after `now` (they were
+    made inside the last window), so it changes no decision. That leaves out the claimed pages too,
+    still pending while the claim decides, their own times come.
+    """
+    return pending_queue_end(session, now, address, THROTTLE_PER_MINUTE)
