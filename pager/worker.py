@@ -86,14 +86,17 @@ def deliver(runtime: Runtime, now: datetime) -> tuple[int, int]:
     return reconcile_uncertain(runtime, now), run_due_deliveries(runtime, now)
 
 
-def _next_page_due(runtime: Runtime, pump: DeliveryPump) -> datetime | None:
+def _next_page_due(runtime: Runtime, pump: DeliveryPump, now: datetime) -> datetime | None:
     # With every sender busy there is nothing to claim: a finishing sender wakes the loop. While
     # claims are held for a burst of decisions, their release wakes it. While new pages gather
-    # after a claim that could send none, nothing is claimed before the gathering ends.
+    # after a claim that could send none, nothing is claimed before the gathering ends: the
+    # database is not asked (a storm wakes this loop on every trigger, and that read was one each).
     if pump.saturated or pump.holding:
         return None
-    due = next_send_due(runtime)
     resume_at = pump.claims_resume_at()
+    if resume_at is not None and resume_at > now:
+        return resume_at
+    due = next_send_due(runtime)
     return due if due is None or resume_at is None else max(due, resume_at)
 
 
@@ -219,7 +222,11 @@ class Worker:
         listener.start()
         runtime, waker, clock, stopping = self.runtime, self.runtime.waker, self.clock, self._stopping
         pump = DeliveryPump(runtime)
-        delivery = _Loop("delivery", waker, pump.run, lambda: _next_page_due(runtime, pump), clock, stopping)
+
+        def next_due() -> datetime | None:
+            return _next_page_due(runtime, pump, clock())
+
+        delivery = _Loop("delivery", waker, pump.run, next_due, clock, stopping)
         # A finishing sender, and a decision that queued pages, wake only the delivery loop.
         pump.on_finished = delivery.flag.set
 

@@ -7,6 +7,7 @@ once, unknown outcomes reconciled with the provider before anything is sent agai
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -414,8 +415,10 @@ def test_after_a_claim_that_could_send_nothing_new_pages_gather_before_the_next_
         soon = at + THROTTLED_GATHER / 2
         assert pump.run(soon) == 0  # gathering: carol's page waits, unclaimed
         assert outbox_to(runtime, "+15550000003").status == "pending"
-        resume = _next_page_due(runtime, pump)
-        assert resume is not None and resume >= at + THROTTLED_GATHER  # the loop sleeps, never spins
+        with counted(runtime.engine) as sent:
+            resume = _next_page_due(runtime, pump, soon)
+        assert resume == at + THROTTLED_GATHER  # the loop sleeps, never spins
+        assert sent == []  # nor asks the database what is due: each trigger of a storm wakes it
         assert pump.run(at + THROTTLED_GATHER) == 1  # carol's page, claimed once the gathering ends
         assert pump.claims_resume_at() is None  # it sent something: no more gathering
     finally:
@@ -433,21 +436,28 @@ def test_a_claim_writes_each_held_page_once_and_never_as_attempted(
     run_at(runtime, clock, 0)
     at = T0 + timedelta(seconds=1)
     trigger_many(runtime, range(20, 26), at)
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split()).upper())
-
-    event.listen(runtime.engine, "before_cursor_execute", record)
-    try:
+    with counted(runtime.engine) as sent:
         attempts, held = claiming.claim_pages(runtime, at, 10)
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", record)
     assert (attempts, held) == ([], 6)
     assert len([sql for sql in sent if sql.startswith("UPDATE OUTBOX")]) == 1, sent
     rows = held_sms(runtime)
     assert [(m.status, m.attempts, m.last_attempt_at) for m in rows] == [("pending", 0, None)] * 6
     assert [m.next_attempt_at for m in rows] == [T0 + timedelta(minutes=1)] * 6
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    """The statements `engine` is sent inside the block, upper case, one line each."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()).upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def outbox_to(runtime: Runtime, address: str) -> OutboxMessage:
