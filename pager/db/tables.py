@@ -194,7 +194,8 @@ class OutboxMessage(SQLModel, table=True):
     """One page to send; `idempotency_key` makes a second insert of the same page a no-op.
 
     `due_at` is when it first becomes sendable, `next_attempt_at` (if set) delays a retry;
-    `last_attempt_at` is when it was last marked `sending`, which reconciliation needs.
+    `last_attempt_at` is when it was last marked `sending` (which reconciliation needs) or held back
+    by a claim (its person is then being paged: an SMS reply may act on the alert).
     `user_handle`, `cycle`, `loop`, `level` and `step` say which rule step of which escalation this
     page is (what a failed page falls back from); an email's `subject` is kept apart from its `body`.
     """

@@ -35,6 +35,7 @@ from pager.services.delivery.pump import (
     DeliveryPump,
 )
 from pager.services.people import users
+from pager.services.phone.replies import handle_sms
 from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
 from pager.worker import _next_page_due, tick
@@ -427,11 +428,10 @@ def test_after_a_claim_that_could_send_nothing_new_pages_gather_before_the_next_
     assert outbox_to(runtime, "+15550000003").status == "sent"
 
 
-def test_a_claim_writes_each_held_page_once_and_never_as_attempted(
-    runtime: Runtime, fake: FakeTwilio, clock: Clock
-) -> None:
+def test_a_claim_writes_each_held_page_once(runtime: Runtime, fake: FakeTwilio, clock: Clock) -> None:
     """In a storm nearly every page claimed is held, and on SQLite the claim holds the one writer
-    ingest needs: a held page is given its slot in one UPDATE, never marked `sending` and put back."""
+    ingest needs: a held page is given its slot in one UPDATE, never marked `sending` and put back.
+    It is stamped as tried: its person is being paged for that alert (the next test)."""
     trigger_many(runtime, range(20))
     run_at(runtime, clock, 0)
     at = T0 + timedelta(seconds=1)
@@ -441,8 +441,24 @@ def test_a_claim_writes_each_held_page_once_and_never_as_attempted(
     assert (attempts, held) == ([], 6)
     assert len([sql for sql in sent if sql.startswith("UPDATE OUTBOX")]) == 1, sent
     rows = held_sms(runtime)
-    assert [(m.status, m.attempts, m.last_attempt_at) for m in rows] == [("pending", 0, None)] * 6
+    assert [(m.status, m.attempts, m.last_attempt_at) for m in rows] == [("pending", 0, at)] * 6
     assert [m.next_attempt_at for m in rows] == [T0 + timedelta(minutes=1)] * 6
+
+
+def test_a_person_whose_page_the_throttle_holds_may_act_on_that_alert_by_sms(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    """In a storm alice gets 20 texts a minute and the rest wait; she sees the others in the console
+    and answers by SMS. She is being paged for them: her ACK of one still waiting works."""
+    trigger_many(runtime, range(21))
+    run_at(runtime, clock, 0)
+    assert len(fake.messages) == 20
+    (held,) = (m.alert_id for m in held_sms(runtime))
+    assert held is not None
+    reply = handle_sms(runtime, ALICE_SMS, f"ACK {held}", T0 + timedelta(seconds=5), message_sid="SM-held")
+    assert reply is not None and "acknowledged" in reply.lower(), reply
+    with session_scope(runtime.engine, read_only=True) as session:
+        assert alerts.get_alert(session, held).status == "acknowledged"
 
 
 @contextmanager

@@ -92,7 +92,10 @@ def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attem
         deferred: list[dict[str, object]] = []
         for hold in plan.holds:
             row = hold.page
-            deferred.append({"id": row.id, "next_attempt_at": hold.until, "last_error": hold.error})
+            # Stamped as tried, as a page marked `sending` is: its person is being paged for the
+            # alert, so an SMS reply from them may act on it (db.outbox.first_paged_user).
+            until = {"next_attempt_at": hold.until, "last_attempt_at": now}
+            deferred.append({"id": row.id, **until, "last_error": hold.error})
             if hold.announce:  # the timeline says it once per page
                 wait = f"{(hold.until - now).total_seconds():.0f}s"
                 message = f"{row.method} to {row.user_handle} deferred {wait}: {hold.reason}"
