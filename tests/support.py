@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from pager.adapters.console import ConsoleNotifier
 from pager.adapters.delivery import Method, Notifier
 from pager.config.loader import load_config
+from pager.db.outbox import ClaimedPage, due_outbox, mark_sending
 from pager.services.runtime import Runtime
 from pager.settings import Settings
 
@@ -87,3 +89,11 @@ class Clock:
         """Move forward by `timedelta(**delta)` and return the new now."""
         self.now += timedelta(**delta)
         return self.now
+
+
+def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
+    """Take the due pages and mark them all `sending`, as a claim that holds none back does
+    (pager.services.delivery.claiming decides first and marks only the pages it sends)."""
+    claimed = due_outbox(session, now, limit=limit)
+    mark_sending(session, [page.id for page in claimed], now)
+    return claimed

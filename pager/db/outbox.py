@@ -105,20 +105,13 @@ def serialize_claims(session: Session) -> None:
         session.execute(sql_select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
 
 
-def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
-    """Take pending pages that are due and mark them `sending` (attempts + 1, last_attempt_at = now).
-
-    A page marked `sending` is never claimed again: once this transaction commits, the caller
-    sends it and records the outcome; one left in `sending` is reconciled, not resent blindly.
-    """
-    claimed = due_outbox(session, now, limit=limit)
-    mark_sending(session, [page.id for page in claimed], now)
-    return claimed
-
-
 def due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
     """The pending pages that are due, oldest first, locked for this transaction (Postgres; SQLite's
-    writer lock does that) but not yet marked: the caller marks those it sends (`mark_sending`)."""
+    writer lock does that) but not yet marked: the caller marks those it sends (`mark_sending`).
+
+    A page marked `sending` is never claimed again: once the transaction commits, the caller sends
+    it and records the outcome; one left in `sending` is reconciled, not resent blindly.
+    """
     table = OutboxMessage.metadata.tables["outbox"]
     c = table.c
     ready_at = outbox_ready_at()

@@ -8,10 +8,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from pager.db.alerts import add_timeline_entry, lock_alert
-from pager.db.outbox import claim_due_outbox, serialize_claims
+from pager.db.outbox import serialize_claims
 from pager.db.session import session_scope
 from tests.db.conftest import backend_of
 from tests.db.test_repositories import NOW, add_alert, add_service, insert_pages, page, second_engine
+from tests.support import claim_due_outbox
 
 
 @pytest.mark.database

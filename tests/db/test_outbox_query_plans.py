@@ -22,7 +22,7 @@ from sqlmodel import Session
 from pager.adapters.console import ConsoleNotifier
 from pager.config.loader import LoadedConfig
 from pager.core.delivery_plan import THROTTLE_PER_MINUTE
-from pager.db.outbox import claim_due_outbox
+from pager.db.outbox import due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services.delivery import throttle as page_throttle
@@ -112,7 +112,7 @@ def plan_of(engine: Engine, read: Callable[[], object], marker: str) -> str:
 def test_claiming_due_pages_uses_the_ready_index(stormy: Engine) -> None:
     def claim() -> None:
         with session_scope(stormy) as session:
-            claim_due_outbox(session, NOW, limit=32)
+            due_outbox(session, NOW, limit=32)
 
     assert READY_INDEX in plan_of(stormy, claim, "FROM outbox")
 

@@ -22,7 +22,7 @@ from pager.db.alerts import (
     timeline_of,
 )
 from pager.db.migrate import upgrade_schema
-from pager.db.outbox import cancel_pending_outbox, claim_due_outbox, requeue_unsent, upsert_outbox
+from pager.db.outbox import cancel_pending_outbox, requeue_unsent, upsert_outbox
 from pager.db.overrides import add_override, overrides_overlapping
 from pager.db.row_updates import update_rows
 from pager.db.session import create_db_engine, session_scope
@@ -36,6 +36,7 @@ from pager.db.users import (
     notification_rules_of,
 )
 from tests.db.conftest import backend_of
+from tests.support import claim_due_outbox
 
 NOW = datetime(2026, 3, 8, 8, 30, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from pager.adapters.delivery import Method, Notifier
 from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import TwilioSmsNotifier
 from pager.adapters.twilio_voice import TwilioVoiceNotifier
-from pager.db.outbox import ClaimedPage, claim_due_outbox, due_outbox
+from pager.db.outbox import ClaimedPage, due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services.alerting import alerts, catalog
@@ -40,7 +40,7 @@ from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
 from pager.worker import _next_page_due, tick
 from tests.services.test_engine import timeline, write_config
-from tests.support import Clock, console_runtime
+from tests.support import Clock, claim_due_outbox, console_runtime
 
 pytestmark = pytest.mark.database
 

@@ -95,7 +95,7 @@ def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attem
             # Stamped as tried, as a page marked `sending` is: its person is being paged for the
             # alert, so an SMS reply from them may act on it (db.outbox.first_paged_user).
             until = {"next_attempt_at": hold.until, "last_attempt_at": now}
-            deferred.append({"id": row.id, **until, "last_error": hold.error})
+            deferred.append({"id": row.id, **until, "last_error": hold.error, "updated_at": now})
             if hold.announce:  # the timeline says it once per page
                 wait = f"{(hold.until - now).total_seconds():.0f}s"
                 message = f"{row.method} to {row.user_handle} deferred {wait}: {hold.reason}"
