@@ -140,6 +140,26 @@ def test_pagerduty_trigger_commits_the_alert_and_its_pages_before_answering(
     assert {row.method for row in outbox_of(runtime, alert.id)} >= {"sms", "email"}
 
 
+@pytest.mark.parametrize("clock", ["sync", "async"])
+def test_every_ingest_route_stamps_alerts_with_the_apps_clock(runtime: Runtime, clock: str) -> None:
+    # The ingest routes read the clock without FastAPI's dependencies (pager.api.deps.request_now):
+    # a test's override of get_now must still reach them, plain or async, as it reaches any route.
+    later = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+    async def async_clock() -> datetime:
+        return later
+
+    app = create_app(runtime, run_worker=False)
+    app.dependency_overrides[get_now] = (lambda: later) if clock == "sync" else async_clock
+    with TestClient(app) as client:
+        assert client.post("/v2/enqueue", json=fixture("pagerduty_v2_trigger.json")).status_code == 202
+        firing = fixture("alertmanager_firing.json")
+        assert client.post(f"/integrations/alertmanager/{API_KEY}", json=firing).status_code == 202
+    stamped = alerts_of(runtime)
+    assert len(stamped) == 2
+    assert [(a.created_at, a.last_event_at) for a in stamped] == [(later, later)] * 2
+
+
 def test_pagerduty_repeat_trigger_dedups_then_acknowledge_and_resolve(
     client: TestClient, runtime: Runtime
 ) -> None:

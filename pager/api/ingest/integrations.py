@@ -4,13 +4,14 @@ kind, answered with pager's one error shape."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from pager.api.deps import NowDep, RuntimeDep
+from pager.api.deps import request_now, runtime_of
 from pager.api.failure_limits import UNKNOWN_INTEGRATION_KEY, record_failure
 from pager.api.ingest.common import (
     known_keys_of,
@@ -87,12 +88,12 @@ INTEGRATION_ERRORS: dict[int | str, dict[str, Any]] = {
 async def _integration(
     request: Request,
     runtime: Runtime,
-    now: Any,
+    now: datetime,
     key: str,
     model: type[BaseModel],
     mapping: Callable[[Any], IngestAction],
     sender: str,
-) -> IngestAccepted:
+) -> Response:
     refuse_unknown_key_flood(request, key)
     body = await request.body()  # capped before it is read (pager.api.body_limits)
     try:
@@ -116,9 +117,11 @@ async def _integration(
         raise RequestValidationError(
             [{"loc": _body_location(p.field), "msg": p.message, "type": "value_error"} for p in exc.problems]
         ) from None
-    return IngestAccepted(
+    accepted = IngestAccepted(
         alerts=[IngestedAlert(id=result.alert_id, dedup_key=result.dedup_key, action=result.action)]
     )
+    # Rendered here, as /v2/enqueue's: the route's response_model only documents it.
+    return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
 
 
 def _body_location(field: str) -> tuple[str, ...]:
@@ -132,7 +135,9 @@ def _integration_route(
     title: str,
     example: dict[str, Any],
 ) -> None:
-    async def receive(request: Request, key: str, runtime: RuntimeDep, now: NowDep) -> IngestAccepted:
+    # No dependencies declared, on purpose: see pager.api.deps.request_now.
+    async def receive(request: Request, key: str) -> Response:
+        runtime, now = runtime_of(request), await request_now(request)
         return await _integration(request, runtime, now, key, model, mapping, kind)
 
     receive.__name__ = f"ingest_{kind}"

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
-from pager.api.deps import NowDep, RuntimeDep
+from pager.api.deps import request_now, runtime_of
 from pager.api.errors import DATABASE_RETRY_AFTER_SECONDS, database_unavailable
 from pager.api.failure_limits import UNKNOWN_INTEGRATION_KEY, TooManyFailures, record_failure
 from pager.api.ingest.common import (
@@ -137,7 +137,9 @@ PD_TRIGGER_EXAMPLE = {
     },
     openapi_extra=request_body(ingest_payloads.PagerDutyEvent, PD_TRIGGER_EXAMPLE),
 )
-async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONResponse:
+async def enqueue(request: Request) -> Response:
+    # No dependencies declared, on purpose: see pager.api.deps.request_now.
+    runtime, now = runtime_of(request), await request_now(request)
     body = await request.body()  # capped before it is read (pager.api.body_limits)
     try:
         event = ingest_payloads.parse_payload(ingest_payloads.PagerDutyEvent, body)
@@ -174,4 +176,4 @@ async def enqueue(request: Request, runtime: RuntimeDep, now: NowDep) -> JSONRes
             raise
         return _unavailable(reason)
     accepted = EnqueueAccepted(dedup_key=result.dedup_key)
-    return JSONResponse(status_code=202, content=accepted.model_dump())
+    return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
