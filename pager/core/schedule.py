@@ -235,6 +235,23 @@ def resolve_on_call(schedule: Schedule, at: datetime, overrides: Sequence[Overri
     return compile_schedule(schedule).resolve(at, own)
 
 
+def steady_on_call(
+    schedule: Schedule, start: datetime, end: datetime, overrides: Sequence[Override] = ()
+) -> OnCall | None:
+    """Who is primary and secondary at every instant of [start, end) (as at `start`), or None when
+    either may change hands inside it (a layer's or an override's boundary lies in it).
+
+    A group of triggers decided at instants microseconds apart asks this once instead of resolving
+    each instant (pager.services.alerting.decision_facts).
+    """
+    start, end = require_aware(start), require_aware(end)
+    compiled = compile_schedule(schedule)
+    own = _own_overrides(schedule, overrides, start, end)
+    if compiled.boundaries_between(start, end, own) != [start]:
+        return None
+    return compiled.resolve(start, own)
+
+
 def _role_user(on_call: OnCall, role: Role) -> tuple[str | None, str | None]:
     if role == "primary":
         return on_call.primary, on_call.primary_source

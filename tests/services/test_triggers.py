@@ -25,6 +25,7 @@ from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
 from pager.services.alerting import alerts, catalog, trigger_batch
 from pager.services.alerting.alerts import AlertOutcome, TriggerRequest, write_trigger, write_triggers
 from pager.services.alerting.trigger_batch import TriggerBatcher
+from pager.services.calendars.overrides import add_override
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from tests import support
@@ -315,3 +316,69 @@ def test_a_group_that_fails_whole_fails_its_requests_and_the_batcher_goes_on(
     assert calls == [2, 1]  # both waiting requests went in the first group
     assert isinstance(first, RuntimeError) and isinstance(second, RuntimeError)
     assert outcomes([later]) == [(1, "disk", True, "triggered")]
+
+
+HANDOFF = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # alice hands the weekly shift to bob
+ROTATION = """\
+    time_zone: UTC
+    layers:
+      - name: weekly
+        members: [alice, bob]
+        start: 2026-01-05T09:00
+        shift: 1w
+    """
+
+
+def test_a_group_straddling_a_handoff_or_an_override_pages_whoever_holds_each_instant(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # A group reads who is on call once for the rest of its window when nobody changes hands inside
+    # it (decision_facts._resolved); here the shift changes hands, and an override starts, between
+    # triggers microseconds apart in one group, and the last trigger's instant is an earlier one.
+    policy = {"main": POLICIES["main"].replace(", user:ghost", "")}
+    runtime = support.console_runtime(
+        engine, support.write_config(tmp_path / "config", {"team": ROTATION}, policy)
+    )
+    tiny = timedelta(microseconds=1)
+    with session_scope(engine) as session:
+        for n, handle in enumerate(("alice", "bob", "carol")):
+            users.add_user(session, handle=handle, name=handle.title(), now=T0, sms=f"+1555000001{n}")
+        catalog.sync_services(session, runtime.config, T0)
+        add_override(
+            session,
+            runtime.config,
+            schedule_id="team",
+            role="primary",
+            user="carol",
+            start=HANDOFF + timedelta(seconds=1),
+            end=HANDOFF + timedelta(hours=1),
+            now=T0,
+        )
+    instants = [
+        HANDOFF - timedelta(seconds=2),
+        HANDOFF - tiny,
+        HANDOFF,
+        HANDOFF + tiny,
+        HANDOFF + timedelta(seconds=1) - tiny,
+        HANDOFF + timedelta(seconds=1),
+        HANDOFF + timedelta(seconds=2),
+        HANDOFF - timedelta(milliseconds=1),  # taken at the edge before the others, queued after them
+    ]
+    group = [
+        TriggerRequest.build(service_id="api", summary="Disk", now=at, dedup_key=f"k{i}")
+        for i, at in enumerate(instants)
+    ]
+    results = write_triggers(runtime, group)
+    assert all(isinstance(result, AlertOutcome) and result.created for result in results)
+    with session_scope(engine, read_only=True) as session:
+        paged = dict(session.exec(select(OutboxMessage.alert_id, OutboxMessage.user_handle)).all())
+    assert [paged[result.alert_id] for result in results if isinstance(result, AlertOutcome)] == [
+        "alice",
+        "alice",
+        "bob",
+        "bob",
+        "bob",
+        "carol",
+        "carol",
+        "alice",
+    ]

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from itertools import pairwise
 
-from hypothesis import given, note
+from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from pager.core.durations import ShiftLength, parse_shift
 from pager.core.model import ROLES, FinalShift, Override, Restriction, Role, RotationLayer, Schedule
-from pager.core.schedule import final_shifts, resolve_on_call
+from pager.core.schedule import final_shifts, resolve_on_call, steady_on_call
 from tests.oracle import Asked, asked_instants, change_points, on_call, shift_back, time_of_day, wall_at
 
 SHIFTS = tuple(parse_shift(text) for text in ("1h", "8h", "12h", "1d", "2d", "1w", "2w", "1mo"))
@@ -158,3 +158,36 @@ def test_final_shifts_agree_with_point_lookups(
 
     for instant in sorted(p for p in points if window_start <= p < window_end):
         assert holder_in(shifts, instant) == looked_up(case, role, instant), f"at {instant}"
+
+
+@settings(max_examples=3_000)  # a quarter of the profile's: three oracle lookups and more per example
+@given(
+    case=schedule_cases(max_shifts_back=30),
+    before=st.integers(0, 4 * 4),
+    # Window length: a group of triggers' microseconds and seconds, and quarter hours up to two days.
+    length=st.sampled_from((timedelta(microseconds=1), timedelta(milliseconds=300), SECOND))
+    | st.integers(1, 48 * 4).map(lambda quarters: timedelta(minutes=15 * quarters)),
+)
+def test_steady_on_call_is_never_wrong_inside_its_window(
+    case: ScheduleCase, before: int, length: timedelta
+) -> None:
+    # What a group of triggers relies on (pager.services.alerting.decision_facts._resolved): an
+    # answer for the window holds at every instant of it, including right before a change the
+    # window ends at; where someone changes hands inside, there is no answer.
+    start = case.at - timedelta(minutes=15 * before)
+    end = start + length
+    note(f"{case!r}\nsteady_on_call({start}, {end})")
+    steady = steady_on_call(case.schedule, start, end, case.overrides)
+    changes = change_points(case.schedule, start, end, case.overrides)
+    instants = {start, start + (end - start) / 2, end - timedelta(microseconds=1)}
+    for change in changes:
+        instants.update(i for i in (change - timedelta(microseconds=1), change) if start <= i < end)
+    holders = {
+        (answer.primary, answer.secondary)
+        for answer in (on_call(case.schedule, instant, case.overrides) for instant in instants)
+    }
+    event("steady" if steady is not None else "changes inside" if len(holders) > 1 else "no answer")
+    if steady is not None:
+        assert holders == {(steady.primary, steady.secondary)}
+    if len(holders) > 1:
+        assert steady is None
