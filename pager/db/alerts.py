@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -82,14 +82,21 @@ def claim_due_alerts(session: Session, now: datetime, *, limit: int = 100) -> li
     The rows stay claimed only until the transaction ends: before committing, the caller must move
     each alert's `next_action_at` (or clear it), or the next claimer will take it again.
     """
-    query = (
-        select(Alert.id, Alert.service_id, Alert.summary, Alert.escalation_state)
-        .where(Alert.status != "resolved", col(Alert.next_action_at) <= now)
-        .order_by(col(Alert.next_action_at), col(Alert.id))
-        .limit(limit)
+    # Through the connection, not the ORM session: the ORM's per-row loading was half of a claim.
+    rows = session.connection().execute(_due_alerts_query(), {"now": now, "limit": limit})
+    return [DueAlert(a, service, summary, state) for a, service, summary, state in rows]
+
+
+@lru_cache(maxsize=1)
+def _due_alerts_query() -> Any:
+    c = Alert.metadata.tables["alerts"].c
+    return (
+        sql_select(c.id, c.service_id, c.summary, c.escalation_state)
+        .where(c.status != "resolved", c.next_action_at <= bindparam("now", type_=c.next_action_at.type))
+        .order_by(c.next_action_at, c.id)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True, key_share=True)
     )
-    return [DueAlert(a or 0, service, summary, state) for a, service, summary, state in session.exec(query)]
 
 
 # --- the timeline ---------------------------------------------------------------------------------
