@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from pager.adapters.console import ConsoleNotifier
@@ -97,3 +98,22 @@ def claim_due_outbox(session: Session, now: datetime, *, limit: int = 100) -> li
     claimed = due_outbox(session, now, limit=limit)
     mark_sending(session, [page.id for page in claimed], now)
     return claimed
+
+
+@contextmanager
+def statements_sent(engine: Engine, *, leave_out: tuple[str, ...] = ()) -> Iterator[list[str]]:
+    """The SQL statements `engine` is sent inside the block, whitespace collapsed to single spaces;
+    those starting with a word of `leave_out` (e.g. "BEGIN", any case) are left out."""
+    sent: list[str] = []
+    skip = tuple(word.upper() for word in leave_out)
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        text = " ".join(statement.split())
+        if not text.upper().startswith(skip):
+            sent.append(text)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -7,14 +7,13 @@ once, unknown outcomes reconciled with the provider before anything is sent agai
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import select
 
 from pager.adapters.console import ConsoleNotifier
@@ -40,7 +39,7 @@ from pager.services.runtime import Runtime
 from pager.testing.fake_twilio import FakeTwilio, Fault
 from pager.worker import _next_page_due, tick
 from tests.services.test_engine import timeline, write_config
-from tests.support import Clock, claim_due_outbox, console_runtime
+from tests.support import Clock, claim_due_outbox, console_runtime, statements_sent
 
 pytestmark = pytest.mark.database
 
@@ -416,7 +415,7 @@ def test_after_a_claim_that_could_send_nothing_new_pages_gather_before_the_next_
         soon = at + THROTTLED_GATHER / 2
         assert pump.run(soon) == 0  # gathering: carol's page waits, unclaimed
         assert outbox_to(runtime, "+15550000003").status == "pending"
-        with counted(runtime.engine) as sent:
+        with statements_sent(runtime.engine) as sent:
             resume = _next_page_due(runtime, pump, soon)
         assert resume == at + THROTTLED_GATHER  # the loop sleeps, never spins
         assert sent == []  # nor asks the database what is due: each trigger of a storm wakes it
@@ -436,10 +435,10 @@ def test_a_claim_writes_each_held_page_once(runtime: Runtime, fake: FakeTwilio, 
     run_at(runtime, clock, 0)
     at = T0 + timedelta(seconds=1)
     trigger_many(runtime, range(20, 26), at)
-    with counted(runtime.engine) as sent:
+    with statements_sent(runtime.engine) as sent:
         attempts, held = claiming.claim_pages(runtime, at, 10)
     assert (attempts, held) == ([], 6)
-    assert len([sql for sql in sent if sql.startswith("UPDATE OUTBOX")]) == 1, sent
+    assert len([sql for sql in sent if sql.upper().startswith("UPDATE OUTBOX")]) == 1, sent
     rows = held_sms(runtime)
     assert [(m.status, m.attempts, m.last_attempt_at) for m in rows] == [("pending", 0, at)] * 6
     assert [m.next_attempt_at for m in rows] == [T0 + timedelta(minutes=1)] * 6
@@ -459,21 +458,6 @@ def test_a_person_whose_page_the_throttle_holds_may_act_on_that_alert_by_sms(
     assert reply is not None and "acknowledged" in reply.lower(), reply
     with session_scope(runtime.engine, read_only=True) as session:
         assert alerts.get_alert(session, held).status == "acknowledged"
-
-
-@contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """The statements `engine` is sent inside the block, upper case, one line each."""
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split()).upper())
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def outbox_to(runtime: Runtime, address: str) -> OutboxMessage:

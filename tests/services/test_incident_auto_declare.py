@@ -138,15 +138,8 @@ def quiet_runtime(engine: Engine, tmp_path: Path) -> Runtime:
 
 @pytest.fixture
 def statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SET", "SHOW")):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    yield seen
-    event.remove(engine, "before_cursor_execute", count)
+    with support.statements_sent(engine, leave_out=("BEGIN", "PRAGMA", "SET", "SHOW")) as seen:
+        yield seen
 
 
 def test_with_no_rule_and_no_open_incident_a_pass_is_one_query(

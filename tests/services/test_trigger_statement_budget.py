@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import select
 
 from pager.db.session import create_db_engine, session_scope
@@ -104,22 +103,6 @@ def runtime(engine: Engine, tmp_path: Path) -> Runtime:
     return built
 
 
-@contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """The statements `engine` is sent inside the block (BEGIN left out)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 ADDRESSES = {"alice": ("+15550000001",), "bob": ("+15550000002", "b@x.io"), "dave": ("+15550000004",)}
 
 
@@ -134,7 +117,7 @@ def trigger(runtime: Runtime, key: str, at: datetime = T0) -> alerts.AlertOutcom
 
 
 def test_a_new_alert_reads_each_fact_once(runtime: Runtime) -> None:
-    with counted(runtime.engine) as statements:
+    with support.statements_sent(runtime.engine, leave_out=("BEGIN",)) as statements:
         outcome = trigger(runtime, "disk")
     assert outcome.created
     assert pages_for(runtime, "alice") == 2 * 2  # the warm-up's and this alert's sms and voice
@@ -143,7 +126,7 @@ def test_a_new_alert_reads_each_fact_once(runtime: Runtime) -> None:
 
 def test_a_repeated_trigger_reads_nothing_for_its_decision(runtime: Runtime) -> None:
     trigger(runtime, "disk")
-    with counted(runtime.engine) as statements:
+    with support.statements_sent(runtime.engine, leave_out=("BEGIN",)) as statements:
         outcome = trigger(runtime, "disk", T0 + timedelta(seconds=1))
     assert not outcome.created
     assert len(statements) == REPEATED_TRIGGER, "\n".join(statements)
@@ -153,7 +136,7 @@ def test_a_group_of_triggers_reads_the_facts_once(runtime: Runtime) -> None:
     requests = [
         TriggerRequest.build(service_id="api", summary="disk", now=T0, dedup_key=f"k{i}") for i in range(10)
     ]
-    with counted(runtime.engine) as statements:
+    with support.statements_sent(runtime.engine, leave_out=("BEGIN",)) as statements:
         results = write_triggers(runtime, requests)
     assert all(isinstance(result, alerts.AlertOutcome) and result.created for result in results)
     dialect = runtime.engine.dialect.name
@@ -173,7 +156,7 @@ def test_a_group_repeating_one_alert_reads_and_writes_it_once(runtime: Runtime) 
         )
         for i in range(1, 11)
     ]
-    with counted(runtime.engine) as statements:
+    with support.statements_sent(runtime.engine, leave_out=("BEGIN",)) as statements:
         results = write_triggers(runtime, requests)
     assert all(isinstance(result, alerts.AlertOutcome) and not result.created for result in results)
     assert {result.alert_id for result in results if isinstance(result, alerts.AlertOutcome)} == {
@@ -193,7 +176,7 @@ def test_a_group_repeating_one_alert_reads_and_writes_it_once(runtime: Runtime) 
 def test_an_escalation_pass_reads_the_facts_once_whatever_its_size(runtime: Runtime, due: int) -> None:
     for i in range(due):
         trigger(runtime, f"k{i}")
-    with counted(runtime.engine) as statements:
+    with support.statements_sent(runtime.engine, leave_out=("BEGIN",)) as statements:
         decided = run_due_escalations(runtime, T0 + timedelta(minutes=5))
     assert decided == due
     assert pages_for(runtime, "bob") == 2 * due
@@ -209,7 +192,7 @@ def test_a_pass_ending_holds_reads_the_windows_once(runtime: Runtime, held: int)
         assert trigger(runtime, f"k{i}").created
     with session_scope(runtime.engine, read_only=True) as session:
         assert len(session.exec(select(Alert).where(Alert.status == "suppressed")).all()) == held
-    with counted(runtime.engine) as statements:
+    with support.statements_sent(runtime.engine, leave_out=("BEGIN",)) as statements:
         decided = run_due_escalations(runtime, T0 + timedelta(minutes=10))
     assert decided == held
     assert pages_for(runtime, "alice") == 2 * (held + 1)  # and the warm-up's
@@ -274,7 +257,7 @@ def test_a_group_reads_overrides_once_over_all_its_instants(runtime: Runtime) ->
         TriggerRequest.build(service_id="api", summary="disk", now=at, dedup_key=f"k{i}")
         for i, at in enumerate(instants)
     ]
-    with counted(runtime.engine) as statements:
+    with support.statements_sent(runtime.engine, leave_out=("BEGIN",)) as statements:
         write_triggers(runtime, requests)
     # dave before the handoff, alice at it, bob in the override: each trigger's own instant.
     assert (pages_for(runtime, "dave"), pages_for(runtime, "alice"), pages_for(runtime, "bob")) == (1, 4, 2)
