@@ -77,12 +77,9 @@ def _throttle(request: Request) -> Throttle:
     return throttle
 
 
-@router.api_route(
-    "/heartbeat/{key}",
-    methods=["GET", "POST"],
-    summary="Beat a heartbeat monitor",
-    responses=BEAT_ERRORS,
-)
+# One route per method: a route of two methods gave both the same OpenAPI operationId.
+@router.get("/heartbeat/{key}", summary="Beat a heartbeat monitor", responses=BEAT_ERRORS)
+@router.post("/heartbeat/{key}", summary="Beat a heartbeat monitor", responses=BEAT_ERRORS)
 def beat(key: str, request: Request, runtime: RuntimeDep, now: NowDep) -> BeatAccepted:
     """Record a beat: the monitor's timer starts again, and an alert opened by an earlier missed beat
     is resolved. GET or POST; any body is ignored."""

@@ -811,6 +811,19 @@ def test_openapi_documents_every_api_route(client: TestClient) -> None:
             assert operation.get("security") == [{"HTTPBearer": []}], where
 
 
+def test_every_operation_in_the_openapi_document_has_its_own_id(client: TestClient) -> None:
+    # OpenAPI requires unique operationIds; a client generator may keep only one of two that clash
+    # (a route of two methods once gave both the same one).
+    document = client.get("/openapi.json").json()
+    ids = [
+        (operation["operationId"], f"{method.upper()} {path}")
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+    clashing = {op_id for op_id, _ in ids if sum(1 for other, _ in ids if other == op_id) > 1}
+    assert not clashing, sorted(where for op_id, where in ids if op_id in clashing)
+
+
 # --- the command line ------------------------------------------------------------------------------
 
 
