@@ -649,6 +649,7 @@ def test_openapi_documents_the_ingest_bodies_and_answers(client: TestClient) -> 
         operation = spec["paths"][f"/integrations/{kind}/{{key}}"]["post"]
         assert {"202", "400", "404", "413", "422", "429"} <= set(operation["responses"])
         assert "schema" in operation["requestBody"]["content"]["application/json"]
+        assert [(p["name"], p["in"]) for p in operation["parameters"]] == [("key", "path")]
 
 
 # --- unknown keys: per-address limit -------------------------------------------------------------

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from pager.api.deps import request_now, runtime_of
+from pager.api.direct_route import DirectRoute
 from pager.api.failure_limits import UNKNOWN_INTEGRATION_KEY, record_failure
 from pager.api.ingest.common import (
     known_keys_of,
@@ -28,7 +29,8 @@ from pager.services.ingest.keys import Throttled, UnknownKey
 from pager.services.ingest.payloads import PayloadInvalid
 from pager.services.runtime import Runtime
 
-router = APIRouter(tags=["ingest"])
+# DirectRoute: FastAPI documents these routes but calls them as they are (pager.api.direct_route).
+router = APIRouter(tags=["ingest"], route_class=DirectRoute)
 
 
 class IngestedAlert(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from pager.api.deps import request_now, runtime_of
+from pager.api.direct_route import DirectRoute
 from pager.api.errors import DATABASE_RETRY_AFTER_SECONDS, database_unavailable
 from pager.api.failure_limits import UNKNOWN_INTEGRATION_KEY, TooManyFailures, record_failure
 from pager.api.ingest.common import (
@@ -27,7 +28,8 @@ from pager.services.ingest import payloads as ingest_payloads
 from pager.services.ingest.keys import Throttled, UnknownKey
 from pager.services.ingest.payloads import MalformedBody, PayloadInvalid
 
-router = APIRouter(tags=["ingest"])
+# DirectRoute: FastAPI documents these routes but calls them as they are (pager.api.direct_route).
+router = APIRouter(tags=["ingest"], route_class=DirectRoute)
 
 
 class EnqueueAccepted(BaseModel):
