@@ -269,7 +269,12 @@ def test_a_stopping_worker_waits_for_a_job_run_in_progress_within_its_timeout() 
         started.set()
         release.wait(10)
 
-    scheduler.add_job(slow_job, "date", run_date=datetime.now(UTC), id="slow")
+    # An interval job, as the worker's all are (`build_scheduler`). A one-off "date" job is removed
+    # by the scheduler's thread once its run is handed over; when the shutdown below has already
+    # marked the scheduler stopped (it does so before taking the job-store lock), that removal
+    # looks among jobs not yet added and raises JobLookupError in the scheduler's thread (seen in
+    # the Postgres CI pass). An interval job is updated in its store instead, which is still there.
+    scheduler.add_job(slow_job, "interval", hours=1, next_run_time=datetime.now(UTC), id="slow")
     scheduler.start()
     assert started.wait(5)
     scheduler.shutdown(wait=False)
