@@ -76,11 +76,14 @@ class Settings(BaseSettings):
     email_from: str = Field(default="pager@localhost", description="The From address of email pages.")
     # A page left `sending` this long (its worker died mid-call) is reconciled with the provider.
     # Keep it above the provider calls' timeout (10 s) plus the wait of a page claimed ahead (5 s,
-    # pager.services.delivery.pump.CLAIM_AHEAD_MAX_WAIT), or a slow live call could be reconciled too.
+    # pager.services.delivery.pump.CLAIM_AHEAD_MAX_WAIT), or a slow live call could be reconciled too:
+    # `pager doctor` reports a shorter one and the worker warns at start (not refused: tests of
+    # reconciliation run with a lease of seconds).
     sending_lease_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="A page left `sending` this long is reconciled with the provider (see docs/delivery.md).",
+        description="A page left `sending` this long is reconciled with the provider (see docs/delivery.md). "
+        "Keep it at 15 s or more: `pager doctor` reports a shorter one.",
     )
 
     # Dead-man's switch: each worker GETs this URL once a minute while its loops are healthy

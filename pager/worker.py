@@ -28,7 +28,7 @@ from pager.core.readiness import BEAT_STALE_AFTER
 from pager.services.alerting.catalog import sync_declared_services
 from pager.services.alerting.escalation import OnDecided, run_due_escalations
 from pager.services.delivery.pump import DeliveryPump, run_due_deliveries
-from pager.services.delivery.reconciliation import reconcile_uncertain
+from pager.services.delivery.reconciliation import reconcile_uncertain, sending_lease_problem
 from pager.services.heartbeat_monitors.missed import raise_missed_beats
 from pager.services.incidents.overdue_updates import run_overdue_updates
 from pager.services.integrations.webhook_delivery import run_webhooks
@@ -285,6 +285,8 @@ class Worker:
         for thread in threads:
             thread.start()
         log.info("worker_started database=%s", self.runtime.engine.url.render_as_string(hide_password=True))
+        if (lease_problem := sending_lease_problem(self.runtime.settings.sending_lease_seconds)) is not None:
+            log.warning("sending_lease_short %s", lease_problem)
         tuned_gc = _GarbageCollectorTuning()
         try:
             while not self._stopping.wait(TICK_SECONDS):

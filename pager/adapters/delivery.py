@@ -12,6 +12,9 @@ from typing import Literal, Protocol
 
 Method = Literal["sms", "voice", "email"]
 
+# A provider call's network timeout: Twilio's HTTP client, each step of an SMTP session.
+PROVIDER_TIMEOUT_SECONDS = 10.0
+
 
 class DeliveryOutcome(StrEnum):
     """What a provider call achieved."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pager.adapters.delivery import DeliveryOutcome, DeliveryResult, Method, Page
+from pager.adapters.delivery import PROVIDER_TIMEOUT_SECONDS, DeliveryOutcome, DeliveryResult, Method, Page
 from pager.settings import SettingInvalid
 
 _SHAPE = "smtp://user:pass@host:port?starttls=1 or smtps://user:pass@host:port"
@@ -83,7 +83,7 @@ class SmtpEmailNotifier:
 
     method: Method = "email"
 
-    def __init__(self, target: SmtpTarget, sender: str, timeout: float = 10.0) -> None:
+    def __init__(self, target: SmtpTarget, sender: str, timeout: float = PROVIDER_TIMEOUT_SECONDS) -> None:
         self.target = target
         self.sender = sender
         self.timeout = timeout

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
+from pager.adapters.delivery import PROVIDER_TIMEOUT_SECONDS, DeliveryOutcome, DeliveryResult
 
 # Our own credentials or account, not the recipient: retried (an operator can fix it), and the
 # page falls back to another method only after the retries run out.
@@ -25,7 +25,7 @@ CONNECTION_POOL_SIZE = 48
 
 
 def make_client(
-    account_sid: str, auth_token: str, api_base: str | None = None, timeout: float = 10.0
+    account_sid: str, auth_token: str, api_base: str | None = None, timeout: float = PROVIDER_TIMEOUT_SECONDS
 ) -> Client:
     """A twilio SDK client; `api_base` points it at another host (our fake in tests)."""
     import requests.adapters

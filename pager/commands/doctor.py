@@ -24,6 +24,7 @@ from pager.commands.common import print_json, state
 from pager.config.loader import load_config
 from pager.db.migrate import alembic_config, current_revision
 from pager.db.session import UnsupportedDatabase, create_db_engine, database_url
+from pager.services.delivery.reconciliation import MIN_SENDING_LEASE_SECONDS, sending_lease_problem
 from pager.settings import (
     MAKE_SECRET_KEY,
     SECRET_KEY_MIN_BYTES,
@@ -94,6 +95,7 @@ def run_checks(config_dir: Path) -> list[Check]:
         check_twilio(settings),
         check_smtp(settings.smtp_url),
         check_public_url(settings),
+        check_sending_lease(settings.sending_lease_seconds),
     ]
     return list(masked(checks, secrets_of(settings)))
 
@@ -267,6 +269,15 @@ def check_smtp(url: str | None) -> Check:
     login = "with credentials" if target.username else "without credentials"
     scheme = "smtps" if target.tls else "smtp"
     return Check("smtp", True, f"{scheme}://{target.host}:{target.port}, {tls}, {login}")
+
+
+def check_sending_lease(lease_seconds: float) -> Check:
+    """Long enough that a page still being sent is never reconciled and sent again."""
+    problem = sending_lease_problem(lease_seconds)
+    if problem is not None:
+        fix = f"set PAGER_SENDING_LEASE_SECONDS to at least {MIN_SENDING_LEASE_SECONDS:g} (the default is 30)"
+        return _problem("sending_lease", problem, fix)
+    return Check("sending_lease", True, f"{lease_seconds:g} s")
 
 
 def check_public_url(settings: Settings) -> Check:

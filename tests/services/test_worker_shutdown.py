@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -140,3 +141,29 @@ def test_a_worker_stops_within_its_grace_though_a_provider_call_hangs(
     assert sms_statuses(runtime) == ["sending"]
     with session_scope(runtime.engine, read_only=True) as session:
         assert session.exec(select(WorkerHeartbeat)).all() == []
+
+
+@pytest.mark.parametrize(("lease", "warned"), [(14.9, True), (15.0, False), (30.0, False)])
+def test_a_worker_warns_at_start_of_a_lease_a_live_send_can_outlast(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture, lease: float, warned: bool
+) -> None:
+    config_dir = write_config(tmp_path / "config", SCHEDULES, POLICIES)
+    worker = Worker(console_runtime(engine, config_dir, sending_lease_seconds=lease))
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    with caplog.at_level(logging.INFO, logger="pager.worker"):
+        thread.start()
+        deadline = time.monotonic() + 10
+        while "worker_started" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)  # the worker's own thread logs it
+        worker.stop()
+        thread.join(timeout=10)
+    assert "worker_started" in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if "sending_lease_short" in r.getMessage()]
+    if warned:
+        assert warnings == [
+            "sending_lease_short PAGER_SENDING_LEASE_SECONDS is 14.9 s, shorter than a live send can take "
+            "(5 s waiting for a sender + the providers' 10 s timeout): a slow page still in flight could "
+            "be reconciled and sent twice"
+        ]
+    else:
+        assert warnings == []

@@ -75,7 +75,17 @@ def test_a_good_setup_passes(config_dir: Path, database_url_at_head: str) -> Non
     names = [line.split(":")[0] for line in lines]
     assert names == [
         f"ok {name}"
-        for name in ("settings", "config", "database", "schema", "secret_key", "twilio", "smtp", "public_url")
+        for name in (
+            "settings",
+            "config",
+            "database",
+            "schema",
+            "secret_key",
+            "twilio",
+            "smtp",
+            "public_url",
+            "sending_lease",
+        )
     ]
     assert "all checks ok" in stderr
 
@@ -133,6 +143,13 @@ PROBLEMS = [
         "Twilio cannot reach it",
         "PAGER_PUBLIC_URL",
         id="url-loopback-with-twilio",
+    ),
+    pytest.param(
+        {"PAGER_SENDING_LEASE_SECONDS": "14.5"},
+        "sending_lease",
+        "14.5 s, shorter than a live send can take",
+        "at least 15",
+        id="lease-short",
     ),
     pytest.param(
         {"PAGER_DATABASE_URL": "mysql://root@db/pager"},

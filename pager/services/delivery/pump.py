@@ -46,7 +46,8 @@ THROTTLED_GATHER = timedelta(milliseconds=100)
 DECISIONS_FIRST_MAX = timedelta(seconds=3)
 # A page claimed ahead (see DeliveryPump) that found no free sender for this long is not sent by
 # that sender: it goes back to pending, due at once, for the next claim. The wait plus the provider
-# call's timeout (10 s) stays well inside the sending lease (30 s by default).
+# call's timeout (10 s) stays well inside the sending lease (30 s by default; `pager doctor` and the
+# worker's start warn below 15 s: reconciliation.MIN_SENDING_LEASE_SECONDS).
 CLAIM_AHEAD_MAX_WAIT = 5.0
 
 

@@ -10,16 +10,35 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from pager.adapters.delivery import PROVIDER_TIMEOUT_SECONDS
 from pager.core.delivery_plan import DEFER
 from pager.db.outbox import any_uncertain_outbox, claim_uncertain_outbox
 from pager.db.session import session_scope
 from pager.db.tables import Alert, OutboxMessage
 from pager.services.alerting.paging import AlertTransaction
 from pager.services.delivery.claiming import BATCH, page_of, unknown_method
+from pager.services.delivery.pump import CLAIM_AHEAD_MAX_WAIT
 from pager.services.delivery.reports import SETTLED_BY_REPORT
 from pager.services.runtime import Runtime
 
 RECONCILE_EVERY = timedelta(seconds=1)  # the worker's `reconcile` job; leases are measured in seconds
+# The longest a live send stays `sending`: a page claimed ahead waits for a sender, then the call.
+MIN_SENDING_LEASE_SECONDS = CLAIM_AHEAD_MAX_WAIT + PROVIDER_TIMEOUT_SECONDS
+
+
+def sending_lease_problem(lease_seconds: float) -> str | None:
+    """Why `PAGER_SENDING_LEASE_SECONDS` could page someone twice, or None.
+
+    A lease shorter than a live send can take lets reconciliation ask the provider about a page
+    still in flight: Twilio has no record of it yet, so it is sent again.
+    """
+    if lease_seconds >= MIN_SENDING_LEASE_SECONDS:
+        return None
+    return (
+        f"PAGER_SENDING_LEASE_SECONDS is {lease_seconds:g} s, shorter than a live send can take "
+        f"({CLAIM_AHEAD_MAX_WAIT:g} s waiting for a sender + the providers' {PROVIDER_TIMEOUT_SECONDS:g} s "
+        "timeout): a slow page still in flight could be reconciled and sent twice"
+    )
 
 
 def reconcile_uncertain(runtime: Runtime, now: datetime, *, batch: int = BATCH) -> int:
