@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Dialect, Table, bindparam, column, func
+from sqlalchemy import CursorResult, Dialect, Table, bindparam, column, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ClauseElement, Executable, TableValuedAlias
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -161,13 +161,16 @@ def recordset(table: Table, columns: tuple[str, ...]) -> TableValuedAlias:
     return rows.table_valued(*typed).render_derived(name="v", with_types=True)
 
 
-def execute_records(session: Session, statement: Executable, rows: Sequence[dict[str, Any]]) -> None:
-    """Run a statement over `recordset` once for all `rows` (dicts with the same keys: the columns).
+def execute_records(
+    session: Session, statement: Executable, rows: Sequence[dict[str, Any]]
+) -> CursorResult[Any] | None:
+    """Run a statement over `recordset` once for all `rows` (dicts with the same keys: the columns);
+    its result (None when there are no rows: nothing is run).
 
     Instants go as ISO text with their offset; a naive one is refused, as the column type would.
     """
     if not rows:
-        return
+        return None
     texts: dict[datetime, str] = {}
     records: list[dict[str, Any]] = []
     for row in rows:
@@ -180,4 +183,4 @@ def execute_records(session: Session, statement: Executable, rows: Sequence[dict
                     texts[value] = value.isoformat()
                 record[name] = texts[value]
         records.append(record)
-    session.connection().execute(statement, {"rows": records})
+    return session.connection().execute(statement, {"rows": records})

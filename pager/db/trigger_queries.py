@@ -6,7 +6,7 @@ come back as plain values. The caller owns the session and its transaction.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -17,6 +17,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, SQLModel
 
 from pager.core.maintenance import AdHocWindow
+from pager.db.bulk_rows import execute_records, recordset
 from pager.db.session import is_postgres
 from pager.db.tables import Alert, ContactKind, MaintenanceWindowRow, Service
 
@@ -139,9 +140,73 @@ def _open_alert_query() -> Any:
     )
 
 
+def lock_open_alerts(session: Session, service_id: str, dedup_keys: Collection[str]) -> dict[str, OpenAlert]:
+    """`lock_open_alert` for many dedup keys of one service in one statement: the open alerts found,
+    by dedup key, their rows locked until commit (on Postgres, after `lock_dedup_keys`)."""
+    params = {"service_id": service_id, "dedup_keys": list(dedup_keys)}
+    rows = session.connection().execute(_open_alerts_query(), params)
+    return {row.dedup_key: OpenAlert(row.id, row.summary, row.details, row.escalation_state) for row in rows}
+
+
+@lru_cache(maxsize=1)
+def _open_alerts_query() -> Any:
+    c = Alert.metadata.tables["alerts"].c
+    return (
+        sql_select(c.dedup_key, c.id, c.summary, c.details, c.escalation_state)
+        .where(
+            c.service_id == bindparam("service_id"),
+            c.dedup_key.in_(bindparam("dedup_keys", expanding=True)),
+            c.status != literal_column("'resolved'"),  # inline, as in _open_alert_query
+        )
+        .with_for_update(key_share=True)
+    )
+
+
+def insert_alerts(session: Session, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """`insert_alert` for many rows in one statement (each names `service_id` and `dedup_key`, a pair
+    no open alert and no other row has): the new ids by (service id, dedup key)."""
+    if not rows:
+        return {}
+    values = [_alert_values(columns) for columns in rows]
+    if is_postgres(session):
+        # One JSON document, not 19 parameters a row: psycopg's conversion of those was most of the
+        # insert's CPU (as for the outbox and timeline writes, pager.db.bulk_rows.recordset).
+        found = execute_records(session, _alerts_insert_records(tuple(values[0])), values)
+        assert found is not None
+    else:
+        found = session.connection().execute(_alerts_insert(), values)
+    return {(row.service_id, row.dedup_key): row.id for row in found}
+
+
+# The rows come back in no promised order (SQLAlchemy's sort_by_parameter_order would, on SQLite, run
+# one statement per row), so each names its own (service id, dedup key). They are inserted in the
+# order given (VALUES; on Postgres, the JSON array as its function scan returns it), so their ids are
+# those one insert after another would get.
+@lru_cache(maxsize=1)
+def _alerts_insert() -> Any:
+    # One INSERT … VALUES (…), (…) RETURNING (SQLAlchemy's "insertmanyvalues").
+    table = Alert.metadata.tables["alerts"]
+    return insert(table).returning(table.c.id, table.c.service_id, table.c.dedup_key)
+
+
+@lru_cache(maxsize=2)
+def _alerts_insert_records(columns: tuple[str, ...]) -> Any:
+    table = Alert.metadata.tables["alerts"]
+    return (
+        insert(table)
+        .from_select(columns, sql_select(recordset(table, columns)))
+        .returning(table.c.id, table.c.service_id, table.c.dedup_key)
+    )
+
+
 def insert_alert(session: Session, **columns: Any) -> int:
     """Insert an alert row, `columns` over the model's defaults (without building a model object, which
     costs more than the insert); the new row's id."""
+    new_id: int = session.connection().execute(_alert_insert(), _alert_values(columns)).scalar_one()
+    return new_id
+
+
+def _alert_values(columns: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, field in Alert.model_fields.items():
         if name in columns:
@@ -154,8 +219,7 @@ def insert_alert(session: Session, **columns: Any) -> int:
             raise TypeError(f"insert_alert needs {name!r}")
         else:
             values[name] = field.default
-    new_id: int = session.connection().execute(_alert_insert(), values).scalar_one()
-    return new_id
+    return values
 
 
 @lru_cache(maxsize=1)

@@ -68,9 +68,11 @@ WAKE_UP = {"postgresql": 1, "sqlite": 0}
 # Per group, on Postgres: its dedup keys locked in sorted order (one statement), so that two groups
 # sharing keys never lock alert rows crosswise.
 GROUP_KEYS_LOCK = {"postgresql": 1, "sqlite": 0}
-# Per trigger of a group after the first: the open alert and the insert. The three writes (columns,
-# timeline, pages) are one statement each for the whole group, counted in the first's NEW_ALERT.
-GROUPED_ALERT = 2
+# Per trigger of a group after the first, of the same service: nothing of its own. The group's open
+# alerts are read in one statement per service and its new ones inserted in one, before its first
+# decision, and the three writes (columns, timeline, pages) are one statement each for the whole
+# group: all counted in the first trigger's NEW_ALERT.
+GROUPED_ALERT = 0
 # Per group repeating one open alert, however many times: the service, the open alert, its count, its
 # columns and timeline lines (one statement each for all the repeats).
 GROUP_OF_REPEATS = 5

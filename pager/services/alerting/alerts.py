@@ -170,6 +170,7 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
                 shared = SharedByTriggers(defer_writes=True)
                 # What the group reads (overrides) covers every trigger's instant, read once.
                 shared.facts.until = max(request.now for request in requests)
+                _read_group_alerts(session, requests, shared)
                 outcomes: list[TriggerResult] = [
                     _write_trigger(session, runtime, request, shared) for request in requests
                 ]
@@ -206,14 +207,7 @@ def _write_trigger(
     # triggers); a later trigger of the same alert in a group is decided from the group's copy
     # (`SharedByTriggers.opened`), never from a row its buffered writes have not reached.
     now, key = request.now, request.dedup_key
-    lookup = (request.service_id, request.integration_key)
-    if lookup not in shared.services:  # checked in this transaction, which every write here is part of
-        # The service's maintenance windows come with its row: a new alert reads its hold.
-        found = trigger_queries.find_service_and_windows(session, now, service_id=lookup[0], key=lookup[1])
-        shared.services[lookup] = None if found is None else ServiceFacts(*found[0])
-        if found is not None:
-            shared.facts.add_windows(found[0][0], now, found[1])
-    service = shared.services[lookup]
+    service = _service_of(session, request, shared)
     if service is None:
         return None
     # The shared facts hand the decision this service (no second read) and whatever earlier triggers
@@ -225,25 +219,16 @@ def _write_trigger(
         in_group.repeat(now, request.details)
         alert = DueAlert(in_group.id, service.id, in_group.summary, in_group.state)
         outcome = AlertOutcome(in_group.id, key, False, "deduplicated")
-    elif (open_alert := trigger_queries.lock_open_alert(session, service.id, key)) is not None:
+    elif isinstance(open_alert := shared.open_alert(session, service.id, key), trigger_queries.OpenAlert):
         state = open_alert.escalation_state
         alert = DueAlert(open_alert.id, service.id, open_alert.summary, state)
         outcome = AlertOutcome(open_alert.id, key, False, "deduplicated")
         in_group = AlertInGroup(open_alert.id, open_alert.summary, open_alert.details, state, now)
         in_group.repeat(now, request.details)
-    else:
-        alert_id = trigger_queries.insert_alert(
-            session,
-            service_id=service.id,
-            dedup_key=key,
-            summary=request.summary,
-            severity=request.severity,
-            source=request.source,
-            details=request.details or {},
-            last_event_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+    else:  # no open alert: the row _read_group_alerts inserted for this trigger, or a new one
+        if open_alert is None:
+            open_alert = trigger_queries.insert_alert(session, **_new_alert_columns(service.id, request))
+        alert_id = open_alert
         alert = DueAlert(alert_id, service.id, request.summary, {})
         outcome = AlertOutcome(alert_id, key, True, "triggered")
         in_group = AlertInGroup(alert_id, request.summary, request.details or {}, {}, now)
@@ -255,6 +240,52 @@ def _write_trigger(
         work.write_buffered()
         shared.write_counts(session)
     return outcome
+
+
+def _service_of(session: Session, request: TriggerRequest, shared: SharedByTriggers) -> ServiceFacts | None:
+    lookup = (request.service_id, request.integration_key)
+    if lookup not in shared.services:  # checked in this transaction, which every write here is part of
+        # The service's maintenance windows come with its row: a new alert reads its hold.
+        now = request.now
+        found = trigger_queries.find_service_and_windows(session, now, service_id=lookup[0], key=lookup[1])
+        shared.services[lookup] = None if found is None else ServiceFacts(*found[0])
+        if found is not None:
+            shared.facts.add_windows(found[0][0], now, found[1])
+    return shared.services[lookup]
+
+
+def _read_group_alerts(
+    session: Session, requests: Sequence[TriggerRequest], shared: SharedByTriggers
+) -> None:
+    """A group's open alerts, each service's in one statement, and its new ones in one insert, before
+    its triggers are decided one by one: per trigger, they were two statements of its own."""
+    first: dict[tuple[str, str], TriggerRequest] = {}
+    for request in requests:
+        if (service := _service_of(session, request, shared)) is not None:
+            first.setdefault((service.id, request.dedup_key), request)
+    found: dict[tuple[str, str], trigger_queries.OpenAlert | int] = {}
+    for service_id in dict.fromkeys(service_id for service_id, _ in first):
+        keys = [key for pair_service, key in first if pair_service == service_id]
+        alerts = trigger_queries.lock_open_alerts(session, service_id, keys)
+        found.update(((service_id, key), alert) for key, alert in alerts.items())
+    new = [_new_alert_columns(pair[0], request) for pair, request in first.items() if pair not in found]
+    found.update(trigger_queries.insert_alerts(session, new))
+    shared.found = found
+
+
+def _new_alert_columns(service_id: str, request: TriggerRequest) -> dict[str, Any]:
+    now = request.now
+    return {
+        "service_id": service_id,
+        "dedup_key": request.dedup_key,
+        "summary": request.summary,
+        "severity": request.severity,
+        "source": request.source,
+        "details": request.details or {},
+        "last_event_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _wake_worker(runtime: Runtime) -> None:

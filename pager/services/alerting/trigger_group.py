@@ -39,6 +39,18 @@ class SharedByTriggers:
     defer_writes: bool = False
     work: AlertTransaction | None = None
     opened: dict[tuple[str, str], AlertInGroup] = field(default_factory=dict)
+    # A group's alerts read (and new ones inserted) before its first decision, by (service id, dedup
+    # key): the open alert, or the id of the row inserted for the group's first trigger of that key.
+    found: dict[tuple[str, str], trigger_queries.OpenAlert | int] | None = None
+
+    def open_alert(
+        self, session: Session, service_id: str, key: str
+    ) -> trigger_queries.OpenAlert | int | None:
+        """For the first trigger of `key` in this transaction: its open alert (locked), the id of the
+        row already inserted for it, or None (no open alert: the caller inserts one)."""
+        if self.found is not None:
+            return self.found.pop((service_id, key))
+        return trigger_queries.lock_open_alert(session, service_id, key)
 
     def transaction(self, session: Session, runtime: Runtime, now: datetime) -> AlertTransaction:
         """The AlertTransaction for a trigger at `now`: the group's one, or a new one."""
