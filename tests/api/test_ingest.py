@@ -23,6 +23,7 @@ from sqlmodel import select
 
 from pager.api.app import create_app
 from pager.api.deps import get_now
+from pager.api.direct_route import DirectRoute
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
 from pager.services.alerting import catalog
@@ -636,6 +637,18 @@ def test_integration_refusals_use_the_pager_error_shape_and_store_nothing(
     too_big = client.post(f"/integrations/generic/{API_KEY}", content=b"x" * (512 * 1024 + 1))
     assert too_big.status_code == 413 and "512 KB" in too_big.json()["error"]["message"]
     assert counts(runtime) == (0, 0, 0)
+
+
+def test_the_ingest_routes_are_the_apps_first_routes_matched_by_path_alone(runtime: Runtime) -> None:
+    """A regression guard for speed: FastAPI matched them, as an included router's, through a context
+    built per request (bench/README.md)."""
+    app = create_app(runtime, run_worker=False)
+    first = app.router.routes[:4]
+    assert all(isinstance(route, DirectRoute) for route in first)
+    assert [route.path for route in first if isinstance(route, DirectRoute)] == [
+        "/v2/enqueue",
+        *(f"/integrations/{kind}/{{key}}" for kind in ("alertmanager", "grafana", "generic")),
+    ]
 
 
 def test_openapi_documents_the_ingest_bodies_and_answers(client: TestClient) -> None:

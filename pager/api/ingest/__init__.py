@@ -9,10 +9,9 @@ API parse them); the integrations answer with pager's one error shape.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from starlette.routing import BaseRoute
 
 from pager.api.ingest import integrations, pagerduty
 
-router = APIRouter()
-router.include_router(pagerduty.router)
-router.include_router(integrations.router)
+# Routes, not a router: `pager.api.app.create_app` puts them first among the app's own routes.
+routes: list[BaseRoute] = [*pagerduty.router.routes, *integrations.router.routes]
