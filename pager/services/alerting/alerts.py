@@ -232,9 +232,8 @@ def _write_trigger(
         alert = DueAlert(alert_id, service.id, request.summary, {})
         outcome = AlertOutcome(alert_id, key, True, "triggered")
         in_group = AlertInGroup(alert_id, request.summary, request.details or {}, {}, now)
-    decision = work.handle(alert, Trigger())
-    if decision is not None:
-        in_group.state = decision.state.to_document()
+    if (document := work.handle_for_state(alert, Trigger())) is not None:
+        in_group.state = document
     shared.opened[(service.id, key)] = in_group
     if not shared.defer_writes:  # a group's are written when it commits (AlertWriter, write_counts)
         work.write_buffered()

@@ -64,7 +64,14 @@ class AlertTransaction:
 
     def handle_many(self, items: Sequence[tuple[AlertRow, Event]]) -> list[Decision | None]:
         """Decide and apply each (alert, event), loading what all of them read first, in one go."""
-        return list(self._decide(items))
+        return [plan.decision for plan in self._decide(items)]
+
+    def handle_for_state(self, alert: AlertRow, event: Event) -> dict[str, Any] | None:
+        """`handle`, for a caller that keeps only the alert's new state: its `escalation_state`
+        document, the one written (not made a second time); None when its policy is not loaded."""
+        (plan,) = self._decide([(alert, event)])
+        document: dict[str, Any] | None = plan.columns.get("escalation_state")
+        return document
 
     def apply_all(self, items: Sequence[tuple[AlertRow, Event]]) -> None:
         """`handle_many` for a caller that reads no decision (an escalation batch).
@@ -75,7 +82,7 @@ class AlertTransaction:
         for _ in self._decide(items):
             pass
 
-    def _decide(self, items: Sequence[tuple[AlertRow, Event]]) -> Iterator[Decision | None]:
+    def _decide(self, items: Sequence[tuple[AlertRow, Event]]) -> Iterator[AlertPlan]:
         alerts = [(_facts_of(row), event) for row, event in items]
         facts = load_facts(self.session, self.runtime, self.now, alerts, self.cache)
         # Each alert's facts are let go once it is decided, for the same reason as in `apply_all`.
@@ -87,7 +94,7 @@ class AlertTransaction:
             service = facts.services.get(alert.service_id)
             self.writer.apply(plan, alert, service, row if isinstance(row, Alert) else None)
             _log(plan, service.policy_id if service is not None else "?")
-            yield plan.decision
+            yield plan
 
     def timeline(
         self, alert_id: int | None, kind: str, message: str, data: dict[str, Any] | None = None
