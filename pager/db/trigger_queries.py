@@ -143,6 +143,11 @@ def _open_alert_query() -> Any:
 def lock_open_alerts(session: Session, service_id: str, dedup_keys: Collection[str]) -> dict[str, OpenAlert]:
     """`lock_open_alert` for many dedup keys of one service in one statement: the open alerts found,
     by dedup key, their rows locked until commit (on Postgres, after `lock_dedup_keys`)."""
+    if len(dedup_keys) == 1:  # a group across many services: the statement without an IN list to
+        # render at each execution (SQLAlchemy's expanding parameters are)
+        (key,) = dedup_keys
+        found = lock_open_alert(session, service_id, key)
+        return {} if found is None else {key: found}
     params = {"service_id": service_id, "dedup_keys": list(dedup_keys)}
     rows = session.connection().execute(_open_alerts_query(), params)
     return {row.dedup_key: OpenAlert(row.id, row.summary, row.details, row.escalation_state) for row in rows}
