@@ -265,10 +265,10 @@ def _read_group_alerts(
     found: dict[tuple[str, str], trigger_queries.OpenAlert | int] = {}
     for service_id in dict.fromkeys(service_id for service_id, _ in first):
         keys = [key for pair_service, key in first if pair_service == service_id]
-        alerts = trigger_queries.lock_open_alerts(session, service_id, keys)
-        found.update(((service_id, key), alert) for key, alert in alerts.items())
+        for key, alert in trigger_queries.lock_open_alerts(session, service_id, keys).items():
+            found[(service_id, key)] = alert
     new = [_new_alert_columns(pair[0], request) for pair, request in first.items() if pair not in found]
-    found.update(trigger_queries.insert_alerts(session, new))
+    found |= trigger_queries.insert_alerts(session, new)
     shared.found = found
 
 
