@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, literal_column, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, insert, literal_column, text, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, SQLModel
 
@@ -119,25 +119,8 @@ def _dedup_lock_query() -> Any:
 def lock_open_alert(session: Session, service_id: str, dedup_key: str) -> OpenAlert | None:
     """The open (not resolved) alert for this dedup key, its row locked until commit."""
     params = {"service_id": service_id, "dedup_key": dedup_key}
-    row = session.connection().execute(_open_alert_query(), params).first()
+    row = session.connection().execute(_open_alerts_by_key(many=False), params).first()
     return None if row is None else OpenAlert(row.id, row.summary, row.details, row.escalation_state)
-
-
-@lru_cache(maxsize=1)
-def _open_alert_query() -> Any:
-    table = Alert.metadata.tables["alerts"]
-    c = table.c
-    # 'resolved' inline, not a bound value: the planner can then prove the open-alert partial index
-    # (uq_alerts_open_dedup_key) applies, also to a generic plan of a prepared statement on Postgres.
-    return (
-        sql_select(c.id, c.summary, c.details, c.escalation_state)
-        .where(
-            c.service_id == bindparam("service_id"),
-            c.dedup_key == bindparam("dedup_key"),
-            c.status != literal_column("'resolved'"),
-        )
-        .with_for_update(key_share=True)
-    )
 
 
 def lock_open_alerts(session: Session, service_id: str, dedup_keys: Collection[str]) -> dict[str, OpenAlert]:
@@ -149,20 +132,27 @@ def lock_open_alerts(session: Session, service_id: str, dedup_keys: Collection[s
         found = lock_open_alert(session, service_id, key)
         return {} if found is None else {key: found}
     params = {"service_id": service_id, "dedup_keys": list(dedup_keys)}
-    rows = session.connection().execute(_open_alerts_query(), params)
+    rows = session.connection().execute(_open_alerts_by_key(many=True), params)
     return {row.dedup_key: OpenAlert(row.id, row.summary, row.details, row.escalation_state) for row in rows}
 
 
-@lru_cache(maxsize=1)
-def _open_alerts_query() -> Any:
+@lru_cache(maxsize=2)
+def _open_alerts_by_key(many: bool) -> Any:
+    """The open alerts of one service with one dedup key (`:dedup_key`) or any of many
+    (`:dedup_keys`), their rows locked: one builder, so the two can never differ in lock mode or in
+    the condition that lets the planner use the open-alert partial index."""
     c = Alert.metadata.tables["alerts"].c
+    key_condition: ColumnElement[bool]
+    if many:
+        key_condition = c.dedup_key.in_(bindparam("dedup_keys", expanding=True))
+    else:
+        key_condition = c.dedup_key == bindparam("dedup_key")
+    # 'resolved' inline, not a bound value: the planner can then prove the open-alert partial index
+    # (uq_alerts_open_dedup_key) applies, also to a generic plan of a prepared statement on Postgres.
+    open_status = c.status != literal_column("'resolved'")
     return (
         sql_select(c.dedup_key, c.id, c.summary, c.details, c.escalation_state)
-        .where(
-            c.service_id == bindparam("service_id"),
-            c.dedup_key.in_(bindparam("dedup_keys", expanding=True)),
-            c.status != literal_column("'resolved'"),  # inline, as in _open_alert_query
-        )
+        .where(c.service_id == bindparam("service_id"), key_condition, open_status)
         .with_for_update(key_share=True)
     )
 

@@ -262,9 +262,11 @@ def _read_group_alerts(
     for request in requests:
         if (service := _service_of(session, request, shared)) is not None:
             first.setdefault((service.id, request.dedup_key), request)
+    keys_by_service: dict[str, list[str]] = {}
+    for service_id, key in first:
+        keys_by_service.setdefault(service_id, []).append(key)
     found: dict[tuple[str, str], trigger_queries.OpenAlert | int] = {}
-    for service_id in dict.fromkeys(service_id for service_id, _ in first):
-        keys = [key for pair_service, key in first if pair_service == service_id]
+    for service_id, keys in keys_by_service.items():
         for key, alert in trigger_queries.lock_open_alerts(session, service_id, keys).items():
             found[(service_id, key)] = alert
     new = [_new_alert_columns(pair[0], request) for pair, request in first.items() if pair not in found]
