@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from pager.db.bulk_rows import execute_records, execute_rows, recordset
 from pager.db.session import is_postgres
 from pager.db.tables import OutboxMessage
+from pager.db.value_lists import among
 
 
 def upsert_outbox(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -102,7 +103,12 @@ def serialize_claims(session: Session) -> None:
     writer lock already makes claims take turns.
     """
     if is_postgres(session):
-        session.execute(sql_select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+        session.connection().execute(_claim_lock())
+
+
+@lru_cache(maxsize=1)
+def _claim_lock() -> Any:
+    return sql_select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY))
 
 
 def due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[ClaimedPage]:
@@ -112,20 +118,10 @@ def due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[Cla
     A page marked `sending` is never claimed again: once the transaction commits, the caller sends
     it and records the outcome; one left in `sending` is reconciled, not resent blindly.
     """
-    table = OutboxMessage.metadata.tables["outbox"]
-    c = table.c
-    ready_at = outbox_ready_at()
-    page_columns = (c.method, c.address, c.subject, c.body, c.user_handle, c.cycle, c.loop, c.level, c.step)
-    query = (
-        sql_select(c.id, c.alert_id, c.idempotency_key, *page_columns, c.attempts, c.last_error)
-        .where(c.status == "pending", ready_at <= now, c.due_at <= now)
-        .order_by(ready_at, c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    rows = session.connection().execute(_due_query(), {"now": now, "limit": limit})
     return [
         ClaimedPage(
-            id=row.id or 0,
+            id=row.id,
             alert_id=row.alert_id,
             idempotency_key=row.idempotency_key,
             method=row.method,
@@ -140,18 +136,40 @@ def due_outbox(session: Session, now: datetime, *, limit: int = 100) -> list[Cla
             attempts=row.attempts + 1,
             last_error=row.last_error,
         )
-        for row in session.execute(query)
+        for row in rows
     ]
+
+
+@lru_cache(maxsize=1)
+def _due_query() -> Any:
+    c = OutboxMessage.metadata.tables["outbox"].c
+    ready_at = outbox_ready_at()
+    now = bindparam("now", type_=c.due_at.type)
+    page_columns = (c.method, c.address, c.subject, c.body, c.user_handle, c.cycle, c.loop, c.level, c.step)
+    return (
+        sql_select(c.id, c.alert_id, c.idempotency_key, *page_columns, c.attempts, c.last_error)
+        .where(c.status == "pending", ready_at <= now, c.due_at <= now)
+        .order_by(ready_at, c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
 
 
 def mark_sending(session: Session, ids: list[int], now: datetime) -> None:
     """Mark the pages `ids` (taken by `due_outbox` in this transaction) `sending`: attempts + 1,
     last_attempt_at = now."""
     if ids:
-        c = OutboxMessage.metadata.tables["outbox"].c
-        mark = update(OutboxMessage.metadata.tables["outbox"]).where(c.id.in_(ids))
-        values = {"status": "sending", "attempts": c.attempts + 1, "last_attempt_at": now}
-        session.execute(mark.values({**values, "updated_at": now}))
+        statement = _mark_sending(is_postgres(session))
+        session.connection().execute(statement, {"ids": ids, "now": now})
+
+
+@lru_cache(maxsize=2)
+def _mark_sending(postgres: bool) -> Any:
+    table = OutboxMessage.metadata.tables["outbox"]
+    c = table.c
+    now = bindparam("now", type_=c.updated_at.type)
+    values = {"status": "sending", "attempts": c.attempts + 1, "last_attempt_at": now, "updated_at": now}
+    return update(table).where(among(c.id, "ids", postgres=postgres)).values(values)
 
 
 def _uncertain(now: datetime, lease_expired_before: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -287,12 +305,19 @@ def lock_statuses_among(
 ) -> dict[int, str]:
     """Of the pages `row_ids`, those now in one of `statuses`, with their status (rows locked until
     commit)."""
-    query = (
-        select(OutboxMessage.id, OutboxMessage.status)
-        .where(col(OutboxMessage.id).in_(list(row_ids)), col(OutboxMessage.status).in_(statuses))
+    query = _statuses_among(is_postgres(session))
+    rows = session.connection().execute(query, {"ids": list(row_ids), "statuses": list(statuses)})
+    return {row_id: status for row_id, status in rows}
+
+
+@lru_cache(maxsize=2)
+def _statuses_among(postgres: bool) -> Any:
+    c = OutboxMessage.metadata.tables["outbox"].c
+    return (
+        sql_select(c.id, c.status)
+        .where(among(c.id, "ids", postgres=postgres), among(c.status, "statuses", postgres=postgres))
         .with_for_update()
     )
-    return {row_id: status for row_id, status in session.exec(query) if row_id is not None}
 
 
 def requeue_unsent(

@@ -9,27 +9,39 @@ ever sent or are held back (tests/db/test_outbox_query_plans.py).
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import func, literal_column
+from sqlalchemy import bindparam, func, literal_column
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
+from pager.db.session import is_postgres
 from pager.db.tables import OutboxMessage
+from pager.db.value_lists import among
 
 
 def attempt_counts_since(
     session: Session, since: datetime, addresses: set[str], statuses: tuple[str, ...]
 ) -> dict[str, int]:
     """Pages in `statuses` attempted after `since`, counted per address of `addresses`."""
-    query = (
-        select(OutboxMessage.address, func.count())
+    params = {"addresses": list(addresses), "since": since, "statuses": list(statuses)}
+    rows = session.connection().execute(_attempt_counts(is_postgres(session)), params)
+    return {address: int(count) for address, count in rows}
+
+
+@lru_cache(maxsize=2)
+def _attempt_counts(postgres: bool) -> Any:
+    c = OutboxMessage.metadata.tables["outbox"].c
+    return (
+        sql_select(c.address, func.count())
         .where(
-            col(OutboxMessage.address).in_(addresses),
-            col(OutboxMessage.last_attempt_at) > since,
-            col(OutboxMessage.status).in_(statuses),
+            among(c.address, "addresses", postgres=postgres),
+            c.last_attempt_at > bindparam("since", type_=c.last_attempt_at.type),
+            among(c.status, "statuses", postgres=postgres),
         )
-        .group_by(col(OutboxMessage.address))
+        .group_by(c.address)
     )
-    return {address: int(count) for address, count in session.exec(query)}
 
 
 def latest_attempts_since(
