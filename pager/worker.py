@@ -44,6 +44,9 @@ from pager.worker_jobs import DaemonThreadExecutor, build_scheduler, periodic_jo
 log = logging.getLogger("pager.worker")
 
 TICK_SECONDS = 1.0
+# A loop whose last pass ended longer ago than this is busy in a long one, or stuck: work woken now
+# would wait for it (an idle loop completes a pass every TICK_SECONDS).
+FRESH_PASS_SECONDS = 2 * TICK_SECONDS
 # Young-generation collections every GC_YOUNG_THRESHOLD net allocations instead of CPython's 700: a
 # burst of decisions allocates millions of short-lived objects, and each collection also scans
 # everything allocated since the last. Everything loaded at start is frozen out of the scans.
@@ -111,6 +114,7 @@ class _Loop:
         due: Callable[[], datetime | None],
         clock: Callable[[], datetime],
         stopping: threading.Event,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         self.name = name
         self.work = work
@@ -118,11 +122,20 @@ class _Loop:
         self.clock = clock
         self.stopping = stopping
         self.waker = waker
-        self.flag = waker.subscribe(name)
         self.database_away = False
         # When the last pass that did not fail ended (read by the worker's heartbeat, its thread).
         self.completed_at: datetime | None = None
         self._seconds = WORKER_LOOP_SECONDS.labels(loop=name)
+        self._ready = ready
+        self.flag = waker.subscribe(name, takes_work=None if ready is None else self.takes_work)
+
+    def takes_work(self) -> bool:
+        """Woken now, this loop runs its work at once: it is running (a pass completed within
+        FRESH_PASS_SECONDS), not stopping, and its `ready` says it can take more."""
+        completed = self.completed_at
+        if self._ready is None or completed is None or self.stopping.is_set():
+            return False
+        return (self.clock() - completed).total_seconds() <= FRESH_PASS_SECONDS and self._ready()
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -226,7 +239,10 @@ class Worker:
         def next_due() -> datetime | None:
             return _next_page_due(runtime, pump, clock())
 
-        delivery = _Loop("delivery", waker, pump.run, next_due, clock, stopping)
+        def takes_pages() -> bool:  # new pages are claimed at once (see wake_workers)
+            return not (pump.saturated or pump.holding)
+
+        delivery = _Loop("delivery", waker, pump.run, next_due, clock, stopping, ready=takes_pages)
         # A finishing sender, and a decision that queued pages, wake only the delivery loop.
         pump.on_finished = delivery.flag.set
 

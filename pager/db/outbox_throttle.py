@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, literal_column
 from sqlalchemy import select as sql_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from pager.db.session import is_postgres
 from pager.db.tables import OutboxMessage
@@ -53,25 +53,38 @@ def latest_attempts_since(
 ) -> list[datetime]:
     """When the latest `limit` pages in `statuses` to `address` attempted after `since` were tried,
     newest first."""
-    query = (
-        select(OutboxMessage.last_attempt_at)
+    params = {"address": address, "since": since, "statuses": list(statuses), "limit": limit}
+    rows = session.connection().execute(_latest_attempts(is_postgres(session)), params)
+    return [at for (at,) in rows]
+
+
+@lru_cache(maxsize=2)
+def _latest_attempts(postgres: bool) -> Any:
+    c = OutboxMessage.metadata.tables["outbox"].c
+    return (
+        sql_select(c.last_attempt_at)
         .where(
-            OutboxMessage.address == address,
-            col(OutboxMessage.last_attempt_at) > since,
-            col(OutboxMessage.status).in_(statuses),
+            c.address == bindparam("address", type_=c.address.type),
+            c.last_attempt_at > bindparam("since", type_=c.last_attempt_at.type),
+            among(c.status, "statuses", postgres=postgres),
         )
-        .order_by(col(OutboxMessage.last_attempt_at).desc())
-        .limit(limit)
+        .order_by(c.last_attempt_at.desc())
+        .limit(bindparam("limit"))
     )
-    return [at for at in session.exec(query) if at is not None]
 
 
 def numbers_called(session: Session, statuses: tuple[str, ...]) -> set[str]:
     """Numbers with a voice page in one of `statuses`."""
-    query = select(OutboxMessage.address).where(
-        OutboxMessage.method == "voice", col(OutboxMessage.status).in_(statuses)
+    query = _numbers_called(is_postgres(session))
+    return set(session.connection().execute(query, {"statuses": list(statuses)}).scalars())
+
+
+@lru_cache(maxsize=2)
+def _numbers_called(postgres: bool) -> Any:
+    c = OutboxMessage.metadata.tables["outbox"].c
+    return sql_select(c.address).where(
+        c.method == literal_column("'voice'"), among(c.status, "statuses", postgres=postgres)
     )
-    return set(session.exec(query))
 
 
 def pending_queue_end(
@@ -79,21 +92,27 @@ def pending_queue_end(
 ) -> tuple[datetime | None, int]:
     """The latest `next_attempt_at` after `after` a pending page to `address` waits for, and how many
     wait for it (counted up to `limit`: the caller needs no more)."""
+    params = {"address": address, "after": after, "limit": limit}
+    instants = [at for (at,) in session.connection().execute(_queue_end(), params)]
+    if not instants:
+        return None, 0
+    return instants[0], sum(1 for at in instants if at == instants[0])
+
+
+@lru_cache(maxsize=1)
+def _queue_end() -> Any:
     # One walk down the partial index from its end, `status = 'pending'` written as in its WHERE so
     # SQLite's planner matches it. A count of the pages at the end, as a query of its own, was
     # planned on the (address, status) index when the table had no statistics (SQLite gathers none
     # by itself): it read the whole queue, thousands of rows in a storm, on every claim.
-    latest = (
-        select(OutboxMessage.next_attempt_at)
+    c = OutboxMessage.metadata.tables["outbox"].c
+    return (
+        sql_select(c.next_attempt_at)
         .where(
-            OutboxMessage.address == address,
-            col(OutboxMessage.status) == literal_column("'pending'"),
-            col(OutboxMessage.next_attempt_at) > after,
+            c.address == bindparam("address", type_=c.address.type),
+            c.status == literal_column("'pending'"),
+            c.next_attempt_at > bindparam("after", type_=c.next_attempt_at.type),
         )
-        .order_by(col(OutboxMessage.next_attempt_at).desc())
-        .limit(limit)
+        .order_by(c.next_attempt_at.desc())
+        .limit(bindparam("limit"))
     )
-    instants = [at for at in session.exec(latest) if at is not None]
-    if not instants:
-        return None, 0
-    return instants[0], sum(1 for at in instants if at == instants[0])

@@ -7,7 +7,8 @@ import threading
 import pytest
 from sqlalchemy import Engine
 
-from pager.services.operations.wakeup import WakeListener, Waker, notify_worker
+from pager.services.operations import wakeup
+from pager.services.operations.wakeup import WakeListener, Waker, notify_worker, wake_workers
 
 WAIT_S = 10.0  # an upper bound for a wake-up to arrive; a passing test never waits this long
 
@@ -75,3 +76,38 @@ def test_a_wake_up_this_process_already_had_is_not_heard_again_by_its_own_listen
         assert not subscribed["delivery"].is_set()
     finally:
         listener.stop()
+
+
+def test_a_wake_up_says_whether_a_loop_of_its_topic_takes_the_work_at_once() -> None:
+    waker = Waker()
+    assert waker.wake("delivery") is False  # nobody subscribed
+    ready = {"delivery": False, "escalation": True, "any": True}
+    waker.subscribe("delivery", takes_work=lambda: ready["delivery"])
+    waker.subscribe("escalation", takes_work=lambda: ready["escalation"])
+    waker.subscribe(takes_work=lambda: ready["any"])  # untopical: woken by every topic, answers none
+    assert waker.wake("delivery") is False
+    ready["delivery"] = True
+    assert waker.wake("delivery") is True
+    assert waker.wake() is False  # no topic: no loop answers for the work
+    ready["escalation"] = False
+    assert waker.wake("escalation") is False
+
+
+def test_other_processes_are_woken_only_when_no_loop_here_takes_the_work(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[tuple[str | None, bool]] = []
+
+    def notify(_engine: Engine, topic: str | None = None, *, woken_here: bool = False) -> None:
+        sent.append((topic, woken_here))
+
+    monkeypatch.setattr(wakeup, "notify_worker", notify)
+    waker = Waker()
+    takes = {"now": True}
+    delivery = waker.subscribe("delivery", takes_work=lambda: takes["now"])
+    wake_workers(waker, engine, "delivery")
+    assert delivery.is_set() and sent == []
+    delivery.clear()
+    takes["now"] = False  # busy, stopping or stuck: the others must hear of it
+    wake_workers(waker, engine, "delivery")
+    assert delivery.is_set() and sent == [("delivery", True)]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from pager.services.operations.wakeup import Waker
-from pager.worker import _Loop
+from pager.worker import FRESH_PASS_SECONDS, _Loop
 
 T0 = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 
@@ -44,3 +44,34 @@ def test_a_loop_reports_the_database_away_once_and_back_once(caplog: pytest.LogC
     assert len(back) == 2, lines
     assert not [r for r in caplog.records if r.exc_info], "a traceback per pass while the database is away"
     assert "loop_ran loop=delivery items=2" in lines
+
+
+def test_a_loop_takes_work_at_once_only_while_running_fresh_passes_and_ready() -> None:
+    now = {"at": T0}
+    ready = {"yes": True}
+    stopping = threading.Event()
+    loop = _Loop(
+        "delivery",
+        Waker(),
+        lambda _now: 0,
+        lambda: None,
+        lambda: now["at"],
+        stopping,
+        ready=lambda: ready["yes"],
+    )
+    assert not loop.takes_work()  # no pass completed yet: not running
+    loop.completed_at = T0
+    assert loop.takes_work()
+    now["at"] = T0 + timedelta(seconds=FRESH_PASS_SECONDS)
+    assert loop.takes_work()
+    now["at"] = T0 + timedelta(seconds=FRESH_PASS_SECONDS + 0.5)  # busy in a long pass, or stuck
+    assert not loop.takes_work()
+    now["at"] = T0
+    ready["yes"] = False  # e.g. every sender busy
+    assert not loop.takes_work()
+    ready["yes"] = True
+    stopping.set()
+    assert not loop.takes_work()
+    plain = _Loop("escalation", Waker(), lambda _now: 0, lambda: None, lambda: T0, threading.Event())
+    plain.completed_at = T0
+    assert not plain.takes_work()  # a loop without `ready` never answers for its work

@@ -167,3 +167,24 @@ def test_a_worker_warns_at_start_of_a_lease_a_live_send_can_outlast(
         ]
     else:
         assert warnings == []
+
+
+def test_a_running_workers_delivery_loop_answers_for_new_pages_until_it_stops(
+    runtime: Runtime, sms: HangingSms
+) -> None:
+    # What lets a trigger skip waking the workers of other processes (wake_workers).
+    assert runtime.waker.wake("delivery") is False  # no worker in this process yet
+    worker = Worker(runtime)
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not runtime.waker.wake("delivery"):  # once its delivery loop completed a pass
+            assert time.monotonic() < deadline, "the running worker never answered for new pages"
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+        sms.release.set()
+    assert not thread.is_alive()
+    assert runtime.waker.wake("delivery") is False

@@ -26,7 +26,7 @@ from pager.db.tables import ALERT_STATUSES, Alert, TimelineEntry
 from pager.services.alerting.paging import AlertTransaction
 from pager.services.alerting.trigger_group import AlertInGroup, SharedByTriggers
 from pager.services.errors import InvalidInput, NotFound
-from pager.services.operations.wakeup import notify_worker
+from pager.services.operations.wakeup import wake_workers
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.alerts")
@@ -291,8 +291,7 @@ def _new_alert_columns(service_id: str, request: TriggerRequest) -> dict[str, An
 
 def _wake_worker(runtime: Runtime) -> None:
     # What a trigger or a manual escalate decided is already written: only its pages are new work.
-    runtime.waker.wake("delivery")
-    notify_worker(runtime.engine, "delivery", woken_here=True)
+    wake_workers(runtime.waker, runtime.engine, "delivery")
 
 
 def act_on_alert(

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,28 +34,45 @@ class Waker:
     A loop may subscribe to a topic (the worker's are "escalation" and "delivery"); `wake(topic)`
     then sets only that topic's flags and those of loops without one. A new alert's pages need only
     the delivery loop: waking the escalation loop too would run an empty claim for every trigger.
+    A loop may also say whether it takes work of its topic at once (`takes_work`): `wake` tells the
+    caller, which then need not wake the workers of other processes (`wake_workers`).
     """
 
     def __init__(self) -> None:
         self._default = threading.Event()
-        self._events: list[tuple[str | None, threading.Event]] = [(None, self._default)]
+        self._events: list[tuple[str | None, threading.Event, Callable[[], bool] | None]] = [
+            (None, self._default, None)
+        ]
         self._lock = threading.Lock()
 
-    def subscribe(self, topic: str | None = None) -> threading.Event:
-        """A flag of one's own, so one loop's wake-up is never consumed by another."""
+    def subscribe(
+        self, topic: str | None = None, *, takes_work: Callable[[], bool] | None = None
+    ) -> threading.Event:
+        """A flag of one's own, so one loop's wake-up is never consumed by another; `takes_work`
+        answers whether the loop, woken now, runs the work of `topic` at once."""
         event = threading.Event()
         with self._lock:
-            self._events.append((topic, event))
+            self._events.append((topic, event, takes_work))
         return event
 
-    def wake(self, topic: str | None = None) -> None:
-        """Ask every waiting loop to run now (with a topic: the loops of that topic, and untopical ones)."""
+    def wake(self, topic: str | None = None) -> bool:
+        """Ask every waiting loop to run now (with a topic: the loops of that topic, and untopical ones).
+
+        True when a loop subscribed to `topic` itself says it takes that work at once.
+        """
         with self._lock:
-            events = [
-                event for subscribed, event in self._events if topic is None or subscribed in (None, topic)
+            woken = [
+                (subscribed, event, takes_work)
+                for subscribed, event, takes_work in self._events
+                if topic is None or subscribed in (None, topic)
             ]
-        for event in events:
+        for _, event, _ in woken:
             event.set()
+        return topic is not None and any(
+            takes_work is not None and takes_work()
+            for subscribed, _, takes_work in woken
+            if subscribed == topic
+        )
 
     def wait(self, timeout: float, event: threading.Event | None = None) -> bool:
         """Block until woken or `timeout` seconds pass; True when woken. Clears the flag."""
@@ -62,6 +80,20 @@ class Waker:
         woken = flag.wait(timeout)
         flag.clear()
         return woken
+
+
+def wake_workers(waker: Waker, engine: Engine, topic: str) -> None:
+    """Wake this process's loops of `topic`, and the workers of other processes only when no loop
+    here takes the work at once.
+
+    Every worker claims all due pages, not only its own process's: with one in every API process
+    (`pager serve`), a NOTIFY per trigger group was a transaction of its own, and in each other
+    process a claim that found nothing or split the group's pages. A loop here that is busy
+    (every sender taken, claims held for a burst of decisions), stopping or stuck still lets the
+    others be woken; the others' tick remains the safety net either way.
+    """
+    if not waker.wake(topic):
+        notify_worker(engine, topic, woken_here=True)
 
 
 def sqlite_wake_path(engine: Engine) -> Path | None:
