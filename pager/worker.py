@@ -94,7 +94,7 @@ def _next_page_due(runtime: Runtime, pump: DeliveryPump, now: datetime) -> datet
     # claims are held for a burst of decisions, their release wakes it. While new pages gather
     # after a claim that could send none, nothing is claimed before the gathering ends: the
     # database is not asked (a storm wakes this loop on every trigger, and that read was one each).
-    if pump.saturated or pump.holding:
+    if pump.waiting:
         return None
     resume_at = pump.claims_resume_at()
     if resume_at is not None and resume_at > now:
@@ -240,7 +240,7 @@ class Worker:
             return _next_page_due(runtime, pump, clock())
 
         def takes_pages() -> bool:  # new pages are claimed at once (see wake_workers)
-            return not (pump.saturated or pump.holding)
+            return not pump.waiting
 
         delivery = _Loop("delivery", waker, pump.run, next_due, clock, stopping, ready=takes_pages)
         # A finishing sender, and a decision that queued pages, wake only the delivery loop.

@@ -357,8 +357,9 @@ def test_the_pump_claims_for_several_free_senders_at_once_while_calls_are_in_fli
     slots = 8 * (1 + AHEAD_PER_SENDER)
     try:
         assert pump.claimable(T0) == slots and not pump.saturated  # all free: claim at once
+        assert not pump.waiting
         pump._idle = 1  # the other pages in calls or queued, one slot free
-        assert pump.saturated
+        assert pump.saturated and pump.waiting
         assert pump.claimable(T0) == 1  # nothing claimed yet: no reason to wait
         pump._last_claim = T0
         assert pump.claimable(T0 + CLAIM_GATHER / 2) == 0
@@ -381,8 +382,10 @@ def test_claims_wait_while_a_burst_of_decisions_is_held_and_never_past_the_cap(
         trigger(runtime)  # one SMS due at T0
         pump.hold_claims(T0)
         assert pump.holding and pump.deciding(T0) and pump.run(T0) == 0 and woken == []
+        assert pump.waiting  # held: neither the loop's due time nor a new page's wake claims
         pump.release_claims()  # the skipped run is owed: the loop is woken for it
         assert not pump.holding and not pump.deciding(T0) and woken == ["wake"]
+        assert not pump.waiting
         pump.release_claims()  # nothing was skipped since: no second wake
         assert woken == ["wake"]
 

@@ -157,6 +157,12 @@ class DeliveryPump:
             self._skipped_for_hold |= held
         return held
 
+    @property
+    def waiting(self) -> bool:
+        """Nothing is claimed now: every sender is busy (`saturated`) or claims are held (`holding`);
+        the next run comes when a sender finishes, the claims are released, or on the tick."""
+        return self.saturated or self.holding
+
     def claims_resume_at(self) -> datetime | None:
         """While pages gather after a claim that could send none (see `run`): when claiming resumes."""
         return self._gather_until
