@@ -8,9 +8,9 @@ as `pager serve --no-worker`) accepting on one socket and `--workers` worker pro
 Twilio (its own process).
 
 1. Maximum: `--clients` generator processes in a closed loop of new alerts for `--max-seconds`.
-2. Load: open loop at half that maximum for `--seconds`: request i is due at start + i / rate, its
-   latency counted from that instant (no coordinated omission); every request a new alert on the
-   services in turn. Then the outbox is drained (up to `--drain-timeout`).
+2. Load: open loop at half that maximum (or `--rate`) for `--seconds`: request i is due at
+   start + i / rate, its latency counted from that instant (no coordinated omission); every request
+   a new alert on the services in turn. Then the outbox is drained (up to `--drain-timeout`).
 3. Floor: the bare FastAPI endpoint of bench/ingest.py with as many processes, the same open loop at
    the same rate for `--bare-seconds`: p99_ratio = pager's p99 / bare's.
 4. Memory: alerts topped up to `--memory-alerts` in all, every shipped schedule's feed (a year of
@@ -399,7 +399,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 args.max_seconds + 120,
             )
             max_rps = sum(out["ok"] for out in outputs) / args.max_seconds
-            rate = max_rps / 2
+            rate = args.rate or max_rps / 2
             drain(url, args.drain_timeout)
             rows, late_start = offered(
                 port, args.users, rate, args.seconds, args.clients, f"load-{uuid.uuid4().hex[:8]}"
@@ -533,6 +533,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="open-loop load, seconds (60)")
     parser.add_argument("--bare-seconds", type=float, default=20.0, help="bare floor's open loop (20)")
     parser.add_argument("--max-seconds", type=float, default=5.0, help="closed loop measuring the maximum")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="offered requests/s (default: half the measured maximum)"
+    )
     parser.add_argument("--processes", type=int, default=2, help="API processes (and bare's)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--clients", type=int, default=2, help="generator processes")

@@ -180,3 +180,22 @@ def session_scope(
 def is_postgres(session: Session) -> bool:
     """True when the session's database is PostgreSQL (False: SQLite)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def postgres_notify(engine: Engine, channel: str, payload: str) -> None:
+    """`pg_notify(channel, payload)` on one of the pool's connections, in autocommit: the statement
+    alone, one round trip after the pool's ping, where a transaction of its own was BEGIN and COMMIT
+    more. Through the Connection, so statement events (the tests' statement budgets, tracing) see it.
+    """
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None, "a checked-out connection has its driver connection"
+        try:
+            driver.autocommit = True  # psycopg: a client-side switch while no transaction is open
+            connection.exec_driver_sql(
+                "SELECT pg_notify(%(channel)s, %(payload)s)", {"channel": channel, "payload": payload}
+            )
+            driver.autocommit = False  # nothing is open: the Connection's closing rollback sends nothing
+        except BaseException:
+            connection.invalidate()  # never back to the pool in autocommit, nor half broken
+            raise

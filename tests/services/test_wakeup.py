@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import threading
+import uuid
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import DBAPIError
 
+from pager.db.session import postgres_notify
+from pager.db.tables import Service
 from pager.services.operations import wakeup
 from pager.services.operations.wakeup import WakeListener, Waker, notify_worker, wake_workers
 
@@ -111,3 +116,25 @@ def test_other_processes_are_woken_only_when_no_loop_here_takes_the_work(
     takes["now"] = False  # busy, stopping or stuck: the others must hear of it
     wake_workers(waker, engine, "delivery")
     assert delivery.is_set() and sent == [("delivery", True)]
+
+
+@pytest.mark.database
+def test_a_wake_up_sent_or_failed_leaves_the_pool_connection_in_transactions(engine: Engine) -> None:
+    # On Postgres the NOTIFY goes out in autocommit, on a connection of the pool: one that came back
+    # still in autocommit would commit every later statement of whoever checked it out on its own.
+    def rolled_back_write_stays_undone() -> bool:
+        table = Service.__table__  # type: ignore[attr-defined]
+        now = datetime.now(UTC)
+        row = {"id": "wake-probe", "name": "Probe", "policy_id": "p", "integration_key": uuid.uuid4().hex}
+        with engine.connect() as connection:
+            connection.execute(insert(table).values(**row, created_at=now, updated_at=now))
+            connection.rollback()
+        with engine.connect() as connection:
+            return connection.execute(select(table.c.id).where(table.c.id == "wake-probe")).first() is None
+
+    notify_worker(engine, "delivery")
+    assert rolled_back_write_stays_undone()
+    if engine.dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="payload string too long"):
+            postgres_notify(engine, wakeup.CHANNEL, "x" * 9000)  # the server refuses past 8000 bytes
+    assert rolled_back_write_stays_undone()

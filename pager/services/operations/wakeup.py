@@ -16,7 +16,9 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+
+from pager.db.session import postgres_notify
 
 log = logging.getLogger("pager.wakeup")
 
@@ -119,8 +121,7 @@ def notify_worker(engine: Engine, topic: str | None = None, *, woken_here: bool 
     message = (topic or "") + (f"@{PROCESS_TAG}" if woken_here else "")
     try:
         if engine.url.get_backend_name() == "postgresql":
-            with engine.begin() as connection:
-                connection.execute(text(f"SELECT pg_notify('{CHANNEL}', :topic)"), {"topic": message})
+            postgres_notify(engine, CHANNEL, message)
             return
         path = sqlite_wake_path(engine)
         if path is None or not path.exists():
