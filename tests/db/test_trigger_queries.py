@@ -15,7 +15,9 @@ from pager.db.trigger_queries import (
     find_service_columns,
     insert_alert,
     lock_open_alert,
+    lock_open_alerts,
 )
+from tests.db.test_outbox_query_plans import plan, statements
 
 pytestmark = pytest.mark.database
 
@@ -77,3 +79,31 @@ def test_only_the_open_alert_of_a_dedup_key_is_found_and_a_repeat_counts_into_it
             {"a": 1, "last_event": {"b": 2}},
             later,
         )
+
+
+def test_many_dedup_keys_find_their_open_alerts_in_one_statement_through_the_open_index(
+    engine: Engine,
+) -> None:
+    # A group's look-up (`lock_open_alerts`): only open alerts of that service, served by the
+    # open-alert partial index (with thousands of open alerts, a scan would be per trigger group).
+    with session_scope(engine) as session:
+        add_service(session)
+        session.add(Service(id="web", name="Web", policy_id="main", integration_key="k-web"))
+        session.flush()
+        open_a = insert_alert(session, service_id="api", dedup_key="a", summary="a")
+        insert_alert(session, service_id="api", dedup_key="c", summary="c", status="resolved")
+        open_b = insert_alert(session, service_id="api", dedup_key="b", summary="b", details={"n": 2})
+        insert_alert(session, service_id="web", dedup_key="d", summary="web's d")
+    with statements(engine) as sent, session_scope(engine) as session:
+        found = lock_open_alerts(session, "api", ["a", "b", "c", "d", "zz"])
+        assert {key: (alert.id, alert.details) for key, alert in found.items()} == {
+            "a": (open_a, {}),
+            "b": (open_b, {"n": 2}),
+        }
+        assert lock_open_alerts(session, "api", ["c", "d"]) == {}
+    lookups = [(sql, params) for sql, params in sent if "FROM alerts" in sql]
+    assert len(lookups) == 2
+    sql, parameters = lookups[0]
+    if engine.dialect.name == "postgresql":
+        sql = sql.replace(" FOR NO KEY UPDATE", "")  # EXPLAIN without the lock: the same scan
+    assert "uq_alerts_open_dedup_key" in plan(engine, sql, parameters)
