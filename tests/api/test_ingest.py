@@ -418,10 +418,12 @@ def test_a_known_key_is_not_looked_up_again_before_the_write(
     monkeypatch.setattr(ingest_keys, "service_for_key", counting_lookup)
     event = fixture("pagerduty_v2_trigger.json")
     assert [client.post("/v2/enqueue", json=event).status_code for _ in range(3)] == [202] * 3
-    assert lookups == [API_KEY]  # the trigger itself checks the key in its write transaction
+    # Known from the start (the server read every service as it started); the trigger itself checks
+    # the key in its write transaction.
+    assert lookups == []
     unknown = {**event, "routing_key": "0" * 32}
     assert [client.post("/v2/enqueue", json=unknown).status_code for _ in range(2)] == [400] * 2
-    assert lookups == [API_KEY, "0" * 32, "0" * 32]  # unknown keys are never remembered
+    assert lookups == ["0" * 32, "0" * 32]  # unknown keys are never remembered
 
 
 # --- Alertmanager -----------------------------------------------------------------------------------
@@ -709,7 +711,8 @@ def test_an_address_sending_unknown_keys_is_refused_but_known_keys_still_get_thr
             pd_refused = await guesser.post("/v2/enqueue", json=event | {"routing_key": "e" * 32})
             assert pd_refused.status_code == 429 and pd_refused.json()["status"] == "throttle event"
             assert "retry-after" in pd_refused.headers
-            # A key this process has not yet seen work is refused like any other...
+            # A key this process has not yet seen work is refused like any other (no lifespan ran
+            # here: as for a key made after the start; a started server knows the others, below)...
             assert (
                 await guesser.post(f"/integrations/alertmanager/{API_KEY}", json=firing)
             ).status_code == 429
@@ -728,6 +731,29 @@ def test_an_address_sending_unknown_keys_is_refused_but_known_keys_still_get_thr
 
     asyncio.run(scenario())
     assert len(alerts_of(runtime)) == 2
+
+
+def test_a_started_server_knows_every_service_key_before_its_first_event(runtime: Runtime) -> None:
+    # After a restart a good integration sharing an address with a sender of unknown keys (one
+    # Alertmanager, one proxy) had its first alert refused for up to a minute: the process had not
+    # yet seen its key work. Starting, the server reads every service (sync_declared_services).
+    app = create_app(runtime, run_worker=False)
+    firing = fixture("alertmanager_firing.json")
+
+    async def scenario() -> list[int]:
+        async with app.router.lifespan_context(app), address(app, "192.0.2.77") as shared:
+            statuses = [
+                (await shared.post(f"/integrations/alertmanager/{n:032x}", json=firing)).status_code
+                for n in range(21)
+            ]
+            statuses.append(
+                (await shared.post(f"/integrations/alertmanager/{API_KEY}", json=firing)).status_code
+            )
+            statuses.append((await shared.post("/integrations/generic/" + "d" * 32, json={})).status_code)
+            return statuses
+
+    assert asyncio.run(scenario()) == [404] * 20 + [429, 202, 429]
+    assert len(alerts_of(runtime)) == 1
 
 
 def test_unknown_routing_keys_on_the_pagerduty_route_count_too(runtime: Runtime) -> None:

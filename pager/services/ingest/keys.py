@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from pager.db.catalog import service_id_for_key
 from pager.db.session import SQLITE_BEGIN_OPTION
@@ -48,8 +49,11 @@ class KnownKeys:
 
     MAX_KEYS = 10_000
 
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
+    def __init__(self, held: Iterable[str] = ()) -> None:
+        """`held`: keys the database has just shown held by services (as `pager serve` starts), so
+        a key is known before its first event: one sender flooding unknown keys from a shared address
+        must not get a good key's first alert after a restart refused (the unknown-key block)."""
+        self._keys: set[str] = set(itertools.islice(held, self.MAX_KEYS))
 
     def __contains__(self, integration_key: object) -> bool:
         return integration_key in self._keys
