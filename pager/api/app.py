@@ -14,8 +14,10 @@ from pager.api import health, ingest
 from pager.api.authentication import BearerAuthentication, TokenUsageWriter
 from pager.api.body_limits import BodyLimitMiddleware
 from pager.api.errors import install_error_handlers
+from pager.api.heartbeat_monitors import remember_monitor_keys
+from pager.api.ingest.common import remember_service_keys
 from pager.services.alerting.catalog import sync_declared_services
-from pager.services.ingest.keys import KnownKeys
+from pager.services.heartbeat_monitors.beats import declared_monitor_keys
 from pager.services.operations.metrics import metrics_registry
 from pager.services.runtime import Runtime
 
@@ -33,8 +35,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services = sync_declared_services(runtime.engine, runtime.config, datetime.now(UTC))
-        if getattr(_app.state, "ingest_known_keys", None) is None:  # tests may set their own
-            _app.state.ingest_known_keys = KnownKeys(service.integration_key for service in services)
+        remember_service_keys(_app, services)
+        remember_monitor_keys(_app, declared_monitor_keys(runtime))
         worker = None
         if run_worker:
             # Imported here: `pager serve --no-worker` never loads APScheduler or the delivery adapters.

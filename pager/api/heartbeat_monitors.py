@@ -3,17 +3,21 @@
 Unauthenticated like the integration routes: the key in the path is the secret. The body, if any, is
 never read (it is capped by pager.api.body_limits all the same). An unknown key is a 404 that changes
 nothing and counts as a failure of the client (pager.api.failure_limits); a client with too many is
-refused with 429 before the database is asked, unless the key is one this process has seen beat.
+refused with 429 before the database is asked, unless the key is one this process knows: an active
+monitor's as the server started, or one it has seen beat since.
 A known key beating faster than its throttle gets 429 with Retry-After.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
+from starlette.applications import Starlette
 
 from pager.api.deps import NowDep, RuntimeDep
 from pager.api.failure_limits import UNKNOWN_HEARTBEAT_KEY, record_failure, refuse_if_blocked
@@ -60,6 +64,13 @@ BEAT_ERRORS: dict[int | str, dict[str, Any]] = {
         "content": _example("database_unavailable", "the database is unavailable; retry later"),
     },
 }
+
+
+def remember_monitor_keys(app: Starlette, keys: Iterable[str]) -> None:
+    """Start the app knowing `keys`, the active monitors' (as `pager serve` starts): after a restart,
+    a sender of unknown keys sharing an address with a good job must not get the job's beats refused
+    until each has beaten once (a missed beat pages someone)."""
+    app.state.heartbeat_known_keys = set(itertools.islice(keys, MAX_REMEMBERED_KEYS))
 
 
 def _known_keys(request: Request) -> set[str]:

@@ -43,6 +43,12 @@ def active_monitors(session: Session) -> list[HeartbeatMonitor]:
     return list(session.exec(query))
 
 
+def active_monitor_keys(connection: Connection) -> list[str]:
+    """The beat-URL keys of every active monitor. Reads only."""
+    query = sql_select(col(HeartbeatMonitor.key)).where(col(HeartbeatMonitor.retired_at).is_(None))
+    return [str(key) for key in connection.execute(query).scalars()]
+
+
 def active_monitor_id(connection: Connection, key: str) -> int | None:
     """The id of the active monitor whose beat URL holds `key` (None: no such monitor). Reads only."""
     query = sql_select(col(HeartbeatMonitor.id)).where(

@@ -157,6 +157,20 @@ def test_too_many_unknown_keys_from_one_address_are_refused_but_a_known_key_stil
     assert client.get(f"/heartbeat/{key}").status_code == 200
 
 
+def test_a_started_server_knows_every_monitor_key_before_its_first_beat(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # After a restart, a job sharing an address with a sender of unknown keys had its beats refused
+    # until it had beaten once in this process, and a monitor with a short period then paged someone
+    # for a missed beat. Starting (the client runs the app's lifespan), the server reads the keys.
+    key = stored(runtime).key
+    statuses = [client.get(f"/heartbeat/guess-{n}").status_code for n in range(21)]
+    statuses.append(client.get(f"/heartbeat/{key}").status_code)
+    statuses.append(client.get("/heartbeat/guess-22").status_code)
+    assert statuses == [404] * 20 + [429, 200, 429]
+    assert stored(runtime).last_beat_at == T0
+
+
 def test_a_key_beating_too_often_is_throttled(client: TestClient, runtime: Runtime) -> None:
     client.app.state.heartbeat_throttle = Throttle(rate_per_minute=1, burst=2, clock=lambda: 0.0)  # type: ignore[attr-defined]
     key = stored(runtime).key

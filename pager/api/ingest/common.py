@@ -4,13 +4,15 @@ flood check, and request-body schemas for OpenAPI."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel
+from starlette.applications import Starlette
 
 from pager.api.failure_limits import UNKNOWN_INTEGRATION_KEY, refuse_if_blocked
+from pager.db.tables import Service
 from pager.services.alerting.trigger_batch import TriggerBatcher
 from pager.services.ingest import events as ingest
 from pager.services.ingest.keys import KnownKeys, Throttle
@@ -18,6 +20,7 @@ from pager.services.operations.metrics import INGEST_SECONDS, timed
 from pager.services.runtime import Runtime
 
 T = TypeVar("T")
+_KNOWN_KEYS = "ingest_known_keys"
 timed_receive = timed(INGEST_SECONDS, ingest.receive)  # every webhook and event, into pager_ingest_seconds
 
 
@@ -39,9 +42,16 @@ def _app_singleton(request: Request, name: str, make: Callable[[], T]) -> T:
     return value
 
 
+def remember_service_keys(app: Starlette, services: Iterable[Service]) -> None:
+    """Start the app knowing the integration keys of `services`, rows just read (as `pager serve`
+    starts): a sender of unknown keys sharing an address with a good integration must not get that
+    integration's first alerts after a restart refused (the unknown-key block)."""
+    setattr(app.state, _KNOWN_KEYS, KnownKeys(service.integration_key for service in services))
+
+
 def known_keys_of(request: Request) -> KnownKeys:
     """The app's remembered integration keys."""
-    return _app_singleton(request, "ingest_known_keys", KnownKeys)
+    return _app_singleton(request, _KNOWN_KEYS, KnownKeys)
 
 
 def throttle_of(request: Request) -> Throttle:

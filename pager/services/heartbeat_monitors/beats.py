@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from pager.core.heartbeat_monitors import due_after_beat, missed_dedup_key
 from pager.db.alerts import add_timeline_entry
-from pager.db.heartbeat_monitors import active_monitor_id, lock_active_monitor
+from pager.db.heartbeat_monitors import active_monitor_id, active_monitor_keys, lock_active_monitor
 from pager.db.session import SQLITE_BEGIN_OPTION, session_scope
 from pager.db.tables import HeartbeatMonitor
 from pager.db.trigger_queries import lock_open_alert
@@ -50,6 +50,14 @@ def monitor_exists(runtime: Runtime, key: str) -> bool:
     with runtime.engine.connect() as connection:
         reader = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
         return active_monitor_id(reader, key) is not None
+
+
+def declared_monitor_keys(runtime: Runtime) -> list[str]:
+    """The keys of every active monitor (what a starting server knows beats with), read like
+    `monitor_exists`."""
+    with runtime.engine.connect() as connection:
+        reader = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        return active_monitor_keys(reader)
 
 
 def record_beat(runtime: Runtime, key: str, now: datetime, throttle: Throttle | None = None) -> BeatOutcome:
