@@ -44,7 +44,7 @@ chromium:
 
 test: lint typecheck pytest
 
-# The benchmarks (bench/README.md); bench/floors.py and bench/feeds.py are helpers they import.
+# The benchmarks (bench/README.md); bench/floors.py, bench/feeds.py and bench/termination.py are helpers they import.
 BENCHMARKS := bench/rotation.py bench/ingest.py bench/escalation.py bench/load.py bench/web.py
 
 bench: $(STAMP)

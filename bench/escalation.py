@@ -639,6 +639,10 @@ METHOD = {
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from termination import unwind_on_termination
+
+    unwind_on_termination()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--alerts", type=int, default=10_000, help="alerts in the burst (10000)")
     parser.add_argument("--sms-alerts", type=int, default=200, help="alerts for trigger->SMS (200)")

@@ -570,6 +570,10 @@ def serve_on_fd(app: Any, fd: int) -> None:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from termination import unwind_on_termination
+
+    unwind_on_termination()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=32, help="connections in all (default 32)")
     parser.add_argument("--clients", type=int, default=4, help="generator processes sharing them")

@@ -529,6 +529,10 @@ def serve_on_fd(app: Any, fd: int) -> None:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from termination import unwind_on_termination
+
+    unwind_on_termination()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="open-loop load, seconds (60)")
     parser.add_argument("--bare-seconds", type=float, default=20.0, help="bare floor's open loop (20)")

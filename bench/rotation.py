@@ -233,6 +233,10 @@ def bench_calendar(alarm: timedelta | None) -> dict[str, Any]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from termination import unwind_on_termination
+
+    unwind_on_termination()
     rng = random.Random(SEED)
     result: dict[str, Any] = {
         "loadavg": [round(x, 2) for x in os.getloadavg()],
