@@ -114,7 +114,11 @@ def failure_limiter(owner: Starlette | HTTPConnection, kind: str) -> FailureLimi
 
 def client_of(connection: HTTPConnection) -> str:
     """Who is asking: the peer address (an IPv6 address as its /64 network)."""
-    host = connection.client.host if connection.client is not None else ""
+    return client_key(connection.client.host if connection.client is not None else "")
+
+
+def client_key(host: str) -> str:
+    """The client a peer address counts as: an IPv4 address, or an IPv6 address's /64 network."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from pager.api import health
+from pager.api.connection_limits import uvicorn_limits
 from pager.api.errors import install_error_handlers
 from pager.services.operations.metrics import metrics_registry
 from pager.services.runtime import Runtime
@@ -51,6 +52,7 @@ class HealthServer:
             access_log=False,
             lifespan="off",
             loop="asyncio",
+            **uvicorn_limits(),
         )
         self.server = uvicorn.Server(config)
         self.address = f"http://{host}:{port}"

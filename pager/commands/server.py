@@ -50,6 +50,7 @@ def _serve(pager: Runtime, host: str, port: int, *, run_worker: bool) -> None:
     import uvicorn
 
     from pager.api.app import create_app
+    from pager.api.connection_limits import uvicorn_limits
 
     watcher = ConfigWatcher(pager)
     watcher.start()
@@ -62,7 +63,7 @@ def _serve(pager: Runtime, host: str, port: int, *, run_worker: bool) -> None:
     try:
         app = create_app(pager, run_worker=run_worker)
         freeze_startup_heap()
-        uvicorn.run(app, host=host, port=port, log_config=None)
+        uvicorn.run(app, host=host, port=port, log_config=None, **uvicorn_limits())
     finally:
         watcher.stop()
         pager.engine.dispose()

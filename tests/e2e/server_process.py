@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import socket
 import subprocess
 import urllib.parse
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -220,10 +222,13 @@ def twiml_text(response: httpx.Response) -> str:
 
 
 @contextmanager
-def running_server(database_url: str, tmp_path: Path, *, add_users: bool = True) -> Iterator[Server]:
+def running_server(
+    database_url: str, tmp_path: Path, *, add_users: bool = True, open_files: int | None = None
+) -> Iterator[Server]:
     """Start the fakes and `pager serve` on a migrated database; everything is stopped on exit.
 
-    `add_users=False` serves a database a previous `running_server` already set up (a restart)."""
+    `add_users=False` serves a database a previous `running_server` already set up (a restart);
+    `open_files` lowers the server's descriptor limit (RLIMIT_NOFILE) to that many."""
     config_dir = tmp_path / "config"
     if not config_dir.exists():
         write_config(config_dir)
@@ -259,6 +264,7 @@ def running_server(database_url: str, tmp_path: Path, *, add_users: bool = True)
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=tmp_path,
+                preexec_fn=None if open_files is None else partial(_limit_open_files, open_files),
             )
         server = Server(url, token, key, engine, twilio, smtp, process, log_path)
         wait_until("pager serve to be ready", lambda: _ready(server), timeout=30)
@@ -269,6 +275,10 @@ def running_server(database_url: str, tmp_path: Path, *, add_users: bool = True)
         twilio.stop()
         smtp.stop()
         engine.dispose()
+
+
+def _limit_open_files(count: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def _ready(server: Server) -> bool:
