@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,6 +107,11 @@ def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without any PAGER_/TWILIO_ setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGER_", "TWILIO_"))}
     return env | extra
+
+
+def limit_open_files(count: int) -> None:
+    """Lower this process's descriptor limit (RLIMIT_NOFILE), soft and hard, to `count`."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
@@ -239,8 +246,9 @@ class PagingSetup:
     tmp_path: Path
     workers: list[WorkerProcess] = field(default_factory=list)
 
-    def start_worker(self) -> WorkerProcess:
-        """Start `pager worker` against the test database and the fakes (does not wait for it)."""
+    def start_worker(self, *args: str, open_files: int | None = None) -> WorkerProcess:
+        """Start `pager worker [args]` against the test database and the fakes (does not wait for
+        it); `open_files` lowers its descriptor limit (RLIMIT_NOFILE) to that many."""
         number = len(self.workers) + 1
         application_name = f"pager-e2e-worker-{uuid.uuid4().hex[:8]}"
         url = make_url(self.database_url)
@@ -262,7 +270,12 @@ class PagingSetup:
         spawned_at = datetime.now(UTC)
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                worker_command(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.tmp_path
+                [*worker_command(), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.tmp_path,
+                preexec_fn=None if open_files is None else partial(limit_open_files, open_files),
             )
         worker = WorkerProcess(process, log_path, application_name, spawned_at)
         self.workers.append(worker)

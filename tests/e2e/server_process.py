@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import resource
 import socket
 import subprocess
 import urllib.parse
@@ -39,6 +38,7 @@ from tests.e2e.conftest import (
     FROM_NUMBER,
     FakeTwilioProcess,
     clean_environment,
+    limit_open_files,
     pager_command,
     stop_process,
     wait_until,
@@ -264,7 +264,7 @@ def running_server(
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=tmp_path,
-                preexec_fn=None if open_files is None else partial(_limit_open_files, open_files),
+                preexec_fn=None if open_files is None else partial(limit_open_files, open_files),
             )
         server = Server(url, token, key, engine, twilio, smtp, process, log_path)
         wait_until("pager serve to be ready", lambda: _ready(server), timeout=30)
@@ -275,10 +275,6 @@ def running_server(
         twilio.stop()
         smtp.stop()
         engine.dispose()
-
-
-def _limit_open_files(count: int) -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
 
 
 def _ready(server: Server) -> bool:
