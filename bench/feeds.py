@@ -62,8 +62,10 @@ def prepare(root: Path) -> tuple[str, dict[str, str]]:
     return url, tokens
 
 
-def run_on_fd(app: Any, fd: int) -> None:
-    """uvicorn serving `app` on the inherited listening socket `fd`, with UVICORN's settings.
+def run_on_fd(app: Any, fd: int, *, limits: bool = False) -> None:
+    """uvicorn serving `app` on the inherited listening socket `fd`, with UVICORN's settings, and with
+    `limits` the connection limits `pager serve` runs with (pager.api.connection_limits): pager's
+    servers have them, bare floors not, so their cost is part of what a ratio measures.
 
     Not `uvicorn.run(app, fd=fd)`: that wraps the fd as an AF_UNIX socket, so the event loop never
     sets TCP_NODELAY on the connections it accepts, and a response written in two parts (headers,
@@ -71,7 +73,12 @@ def run_on_fd(app: Any, fd: int) -> None:
     """
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, **UVICORN))  # type: ignore[arg-type]
+    settings: dict[str, Any] = dict(UVICORN)
+    if limits:
+        from pager.api.connection_limits import uvicorn_limits
+
+        settings.update(uvicorn_limits())
+    server = uvicorn.Server(uvicorn.Config(app, **settings))
     server.run(sockets=[socket.socket(fileno=fd)])  # the family read from the fd: AF_INET
 
 
@@ -97,7 +104,7 @@ def serve_pager(root: str, url: str, fd: int, demo: bool = False) -> None:
     )
     app = create_app(runtime, run_worker=False)
     freeze_startup_heap()
-    run_on_fd(app, fd)
+    run_on_fd(app, fd, limits=True)
 
 
 def serve_bare(body_file: str, fd: int) -> None:

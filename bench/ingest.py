@@ -146,7 +146,7 @@ def serve_pager(root: Path, url: str, fd: int, in_process_worker: bool) -> None:
     app = create_app(runtime, run_worker=in_process_worker)
     app.state.ingest_throttle = Throttle(rate_per_minute=1e9, burst=1e9)
     freeze_startup_heap()  # as `pager serve` does
-    serve_on_fd(app, fd)
+    serve_on_fd(app, fd, limits=True)
 
 
 def run_separate_worker(root: Path, url: str) -> None:
@@ -560,13 +560,13 @@ def count_worker_backlog(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
-def serve_on_fd(app: Any, fd: int) -> None:
+def serve_on_fd(app: Any, fd: int, *, limits: bool = False) -> None:
     """uvicorn on the inherited listening socket `fd` (bench/feeds.py's run_on_fd: TCP_NODELAY set,
     which `uvicorn.run(app, fd=fd)` misses: ~40 ms delayed-ACK stalls on some responses)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from feeds import run_on_fd
 
-    run_on_fd(app, fd)
+    run_on_fd(app, fd, limits=limits)
 
 
 def main() -> None:

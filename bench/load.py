@@ -138,7 +138,7 @@ def serve_api(root: str, url: str, fake_url: str, fd: int) -> None:
     app = create_app(runtime(root, url, fake_url), run_worker=False)
     app.state.ingest_throttle = Throttle(rate_per_minute=1e9, burst=1e9)  # as bench/ingest.py
     freeze_startup_heap()
-    serve_on_fd(app, fd)
+    serve_on_fd(app, fd, limits=True)
 
 
 def run_worker(root: str, url: str, fake_url: str) -> None:
@@ -519,13 +519,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def serve_on_fd(app: Any, fd: int) -> None:
+def serve_on_fd(app: Any, fd: int, *, limits: bool = False) -> None:
     """uvicorn on the inherited listening socket `fd` (bench/feeds.py's run_on_fd: TCP_NODELAY set,
     which `uvicorn.run(app, fd=fd)` misses: ~40 ms delayed-ACK stalls on some responses)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from feeds import run_on_fd
 
-    run_on_fd(app, fd)
+    run_on_fd(app, fd, limits=limits)
 
 
 def main() -> None:
