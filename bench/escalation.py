@@ -68,6 +68,7 @@ from pager.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from floors import DECIDE_BATCH, SENDERS, high_water, sdk_send_loop, write_floor
+from termination import unwind_on_termination
 
 TARGETS = {
     "decide_efficiency_min": 0.5,
@@ -639,9 +640,6 @@ METHOD = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from termination import unwind_on_termination
-
     unwind_on_termination()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--alerts", type=int, default=10_000, help="alerts in the burst (10000)")

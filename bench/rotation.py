@@ -42,6 +42,7 @@ from pager.core.schedule import final_shifts, resolve_on_call
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feeds import bench_feeds
+from termination import unwind_on_termination
 
 SEED = 20260105
 TZ_NAME = "America/Chicago"
@@ -233,9 +234,6 @@ def bench_calendar(alarm: timedelta | None) -> dict[str, Any]:
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from termination import unwind_on_termination
-
     unwind_on_termination()
     rng = random.Random(SEED)
     result: dict[str, Any] = {

@@ -34,6 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feeds import prepare_config, run_on_fd, server
+from termination import unwind_on_termination
 
 # The pages measured: key -> path. `{schedule}`, `{alert}`, `{handle}` and `{incident}` are filled
 # from the seeded data (one page per shipped schedule for `{schedule}`). A page answering 404 when
@@ -191,9 +192,6 @@ def p99(samples: list[float]) -> float:
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from termination import unwind_on_termination
-
     unwind_on_termination()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100)

@@ -20,6 +20,7 @@ every LOG_EVERY_SECONDS. docs/operations.md, "Operating safely", says how to siz
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import resource
 import time
@@ -29,6 +30,7 @@ from typing import Any, Literal
 from prometheus_client import Counter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from pager.api.errors import error_body
 from pager.api.failure_limits import client_key
 
 log = logging.getLogger("pager.api")
@@ -44,7 +46,7 @@ CONNECTIONS_REFUSED = Counter(
     "read_timeout (no whole request within the read timeout)",
     ["reason"],
 )
-_BUSY_BODY = b'{"error":{"code":"too_many_connections","message":"too many open connections","details":[]}}'
+_BUSY_BODY = json.dumps(error_body("too_many_connections", "too many open connections")).encode()
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
     b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
@@ -175,6 +175,14 @@ def session_scope(
         session.close()
         if lock is not None:
             lock.release()
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection for reads: cheaper than an ORM session, and on SQLite its transaction
+    begins DEFERRED, so it never queues behind the writer (it must not write)."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
 
 
 def is_postgres(session: Session) -> bool:

@@ -109,9 +109,12 @@ def clean_environment(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def limit_open_files(count: int) -> None:
-    """Lower this process's descriptor limit (RLIMIT_NOFILE), soft and hard, to `count`."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+def open_files_limit(count: int | None) -> Callable[[], None] | None:
+    """A `preexec_fn` lowering the child's descriptor limit (RLIMIT_NOFILE), soft and hard, to
+    `count` (None: the limit is left as it is)."""
+    if count is None:
+        return None
+    return partial(resource.setrlimit, resource.RLIMIT_NOFILE, (count, count))
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
@@ -275,7 +278,7 @@ class PagingSetup:
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=self.tmp_path,
-                preexec_fn=None if open_files is None else partial(limit_open_files, open_files),
+                preexec_fn=open_files_limit(open_files),
             )
         worker = WorkerProcess(process, log_path, application_name, spawned_at)
         self.workers.append(worker)

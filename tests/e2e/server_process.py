@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from tests.e2e.conftest import (
     FROM_NUMBER,
     FakeTwilioProcess,
     clean_environment,
-    limit_open_files,
+    open_files_limit,
     pager_command,
     stop_process,
     wait_until,
@@ -264,7 +263,7 @@ def running_server(
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=tmp_path,
-                preexec_fn=None if open_files is None else partial(limit_open_files, open_files),
+                preexec_fn=open_files_limit(open_files),
             )
         server = Server(url, token, key, engine, twilio, smtp, process, log_path)
         wait_until("pager serve to be ready", lambda: _ready(server), timeout=30)

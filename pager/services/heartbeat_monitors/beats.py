@@ -15,7 +15,7 @@ from sqlmodel import Session
 from pager.core.heartbeat_monitors import due_after_beat, missed_dedup_key
 from pager.db.alerts import add_timeline_entry
 from pager.db.heartbeat_monitors import active_monitor_id, active_monitor_keys, lock_active_monitor
-from pager.db.session import SQLITE_BEGIN_OPTION, session_scope
+from pager.db.session import read_connection, session_scope
 from pager.db.tables import HeartbeatMonitor
 from pager.db.trigger_queries import lock_open_alert
 from pager.services.alerting.alerts import act_in_transaction
@@ -47,16 +47,14 @@ class BeatOutcome:
 
 def monitor_exists(runtime: Runtime, key: str) -> bool:
     """Whether an active monitor holds `key`: a read that never waits for, nor takes, the writer."""
-    with runtime.engine.connect() as connection:
-        reader = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+    with read_connection(runtime.engine) as reader:
         return active_monitor_id(reader, key) is not None
 
 
 def declared_monitor_keys(runtime: Runtime) -> list[str]:
     """The keys of every active monitor (what a starting server knows beats with), read like
     `monitor_exists`."""
-    with runtime.engine.connect() as connection:
-        reader = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+    with read_connection(runtime.engine) as reader:
         return active_monitor_keys(reader)
 
 

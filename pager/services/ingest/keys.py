@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from pager.db.catalog import service_id_for_key
-from pager.db.session import SQLITE_BEGIN_OPTION
+from pager.db.session import read_connection
 from pager.services.errors import NotFound
 from pager.services.runtime import Runtime
 
@@ -30,10 +30,7 @@ class Throttled(Exception):
 
 def service_for_key(runtime: Runtime, integration_key: str) -> str | None:
     """The id of the service an integration key routes to (None for an unknown key)."""
-    # A Core read on a DEFERRED transaction: cheaper than an ORM session, and never queued behind
-    # the writer on SQLite.
-    with runtime.engine.connect() as connection:
-        reader = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+    with read_connection(runtime.engine) as reader:
         return service_id_for_key(reader, integration_key)
 
 
