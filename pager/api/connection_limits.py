@@ -14,31 +14,27 @@ mail server: paging stopped for as long as the connections were held. So, per se
 
 A connection over a cap is answered `503` with `Retry-After` and closed before anything is read.
 Refusals are counted in `pager_http_connections_refused_total{reason}` and logged at most once
-every LOG_EVERY_SECONDS. docs/operations.md, "Operating safely", says how to size the limit.
+every 10 s. docs/operations.md, "Operating safely", says how to size the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import resource
 import time
-from collections import Counter as Tally
 from typing import Any, Literal
 
 from prometheus_client import Counter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from pager.api.client_shares import ClientShares, Full, RefusalLog
 from pager.api.errors import error_body
 from pager.api.failure_limits import client_key
 
-log = logging.getLogger("pager.api")
-
 REQUEST_READ_SECONDS = 20.0
 RESERVED_DESCRIPTORS = 128
-LOG_EVERY_SECONDS = 10.0
-Refusal = Literal["server_full", "client_full", "read_timeout"]
+Refusal = Full | Literal["read_timeout"]
 
 CONNECTIONS_REFUSED = Counter(
     "pager_http_connections_refused_total",
@@ -61,52 +57,30 @@ def descriptor_budget() -> int:
     return max(16, soft - max(RESERVED_DESCRIPTORS, soft // 4))
 
 
-class ConnectionBudget:
-    """Open connections, in all and per client; pure bookkeeping for one event loop."""
+class ConnectionBudget(ClientShares):
+    """Open connections, in all and per client."""
 
     def __init__(self, total: int, per_client: int | None = None) -> None:
-        if total < 2:
-            raise ValueError("total must be >= 2")
-        self.total = total
-        self.per_client = per_client if per_client is not None else total // 2
-        self.open = 0
-        self._by_client: Tally[str] = Tally()
-        self._refused: Tally[str] = Tally()
-        self._logged_at = float("-inf")
+        super().__init__(total, per_client)
+        self._log = RefusalLog("http_connections_refused", CONNECTIONS_REFUSED)
+
+    @property
+    def open(self) -> int:
+        """Connections open now."""
+        return self.held
 
     def admit(self, client: str) -> Refusal | None:
         """Count a new connection of `client` in, or say why it is refused (and count nothing)."""
-        if self.open >= self.total:
-            return "server_full"
-        if self._by_client[client] >= self.per_client:
-            return "client_full"
-        self.open += 1
-        self._by_client[client] += 1
-        return None
+        return self.take(client)
 
     def release(self, client: str) -> None:
         """An admitted connection of `client` closed."""
-        self.open -= 1
-        self._by_client[client] -= 1
-        if self._by_client[client] <= 0:
-            del self._by_client[client]
+        self.give_back(client)
 
     def refused(self, reason: Refusal, client: str, now: float) -> None:
         """Count (and now and then log) a refusal."""
-        CONNECTIONS_REFUSED.labels(reason).inc()
-        self._refused[reason] += 1
-        if now - self._logged_at >= LOG_EVERY_SECONDS:
-            self._logged_at = now
-            counts = " ".join(f"{name}={n}" for name, n in sorted(self._refused.items()))
-            log.warning(
-                "http_connections_refused %s last_client=%s open=%d limit=%d per_client=%d",
-                counts,
-                client,
-                self.open,
-                self.total,
-                self.per_client,
-            )
-            self._refused.clear()
+        state = f"open={self.open} limit={self.total} per_client={self.per_client}"
+        self._log.refused(reason, client, now, state)
 
 
 def limited_http(

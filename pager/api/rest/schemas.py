@@ -104,7 +104,8 @@ _ERROR_EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
         {"code": "throttled", "message": "too many failed requests from your address", "details": []},
     ),
     503: (
-        "The database cannot be reached or is busy; retry after `Retry-After` seconds.",
+        "The database cannot be reached or is busy, or too many large request bodies are being "
+        "received at once (`too_many_large_bodies`); retry after `Retry-After` seconds.",
         {"code": "database_unavailable", "message": "the database is unavailable", "details": []},
     ),
     422: (
@@ -124,7 +125,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     422 is always included: FastAPI documents it for every route with parameters, and would
     otherwise describe it with its own validation-error schema instead of the one error shape. So
     are what any /api/v1 request can meet before its route runs: 413 (body cap), 429 (failed
-    authentication limit) and 503 (database unavailable or busy).
+    authentication limit) and 503 (database unavailable or busy, or the memory for bodies full).
     """
     statuses = tuple(sorted({*statuses, 413, 422, 429, 503}))
     return {
