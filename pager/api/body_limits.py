@@ -188,7 +188,7 @@ class BodyLimitMiddleware:
             _log_refusal(scope, cap, f"content_length={declared}")
             await cap.refusal(cap.limit)(scope, receive, send)
             return
-        request = _CappedRequest(self.app, cap, self.memory, client_key((scope.get("client") or ("",))[0]))
+        request = _CappedRequest(self.app, cap, self.memory)
         try:
             if declared.isdigit() and not request.hold(int(declared), scope):
                 await cap.busy()(scope, receive, send)
@@ -201,10 +201,11 @@ class BodyLimitMiddleware:
 class _CappedRequest:
     """One request whose body is counted as the app reads it, and the memory it holds."""
 
-    def __init__(self, app: ASGIApp, cap: BodyCap, memory: BodyMemory, client: str) -> None:
+    def __init__(self, app: ASGIApp, cap: BodyCap, memory: BodyMemory) -> None:
         self.app = app
         self.cap = cap
-        self.memory, self.client = memory, client
+        self.memory = memory
+        self.client = ""  # who holds the memory (pager.api.failure_limits.client_key), once it holds any
         self.held = 0  # bytes of `memory` this request holds
         self.received = 0
         self.response_started = False
@@ -215,6 +216,8 @@ class _CappedRequest:
         more = max(0, size - self.memory.free) - self.held
         if more <= 0:
             return True
+        if not self.held:  # worked out only for a body past its free bytes: most never get there
+            self.client = client_key((scope.get("client") or ("",))[0])
         full = self.memory.take(self.client, more)
         if full is not None:
             self.memory.refused(full, self.client, scope["path"])
