@@ -1,7 +1,9 @@
 """/healthz (the process answers), /readyz (pager can page: see pager.core.readiness), /metrics.
 
-Served by `pager serve` and by `pager worker --metrics-port`. Both are plain (sync) routes: they read
-the database, so they run in the threadpool, never on the event loop.
+Served by `pager serve` and by `pager worker --metrics-port`. /readyz and /metrics read the database
+and need no token: each runs its reads one at a time on a thread of its own, shared by the requests
+that arrive meanwhile (pager.api.single_flight), so a flood of them cannot take the threads and
+database connections a trigger needs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from pager.api.deps import NowDep, RuntimeDep
 from pager.api.errors import error_response
+from pager.api.single_flight import single_flight_of
+from pager.core.readiness import Readiness
 from pager.services.operations.readiness import check_readiness
 
 router = APIRouter(tags=["health"])
@@ -50,8 +54,9 @@ def healthz() -> dict[str, str]:
         503: {"description": "Not ready", "content": {"application/json": {"example": NOT_READY_EXAMPLE}}},
     },
 )
-def readyz(runtime: RuntimeDep, now: NowDep) -> Response:
-    readiness = check_readiness(runtime.engine, now)
+async def readyz(request: Request, runtime: RuntimeDep, now: NowDep) -> Response:
+    flight = single_flight_of(request, "readiness")
+    readiness: Readiness = await flight.result(lambda: check_readiness(runtime.engine, now))
     if not readiness.ready:
         failed = [check.as_dict() for check in readiness.failed]
         names = ", ".join(check.name for check in readiness.failed)
@@ -61,6 +66,7 @@ def readyz(runtime: RuntimeDep, now: NowDep) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     registry: CollectorRegistry = getattr(request.app.state, "metrics_registry", None) or REGISTRY
-    return Response(content=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    body: bytes = await single_flight_of(request, "metrics").result(lambda: generate_latest(registry))
+    return Response(content=body, media_type=CONTENT_TYPE_LATEST)
