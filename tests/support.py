@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlmodel import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pager.adapters.console import ConsoleNotifier
 from pager.adapters.delivery import Method, Notifier
@@ -117,3 +119,46 @@ def statements_sent(engine: Engine, *, leave_out: tuple[str, ...] = ()) -> Itera
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+class CountingArrivals:
+    """The app, counting the requests for paths starting with `prefix` that reached it."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+        self.arrived = 0
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            with self._lock:
+                self.arrived += 1
+        await self.app(scope, receive, send)
+
+
+class StuckReads:
+    """Holds every statement naming `table` until `release()` (a slow or locked database, for the
+    flood tests); `held` counts the statements held."""
+
+    def __init__(self, engine: Engine, table: str) -> None:
+        self.engine, self.table = engine, table
+        self.held = 0
+        self._count = threading.Lock()
+        self._gate = threading.Event()
+
+    def __enter__(self) -> StuckReads:
+        event.listen(self.engine, "before_cursor_execute", self._hold)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+        event.remove(self.engine, "before_cursor_execute", self._hold)
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def _hold(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if self.table in statement and not self._gate.is_set():
+            with self._count:
+                self.held += 1
+            self._gate.wait(30)

@@ -10,17 +10,14 @@ refused with 503 `feeds_busy`.
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
-from starlette.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy import Engine
 
 from pager.api.app import create_app
 from pager.api.calendars import FEED_THREADS, FEED_WAITING
@@ -34,7 +31,7 @@ from pager.services.runtime import Runtime
 from tests import support
 from tests.api.test_status_page_flood import NOW, POLICY, SCHEDULE, pages_for, trigger_event
 from tests.e2e.conftest import wait_until
-from tests.support import Clock
+from tests.support import Clock, CountingArrivals, StuckReads
 
 pytestmark = pytest.mark.database
 
@@ -50,48 +47,6 @@ def runtime(engine: Engine, tmp_path: Path) -> Runtime:
         users.add_user(session, handle="alice", name="Alice", now=NOW, sms="+15550000001")
         catalog.sync_services(session, built.config, NOW)
     return built
-
-
-class CountingArrivals:
-    """The app, counting the requests for paths starting with `prefix` that reached it."""
-
-    def __init__(self, app: ASGIApp, prefix: str) -> None:
-        self.app, self.prefix = app, prefix
-        self.arrived = 0
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
-            with self._lock:
-                self.arrived += 1
-        await self.app(scope, receive, send)
-
-
-class StuckReads:
-    """Holds every statement naming `table` until `release()`; `held` counts those being held."""
-
-    def __init__(self, engine: Engine, table: str) -> None:
-        self.engine, self.table = engine, table
-        self.held = 0
-        self._count = threading.Lock()
-        self._gate = threading.Event()
-
-    def __enter__(self) -> StuckReads:
-        event.listen(self.engine, "before_cursor_execute", self._hold)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.release()
-        event.remove(self.engine, "before_cursor_execute", self._hold)
-
-    def release(self) -> None:
-        self._gate.set()
-
-    def _hold(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if self.table in statement and not self._gate.is_set():
-            with self._count:
-                self.held += 1
-            self._gate.wait(30)
 
 
 @pytest.fixture

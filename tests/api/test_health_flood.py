@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from pager.services.runtime import Runtime
-from tests.api.test_calendar_flood import StuckReads, clock, runtime, send_trigger, serve
+from tests.api.test_calendar_flood import clock, runtime, send_trigger, serve
 from tests.e2e.conftest import wait_until
-from tests.support import Clock
+from tests.support import Clock, StuckReads
 
 pytestmark = pytest.mark.database
 

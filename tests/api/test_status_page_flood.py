@@ -10,7 +10,6 @@ requests would take all 40 of the server's worker threads and the trigger would 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -20,9 +19,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import select
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pager.api.app import create_app
 from pager.api.deps import get_now
@@ -33,12 +31,13 @@ from pager.services.people import users
 from pager.services.runtime import Runtime
 from tests import support
 from tests.e2e.conftest import wait_until
-from tests.support import Clock
+from tests.support import Clock, CountingArrivals, StuckReads
 
 pytestmark = pytest.mark.database
 
 NOW = datetime(2026, 3, 4, 15, 20, tzinfo=UTC)
 FLOOD = 50
+STATUS_TABLE = "incident_updates"  # only the status page reads it here
 SCHEDULE = """\
     time_zone: UTC
     layers:
@@ -67,21 +66,6 @@ def runtime(engine: Engine, tmp_path: Path) -> Runtime:
     return built
 
 
-class CountingArrivals:
-    """The app, counting the /status requests that reached it (so the test knows the flood is in)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.arrived = 0
-        self._lock = threading.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/status":
-            with self._lock:
-                self.arrived += 1
-        await self.app(scope, receive, send)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(NOW)
@@ -91,35 +75,9 @@ def clock() -> Clock:
 def counted(runtime: Runtime, clock: Clock) -> Iterator[tuple[TestClient, CountingArrivals]]:
     app = create_app(runtime, run_worker=False)
     app.dependency_overrides[get_now] = clock
-    arrivals = CountingArrivals(app)
+    arrivals = CountingArrivals(app, "/status")  # the test asks for /status only
     with TestClient(arrivals) as test_client:
         yield test_client, arrivals
-
-
-class StuckStatusReads:
-    """Holds every statement that reads `incident_updates` (only the status page does here) until
-    `release()`; `stuck` is set once one is held."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.stuck = threading.Event()
-        self._gate = threading.Event()
-
-    def __enter__(self) -> StuckStatusReads:
-        event.listen(self.engine, "before_cursor_execute", self._hold)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.release()
-        event.remove(self.engine, "before_cursor_execute", self._hold)
-
-    def release(self) -> None:
-        self._gate.set()
-
-    def _hold(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "incident_updates" in statement:
-            self.stuck.set()
-            self._gate.wait(30)
 
 
 def trigger_event(runtime: Runtime, dedup_key: str) -> dict[str, Any]:
@@ -151,9 +109,9 @@ def test_a_flood_of_status_requests_does_not_hold_up_a_trigger(
     counted: tuple[TestClient, CountingArrivals], runtime: Runtime
 ) -> None:
     client, arrivals = counted
-    with StuckStatusReads(runtime.engine) as reads, ThreadPoolExecutor(max_workers=FLOOD + 1) as pool:
+    with StuckReads(runtime.engine, STATUS_TABLE) as reads, ThreadPoolExecutor(max_workers=FLOOD + 1) as pool:
         flood = [pool.submit(client.get, "/status") for _ in range(FLOOD)]
-        assert reads.stuck.wait(10), "the status page never read the database"
+        wait_until("the status page to read the database", lambda: reads.held == 1, timeout=10)
         wait_until("the flood to reach the app", lambda: arrivals.arrived == FLOOD, timeout=10)
 
         trigger = pool.submit(client.post, "/v2/enqueue", json=trigger_event(runtime, "flood-1"))
@@ -176,9 +134,9 @@ def test_while_a_refresh_is_stuck_the_flood_gets_the_previous_page_at_once(
     client, arrivals = counted
     assert client.get("/status").status_code == 200
     clock.advance(seconds=6)  # the page is stale: the next request refreshes it
-    with StuckStatusReads(runtime.engine) as reads, ThreadPoolExecutor(max_workers=FLOOD + 1) as pool:
+    with StuckReads(runtime.engine, STATUS_TABLE) as reads, ThreadPoolExecutor(max_workers=FLOOD + 1) as pool:
         leader = pool.submit(client.get, "/status")
-        assert reads.stuck.wait(10)
+        wait_until("the refresh to read the database", lambda: reads.held == 1, timeout=10)
         flood = [pool.submit(client.get, "/status") for _ in range(FLOOD - 1)]
         answers = [request.result(timeout=10) for request in flood]  # no waiting for the database
         assert {answer.status_code for answer in answers} == {200}
