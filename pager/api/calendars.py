@@ -16,15 +16,19 @@ SMS 5.7 s) where it took 0.03 s.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Header, Query, Request, Response
+from prometheus_client import Counter
 
+from pager.api.app_state import app_object
+from pager.api.client_shares import RefusalLog
 from pager.api.deps import NowDep, RuntimeDep
 from pager.api.errors import error_response
-from pager.api.failure_limits import BAD_FEED_TOKEN, record_failure, refuse_if_blocked
+from pager.api.failure_limits import BAD_FEED_TOKEN, client_of, record_failure, refuse_if_blocked
 from pager.api.rest.schemas import ErrorDocument, NamePath
 from pager.services.calendars.feed_cache import Feed
 from pager.services.calendars.shifts import etag_matches, schedule_feed, user_feed
@@ -39,6 +43,13 @@ FEED_THREADS = 2  # feed requests one process serves at once (calendar apps poll
 FEED_WAITING = 32  # more feed requests waiting than this are refused
 FEED_RETRY_AFTER_SECONDS = 5
 _FEEDS_BUSY = "too many calendar feed requests at once; retry shortly"
+FEEDS_REFUSED = Counter(
+    "pager_calendar_feeds_refused_total",
+    "Calendar feed requests answered 503 feeds_busy: more were running and waiting than allowed",
+    ["reason"],
+)
+# Counted at once, logged as one line with the counts at most every 10 s (a flood is an attack).
+_REFUSALS = RefusalLog("calendar_feeds_refused", FEEDS_REFUSED)
 
 _ERROR_EXAMPLE_404 = {
     "error": {
@@ -190,15 +201,15 @@ class FeedThreads:
 
 def feed_threads_of(request: Request) -> FeedThreads:
     """The app's FeedThreads (made on first use; a test may set its own on `app.state.feed_threads`)."""
-    threads: FeedThreads | None = getattr(request.app.state, "feed_threads", None)
-    if threads is None:
-        threads = request.app.state.feed_threads = FeedThreads()
-    return threads
+    return app_object(request, "feed_threads", FeedThreads)
 
 
 async def _served(request: Request, make: Callable[[], Feed], if_none_match: str | None) -> Response:
-    feed = await feed_threads_of(request).run(lambda: _counting_failures(request, make))
+    threads = feed_threads_of(request)
+    feed = await threads.run(lambda: _counting_failures(request, make))
     if feed is None:
+        state = f"path={request.url.path} waiting={threads.admitted} most={threads.most}"
+        _REFUSALS.refused("busy", client_of(request), time.monotonic(), state)
         busy = error_response(503, "feeds_busy", _FEEDS_BUSY)
         busy.headers["Retry-After"] = str(FEED_RETRY_AFTER_SECONDS)
         return busy

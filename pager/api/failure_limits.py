@@ -28,6 +28,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
+from pager.api.app_state import app_object
+
 log = logging.getLogger("pager.api")
 
 UNKNOWN_INTEGRATION_KEY = "unknown_integration_key"
@@ -96,20 +98,9 @@ class FailureLimiter:
         return failures
 
 
-_limiters_guard = threading.Lock()
-
-
 def failure_limiter(owner: Starlette | HTTPConnection, kind: str) -> FailureLimiter:
     """The app's limiter for failures of `kind` (made on first use); `owner` is the app or a request."""
-    app = owner.app if isinstance(owner, HTTPConnection) else owner
-    with _limiters_guard:
-        limiters: dict[str, FailureLimiter] | None = getattr(app.state, "failure_limiters", None)
-        if limiters is None:
-            limiters = app.state.failure_limiters = {}
-        limiter = limiters.get(kind)
-        if limiter is None:
-            limiter = limiters[kind] = FailureLimiter()
-        return limiter
+    return app_object(owner, f"failure_limiter_{kind}", FailureLimiter)
 
 
 def client_of(connection: HTTPConnection) -> str:

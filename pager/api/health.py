@@ -33,8 +33,11 @@ NOT_READY_EXAMPLE = {
 }
 
 
+# On the event loop, not a worker thread: the process answers as long as its loop does, even while
+# every thread waits on a slow database (a liveness probe that failed then would have the process
+# restarted, and the triggers it was holding dropped, for a database problem).
 @router.get("/healthz", summary="Liveness")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 
+from pager.api.app_state import app_object
 from pager.api.deps import NowDep, RuntimeDep
 from pager.api.failure_limits import UNKNOWN_HEARTBEAT_KEY, record_failure, refuse_if_blocked
 from pager.services.heartbeat_monitors.beats import UnknownMonitorKey, record_beat
@@ -74,18 +75,11 @@ def remember_monitor_keys(app: Starlette, keys: Iterable[str]) -> None:
 
 
 def _known_keys(request: Request) -> set[str]:
-    state = request.app.state
-    keys: set[str] | None = getattr(state, "heartbeat_known_keys", None)
-    if keys is None:
-        keys = state.heartbeat_known_keys = set()
-    return keys
+    return app_object(request, "heartbeat_known_keys", set)
 
 
 def _throttle(request: Request) -> Throttle:
-    throttle: Throttle | None = getattr(request.app.state, "heartbeat_throttle", None)
-    if throttle is None:
-        throttle = request.app.state.heartbeat_throttle = Throttle()
-    return throttle
+    return app_object(request, "heartbeat_throttle", Throttle)
 
 
 # One route per method: a route of two methods gave both the same OpenAPI operationId.

@@ -19,6 +19,8 @@ from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 
+from pager.api.app_state import app_object
+
 T = TypeVar("T")
 
 
@@ -30,7 +32,6 @@ class SingleFlight(Generic[T]):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pager-{name}")
         self._lock = threading.Lock()
         self._running: Future[T] | None = None
-        self.calls = 0  # how many times `work` ran (for tests)
 
     async def result(self, work: Callable[[], T]) -> T:
         """The result of the call running now, or of a new call of `work` when none is."""
@@ -42,7 +43,6 @@ class SingleFlight(Generic[T]):
         return await asyncio.shield(asyncio.wrap_future(running))
 
     def _call(self, work: Callable[[], T]) -> T:
-        self.calls += 1
         try:
             return work()
         finally:
@@ -52,10 +52,5 @@ class SingleFlight(Generic[T]):
 
 def single_flight_of(request: Request, name: str) -> SingleFlight[Any]:
     """The app's SingleFlight called `name` (made on first use)."""
-    flights: dict[str, SingleFlight[Any]] | None = getattr(request.app.state, "single_flights", None)
-    if flights is None:  # on the event loop, like every caller: no lock needed
-        flights = request.app.state.single_flights = {}
-    flight = flights.get(name)
-    if flight is None:
-        flight = flights[name] = SingleFlight(name)
+    flight: SingleFlight[Any] = app_object(request, f"single_flight_{name}", lambda: SingleFlight(name))
     return flight

@@ -10,6 +10,7 @@ refused with 503 `feeds_busy`.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -17,10 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
+from pager.api import calendars as calendar_routes
 from pager.api.app import create_app
-from pager.api.calendars import FEED_THREADS, FEED_WAITING
+from pager.api.calendars import FEED_THREADS, FEED_WAITING, FEEDS_REFUSED
+from pager.api.client_shares import RefusalLog
 from pager.api.deps import get_now
 from pager.db.session import session_scope
 from pager.services.alerting import catalog
@@ -81,8 +85,16 @@ def send_trigger(pool: ThreadPoolExecutor, client: TestClient, runtime: Runtime,
 
 
 def test_a_flood_of_feed_requests_does_not_hold_up_a_trigger(
-    runtime: Runtime, clock: Clock, feed_url: str
+    runtime: Runtime,
+    clock: Clock,
+    feed_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A log of its own: another test's refusals in the last 10 s must not hold this one's line back.
+    monkeypatch.setattr(calendar_routes, "_REFUSALS", RefusalLog("calendar_feeds_refused", FEEDS_REFUSED))
+    counted_before = _refusals_counted()
+    caplog.set_level(logging.WARNING, logger="pager.api")
     client, arrivals = serve(runtime, clock, "/calendar/")
     admitted = FEED_THREADS + FEED_WAITING
     with (
@@ -108,6 +120,16 @@ def test_a_flood_of_feed_requests_does_not_hold_up_a_trigger(
     assert {answer.status_code for answer in refused} == {503}
     assert refused[0].json()["error"]["code"] == "feeds_busy"
     assert refused[0].headers["Retry-After"] == "5"
+    # Counted one by one, logged once (a line per refusal would flood the log with the attack).
+    assert _refusals_counted() - counted_before == FLOOD - admitted
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("calendar_feeds_refused")]
+    assert len(lines) == 1
+    assert lines[0].startswith("calendar_feeds_refused busy=1 last_client=testclient path=/calendar/")
+    assert f"waiting={admitted} most={admitted}" in lines[0]
+
+
+def _refusals_counted() -> float:
+    return REGISTRY.get_sample_value("pager_calendar_feeds_refused_total", {"reason": "busy"}) or 0.0
 
 
 def _done(requests: list[Future[httpx.Response]]) -> int:

@@ -12,8 +12,10 @@ that read's answer.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
+from anyio import to_thread
 
 from pager.services.runtime import Runtime
 from tests.api.test_calendar_flood import clock, runtime, send_trigger, serve
@@ -48,3 +50,29 @@ def test_a_flood_of_health_requests_does_not_hold_up_a_trigger(
         answers = [request.result(timeout=10) for request in flood]
     # No worker runs here, so /readyz says 503 not ready; every request got an answer.
     assert {answer.status_code for answer in answers} == ({503} if path == "/readyz" else {200})
+
+
+def test_liveness_is_answered_while_every_shared_thread_is_taken(runtime: Runtime, clock: Clock) -> None:
+    """A flood of sync routes on a slow database takes the server's shared worker threads; /healthz
+    is answered on the event loop all the same (a liveness probe failing then would have the process
+    restarted, with the triggers it holds, for a database problem)."""
+    client, _ = serve(runtime, clock, "/healthz")
+    with client:
+        limiter = client.portal.call(to_thread.current_default_thread_limiter)
+        borrowers = [object() for _ in range(int(limiter.total_tokens))]
+        for borrower in borrowers:
+            client.portal.call(limiter.acquire_on_behalf_of, borrower)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                probe = pool.submit(client.get, "/healthz")
+                try:
+                    answer = probe.result(timeout=5)
+                except FutureTimeout:
+                    raise AssertionError("/healthz waited for a worker thread") from None
+                finally:
+                    for borrower in borrowers:
+                        client.portal.call(limiter.release_on_behalf_of, borrower)
+        finally:
+            assert limiter.borrowed_tokens == 0
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok"}

@@ -4,13 +4,14 @@ flood check, and request-body schemas for OpenAPI."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel
 from starlette.applications import Starlette
 
+from pager.api.app_state import app_object
 from pager.api.failure_limits import UNKNOWN_INTEGRATION_KEY, refuse_if_blocked
 from pager.db.tables import Service
 from pager.services.alerting.trigger_batch import TriggerBatcher
@@ -19,7 +20,6 @@ from pager.services.ingest.keys import KnownKeys, Throttle
 from pager.services.operations.metrics import INGEST_SECONDS, timed
 from pager.services.runtime import Runtime
 
-T = TypeVar("T")
 _KNOWN_KEYS = "ingest_known_keys"
 timed_receive = timed(INGEST_SECONDS, ingest.receive)  # every webhook and event, into pager_ingest_seconds
 
@@ -33,15 +33,6 @@ def triggers_of(request: Request, runtime: Runtime) -> TriggerBatcher:
     return triggers
 
 
-def _app_singleton(request: Request, name: str, make: Callable[[], T]) -> T:
-    """`request.app.state.<name>`, made by `make` on first use (tests and benches may set their own)."""
-    value: T | None = getattr(request.app.state, name, None)
-    if value is None:
-        value = make()
-        setattr(request.app.state, name, value)
-    return value
-
-
 def remember_service_keys(app: Starlette, services: Iterable[Service]) -> None:
     """Start the app knowing the integration keys of `services`, rows just read (as `pager serve`
     starts): a sender of unknown keys sharing an address with a good integration must not get that
@@ -51,12 +42,12 @@ def remember_service_keys(app: Starlette, services: Iterable[Service]) -> None:
 
 def known_keys_of(request: Request) -> KnownKeys:
     """The app's remembered integration keys."""
-    return _app_singleton(request, _KNOWN_KEYS, KnownKeys)
+    return app_object(request, _KNOWN_KEYS, KnownKeys)
 
 
 def throttle_of(request: Request) -> Throttle:
     """The app's per-key throttle."""
-    return _app_singleton(request, "ingest_throttle", Throttle)
+    return app_object(request, "ingest_throttle", Throttle)
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
