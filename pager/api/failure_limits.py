@@ -37,6 +37,8 @@ BAD_TWILIO_SIGNATURE = "bad_twilio_signature"
 BAD_BEARER_TOKEN = "bad_bearer_token"
 BAD_FEED_TOKEN = "bad_feed_token"
 UNKNOWN_HEARTBEAT_KEY = "unknown_heartbeat_key"
+# Not a failure: every ask for a console login link counts (each is an email to someone).
+LOGIN_LINK_ASKS = "login_link_asks"
 
 MAX_FAILURES = 20
 WINDOW_SECONDS = 60.0
@@ -73,17 +75,30 @@ class FailureLimiter:
                 return None
             return failures[0] + self.window - now
 
+    def admit(self, client: str, now: float) -> bool:
+        """Count one event of `client` at `now` if it has fewer than the maximum in the window;
+        False (nothing counted) when it has that many already. One step, for a cap on events that are
+        not failures (login links asked for one person)."""
+        with self._lock:
+            failures = self._recent(client, now)
+            if failures is not None and len(failures) >= self.max_failures:
+                return False
+            self._record(client, failures, now)
+            return True
+
     def record_failure(self, client: str, now: float) -> None:
         """Count one failure of `client` at `now`."""
         with self._lock:
-            failures = self._recent(client, now)
-            if failures is None:
-                if len(self._failures) >= self.max_clients:
-                    self._failures.popitem(last=False)
-                failures = self._failures[client] = deque(maxlen=self.max_failures)
-            else:
-                self._failures.move_to_end(client)
-            failures.append(now)
+            self._record(client, self._recent(client, now), now)
+
+    def _record(self, client: str, failures: deque[float] | None, now: float) -> None:
+        if failures is None:
+            if len(self._failures) >= self.max_clients:
+                self._failures.popitem(last=False)
+            failures = self._failures[client] = deque(maxlen=self.max_failures)
+        else:
+            self._failures.move_to_end(client)
+        failures.append(now)
 
     def _recent(self, client: str, now: float) -> deque[float] | None:
         """`client`'s failures still inside the window (the client is forgotten when none are)."""

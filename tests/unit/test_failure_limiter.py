@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from starlette.requests import Request
@@ -109,3 +110,25 @@ def test_bad_settings_are_refused() -> None:
 def test_the_client_is_the_peer_address_and_an_ipv6_host_its_64(host: str | None, client: str) -> None:
     scope = {"type": "http", "headers": [], "client": None if host is None else (host, 5000)}
     assert client_of(Request(scope)) == client
+
+
+def test_admit_counts_up_to_the_cap_in_the_window_then_refuses_without_counting() -> None:
+    limiter = FailureLimiter(max_failures=3, window_seconds=900)
+    assert [limiter.admit("ann", t) for t in (0.0, 1.0, 2.0, 3.0, 899.0)] == [True, True, True, False, False]
+    assert limiter.admit("bob", 3.0)  # each key its own count
+    # The refused ones were not counted: the first slot frees 900 s after the first admitted one.
+    assert limiter.admit("ann", 900.0)
+    assert not limiter.admit("ann", 900.5)
+    assert limiter.admit("ann", 901.0)
+
+
+def test_admit_from_many_threads_at_once_never_lets_more_than_the_cap_in() -> None:
+    limiter = FailureLimiter(max_failures=3, window_seconds=60)
+    start = threading.Barrier(16)
+
+    def one(_: int) -> bool:
+        start.wait()
+        return limiter.admit("ann", 1.0)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        assert sum(pool.map(one, range(16))) == 3

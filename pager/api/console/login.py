@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from pager.api.app_state import app_object
 from pager.api.console.web import CsrfDep, PageDep, local_path, secret_key
-from pager.api.failure_limits import BAD_BEARER_TOKEN, record_failure, refuse_if_blocked
-from pager.services.console.login import email_login_link, redeem_login_link, token_login
+from pager.api.failure_limits import (
+    BAD_BEARER_TOKEN,
+    LOGIN_LINK_ASKS,
+    FailureLimiter,
+    client_of,
+    failure_limiter,
+    record_failure,
+    refuse_if_blocked,
+)
+from pager.services.console.login import LINK_LENGTH, email_login_link, redeem_login_link, token_login
 from pager.services.console.sessions import anonymous_session
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("pager.console")
+
+LINKS_PER_HANDLE = 3  # login links emailed for one handle per link lifetime (15 minutes), per process
 
 EMAIL_SENT = (
     "If that handle belongs to someone with a verified email address, a login link is on its way. "
@@ -49,10 +64,32 @@ def login_with_token(
 
 @router.post("/login/email")
 def login_by_email(page: CsrfDep, handle: Annotated[str, Form(max_length=64)]) -> HTMLResponse:
-    """Send a one-time login link to the person's verified email; the same answer whoever asked."""
-    runtime = page.runtime
-    email_login_link(runtime.engine, secret_key(runtime), runtime.settings.public_url, handle, page.now)
+    """Send a one-time login link to the person's verified email; the same answer whoever asked.
+
+    Anyone may ask, for any handle, and each link is an email in the outbox, under the same
+    per-address throttle as the person's pages: 100 asks for one handle held that person's email
+    page back for 5 minutes. So one address may ask 20 times a minute (pager.api.failure_limits; then
+    429), and one handle gets LINKS_PER_HANDLE links per link lifetime, whoever asks (more are
+    answered alike, and not sent).
+    """
+    request, runtime = page.request, page.runtime
+    wait = failure_limiter(request, LOGIN_LINK_ASKS).blocked(client_of(request), time.monotonic())
+    if wait is not None:
+        error = f"Too many login links asked for from your address; try again in {math.ceil(wait)} s."
+        response = page.render("login.html", status_code=429, next_path="/", error=error)
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
+    record_failure(request, LOGIN_LINK_ASKS)  # not a failure: every ask counts
+    if _links_per_handle(request).admit(handle.strip(), time.monotonic()):
+        email_login_link(runtime.engine, secret_key(runtime), runtime.settings.public_url, handle, page.now)
+    else:
+        log.warning("console_login_link_not_sent reason=too_many_links client=%s", client_of(request))
     return page.render("login.html", next_path="/", notice=EMAIL_SENT)
+
+
+def _links_per_handle(request: Request) -> FailureLimiter:
+    window = LINK_LENGTH.total_seconds()
+    return app_object(request, "login_links_per_handle", lambda: FailureLimiter(LINKS_PER_HANDLE, window))
 
 
 @router.get("/login/link")
