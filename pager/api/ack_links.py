@@ -12,10 +12,12 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from pager.api.deps import NowDep, RuntimeDep
+from pager.api.failure_limits import BAD_EMAIL_LINK, record_failure, refuse_if_blocked
+from pager.api.rest.schemas import ErrorDocument
 from pager.services.phone import link_actions
 
 router = APIRouter(prefix="/ack", tags=["email links"])
@@ -59,7 +61,11 @@ def page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
-def _refused(refusal: link_actions.LinkRefused) -> HTMLResponse:
+def _refused(request: Request, refusal: link_actions.LinkRefused) -> HTMLResponse:
+    # A link lives in an email (forwarded, pasted into tickets) for a day, and a signed one is
+    # checked against the database on every use; a used one posted again and again took SQLite's
+    # writer lock each time. Refusals count against the address like bad tokens.
+    record_failure(request, BAD_EMAIL_LINK)
     body = (
         f"<p>{escape(str(refusal))}</p><p class='muted'>Nothing was changed. You can still act on the "
         "alert by replying to its SMS or with the pager command line.</p>"
@@ -80,6 +86,10 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     404: _html_doc("The alert no longer exists", "<h1>Alert not found</h1>"),
     409: _html_doc("The link was used before; nothing changed", "<h1>This link was already used</h1>"),
     410: _html_doc("The link has expired; nothing changed", "<h1>This link has expired</h1>"),
+    429: {
+        "description": "Too many refused links from this address in a minute; retry after `Retry-After` s",
+        "model": ErrorDocument,
+    },
 }
 
 
@@ -92,11 +102,12 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
         **REFUSALS,
     },
 )
-def confirm_link(token: str, runtime: RuntimeDep) -> HTMLResponse:
+def confirm_link(token: str, request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    refuse_if_blocked(request, BAD_EMAIL_LINK)
     try:
         view = link_actions.inspect_link(runtime, token)
     except link_actions.LinkRefused as refusal:
-        return _refused(refusal)
+        return _refused(request, refusal)
     verb = VERB[view.action]
     state = view.status
     if view.status == "acknowledged" and view.acknowledged_by:
@@ -121,9 +132,10 @@ def confirm_link(token: str, runtime: RuntimeDep) -> HTMLResponse:
         **REFUSALS,
     },
 )
-def use_link(token: str, runtime: RuntimeDep, now: NowDep) -> HTMLResponse:
+def use_link(token: str, request: Request, runtime: RuntimeDep, now: NowDep) -> HTMLResponse:
+    refuse_if_blocked(request, BAD_EMAIL_LINK)
     try:
         result = link_actions.use_link(runtime, token, now)
     except link_actions.LinkRefused as refusal:
-        return _refused(refusal)
+        return _refused(request, refusal)
     return page(result.message, f"<p class='muted'>Alert {result.alert_id}. You can close this page.</p>")

@@ -37,6 +37,7 @@ BAD_TWILIO_SIGNATURE = "bad_twilio_signature"
 BAD_BEARER_TOKEN = "bad_bearer_token"
 BAD_FEED_TOKEN = "bad_feed_token"
 UNKNOWN_HEARTBEAT_KEY = "unknown_heartbeat_key"
+BAD_EMAIL_LINK = "bad_email_link"
 # Not a failure: every ask for a console login link counts (each is an email to someone).
 LOGIN_LINK_ASKS = "login_link_asks"
 

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from freezegun import freeze_time
 from sqlmodel import select
 
+from pager.api.failure_limits import MAX_FAILURES
 from pager.db.session import session_scope
 from pager.db.tables import TimelineEntry
 from pager.services.alerting.alerts import act_on_alert
@@ -25,6 +26,7 @@ from pager.services.phone.email_links import make_link_token
 from pager.services.runtime import Runtime
 from tests.api import test_twilio_webhooks as webhooks
 from tests.api.test_twilio_webhooks import T0, Clock, alert_row, outbox, page, snapshot
+from tests.support import statements_sent
 
 pytestmark = pytest.mark.database
 
@@ -85,6 +87,25 @@ def test_post_acknowledges_then_the_same_link_is_refused(
         assert "This link was already used" in replay.text
         assert "Nothing was changed" in replay.text
     assert snapshot(runtime) == before
+
+
+def test_an_address_posting_refused_links_is_refused_before_the_database_is_asked(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # A used link posted again and again (it lives in an email for a day) took a write transaction
+    # each time: on SQLite, the writer lock every trigger needs.
+    alert_id = page(runtime)
+    path = links(runtime, alert_id)["ack"]
+    assert client.post(path).status_code == 200
+    answers = [method(path).status_code for method in (client.post, client.get) * (MAX_FAILURES // 2)]
+    assert answers == [409] * MAX_FAILURES
+    with statements_sent(runtime.engine) as sent:
+        for method in (client.post, client.get):
+            refused = method(path)
+            assert refused.status_code == 429
+            assert 0 < int(refused.headers["Retry-After"]) <= 60
+            assert refused.json()["error"]["code"] == "throttled"
+    assert sent == []
 
 
 def test_two_clicks_at_once_act_once(runtime: Runtime) -> None:
