@@ -7,6 +7,7 @@ for alice).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,7 +19,8 @@ from sqlmodel import select
 
 from pager.api.app import create_app
 from pager.api.deps import get_now
-from pager.db.session import session_scope
+from pager.api.failure_limits import MAX_FAILURES
+from pager.db.session import _writer_lock, session_scope
 from pager.db.tables import ContactMethod, OutboxMessage
 from pager.services.people.tokens import create_api_token
 from pager.services.runtime import Runtime
@@ -180,6 +182,21 @@ def test_an_email_is_verified_by_posting_its_signed_link(
     [token] = re.findall(r"/verify/(\S+)", outbox(runtime)[-1].body)
     assert_error(verify(client, tokens, second, link.removeprefix("/verify/")), 422, "invalid_input")
     assert verify(client, tokens, second, token).json()["verified"] is True
+
+
+def test_a_forged_verification_link_is_refused_without_a_transaction_and_counts_as_a_failure(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # Anyone may post any token: a write transaction per post took this process's SQLite writer
+    # lock, which every trigger needs. Held here (a long write elsewhere), the post is still answered.
+    writer = _writer_lock(runtime.engine)  # None on Postgres, which has no such lock
+    with support.statements_sent(runtime.engine) as sent, writer or contextlib.nullcontext():
+        answers = [client.post(f"/verify/forged-{n}").status_code for n in range(MAX_FAILURES)]
+    assert answers == [400] * MAX_FAILURES
+    assert sent == []
+    refused = client.post("/verify/forged-again")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
 
 
 def test_a_responder_edits_only_the_person_its_token_acts_for(
