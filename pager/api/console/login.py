@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from typing import Annotated
@@ -10,8 +9,10 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from prometheus_client import Counter
 
 from pager.api.app_state import app_object
+from pager.api.client_shares import RefusalLog
 from pager.api.console.web import CsrfDep, PageDep, local_path, secret_key
 from pager.api.failure_limits import (
     BAD_BEARER_TOKEN,
@@ -26,9 +27,15 @@ from pager.services.console.login import LINK_LENGTH, email_login_link, redeem_l
 from pager.services.console.sessions import anonymous_session
 
 router = APIRouter(include_in_schema=False)
-log = logging.getLogger("pager.console")
 
 LINKS_PER_HANDLE = 3  # login links emailed for one handle per link lifetime (15 minutes), per process
+LOGIN_LINKS_NOT_SENT = Counter(
+    "pager_console_login_links_not_sent_total",
+    "Console login links asked for and not sent: too_many_links (the handle had its 3 in 15 minutes)",
+    ["reason"],
+)
+# Counted at once, logged as one line with the counts at most every 10 s (a flood is an attack).
+_NOT_SENT = RefusalLog("console_login_links_not_sent", LOGIN_LINKS_NOT_SENT)
 
 EMAIL_SENT = (
     "If that handle belongs to someone with a verified email address, a login link is on its way. "
@@ -83,7 +90,8 @@ def login_by_email(page: CsrfDep, handle: Annotated[str, Form(max_length=64)]) -
     if _links_per_handle(request).admit(handle.strip(), time.monotonic()):
         email_login_link(runtime.engine, secret_key(runtime), runtime.settings.public_url, handle, page.now)
     else:
-        log.warning("console_login_link_not_sent reason=too_many_links client=%s", client_of(request))
+        state = f"per_handle={LINKS_PER_HANDLE}"
+        _NOT_SENT.refused("too_many_links", client_of(request), time.monotonic(), state)
     return page.render("login.html", next_path="/", notice=EMAIL_SENT)
 
 
