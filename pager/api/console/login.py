@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Annotated
 
@@ -18,8 +17,8 @@ from pager.api.failure_limits import (
     BAD_BEARER_TOKEN,
     LOGIN_LINK_ASKS,
     FailureLimiter,
+    TooManyFailures,
     client_of,
-    failure_limiter,
     record_failure,
     refuse_if_blocked,
 )
@@ -80,11 +79,12 @@ def login_by_email(page: CsrfDep, handle: Annotated[str, Form(max_length=64)]) -
     answered alike, and not sent).
     """
     request, runtime = page.request, page.runtime
-    wait = failure_limiter(request, LOGIN_LINK_ASKS).blocked(client_of(request), time.monotonic())
-    if wait is not None:
-        error = f"Too many login links asked for from your address; try again in {math.ceil(wait)} s."
+    try:
+        refuse_if_blocked(request, LOGIN_LINK_ASKS)
+    except TooManyFailures as blocked:  # told on the login page, not in the API's error shape
+        error = f"Too many login links asked for from your address; try again in {blocked.retry_after} s."
         response = page.render("login.html", status_code=429, next_path="/", error=error)
-        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        response.headers["Retry-After"] = str(blocked.retry_after)
         return response
     record_failure(request, LOGIN_LINK_ASKS)  # not a failure: every ask counts
     if _links_per_handle(request).admit(handle.strip(), time.monotonic()):
