@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import textwrap
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pager.adapters.console import ConsoleNotifier
 from pager.adapters.delivery import Method, Notifier
+from pager.api.client_shares import RefusalLog
 from pager.config.loader import load_config
 from pager.db.outbox import ClaimedPage, due_outbox, mark_sending
 from pager.services.runtime import Runtime
@@ -162,3 +165,31 @@ class StuckReads:
             with self._count:
                 self.held += 1
             self._gate.wait(30)
+
+
+class Refusals:
+    """A module's RefusalLog (`module.<name>`) replaced, for one test, by a fresh one on the same
+    counter: another test's refusals in the last 10 s must not hold this test's log line back.
+    `counted()` reads the counter for `reason` from here on; `lines()` the log lines it wrote."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: object, name: str, reason: str) -> None:
+        shared: RefusalLog = getattr(module, name)
+        self.log = RefusalLog(shared.event, shared.counter)
+        monkeypatch.setattr(module, name, self.log)
+        self.reason = reason
+        self._before = self._value()
+
+    def counted(self) -> float:
+        """Refusals for `reason` counted since this was made."""
+        return self._value() - self._before
+
+    def lines(self, records: Iterable[logging.LogRecord]) -> list[str]:
+        """The messages among `records` that this log wrote."""
+        return [r.getMessage() for r in records if r.getMessage().startswith(f"{self.log.event} ")]
+
+    def _value(self) -> float:
+        for metric in self.log.counter.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total") and sample.labels.get("reason") == self.reason:
+                    return sample.value
+        return 0.0

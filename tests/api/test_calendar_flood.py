@@ -18,13 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from pager.api import calendars as calendar_routes
 from pager.api.app import create_app
-from pager.api.calendars import FEED_THREADS, FEED_WAITING, FEEDS_REFUSED
-from pager.api.client_shares import RefusalLog
+from pager.api.calendars import FEED_THREADS, FEED_WAITING
 from pager.api.deps import get_now
 from pager.db.session import session_scope
 from pager.services.alerting import catalog
@@ -91,9 +89,7 @@ def test_a_flood_of_feed_requests_does_not_hold_up_a_trigger(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A log of its own: another test's refusals in the last 10 s must not hold this one's line back.
-    monkeypatch.setattr(calendar_routes, "_REFUSALS", RefusalLog("calendar_feeds_refused", FEEDS_REFUSED))
-    counted_before = _refusals_counted()
+    refusals_seen = support.Refusals(monkeypatch, calendar_routes, "_REFUSALS", "busy")
     caplog.set_level(logging.WARNING, logger="pager.api")
     client, arrivals = serve(runtime, clock, "/calendar/")
     admitted = FEED_THREADS + FEED_WAITING
@@ -121,15 +117,11 @@ def test_a_flood_of_feed_requests_does_not_hold_up_a_trigger(
     assert refused[0].json()["error"]["code"] == "feeds_busy"
     assert refused[0].headers["Retry-After"] == "5"
     # Counted one by one, logged once (a line per refusal would flood the log with the attack).
-    assert _refusals_counted() - counted_before == FLOOD - admitted
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("calendar_feeds_refused")]
+    assert refusals_seen.counted() == FLOOD - admitted
+    lines = refusals_seen.lines(caplog.records)
     assert len(lines) == 1
     assert lines[0].startswith("calendar_feeds_refused busy=1 last_client=testclient path=/calendar/")
     assert f"waiting={admitted} most={admitted}" in lines[0]
-
-
-def _refusals_counted() -> float:
-    return REGISTRY.get_sample_value("pager_calendar_feeds_refused_total", {"reason": "busy"}) or 0.0
 
 
 def _done(requests: list[Future[httpx.Response]]) -> int:

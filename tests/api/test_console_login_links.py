@@ -16,15 +16,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from pager.api.app import create_app
-from pager.api.client_shares import RefusalLog
 from pager.api.console import login as login_routes
 from pager.api.console.login import EMAIL_SENT, LINKS_PER_HANDLE
-from pager.api.console.login import LOGIN_LINKS_NOT_SENT as NOT_SENT
 from pager.api.deps import get_now
 from pager.api.failure_limits import MAX_FAILURES
 from pager.db.session import session_scope
@@ -87,16 +84,15 @@ def login_emails(runtime: Runtime, address: str) -> int:
 def test_asking_for_many_links_does_not_hold_back_the_persons_pages(
     console: TestClient, runtime: Runtime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A log of its own: another test's refusals in the last 10 s must not hold this one's line back.
-    monkeypatch.setattr(login_routes, "_NOT_SENT", RefusalLog("console_login_links_not_sent", NOT_SENT))
-    not_sent_before = _not_sent()
+    not_sent = support.Refusals(monkeypatch, login_routes, "_NOT_SENT", "too_many_links")
     caplog.set_level(logging.WARNING, logger="pager.api")
     answers = {ask(console, "ann") for _ in range(MAX_FAILURES)}
     assert answers == {(200, EMAIL_SENT)}  # every ask answered alike, sent or not
     assert login_emails(runtime, "ann@example.com") == LINKS_PER_HANDLE
-    assert _not_sent() - not_sent_before == MAX_FAILURES - LINKS_PER_HANDLE
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("console_login_links_not")]
-    assert lines == ["console_login_links_not_sent too_many_links=1 last_client=testclient per_handle=3"]
+    assert not_sent.counted() == MAX_FAILURES - LINKS_PER_HANDLE
+    assert not_sent.lines(caplog.records) == [
+        "console_login_links_not_sent too_many_links=1 last_client=testclient per_handle=3"
+    ]
 
     outcome = trigger_alert(
         runtime, service_id="api", summary="Checkout down", now=NOW + timedelta(seconds=1)
@@ -106,13 +102,6 @@ def test_asking_for_many_links_does_not_hold_back_the_persons_pages(
     with session_scope(runtime.engine, read_only=True) as session:
         (page,) = session.exec(select(OutboxMessage).where(OutboxMessage.alert_id == outcome.alert_id))
     assert (page.method, page.address, page.status) == ("email", "ann@example.com", "sent")
-
-
-def _not_sent() -> float:
-    found = REGISTRY.get_sample_value(
-        "pager_console_login_links_not_sent_total", {"reason": "too_many_links"}
-    )
-    return found or 0.0
 
 
 def test_each_handle_has_its_own_links_and_an_unknown_one_is_answered_alike(
