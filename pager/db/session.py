@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -188,6 +188,23 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 def is_postgres(session: Session) -> bool:
     """True when the session's database is PostgreSQL (False: SQLite)."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+NOTIFY_QUEUE_FULL = "54000"
+
+
+def postgres_notify_on_commit(session: Session, channel: str, payload: str) -> None:
+    """`pg_notify(channel, payload)` in the session's transaction: Postgres delivers it when the
+    transaction commits, never if it rolls back; one statement on the transaction's connection, with
+    no checkout, ping or commit of its own."""
+    session.connection().execute(_NOTIFY, {"channel": channel, "payload": payload})
+
+
+def notify_queue_full(error: DBAPIError) -> bool:
+    """Whether Postgres refused a commit because its NOTIFY queue is full (SQLSTATE 54000,
+    program_limit_exceeded, the code it raises then)."""
+    return getattr(error.orig, "sqlstate", None) == NOTIFY_QUEUE_FULL
 
 
 def postgres_notify(engine: Engine, channel: str, payload: str) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, update
-from sqlmodel import col, select
+from sqlalchemy import Engine, event, text, update
+from sqlmodel import Session, col, select
 
 from pager.db.migrate import upgrade_schema
 from pager.db.session import create_db_engine, session_scope
@@ -26,6 +26,7 @@ from pager.services.alerting import alerts, catalog, trigger_batch
 from pager.services.alerting.alerts import AlertOutcome, TriggerRequest, write_trigger, write_triggers
 from pager.services.alerting.trigger_batch import TriggerBatcher
 from pager.services.calendars.overrides import add_override
+from pager.services.operations import wakeup
 from pager.services.people import users
 from pager.services.runtime import Runtime
 from tests import support
@@ -382,3 +383,71 @@ def test_a_group_straddling_a_handoff_or_an_override_pages_whoever_holds_each_in
         "carol",
         "alice",
     ]
+
+
+# The worker's wake-up travels with the trigger's own transaction (Postgres: a NOTIFY in it).
+
+
+def test_a_trigger_takes_one_connection_and_one_commit_its_wake_up_included(runtime: Runtime) -> None:
+    # A NOTIFY after the commit took a second pool checkout (with its ping) and a transaction of its
+    # own, with its own commit to disk, for every new alert.
+    counted = {"checkout": 0, "commit": 0}
+
+    def count(name: str) -> Any:
+        def listener(*_: Any) -> None:
+            counted[name] += 1
+
+        return listener
+
+    on_checkout, on_commit = count("checkout"), count("commit")
+    event.listen(runtime.engine, "checkout", on_checkout)
+    event.listen(runtime.engine, "commit", on_commit)
+    try:
+        single = write_trigger(runtime, TriggerRequest.build(service_id="api", summary="disk", now=T0))
+        assert single is not None and single.created
+        assert counted == {"checkout": 1, "commit": 1}
+        group = [TriggerRequest.build(service_id="api", summary=f"disk {i}", now=T0) for i in range(3)]
+        assert all(isinstance(r, AlertOutcome) and r.created for r in write_triggers(runtime, group))
+        assert counted == {"checkout": 2, "commit": 2}
+    finally:
+        event.remove(runtime.engine, "checkout", on_checkout)
+        event.remove(runtime.engine, "commit", on_commit)
+
+
+def test_a_full_notify_queue_never_costs_a_trigger(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Postgres refuses to commit a NOTIFY once its queue is full (a listener stalled for days):
+    # the trigger is written again without it, and the other processes woken after the commit.
+    refused: list[str] = []
+    sent_after: list[tuple[str | None, bool]] = []
+
+    def queue_full(session: Session, channel: str, payload: str) -> None:
+        refused.append(payload)
+        session.connection().execute(
+            text(
+                "DO $$ BEGIN RAISE EXCEPTION 'too many notifications in the NOTIFY queue'"
+                " USING ERRCODE = '54000'; END $$"
+            )
+        )
+
+    def notify_after(_engine: Engine, topic: str | None = None, *, woken_here: bool = False) -> None:
+        sent_after.append((topic, woken_here))
+
+    monkeypatch.setattr(wakeup, "postgres_notify_on_commit", queue_full)
+    monkeypatch.setattr(wakeup, "notify_worker", notify_after)
+    for grouped in (False, True):
+        refused.clear()
+        sent_after.clear()
+        requests = [TriggerRequest.build(service_id="api", summary="disk", now=T0) for _ in range(2)]
+        results = write_triggers(runtime, requests) if grouped else [write_trigger(runtime, requests[0])]
+        assert all(isinstance(r, AlertOutcome) and r.created for r in results), results
+        if runtime.engine.dialect.name == "postgresql":
+            assert refused and sent_after == [("delivery", True)] * len(results)
+            assert "wake_on_commit_refused" in caplog.text
+        else:  # SQLite wakes other processes by datagram after the commit, as before
+            assert refused == [] and sent_after == [("delivery", True)]
+    with session_scope(runtime.engine, read_only=True) as session:
+        stored = session.exec(select(Alert.id)).all()
+        pages = session.exec(select(OutboxMessage.alert_id)).all()
+    assert len(stored) == 3 and set(pages) == set(stored)

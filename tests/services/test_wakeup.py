@@ -10,10 +10,16 @@ import pytest
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from pager.db.session import postgres_notify
+from pager.db.session import postgres_notify, session_scope
 from pager.db.tables import Service
 from pager.services.operations import wakeup
-from pager.services.operations.wakeup import WakeListener, Waker, notify_worker, wake_workers
+from pager.services.operations.wakeup import (
+    WakeListener,
+    Waker,
+    notify_on_commit,
+    notify_worker,
+    wake_workers,
+)
 
 WAIT_S = 10.0  # an upper bound for a wake-up to arrive; a passing test never waits this long
 
@@ -138,3 +144,35 @@ def test_a_wake_up_sent_or_failed_leaves_the_pool_connection_in_transactions(eng
         with pytest.raises(DBAPIError, match="payload string too long"):
             postgres_notify(engine, wakeup.CHANNEL, "x" * 9000)  # the server refuses past 8000 bytes
     assert rolled_back_write_stays_undone()
+
+
+@pytest.mark.database
+def test_a_wake_up_on_commit_is_heard_when_its_transaction_commits_and_never_if_it_rolls_back(
+    engine: Engine,
+) -> None:
+    waker = Waker()
+    if engine.dialect.name != "postgresql":  # SQLite: the datagram goes after the commit (wake_workers)
+        with session_scope(engine) as session:
+            assert notify_on_commit(session, waker, "delivery") is False
+        return
+    import psycopg
+
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as listening:
+        listening.execute(f"LISTEN {wakeup.CHANNEL}")
+
+        def heard() -> list[str]:
+            return [notice.payload for notice in listening.notifies(timeout=0.2)]
+
+        with pytest.raises(RuntimeError), session_scope(engine) as session:
+            assert notify_on_commit(session, waker, "delivery") is True
+            raise RuntimeError("the trigger failed")
+        assert heard() == []
+        with session_scope(engine) as session:
+            assert notify_on_commit(session, waker, "delivery") is True
+            assert heard() == []  # not before the commit
+        assert heard() == [f"delivery@{wakeup.PROCESS_TAG}"]
+        waker.subscribe("delivery", takes_work=lambda: True)  # a loop here takes the pages at once
+        with session_scope(engine) as session:
+            assert notify_on_commit(session, waker, "delivery") is False
+        assert heard() == []

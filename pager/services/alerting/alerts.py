@@ -14,19 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from pager.core.alert import Ack, Escalate, Event, Resolve, Snooze, Trigger
 from pager.core.paging_plan import ServiceFacts
 from pager.db import trigger_queries
 from pager.db.alerts import DueAlert, find_open_alert, lock_alert, newest_alerts, timeline_of
-from pager.db.session import session_scope
+from pager.db.session import notify_queue_full, session_scope
 from pager.db.tables import ALERT_STATUSES, Alert, TimelineEntry
 from pager.services.alerting.paging import AlertTransaction
 from pager.services.alerting.trigger_group import AlertInGroup, SharedByTriggers
 from pager.services.errors import InvalidInput, NotFound
-from pager.services.operations.wakeup import wake_workers
+from pager.services.operations.wakeup import notify_on_commit, wake_workers
 from pager.services.runtime import Runtime
 
 log = logging.getLogger("pager.alerts")
@@ -141,19 +141,31 @@ class TriggerRequest:
 
 def write_trigger(runtime: Runtime, request: TriggerRequest) -> AlertOutcome | None:
     """Write one trigger in a transaction of its own; None when there is no such service."""
-    for attempt in range(2):
+    counted_into_other = False
+    wake_on_commit = True
+    while True:
         try:
             with session_scope(runtime.engine) as session:
                 outcome = _write_trigger(session, runtime, request, SharedByTriggers())
+                created = outcome is not None and outcome.created
+                notified = created and wake_on_commit and notify_on_commit(session, runtime.waker, "delivery")
         except IntegrityError:
             # Another transaction opened this dedup key between our look-up and insert: count into it.
-            if attempt:
+            if counted_into_other:
                 raise
+            counted_into_other = True
             continue
-        if outcome is not None and outcome.created:
-            _wake_worker(runtime)
+        except DBAPIError as exc:
+            # Postgres refuses to commit a NOTIFY once its queue is full (a listener stalled for
+            # days): the trigger is written again without it, the wake-up sent after the commit.
+            if not (wake_on_commit and notify_queue_full(exc)):
+                raise
+            log.warning("wake_on_commit_refused reason=%s; writing the trigger without it", exc.orig)
+            wake_on_commit = False
+            continue
+        if created:
+            _wake_worker(runtime, notified)
         return outcome
-    raise AssertionError("unreachable")
 
 
 def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list[TriggerResult]:
@@ -175,11 +187,13 @@ def write_triggers(runtime: Runtime, requests: Sequence[TriggerRequest]) -> list
                     _write_trigger(session, runtime, request, shared) for request in requests
                 ]
                 shared.write_counts(session)
+                created = any(isinstance(outcome, AlertOutcome) and outcome.created for outcome in outcomes)
+                notified = created and notify_on_commit(session, runtime.waker, "delivery")
         except Exception:
             log.warning("trigger_group_failed triggers=%d; writing them one by one", len(requests))
         else:
-            if any(isinstance(outcome, AlertOutcome) and outcome.created for outcome in outcomes):
-                _wake_worker(runtime)
+            if created:
+                _wake_worker(runtime, notified)
             return outcomes
     results: list[TriggerResult] = []
     for request in requests:
@@ -289,9 +303,13 @@ def _new_alert_columns(service_id: str, request: TriggerRequest) -> dict[str, An
     }
 
 
-def _wake_worker(runtime: Runtime) -> None:
+def _wake_worker(runtime: Runtime, notified: bool = False) -> None:
     # What a trigger or a manual escalate decided is already written: only its pages are new work.
-    wake_workers(runtime.waker, runtime.engine, "delivery")
+    # `notified`: the other processes' workers were woken by the commit (notify_on_commit).
+    if notified:
+        runtime.waker.wake("delivery")
+    else:
+        wake_workers(runtime.waker, runtime.engine, "delivery")
 
 
 def act_on_alert(

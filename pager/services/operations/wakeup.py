@@ -17,8 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
-from pager.db.session import postgres_notify
+from pager.db.session import is_postgres, postgres_notify, postgres_notify_on_commit
 
 log = logging.getLogger("pager.wakeup")
 
@@ -70,11 +71,14 @@ class Waker:
             ]
         for _, event, _ in woken:
             event.set()
-        return topic is not None and any(
-            takes_work is not None and takes_work()
-            for subscribed, _, takes_work in woken
-            if subscribed == topic
-        )
+        return _taken_at_once(topic, woken)
+
+    def takes_at_once(self, topic: str) -> bool:
+        """Whether a loop of `topic` says it would take that work at once if woken now (what
+        `wake(topic)` returns), without waking anything."""
+        with self._lock:
+            subscribed = list(self._events)
+        return _taken_at_once(topic, subscribed)
 
     def wait(self, timeout: float, event: threading.Event | None = None) -> bool:
         """Block until woken or `timeout` seconds pass; True when woken. Clears the flag."""
@@ -82,6 +86,29 @@ class Waker:
         woken = flag.wait(timeout)
         flag.clear()
         return woken
+
+
+def _taken_at_once(
+    topic: str | None, loops: list[tuple[str | None, threading.Event, Callable[[], bool] | None]]
+) -> bool:
+    return topic is not None and any(
+        takes_work is not None and takes_work() for subscribed, _, takes_work in loops if subscribed == topic
+    )
+
+
+def notify_on_commit(session: Session, waker: Waker, topic: str) -> bool:
+    """In the caller's transaction, before it commits: on Postgres, when no loop here takes the work
+    of `topic` at once, a NOTIFY that wakes the workers of other processes as the transaction
+    commits (never if it rolls back). True when it was sent: the caller then wakes this process's
+    loops after the commit with `waker.wake(topic)`; otherwise with `wake_workers`.
+
+    The NOTIFY travels with the transaction: a separate one after the commit was a pool checkout,
+    its ping and a transaction of its own (with its own commit to disk) for every trigger.
+    """
+    if not is_postgres(session) or waker.takes_at_once(topic):
+        return False
+    postgres_notify_on_commit(session, CHANNEL, _message(topic, woken_here=True))
+    return True
 
 
 def wake_workers(waker: Waker, engine: Engine, topic: str) -> None:
@@ -118,7 +145,7 @@ def notify_worker(engine: Engine, topic: str | None = None, *, woken_here: bool 
     """Wake workers in other processes (best effort: the tick catches anything missed); a topic
     wakes only the loops of that topic there (see Waker). `woken_here`: the caller already woke this
     process's loops through its Waker, so this process's own listener leaves the wake-up alone."""
-    message = (topic or "") + (f"@{PROCESS_TAG}" if woken_here else "")
+    message = _message(topic, woken_here=woken_here)
     try:
         if engine.url.get_backend_name() == "postgresql":
             postgres_notify(engine, CHANNEL, message)
@@ -133,6 +160,10 @@ def notify_worker(engine: Engine, topic: str | None = None, *, woken_here: bool 
         log.debug("wake_skipped reason=%s", exc)
     except Exception as exc:  # a wake-up must never fail the request that asked for it
         log.warning("wake_failed reason=%s", exc)
+
+
+def _message(topic: str | None, *, woken_here: bool) -> str:
+    return (topic or "") + (f"@{PROCESS_TAG}" if woken_here else "")
 
 
 class WakeListener:
