@@ -58,11 +58,21 @@ def newest_alerts(
 
 
 def open_alerts_paged_to(session: Session, user_ids: list[int]) -> list[Alert]:
-    """Open alerts with a page attempted to any of `user_ids`, oldest first."""
-    paged = select(OutboxMessage.alert_id).where(
-        col(OutboxMessage.user_id).in_(user_ids), col(OutboxMessage.last_attempt_at).is_not(None)
+    """Open alerts with a page attempted to any of `user_ids`, oldest first.
+
+    Read from the open alerts, each one's pages looked up by its id: the outbox keeps every page
+    ever sent, and an SMS reply (which reads this in its write transaction) must not read them all.
+    """
+    paged = (
+        select(OutboxMessage.id)
+        .where(
+            col(OutboxMessage.alert_id) == col(Alert.id),
+            col(OutboxMessage.user_id).in_(user_ids),
+            col(OutboxMessage.last_attempt_at).is_not(None),
+        )
+        .exists()
     )
-    query = select(Alert).where(col(Alert.id).in_(paged), Alert.status != "resolved").order_by(col(Alert.id))
+    query = select(Alert).where(Alert.status != "resolved", paged).order_by(col(Alert.id))
     return list(session.exec(query))
 
 

@@ -22,14 +22,15 @@ from sqlmodel import Session
 from pager.adapters.console import ConsoleNotifier
 from pager.config.loader import LoadedConfig
 from pager.core.delivery_plan import THROTTLE_PER_MINUTE
+from pager.db.alerts import open_alerts_paged_to
 from pager.db.outbox import due_outbox
 from pager.db.session import session_scope
-from pager.db.tables import OutboxMessage
+from pager.db.tables import OutboxMessage, User
 from pager.services.delivery import throttle as page_throttle
 from pager.services.operations.backlog import next_page_due
 from pager.services.runtime import Runtime
 from pager.settings import Settings
-from tests.db.test_repositories import page
+from tests.db.test_repositories import add_alert, add_service, page
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 READY_INDEX = "ix_outbox_status_ready_at"
@@ -197,3 +198,54 @@ def test_next_page_due_is_the_earliest_ready_instant_of_pending_and_unknown_page
         assert stored is not None
         stored.status = "sent"
     assert next_page_due(runtime) == NOW + timedelta(seconds=30)
+
+
+def paged_history(engine: Engine) -> dict[str, int]:
+    """A year of ann's pages: 400 alerts she was paged for, resolved, and three open ones (paged,
+    paged but not yet attempted, paged to bob only); then ANALYZE. The ids of ann, bob and the open
+    alerts."""
+    with session_scope(engine) as session:
+        add_service(session)
+        ann, bob = User(handle="ann", name="Ann"), User(handle="bob", name="Bob")
+        session.add_all([ann, bob])
+        session.flush()
+        ids = {"ann": ann.id or 0, "bob": bob.id or 0}
+        for k in range(403):
+            alert = add_alert(session, f"history-{k}")
+            if k < 400:
+                alert.status = "resolved"
+            else:
+                ids[("attempted", "unattempted", "bob's")[k - 400]] = alert.id or 0
+            row = page(f"history-{k}", due_at=NOW - timedelta(minutes=k))
+            row.alert_id, row.user_id, row.status = alert.id, ids["bob" if k == 402 else "ann"], "sent"
+            row.last_attempt_at = None if k == 401 else NOW - timedelta(minutes=k)
+            session.add(row)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+    return ids
+
+
+@pytest.mark.database
+def test_an_sms_reply_finds_the_open_alerts_paged_to_its_sender_without_reading_every_page(
+    engine: Engine,
+) -> None:
+    # `ack` without a number asks this in the reply's write transaction (on SQLite, holding the
+    # writer lock every trigger needs): it read every page ever sent, and the outbox is never pruned.
+    ids = paged_history(engine)
+
+    def read() -> None:
+        with Session(engine) as session:
+            found = open_alerts_paged_to(session, [ids["ann"]])
+            assert [alert.id for alert in found] == [ids["attempted"]]
+            both = open_alerts_paged_to(session, [ids["ann"], ids["bob"]])
+            assert [alert.id for alert in both] == [ids["attempted"], ids["bob's"]]
+
+    with statements(engine) as sent:
+        read()
+    reads = [(statement, parameters) for statement, parameters in sent if "FROM alerts" in statement]
+    assert len(reads) == 2, sent
+    for statement, parameters in reads:
+        shown = plan(engine, statement, parameters)
+        assert "ix_outbox_alert_id" in shown, shown
+        assert "SCAN outbox" not in shown and "Seq Scan on outbox" not in shown, shown
