@@ -215,6 +215,13 @@ class OutboxMessage(SQLModel, table=True):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # A delivery report finds its page by the provider's id (migration 0014 says why).
+        Index(
+            "ix_outbox_provider_id",
+            "provider_id",
+            sqlite_where=text("provider_id IS NOT NULL"),
+            postgresql_where=text("provider_id IS NOT NULL"),
+        ),
         one_of("method", CONTACT_KINDS),
         one_of("status", OUTBOX_STATUSES),
     )

@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0013_webhooks"
+HEAD = "0014_outbox_provider_index"
 TABLES = {
     "users",
     "contact_methods",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from pager.adapters.console import ConsoleNotifier
 from pager.config.loader import LoadedConfig
@@ -27,6 +27,7 @@ from pager.db.outbox import due_outbox
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, User
 from pager.services.delivery import throttle as page_throttle
+from pager.services.delivery.reports import reported_page
 from pager.services.operations.backlog import next_page_due
 from pager.services.runtime import Runtime
 from pager.settings import Settings
@@ -100,13 +101,19 @@ def stormy(engine: Engine, request: pytest.FixtureRequest) -> Engine:
     return engine
 
 
-def plan_of(engine: Engine, read: Callable[[], object], marker: str) -> str:
-    """The plan of the one statement `read` sends that contains `marker`."""
+def plans_of(engine: Engine, read: Callable[[], object], marker: str) -> list[str]:
+    """The plans of the statements `read` sends that contain `marker`."""
     with statements(engine) as sent:
         read()
     matching = [(sql, params) for sql, params in sent if marker in sql]
-    assert len(matching) == 1, sent
-    return plan(engine, *matching[0])
+    assert matching, sent
+    return [plan(engine, *statement) for statement in matching]
+
+
+def plan_of(engine: Engine, read: Callable[[], object], marker: str) -> str:
+    """The plan of the one statement `read` sends that contains `marker`."""
+    (only,) = plans_of(engine, read, marker)
+    return only
 
 
 @pytest.mark.database
@@ -241,11 +248,33 @@ def test_an_sms_reply_finds_the_open_alerts_paged_to_its_sender_without_reading_
             both = open_alerts_paged_to(session, [ids["ann"], ids["bob"]])
             assert [alert.id for alert in both] == [ids["attempted"], ids["bob's"]]
 
-    with statements(engine) as sent:
-        read()
-    reads = [(statement, parameters) for statement, parameters in sent if "FROM alerts" in statement]
-    assert len(reads) == 2, sent
-    for statement, parameters in reads:
-        shown = plan(engine, statement, parameters)
+    shown_plans = plans_of(engine, read, "FROM alerts")
+    assert len(shown_plans) == 2
+    for shown in shown_plans:
         assert "ix_outbox_alert_id" in shown, shown
         assert "SCAN outbox" not in shown and "Seq Scan on outbox" not in shown, shown
+
+
+@pytest.mark.database
+def test_a_delivery_report_finds_its_page_by_the_provider_id_index(stormy: Engine) -> None:
+    # Two or three status callbacks per SMS, each in a write transaction: without the index of
+    # migration 0014 each read every page ever sent.
+    with stormy.connect() as connection:
+        connection.exec_driver_sql(
+            "UPDATE outbox SET provider_id = 'SM' || CAST(id AS VARCHAR(20)) WHERE status = 'sent'"
+        )
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+    with Session(stormy) as session:
+        page_id = session.exec(select(OutboxMessage.id).where(OutboxMessage.status == "sent")).first()
+
+    def report() -> None:
+        with session_scope(stormy) as session:
+            found = reported_page(session, f"SM{page_id}", None)
+            assert found is not None and found.id == page_id
+            assert reported_page(session, "SM-unknown", None) is None
+
+    shown_plans = plans_of(stormy, report, "provider_id =")
+    assert len(shown_plans) == 2
+    for shown in shown_plans:
+        assert "ix_outbox_provider_id" in shown, shown
