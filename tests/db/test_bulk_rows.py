@@ -8,18 +8,31 @@ page is written wrongly.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy
-from sqlalchemy import Engine, bindparam, event, update
-from sqlmodel import SQLModel
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    update,
+)
+from sqlalchemy.dialects import sqlite
+from sqlmodel import Session, SQLModel
 
 from pager.db.bulk_rows import execute_rows
+from pager.db.columns import UTCDateTime
 from pager.db.session import session_scope
-
-pytestmark = pytest.mark.database
 
 PARIS = timezone(timedelta(hours=2))
 ROWS: list[dict[str, Any]] = [
@@ -73,6 +86,7 @@ def driver_rows(parameters: Any) -> list[Any]:
     ]
 
 
+@pytest.mark.database
 def test_execute_rows_binds_exactly_what_sqlalchemy_binds(engine: Engine) -> None:
     sent: list[tuple[str, list[Any]]] = []
 
@@ -106,3 +120,46 @@ def test_execute_rows_binds_exactly_what_sqlalchemy_binds(engine: Engine) -> Non
 
 def _values(row: Any) -> list[Any]:
     return list(row.values()) if isinstance(row, dict) else list(row)
+
+
+def test_sqlite_inserts_go_as_values_lists_within_the_variable_limit(tmp_path: Path) -> None:
+    """On SQLite an INSERT's rows go as multi-row VALUES lists, one execution per list (not one per
+    row), each within the connection's bound-parameter limit, with the ON CONFLICT clause's own
+    constant bound once per list; rows stored, converted and upserted exactly as row by row."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'values.db'}")
+    table = Table(
+        "t",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("key", String, unique=True),
+        Column("at", UTCDateTime),
+        Column("n", Integer),
+    )
+    table.metadata.create_all(engine)
+    statement = sqlite.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["key"], set_={"n": statement.excluded.n}, where=table.c.n != -1
+    )
+    at = datetime(2026, 3, 8, 9, 30, tzinfo=PARIS)
+    rows = [{"key": f"k{i}", "at": at + timedelta(minutes=i % 3), "n": i} for i in range(24)]
+    rows.append({"key": "k5", "at": at, "n": 99})  # the same key again, later in the batch: it wins
+    executions: list[tuple[str, bool]] = []
+
+    def capture(_conn: Any, _cursor: Any, sql: str, _parameters: Any, _context: Any, many: bool) -> None:
+        executions.append((sql, many))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    with Session(engine) as session:
+        raw = session.connection().connection.dbapi_connection
+        assert raw is not None
+        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 30)  # 3 a row + 1 constant: 9 rows
+        execute_rows(session, statement, rows)
+        session.commit()
+    event.remove(engine, "before_cursor_execute", capture)
+
+    assert [sql.count("(?, ?, ?)") for sql, _ in executions] == [9, 9, 7]
+    assert not any(many for _, many in executions)
+    with engine.connect() as connection:
+        stored = connection.execute(table.select().order_by(table.c.id)).all()
+    assert [(row.key, row.n) for row in stored] == [(f"k{i}", 99 if i == 5 else i) for i in range(24)]
+    assert [row.at for row in stored] == [(at + timedelta(minutes=i % 3)).astimezone(UTC) for i in range(24)]
