@@ -9,8 +9,8 @@ per-row bookkeeping is gone.
 
 On SQLite an INSERT's rows go as one multi-row VALUES list per statement (as many rows as the
 connection's bound-parameter limit allows), not one execution per row: SQLite then parses and steps
-the statement once per chunk, and the batch holds the database's only writer lock a third less
-time (outbox rows: 3.1 -> 2.0 ms per 200, measured).
+the statement once per chunk. 200 outbox rows: 3.1 -> 2.0 ms (measured); a whole escalation batch,
+and the writer lock it holds, ~8 % shorter.
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ def _execute_values_list(connection: Connection, values: _ValuesList, rows: list
         chunk = rows[start : start + per_statement]
         flat = [value for row in chunk for value in row[: values.width]]
         flat.extend(trailing)
+        # A tuple: a list of values would be taken for many rows (an executemany).
         connection.exec_driver_sql(_values_sql(values, len(chunk)), tuple(flat))
 
 
