@@ -147,12 +147,19 @@ def _values_list(
 
 
 def _execute_values_list(connection: Connection, values: _ValuesList, rows: list[Any]) -> None:
-    # The limit is the linked SQLite's (999 before 3.32, 32,766 since, or as it was built); 999,
-    # the oldest default, where the driver cannot tell.
+    # The limits are the linked SQLite's: bound parameters (999 before 3.32, 32,766 since, or as
+    # it was built) and the statement's length in bytes (1,000,000 unless built otherwise; a build
+    # can raise the first without the second). 999 and 1,000,000, the defaults,
+    # where the driver cannot tell.
     getlimit = getattr(connection.connection.dbapi_connection, "getlimit", None)
-    limit = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit is not None else 999
+    variables = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit is not None else 999
+    length = getlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH) if getlimit is not None else 1_000_000
     trailing = rows[0][values.width :]
-    per_statement = max(1, (limit - len(trailing)) // values.width)
+    fixed = len(values.head.encode()) + len(values.tail.encode()) - len(", ")
+    per_statement = max(
+        1,
+        min((variables - len(trailing)) // values.width, (length - fixed) // len(", " + values.group)),
+    )
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         flat = [value for row in chunk for value in row[: values.width]]

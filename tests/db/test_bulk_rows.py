@@ -122,10 +122,10 @@ def _values(row: Any) -> list[Any]:
     return list(row.values()) if isinstance(row, dict) else list(row)
 
 
-def test_sqlite_inserts_go_as_values_lists_within_the_variable_limit(tmp_path: Path) -> None:
-    """On SQLite an INSERT's rows go as multi-row VALUES lists, one execution per list (not one per
-    row), each within the connection's bound-parameter limit, with the ON CONFLICT clause's own
-    constant bound once per list; rows stored, converted and upserted exactly as row by row."""
+def _upsert_with_limits(tmp_path: Path, limits: dict[int, int]) -> list[tuple[str, bool]]:
+    """Upsert 25 rows (key k5 twice, the later one wins) on a SQLite connection with `limits` set;
+    check they are stored, converted and upserted exactly as row by row; return the executions."""
+    tmp_path.mkdir(exist_ok=True)
     engine = create_engine(f"sqlite:///{tmp_path / 'values.db'}")
     table = Table(
         "t",
@@ -148,18 +148,46 @@ def test_sqlite_inserts_go_as_values_lists_within_the_variable_limit(tmp_path: P
     def capture(_conn: Any, _cursor: Any, sql: str, _parameters: Any, _context: Any, many: bool) -> None:
         executions.append((sql, many))
 
-    event.listen(engine, "before_cursor_execute", capture)
     with Session(engine) as session:
         raw = session.connection().connection.dbapi_connection
         assert raw is not None
-        raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 30)  # 3 a row + 1 constant: 9 rows
+        defaults = {limit: raw.setlimit(limit, value) for limit, value in limits.items()}
+        event.listen(engine, "before_cursor_execute", capture)
         execute_rows(session, statement, rows)
+        event.remove(engine, "before_cursor_execute", capture)
         session.commit()
-    event.remove(engine, "before_cursor_execute", capture)
+        for limit, value in defaults.items():
+            raw.setlimit(limit, value)
 
-    assert [sql.count("(?, ?, ?)") for sql, _ in executions] == [9, 9, 7]
-    assert not any(many for _, many in executions)
     with engine.connect() as connection:
         stored = connection.execute(table.select().order_by(table.c.id)).all()
     assert [(row.key, row.n) for row in stored] == [(f"k{i}", 99 if i == 5 else i) for i in range(24)]
     assert [row.at for row in stored] == [(at + timedelta(minutes=i % 3)).astimezone(UTC) for i in range(24)]
+    assert not any(many for _, many in executions)
+    return executions
+
+
+def test_sqlite_inserts_go_as_values_lists_within_the_variable_limit(tmp_path: Path) -> None:
+    """On SQLite an INSERT's rows go as multi-row VALUES lists, one execution per list (not one per
+    row), each within the connection's bound-parameter limit, with the ON CONFLICT clause's own
+    constant bound once per list; rows stored, converted and upserted exactly as row by row."""
+    executions = _upsert_with_limits(tmp_path, {sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER: 30})
+    # 3 a row + 1 constant: 9 rows a list
+    assert [sql.count("(?, ?, ?)") for sql, _ in executions] == [9, 9, 7]
+
+
+def test_sqlite_values_lists_stay_within_the_statement_length_limit(tmp_path: Path) -> None:
+    """A build may raise SQLite's bound-parameter limit (32,766 by default) without its statement
+    length (1,000,000 bytes), and a list of that many rows can outgrow it (Debian's build raises
+    both: 250,000 and 10^9): each list holds as many rows as both limits allow, to the byte, and
+    SQLite takes it."""
+    variables = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+    five_rows = _upsert_with_limits(tmp_path / "variables", {variables: 16})  # 3 a row + 1: 5 rows
+    assert [sql.count("(?, ?, ?)") for sql, _ in five_rows] == [5, 5, 5, 5, 5]
+    exact = len(five_rows[0][0])
+    length = sqlite3.SQLITE_LIMIT_SQL_LENGTH
+    at_the_limit = _upsert_with_limits(tmp_path / "exact", {length: exact})
+    assert [sql for sql, _ in at_the_limit] == [sql for sql, _ in five_rows]
+    one_byte_short = _upsert_with_limits(tmp_path / "short", {length: exact - 1})
+    assert [sql.count("(?, ?, ?)") for sql, _ in one_byte_short] == [4] * 6 + [1]
+    assert all(len(sql) < exact for sql, _ in one_byte_short)
