@@ -99,7 +99,10 @@ def _next_page_due(runtime: Runtime, pump: DeliveryPump, now: datetime) -> datet
     resume_at = pump.claims_resume_at()
     if resume_at is not None and resume_at > now:
         return resume_at
-    due = next_send_due(runtime)
+    # The pass that just ran read it in its claim, after its own writes (anything queued since
+    # wakes the loop): asking again would be a transaction per pass for the same answer.
+    read = pump.next_due_read()
+    due = next_send_due(runtime) if read is None else read[0]
     return due if due is None or resume_at is None else max(due, resume_at)
 
 

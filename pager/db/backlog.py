@@ -7,8 +7,10 @@ session; every query here only reads.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Select, func
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -34,16 +36,22 @@ def earliest_page_ready(
     session: Session, statuses: tuple[str, ...] = WAITING_PAGE_STATUSES
 ) -> datetime | None:
     """The earliest instant a queued or uncertain page (of `statuses`) needs attention (None: none)."""
+    # The worker's delivery loop reads this after every claim: a Core statement built once, not an
+    # ORM execution (its compile state and cache key were most of the cost).
+    found = [due for due in session.connection().execute(_earliest_ready(statuses)).one() if due is not None]
+    return aware(min(found)) if found else None
+
+
+@lru_cache(maxsize=8)
+def _earliest_ready(statuses: tuple[str, ...]) -> Select[Any]:
     ready_at = outbox_ready_at()
     # One min() per status: with `status =` the index (status, ready_at) answers each with one probe.
-    query = sql_select(
+    return sql_select(
         *(
             sql_select(func.min(ready_at)).where(col(OutboxMessage.status) == status).scalar_subquery()
             for status in statuses
         )
     )
-    found = [due for due in session.execute(query).one() if due is not None]
-    return aware(min(found)) if found else None
 
 
 def open_alerts_by_status(session: Session) -> dict[str, int]:

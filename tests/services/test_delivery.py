@@ -6,6 +6,7 @@ once, unknown outcomes reconciled with the provider before anything is sent agai
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -428,6 +429,69 @@ def test_after_a_claim_that_could_send_nothing_new_pages_gather_before_the_next_
         pump.shutdown(at + THROTTLED_GATHER)
     assert [m["To"] for m in posts(fake, "Messages")][20:] == ["+15550000003"]
     assert outbox_to(runtime, "+15550000003").status == "sent"
+
+
+def pending_ready_at(runtime: Runtime) -> datetime:
+    """The earliest instant a pending page may be sent, from the rows themselves."""
+    with session_scope(runtime.engine, read_only=True) as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.status == "pending")).all()
+    return min((row.next_attempt_at or row.due_at).replace(tzinfo=UTC) for row in rows)
+
+
+def test_after_a_claim_the_loop_sleeps_until_the_next_due_page_without_asking_again(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    """The claim reads when the next pending page falls due, after its own writes (here: alice's
+    page it held back for her slot a minute on). The delivery loop sleeps until then without a
+    transaction of its own per pass; a pass that claimed nothing asks the database afresh."""
+    trigger_many(runtime, range(20))
+    run_at(runtime, clock, 0)
+    assert len(fake.messages) == 20  # alice's limit for this minute
+    at = T0 + timedelta(seconds=1)
+    storm = alerts.trigger_alert(runtime, service_id="api", summary="disk 20", now=at, dedup_key="k20")
+    alerts.act_on_alert(runtime, storm.alert_id, "escalate", by="test", now=at)  # carol: due now
+    call_done = threading.Event()
+    pump = DeliveryPump(runtime, senders=8, on_finished=call_done.set)
+    later = at + timedelta(seconds=2)
+    try:
+        with statements_sent(runtime.engine) as sent:
+            assert _next_page_due(runtime, pump, at) == at  # no pass yet: the database is asked
+        assert sent, "no pass has read it: the loop must ask"
+        assert pump.run(at) == 1  # carol's page sent; alice's held for her next slot
+        assert pump.claims_resume_at() is None
+        held_until = pending_ready_at(runtime)
+        assert held_until > at
+        with statements_sent(runtime.engine) as sent:
+            assert _next_page_due(runtime, pump, at) == held_until
+        assert sent == []  # the claim read it: no transaction of the loop's own
+        # A page queued since (it wakes the loop); the next pass claims nothing (stopping): the
+        # loop must not sleep on what the last claim read.
+        alerts.trigger_alert(runtime, service_id="api", summary="disk 21", now=later, dedup_key="k21")
+        pump.stop_claiming()
+        assert call_done.wait(10)
+        assert pump.run(later) == 1  # carol's outcome recorded, nothing claimed
+        with statements_sent(runtime.engine) as sent:
+            assert _next_page_due(runtime, pump, later) == pending_ready_at(runtime)
+        assert sent
+    finally:
+        pump.shutdown(later)
+
+
+def test_a_claim_that_finds_nothing_due_reads_once_and_takes_no_lock(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    """Most passes of the delivery loop find nothing due (the other worker took the page, or the
+    pass only recorded outcomes): one read says so and when the next page falls due, without the
+    claim lock or the due rows. At that instant what fell due is claimed."""
+    trigger_many(runtime, range(21))
+    run_at(runtime, clock, 0)  # 20 sent; alice's 21st page held for her next slot
+    held_until = pending_ready_at(runtime)
+    assert held_until > T0
+    with statements_sent(runtime.engine, leave_out=("BEGIN", "COMMIT", "ROLLBACK")) as sent:
+        assert claiming.claim(runtime, held_until - timedelta(microseconds=1), 10) == ([], 0, held_until)
+    assert len(sent) == 1, sent
+    attempts, put_back, _ = claiming.claim(runtime, held_until, 10)
+    assert len(attempts) + put_back > 0  # what fell due then was claimed (sent or held again)
 
 
 def test_a_claim_writes_each_held_page_once(runtime: Runtime, fake: FakeTwilio, clock: Clock) -> None:

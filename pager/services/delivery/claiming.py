@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import get_args
+from typing import NamedTuple, get_args
 
 from pager.adapters.delivery import Method, Page
 from pager.core.alert import DeliveryFailed
 from pager.core.delivery_plan import plan_claim
+from pager.db.backlog import earliest_page_ready
 from pager.db.outbox import ClaimedPage, due_outbox, mark_sending, serialize_claims
 from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
@@ -60,19 +61,43 @@ def unknown_method(method: str) -> str:
     return f"unknown method {method!r}: not sent"
 
 
+class Claim(NamedTuple):
+    """What one claim took: the pages to send now, how many it put back (held), and `next_due`, the
+    earliest instant a pending page may be sent once this claim is committed (None: none pending)."""
+
+    attempts: list[Attempt]
+    put_back: int
+    next_due: datetime | None
+
+
 def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attempt], int]:
-    """Claim up to `batch` due pages: those to send now, and how many were put back (held).
+    """Claim up to `batch` due pages: those to send now, and how many were put back (held)."""
+    attempts, put_back, _ = claim(runtime, now, batch)
+    return attempts, put_back
+
+
+def claim(runtime: Runtime, now: datetime, batch: int) -> Claim:
+    """`claim_pages`, and when the next pending page falls due, read in the same transaction.
 
     Load (the due rows, then what the throttle reads of their addresses), decide
     (`core.delivery_plan.plan_claim`), apply (those sent marked `sending`, holds given their time,
     timeline lines), in one transaction. A held page is written once: in a storm to one person
     nearly every page claimed is held, and each write keeps SQLite's one writer from ingest.
+
+    The delivery loop sleeps until `next_due` (or a wake-up). Read here, after this claim's own
+    writes, it spares the loop a transaction of its own after every pass (docs/delivery.md, "When
+    the delivery loop wakes").
     """
     with session_scope(runtime.engine) as session:
+        # Most passes find nothing due: the other worker took the page the wake-up was for, or the
+        # pass only recorded outcomes. One read answers them, before the claim lock and the rows.
+        ready = earliest_page_ready(session, statuses=("pending",))
+        if ready is None or ready > now:
+            return Claim([], 0, ready)
         serialize_claims(session)
         rows = due_outbox(session, now, limit=batch)
         if not rows:
-            return [], 0
+            return Claim([], 0, earliest_page_ready(session, statuses=("pending",)))
         work = AlertTransaction(session, runtime, now, bulk=True)
         failed: list[dict[str, object]] = []
         sendable: list[tuple[ClaimedPage, Page]] = []
@@ -114,4 +139,4 @@ def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attem
         mark_sending(session, [row.id for row in plan.send], now)
         update_rows(session, OutboxMessage, deferred)
         update_rows(session, OutboxMessage, failed)
-        return attempts, len(deferred)
+        return Claim(attempts, len(deferred), earliest_page_ready(session, statuses=("pending",)))

@@ -26,7 +26,7 @@ from typing import TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
-from pager.services.delivery.claiming import BATCH, Attempt, claim_pages
+from pager.services.delivery.claiming import BATCH, Attempt, claim, claim_pages
 from pager.services.delivery.outcomes import record_outcomes, requeue_unstarted
 from pager.services.runtime import Runtime
 
@@ -125,6 +125,7 @@ class DeliveryPump:
         self._held_since: datetime | None = None
         self._skipped_for_hold = False
         self._gather_until: datetime | None = None
+        self._next_due: tuple[datetime | None] | None = None  # as this pass's claim read it
 
     def hold_claims(self, now: datetime) -> None:
         """Escalation decisions are backlogged: claim nothing new until `release_claims` (or the cap)."""
@@ -162,6 +163,11 @@ class DeliveryPump:
         """Nothing is claimed now: every sender is busy (`saturated`) or claims are held (`holding`);
         the next run comes when a sender finishes, the claims are released, or on the tick."""
         return self.saturated or self.holding
+
+    def next_due_read(self) -> tuple[datetime | None] | None:
+        """When the next pending page falls due, as the last pass's claim read it after its writes,
+        as a 1-tuple; None when that pass made no claim (or failed): then nobody has read it."""
+        return self._next_due
 
     def claims_resume_at(self) -> datetime | None:
         """While pages gather after a claim that could send none (see `run`): when claiming resumes."""
@@ -202,6 +208,7 @@ class DeliveryPump:
 
         Uncertain pages are not its work: the worker's `reconcile` job asks the providers about them.
         """
+        self._next_due = None
         finished = _drain(self._finished)
         if finished:
             try:
@@ -224,8 +231,11 @@ class DeliveryPump:
                 raise
         gathering = self._gather_until is not None and now < self._gather_until
         claimable = 0 if self._closed or self._held(now) or gathering else self.claimable(now)
-        attempts, put_back = claim_pages(self.runtime, now, claimable) if claimable else ([], 0)
+        attempts: list[Attempt] = []
+        put_back = 0
         if claimable:
+            attempts, put_back, next_due = claim(self.runtime, now, claimable)
+            self._next_due = (next_due,)
             self._last_claim = now
             # It could send nothing it took (a throttled address, a call in flight): pages to a
             # person already at the limit are coming faster than they may go, each trigger waking
