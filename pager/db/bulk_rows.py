@@ -149,8 +149,8 @@ def _values_list(
 def _execute_values_list(connection: Connection, values: _ValuesList, rows: list[Any]) -> None:
     # The limits are the linked SQLite's: bound parameters (999 before 3.32, 32,766 since, or as
     # it was built) and the statement's length in bytes (1,000,000 unless built otherwise; a build
-    # can raise the first without the second). 999 and 1,000,000, the defaults,
-    # where the driver cannot tell.
+    # can raise the first without the second). The defaults, 999 and 1,000,000, where the driver
+    # cannot tell.
     getlimit = getattr(connection.connection.dbapi_connection, "getlimit", None)
     variables = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit is not None else 999
     length = getlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH) if getlimit is not None else 1_000_000

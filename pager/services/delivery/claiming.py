@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, get_args
 
+from sqlmodel import Session
+
 from pager.adapters.delivery import Method, Page
 from pager.core.alert import DeliveryFailed
 from pager.core.delivery_plan import plan_claim
@@ -91,13 +93,13 @@ def claim(runtime: Runtime, now: datetime, batch: int) -> Claim:
     with session_scope(runtime.engine) as session:
         # Most passes find nothing due: the other worker took the page the wake-up was for, or the
         # pass only recorded outcomes. One read answers them, before the claim lock and the rows.
-        ready = earliest_page_ready(session, statuses=("pending",))
+        ready = _pending_ready(session)
         if ready is None or ready > now:
             return Claim([], 0, ready)
         serialize_claims(session)
         rows = due_outbox(session, now, limit=batch)
         if not rows:
-            return Claim([], 0, earliest_page_ready(session, statuses=("pending",)))
+            return Claim([], 0, _pending_ready(session))
         work = AlertTransaction(session, runtime, now, bulk=True)
         failed: list[dict[str, object]] = []
         sendable: list[tuple[ClaimedPage, Page]] = []
@@ -139,4 +141,9 @@ def claim(runtime: Runtime, now: datetime, batch: int) -> Claim:
         mark_sending(session, [row.id for row in plan.send], now)
         update_rows(session, OutboxMessage, deferred)
         update_rows(session, OutboxMessage, failed)
-        return Claim(attempts, len(deferred), earliest_page_ready(session, statuses=("pending",)))
+        return Claim(attempts, len(deferred), _pending_ready(session))
+
+
+def _pending_ready(session: Session) -> datetime | None:
+    # Pending pages only: uncertain ones are the reconcile job's, never claimed here.
+    return earliest_page_ready(session, statuses=("pending",))
