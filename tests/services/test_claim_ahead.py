@@ -103,6 +103,22 @@ def test_a_running_pump_queues_again_a_page_no_sender_could_take_in_time(
     assert sum("not sent, queued again" in line for line in timeline_messages(runtime)) == 1
 
 
+def test_the_pass_that_puts_a_page_back_claims_it_again_at_once(runtime: Runtime, sms: HangingSms) -> None:
+    """Recording the sent page reads when the next pending page falls due, but the page put back
+    after that read is due at once: the same pass claims it, not a later one (or the tick)."""
+    now = datetime.now(UTC)
+    pump = second_page_waited_too_long(runtime, sms, now)
+    try:
+        deadline = time.monotonic() + 10
+        while (pump._finished.empty() or pump._unstarted.empty()) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first call's outcome, and the page no sender took in time
+        assert pump.run(now) == 3  # one outcome recorded, one page put back, and claimed again
+    finally:
+        pump.shutdown(now, timeout=10)
+    assert sms.calls == 2
+    assert sms_statuses(runtime) == ["sent", "sent"]
+
+
 def test_fewer_pages_are_claimed_ahead_while_provider_calls_are_slow(runtime: Runtime) -> None:
     """Pages claimed ahead wait for a sender about AHEAD_WAIT_SECONDS at most at the calls' pace."""
     pump = DeliveryPump(runtime, senders=2, on_finished=lambda: None)

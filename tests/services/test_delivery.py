@@ -27,6 +27,7 @@ from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services.alerting import alerts, catalog
 from pager.services.delivery import claiming
+from pager.services.delivery import pump as pump_module
 from pager.services.delivery.pump import (
     AHEAD_PER_SENDER,
     CLAIM_GATHER,
@@ -492,6 +493,75 @@ def test_a_claim_that_finds_nothing_due_reads_once_and_takes_no_lock(
     assert len(sent) == 1, sent
     attempts, put_back, _ = claiming.claim(runtime, held_until, 10)
     assert len(attempts) + put_back > 0  # what fell due then was claimed (sent or held again)
+
+
+def test_a_pass_that_records_outcomes_claims_only_when_a_page_is_due_by_then(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording outcomes reads, after its own writes, when the next pending page falls due: the
+    pass claims only if one is due by then (a fallback the recording queued is), and the loop sleeps
+    on that read. Under a steady trickle the pass after each send found nothing due in a
+    transaction of its own."""
+    claims: list[bool] = []  # each claim's `due_known`
+    claim = pump_module.claim
+
+    def counted(runtime: Runtime, now: datetime, batch: int, *, due_known: bool = False) -> claiming.Claim:
+        claims.append(due_known)
+        return claim(runtime, now, batch, due_known=due_known)
+
+    monkeypatch.setattr(pump_module, "claim", counted)
+    fake.fail_next(Fault("invalid_to"))  # alice's first SMS only
+    trigger(runtime)
+    call_done = threading.Event()
+    pump = DeliveryPump(runtime, senders=8, on_finished=call_done.set)
+
+    def next_pass() -> int:
+        assert call_done.wait(10)
+        call_done.clear()
+        return pump.run(T0)
+
+    try:
+        assert pump.run(T0) == 1 and claims == [False]  # the SMS, to a sender
+        # 21211: failed for good; the fallback brings her voice step forward to now, in the
+        # recording's transaction, which then reads it as due: the same pass claims it, without
+        # looking first.
+        assert next_pass() == 2 and claims == [False, True]
+        assert outbox(runtime, "voice").status == "sending"
+        # A second alert meanwhile: its SMS is due now, so the pass that records the call claims it.
+        alerts.trigger_alert(runtime, service_id="api", summary="Disk 2", now=T0, dedup_key="d2")
+        assert next_pass() == 2 and claims == [False, True, True]
+        # Its outcome recorded; the next page (that alert's voice step) is a minute away: no claim,
+        # and the loop sleeps until then without asking.
+        assert next_pass() == 1 and len(claims) == 3
+        voice_step = pending_ready_at(runtime)
+        assert voice_step == T0 + timedelta(minutes=1)
+        with statements_sent(runtime.engine) as sent:
+            assert _next_page_due(runtime, pump, T0) == voice_step
+        assert sent == []
+    finally:
+        pump.shutdown(T0)
+    assert [m["To"] for m in posts(fake, "Messages")] == [ALICE_SMS, ALICE_SMS]
+    assert [c["To"] for c in posts(fake, "Calls")] == [ALICE_VOICE]
+
+
+def test_a_claim_told_a_page_is_due_does_not_look_first_and_a_full_batch_reads_no_next_instant(
+    runtime: Runtime, fake: FakeTwilio, clock: Clock
+) -> None:
+    """In a burst every pass records outcomes, having read that pages are due, then claims a full
+    batch that leaves the senders busy: neither the claim's look first nor its read of the next due
+    instant would be used. A full batch says `now` (more may be due); a short one reads."""
+    trigger_many(runtime, range(3))
+    with statements_sent(runtime.engine, leave_out=("BEGIN", "COMMIT", "ROLLBACK")) as looked:
+        assert claiming.claim(runtime, T0 - timedelta(seconds=1), 10) == ([], 0, T0)
+    (ready_sql,) = looked  # what the look first, and the read of the next due instant, send
+    with statements_sent(runtime.engine) as sent:
+        attempts, put_back, next_due = claiming.claim(runtime, T0, 2, due_known=True)
+    assert (len(attempts), put_back, next_due) == (2, 0, T0)
+    assert ready_sql not in sent
+    with statements_sent(runtime.engine) as sent:
+        attempts, put_back, next_due = claiming.claim(runtime, T0, 2)
+    assert (len(attempts), put_back, next_due) == (1, 0, T0 + timedelta(minutes=1))  # the voice steps
+    assert sent.count(ready_sql) == 2  # looked first, and read after its writes
 
 
 def test_a_claim_writes_each_held_page_once(runtime: Runtime, fake: FakeTwilio, clock: Clock) -> None:

@@ -65,7 +65,8 @@ def unknown_method(method: str) -> str:
 
 class Claim(NamedTuple):
     """What one claim took: the pages to send now, how many it put back (held), and `next_due`, the
-    earliest instant a pending page may be sent once this claim is committed (None: none pending)."""
+    earliest instant a pending page may be sent once this claim is committed (None: none pending;
+    `now` itself, unread, when the claim took a full batch: more may be due already)."""
 
     attempts: list[Attempt]
     put_back: int
@@ -78,7 +79,7 @@ def claim_pages(runtime: Runtime, now: datetime, batch: int) -> tuple[list[Attem
     return attempts, put_back
 
 
-def claim(runtime: Runtime, now: datetime, batch: int) -> Claim:
+def claim(runtime: Runtime, now: datetime, batch: int, *, due_known: bool = False) -> Claim:
     """`claim_pages`, and when the next pending page falls due, read in the same transaction.
 
     Load (the due rows, then what the throttle reads of their addresses), decide
@@ -88,18 +89,19 @@ def claim(runtime: Runtime, now: datetime, batch: int) -> Claim:
 
     The delivery loop sleeps until `next_due` (or a wake-up). Read here, after this claim's own
     writes, it spares the loop a transaction of its own after every pass (docs/delivery.md, "When
-    the delivery loop wakes").
+    the delivery loop wakes"). `due_known`: the caller has just read that a page is due by `now`.
     """
     with session_scope(runtime.engine) as session:
-        # Most passes find nothing due: the other worker took the page the wake-up was for, or the
-        # pass only recorded outcomes. One read answers them, before the claim lock and the rows.
-        ready = _pending_ready(session)
-        if ready is None or ready > now:
-            return Claim([], 0, ready)
+        # Most passes find nothing due: the other worker took the page the wake-up was for. One
+        # read answers them, before the claim lock and the rows.
+        if not due_known:
+            ready = pending_ready(session)
+            if ready is None or ready > now:
+                return Claim([], 0, ready)
         serialize_claims(session)
         rows = due_outbox(session, now, limit=batch)
         if not rows:
-            return Claim([], 0, _pending_ready(session))
+            return Claim([], 0, pending_ready(session))
         work = AlertTransaction(session, runtime, now, bulk=True)
         failed: list[dict[str, object]] = []
         sendable: list[tuple[ClaimedPage, Page]] = []
@@ -141,9 +143,12 @@ def claim(runtime: Runtime, now: datetime, batch: int) -> Claim:
         mark_sending(session, [row.id for row in plan.send], now)
         update_rows(session, OutboxMessage, deferred)
         update_rows(session, OutboxMessage, failed)
-        return Claim(attempts, len(deferred), _pending_ready(session))
+        # A full batch leaves the senders busy (the loop waits for one, not for a due instant) and
+        # perhaps more due: that read would be one per claim of a burst, for nothing.
+        return Claim(attempts, len(deferred), pending_ready(session) if len(rows) < batch else now)
 
 
-def _pending_ready(session: Session) -> datetime | None:
-    # Pending pages only: uncertain ones are the reconcile job's, never claimed here.
+def pending_ready(session: Session) -> datetime | None:
+    """The earliest instant a pending page may be sent (None: none pending), in `session`'s
+    transaction. Pending pages only: uncertain ones are the reconcile job's, never claimed."""
     return earliest_page_ready(session, statuses=("pending",))

@@ -23,7 +23,7 @@ from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
 from pager.services.alerting.paging import AlertTransaction
-from pager.services.delivery.claiming import Attempt
+from pager.services.delivery.claiming import Attempt, pending_ready
 from pager.services.delivery.reports import settled_by_report
 from pager.services.runtime import Runtime
 
@@ -41,8 +41,13 @@ def backoff(attempts: int) -> timedelta:
 
 def record_outcomes(
     runtime: Runtime, now: datetime, outcomes: Iterable[tuple[Attempt, DeliveryResult]]
-) -> None:
-    """Store outcomes in one transaction; if that fails, page by page, so one bad row costs only itself."""
+) -> datetime | None:
+    """Store outcomes in one transaction; if that fails, page by page, so one bad row costs only itself.
+
+    Returns the earliest instant a pending page may be sent (None: none pending), read in the same
+    transaction after its writes (a fallback it queued included): the delivery loop's pass that
+    recorded them claims only when that has come (docs/delivery.md, "When the delivery loop wakes").
+    """
     outcomes = list(outcomes)
     try:
         with session_scope(runtime.engine) as session:
@@ -52,7 +57,7 @@ def record_outcomes(
             update_rows(session, OutboxMessage, changes)  # one statement for the whole batch
             for (attempt, result), change in zip(outcomes, changes, strict=True):
                 _fall_back_if_failed(session, work, attempt, result, change)
-        return
+            return _next_due_after(work, session)
     except (OperationalError, InterfaceError):
         raise  # the database is away, not a bad row: page by page would fail the same way
     except Exception:
@@ -69,6 +74,12 @@ def record_outcomes(
             except Exception:
                 log.exception("record_failed key=%s outcome=%s", attempt.page.idempotency_key, result.outcome)
                 work.discard_buffered()  # a fallback decided inside the rolled-back savepoint
+        return _next_due_after(work, session)
+
+
+def _next_due_after(work: AlertTransaction, session: Session) -> datetime | None:
+    work.write_buffered()  # a fallback's pages are buffered until the commit: written first
+    return pending_ready(session)
 
 
 def requeue_unstarted(runtime: Runtime, now: datetime, unstarted: Iterable[tuple[Attempt, float]]) -> int:

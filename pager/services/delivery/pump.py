@@ -209,10 +209,12 @@ class DeliveryPump:
         Uncertain pages are not its work: the worker's `reconcile` job asks the providers about them.
         """
         self._next_due = None
+        # When the next pending page is due, as recording the outcomes read it after its writes.
+        recorded: tuple[datetime | None] | None = None
         finished = _drain(self._finished)
         if finished:
             try:
-                record_outcomes(self.runtime, now, finished)
+                recorded = (record_outcomes(self.runtime, now, finished),)
             except (OperationalError, InterfaceError):
                 # The database is away. These pages went out: keep their outcomes (the rows stay
                 # `sending`, claimed by nobody) and record them first thing once it is back. Dropped,
@@ -223,6 +225,7 @@ class DeliveryPump:
                 raise
         unstarted = _drain(self._unstarted)
         if unstarted:
+            recorded = None  # pages put back, due at once: the claim must look
             try:
                 requeue_unstarted(self.runtime, now, unstarted)
             except (OperationalError, InterfaceError):
@@ -233,8 +236,15 @@ class DeliveryPump:
         claimable = 0 if self._closed or self._held(now) or gathering else self.claimable(now)
         attempts: list[Attempt] = []
         put_back = 0
-        if claimable:
-            attempts, put_back, next_due = claim(self.runtime, now, claimable)
+        if claimable and recorded is not None and (recorded[0] is None or recorded[0] > now):
+            # Nothing is due: the claim would read just that, in a transaction of its own. A page
+            # queued since the read wakes the loop, as after a claim's read.
+            self._next_due = recorded
+            self._gather_until = None
+        elif claimable:
+            # After recording, the read said a page is due: the claim need not look first.
+            due_known = recorded is not None
+            attempts, put_back, next_due = claim(self.runtime, now, claimable, due_known=due_known)
             self._next_due = (next_due,)
             self._last_claim = now
             # It could send nothing it took (a throttled address, a call in flight): pages to a
