@@ -407,6 +407,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             drained = drain(url, args.drain_timeout)
             keys, unsent, by_status = database_state(url)
             receipts = sms_receipts(fake_url)
+            if args.dump is not None:  # where a tail comes from: line the requests up in time
+                fields = ("key", "due", "latency_s", "status")
+                args.dump.write_text(json.dumps([dict(zip(fields, row, strict=True)) for row in rows]))
             latencies = [latency for _, _, latency, _ in rows]
             errors = sum(1 for *_, status in rows if status != 202)
             alert_of = {key: keys[key] for key, *_ in rows if key in keys}
@@ -546,6 +549,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000, help="users = services = numbers (1000)")
     parser.add_argument("--memory-alerts", type=int, default=10_000)
     parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--dump",
+        type=Path,
+        help="write every load request (key, due wall-clock instant, latency_s, status) to this JSON file",
+    )
     parser.add_argument(
         "--postgres-admin-url",
         default=os.environ.get(
