@@ -96,7 +96,7 @@ def claim(runtime: Runtime, now: datetime, batch: int, *, due_known: bool = Fals
         # read answers them, before the claim lock and the rows.
         if not due_known:
             ready = pending_ready(session)
-            if ready is None or ready > now:
+            if not due_by(ready, now):
                 return Claim([], 0, ready)
         serialize_claims(session)
         rows = due_outbox(session, now, limit=batch)
@@ -152,3 +152,8 @@ def pending_ready(session: Session) -> datetime | None:
     """The earliest instant a pending page may be sent (None: none pending), in `session`'s
     transaction. Pending pages only: uncertain ones are the reconcile job's, never claimed."""
     return earliest_page_ready(session, statuses=("pending",))
+
+
+def due_by(ready: datetime | None, now: datetime) -> bool:
+    """Whether a page whose earliest ready instant is `ready` (`pending_ready`) may be sent at `now`."""
+    return ready is not None and ready <= now

@@ -26,7 +26,7 @@ from typing import TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
-from pager.services.delivery.claiming import BATCH, Attempt, claim, claim_pages
+from pager.services.delivery.claiming import BATCH, Attempt, claim, claim_pages, due_by
 from pager.services.delivery.outcomes import record_outcomes, requeue_unstarted
 from pager.services.runtime import Runtime
 
@@ -236,7 +236,7 @@ class DeliveryPump:
         claimable = 0 if self._closed or self._held(now) or gathering else self.claimable(now)
         attempts: list[Attempt] = []
         put_back = 0
-        if claimable and recorded is not None and (recorded[0] is None or recorded[0] > now):
+        if claimable and recorded is not None and not due_by(recorded[0], now):
             # Nothing is due: the claim would read just that, in a transaction of its own. A page
             # queued since the read wakes the loop, as after a claim's read.
             self._next_due = recorded
