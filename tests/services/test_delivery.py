@@ -520,16 +520,18 @@ def test_a_pass_that_records_outcomes_claims_only_when_a_page_is_due_by_then(
         call_done.clear()
         return pump.run(T0)
 
+    # On Postgres the pump's probe has read that the SMS is due (the next test): no look first.
+    probed = runtime.engine.dialect.name == "postgresql"
     try:
-        assert pump.run(T0) == 1 and claims == [False]  # the SMS, to a sender
+        assert pump.run(T0) == 1 and claims == [probed]  # the SMS, to a sender
         # 21211: failed for good; the fallback brings her voice step forward to now, in the
         # recording's transaction, which then reads it as due: the same pass claims it, without
         # looking first.
-        assert next_pass() == 2 and claims == [False, True]
+        assert next_pass() == 2 and claims == [probed, True]
         assert outbox(runtime, "voice").status == "sending"
         # A second alert meanwhile: its SMS is due now, so the pass that records the call claims it.
         alerts.trigger_alert(runtime, service_id="api", summary="Disk 2", now=T0, dedup_key="d2")
-        assert next_pass() == 2 and claims == [False, True, True]
+        assert next_pass() == 2 and claims == [probed, True, True]
         # Its outcome recorded; the next page (that alert's voice step) is a minute away: no claim,
         # and the loop sleeps until then without asking.
         assert next_pass() == 1 and len(claims) == 3

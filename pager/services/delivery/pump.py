@@ -23,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
+from pager.db.backlog import PendingPageProbe
 from pager.services.delivery.claiming import BATCH, Attempt, claim, claim_pages, due_by
 from pager.services.delivery.outcomes import record_outcomes, requeue_unstarted
 from pager.services.runtime import Runtime
@@ -126,6 +127,10 @@ class DeliveryPump:
         self._skipped_for_hold = False
         self._gather_until: datetime | None = None
         self._next_due: tuple[datetime | None] | None = None  # as this pass's claim read it
+        # Postgres: whether a page is due, asked before a claim on a connection kept for it. On
+        # SQLite the claim's own look first is as cheap (no round trips, no pool of connections).
+        postgres = runtime.engine.dialect.name == "postgresql"
+        self._probe = PendingPageProbe(runtime.engine) if postgres else None
 
     def hold_claims(self, now: datetime) -> None:
         """Escalation decisions are backlogged: claim nothing new until `release_claims` (or the cap)."""
@@ -225,7 +230,7 @@ class DeliveryPump:
                 raise
         unstarted = _drain(self._unstarted)
         if unstarted:
-            recorded = None  # pages put back, due at once: the claim must look
+            recorded = None  # pages put back, due at once: read again (probe or the claim's look)
             try:
                 requeue_unstarted(self.runtime, now, unstarted)
             except (OperationalError, InterfaceError):
@@ -234,6 +239,8 @@ class DeliveryPump:
                 raise
         gathering = self._gather_until is not None and now < self._gather_until
         claimable = 0 if self._closed or self._held(now) or gathering else self.claimable(now)
+        if claimable and recorded is None:
+            recorded = self._probe_ready()
         attempts: list[Attempt] = []
         put_back = 0
         if claimable and recorded is not None and not due_by(recorded[0], now):
@@ -242,7 +249,7 @@ class DeliveryPump:
             self._next_due = recorded
             self._gather_until = None
         elif claimable:
-            # After recording, the read said a page is due: the claim need not look first.
+            # After recording (or the probe), the read said a page is due: the claim need not look.
             due_known = recorded is not None
             attempts, put_back, next_due = claim(self.runtime, now, claimable, due_known=due_known)
             self._next_due = (next_due,)
@@ -258,6 +265,18 @@ class DeliveryPump:
                 self._idle -= 1
             self._pool.submit(self._send, attempt, claimed_at)
         return len(finished) + len(unstarted) + len(attempts)
+
+    def _probe_ready(self) -> tuple[datetime | None] | None:
+        """When the next pending page is due, read by the probe, as a 1-tuple; None when there is no
+        probe or its read failed: then the claim looks first, in its own transaction, as on SQLite
+        (and fails as it would have, if the database is away)."""
+        if self._probe is None:
+            return None
+        try:
+            return (self._probe.read(),)
+        except SQLAlchemyError as exc:
+            log.warning("pending_probe_failed error=%s; the claim looks instead", type(exc).__name__)
+            return None
 
     def stop_claiming(self) -> None:
         """Claim nothing from now on (the worker is stopping); calls in flight go on."""
@@ -283,6 +302,8 @@ class DeliveryPump:
         unstarted = _drain(self._unstarted)
         if unstarted:
             requeue_unstarted(self.runtime, now, unstarted)
+        if self._probe is not None:
+            self._probe.close()
         return in_flight
 
     def _send(self, attempt: Attempt, claimed_at: float) -> None:
