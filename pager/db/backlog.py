@@ -75,9 +75,8 @@ class PendingPageProbe:
         return ready
 
     def close(self) -> None:
-        """Close the connection (the next read opens another). Safe from another thread while a read
-        runs (a worker stopping with its delivery loop stuck): that read fails. The connection is
-        closed, not handed back to the pool, whose reset would wait for that read."""
+        """Close the connection (the next read opens another), not from another thread during a read.
+        It is closed, not handed back to the pool: after a failed read there is nothing to reset."""
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.invalidate()

@@ -117,3 +117,37 @@ def test_a_pass_whose_probe_fails_still_claims_the_due_page(
     assert outbox(runtime, "sms").status == "sent"
     failed = [r.getMessage() for r in caplog.records if "pending_probe_failed" in r.getMessage()]
     assert len(failed) == (1 if postgres(runtime) else 0)
+
+
+def test_a_worker_stopping_while_its_loop_is_stuck_in_a_read_leaves_that_connection_alone(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown closes the probe's connection, but not under a read still running in the delivery
+    loop's thread past the grace (the database hangs): closing a driver connection during a call in
+    another thread is not safe. The process is ending; its connections end with it."""
+    in_read, release = threading.Event(), threading.Event()
+    closed_during_read: list[bool] = []
+
+    def hanging_read(_probe: PendingPageProbe) -> None:
+        in_read.set()
+        release.wait(10)
+
+    def close(_probe: PendingPageProbe) -> None:
+        closed_during_read.append(in_read.is_set() and not release.is_set())
+
+    monkeypatch.setattr(PendingPageProbe, "read", hanging_read)
+    monkeypatch.setattr(PendingPageProbe, "close", close)
+    pump = DeliveryPump(runtime, senders=2, on_finished=lambda: None)
+    loop = threading.Thread(target=pump.run, args=(T0,))
+    loop.start()
+    try:
+        if postgres(runtime):
+            assert in_read.wait(10)
+        pump.shutdown(T0, timeout=1)
+    finally:
+        release.set()
+        loop.join(10)
+    assert not loop.is_alive()
+    assert closed_during_read == []
+    pump.shutdown(T0, timeout=1)  # once the read is over, shutdown closes it
+    assert closed_during_read == ([False] if postgres(runtime) else [])

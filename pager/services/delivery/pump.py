@@ -131,6 +131,7 @@ class DeliveryPump:
         # SQLite the claim's own look first is as cheap (no round trips, no pool of connections).
         postgres = runtime.engine.dialect.name == "postgresql"
         self._probe = PendingPageProbe(runtime.engine) if postgres else None
+        self._probing = threading.Lock()  # held by the loop's read: shutdown never closes under it
 
     def hold_claims(self, now: datetime) -> None:
         """Escalation decisions are backlogged: claim nothing new until `release_claims` (or the cap)."""
@@ -273,7 +274,8 @@ class DeliveryPump:
         if self._probe is None:
             return None
         try:
-            return (self._probe.read(),)
+            with self._probing:
+                return (self._probe.read(),)
         except SQLAlchemyError as exc:
             log.warning("pending_probe_failed error=%s; the claim looks instead", type(exc).__name__)
             return None
@@ -302,8 +304,13 @@ class DeliveryPump:
         unstarted = _drain(self._unstarted)
         if unstarted:
             requeue_unstarted(self.runtime, now, unstarted)
-        if self._probe is not None:
-            self._probe.close()
+        # A loop stuck in a read past the grace keeps its connection (the process is ending): closing
+        # a driver connection under a call in another thread is not safe.
+        if self._probe is not None and self._probing.acquire(blocking=False):
+            try:
+                self._probe.close()
+            finally:
+                self._probing.release()
         return in_flight
 
     def _send(self, attempt: Attempt, claimed_at: float) -> None:
