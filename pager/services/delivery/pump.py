@@ -128,7 +128,7 @@ class DeliveryPump:
         self._gather_until: datetime | None = None
         self._next_due: tuple[datetime | None] | None = None  # as this pass's claim read it
         # Postgres: whether a page is due, asked before a claim on a connection kept for it. On
-        # SQLite the claim's own look first is as cheap (no round trips, no pool of connections).
+        # SQLite the claim looks first in its own transaction, as before (no round trips to save).
         postgres = runtime.engine.dialect.name == "postgresql"
         self._probe = PendingPageProbe(runtime.engine) if postgres else None
         self._probing = threading.Lock()  # held by the loop's read: shutdown never closes under it
