@@ -231,6 +231,13 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def started_at(self) -> datetime:
+        """When the worker logged `worker_started` (it is running and about to take up its loops)."""
+        for line in self.log().splitlines():
+            if " worker_started " in line and line.startswith("ts="):
+                return datetime.fromisoformat(line.split(" ", 1)[0].removeprefix("ts="))
+        raise AssertionError(f"the worker has not started:\n{self.log()}")
+
     def kill9(self) -> None:
         """`kill -9`: no clean-up of any kind, as in a crash or an OOM kill."""
         os.kill(self.process.pid, signal.SIGKILL)

@@ -5,8 +5,8 @@ Policy `fast`: level 1 pages the `team` schedule's primary (ann), level 2 pages 
 Twilio server's request times and the SMTP sink's receipt times against the trigger instant.
 
 - trigger -> ann's SMS and email within 1 s -> nobody acks -> cat's SMS and email 3 s after the trigger;
-- the same with the worker killed (-9) between the levels and restarted: level 2 at most 2 s late,
-  nothing lost, nothing sent twice;
+- the same with the worker killed (-9) between the levels and restarted: level 2 at most 2 s after
+  the later of its due time and the new worker's start, nothing lost, nothing sent twice;
 - the worker killed while Twilio hangs on a message it did create: after the restart the page is
   reconciled with Twilio's message list, not sent again.
 """
@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     SENDING_LEASE_SECONDS,
     SERVICE,
     PagingSetup,
+    WorkerProcess,
     wait_until,
 )
 
@@ -40,7 +41,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.database]
 SUMMARY = "Checkout error rate above 5%"
 FIRST_PAGE_WITHIN = 1.0  # trigger -> level-1 page received by the provider
 ESCALATION_SLACK = 1.0  # level 2 may arrive this much after trigger + escalate_after
-RESTART_SLACK = 2.0  # ... and this much after it when the worker was killed and restarted
+# ... and this much after the later of that and the restarted worker's start. How long a Python
+# process takes to start is the machine's, not the engine's (a loaded CI machine took 4.6 s):
+# what is tested is that the new worker takes the escalation up at once, nothing lost or doubled.
+RESTART_SLACK = 2.0
 EARLY_TOLERANCE = 0.05  # clock granularity; a level-2 page must never come before its time
 
 
@@ -104,7 +108,7 @@ def trigger(paging: PagingSetup) -> tuple[int, datetime]:
 
 def wait_for_exhaustion(paging: PagingSetup, alert_id: int, triggered_at: datetime) -> None:
     """Wait (bounded) until the ladder ran out: both levels' timers fired, nothing more is due soon."""
-    timeout = 2 * ESCALATE_AFTER + RESTART_SLACK + 4.0
+    timeout = 2 * ESCALATE_AFTER + RESTART_SLACK + 10.0
 
     def exhausted() -> bool:
         with session_scope(paging.runtime.engine, read_only=True) as session:
@@ -131,15 +135,25 @@ def page_times(paging: PagingSetup, alert_id: int, triggered_at: datetime) -> di
 
 
 def assert_on_time(
-    times: dict[str, datetime], triggered_at: datetime, level_two_slack: float, why: str
+    times: dict[str, datetime], triggered_at: datetime, why: str, restarted: WorkerProcess | None = None
 ) -> None:
+    """Level 1 within a second of the trigger; level 2 never early, and late by at most the slack
+    after its due time or, when the worker was `restarted`, after the later of that and its start."""
     for name in ("level 1 sms", "level 1 email"):
         delay = (times[name] - triggered_at).total_seconds()
         assert 0 <= delay <= FIRST_PAGE_WITHIN, f"{name} {delay:.3f}s after the trigger{why}"
     due = triggered_at + timedelta(seconds=ESCALATE_AFTER)
+    if restarted is None:
+        latest, after = due + timedelta(seconds=ESCALATION_SLACK), "trigger+3s"
+    else:
+        started = restarted.started_at()
+        latest = max(due, started) + timedelta(seconds=RESTART_SLACK)
+        start_delay = (started - triggered_at).total_seconds()
+        after = f"trigger+3s (the restarted worker started at trigger{start_delay:+.3f}s)"
     for name in ("level 2 sms", "level 2 email"):
         late = (times[name] - due).total_seconds()
-        assert -EARLY_TOLERANCE <= late <= level_two_slack, f"{name} {late:+.3f}s vs trigger+3s{why}"
+        assert times[name] >= due - timedelta(seconds=EARLY_TOLERANCE), f"{name} {late:+.3f}s vs {after}{why}"
+        assert times[name] <= latest, f"{name} {late:+.3f}s vs {after}{why}"
 
 
 def level_one_received(paging: PagingSetup, alert_id: int) -> bool:
@@ -155,7 +169,7 @@ def test_level_one_at_once_then_level_two_after_escalate_after(paging: PagingSet
     wait_for_exhaustion(paging, alert_id, triggered_at)
 
     times = page_times(paging, alert_id, triggered_at)
-    assert_on_time(times, triggered_at, ESCALATION_SLACK, evidence(paging, alert_id, triggered_at))
+    assert_on_time(times, triggered_at, evidence(paging, alert_id, triggered_at))
 
 
 def test_worker_killed_between_levels_restarts_without_losing_or_doubling(paging: PagingSetup) -> None:
@@ -169,11 +183,11 @@ def test_worker_killed_between_levels_restarts_without_losing_or_doubling(paging
     assert first.process.poll() is None, f"worker ended by itself{paging.logs()}"
     first.kill9()
     wait_until("+2.0 s", lambda: datetime.now(UTC) >= triggered_at + timedelta(seconds=2.0), 1.0)
-    paging.start_worker()
+    second = paging.start_worker()
     wait_for_exhaustion(paging, alert_id, triggered_at)
 
     times = page_times(paging, alert_id, triggered_at)
-    assert_on_time(times, triggered_at, RESTART_SLACK, evidence(paging, alert_id, triggered_at))
+    assert_on_time(times, triggered_at, evidence(paging, alert_id, triggered_at), restarted=second)
 
 
 def outbox_row(paging: PagingSetup, alert_id: int, method: str, address: str) -> OutboxMessage:
@@ -209,7 +223,7 @@ def test_worker_killed_during_a_hanging_send_reconciles_instead_of_resending(pag
     assert outbox_row(paging, alert_id, "sms", ANN["sms"]).status == "sending", why
     assert first.process.poll() is None, f"worker ended during the hang{why}"
     first.kill9()
-    paging.start_worker()
+    second = paging.start_worker()
 
     def reconciled() -> bool:
         with session_scope(paging.runtime.engine, read_only=True) as session:
@@ -225,7 +239,7 @@ def test_worker_killed_during_a_hanging_send_reconciles_instead_of_resending(pag
     assert (row.status, row.provider_id) == ("sent", on_record[0]["sid"]), why
     assert f"sms to ann: provider has it ({on_record[0]['sid']})" in timeline_text(paging, alert_id), why
     times = page_times(paging, alert_id, triggered_at)
-    assert_on_time(times, triggered_at, RESTART_SLACK, why)
+    assert_on_time(times, triggered_at, why, restarted=second)
 
 
 def test_a_hanging_send_delays_neither_the_escalation_nor_other_pages(paging: PagingSetup) -> None:
