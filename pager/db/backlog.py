@@ -18,6 +18,8 @@ from pager.db.outbox import outbox_ready_at
 from pager.db.tables import Alert, OutboxMessage
 
 WAITING_PAGE_STATUSES = ("pending", "unknown")  # outbox rows that still need the worker
+# ... of which the delivery loop sends only these; uncertain ones are the reconcile job's
+PENDING_PAGE_STATUSES = ("pending",)
 OPEN_ALERT_STATUSES = ("triggered", "acknowledged", "suppressed")
 
 
@@ -67,7 +69,7 @@ class PendingPageProbe:
         if self._connection is None:
             self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            ready = _earliest_of(self._connection, ("pending",))
+            ready = _earliest_of(self._connection, PENDING_PAGE_STATUSES)
             self._connection.commit()  # no round trip in autocommit: ends SQLAlchemy's own bookkeeping
         except BaseException:
             self.close()

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from pager.db.backlog import aware
-from pager.db.session import create_db_engine
+from pager.db.session import create_db_engine, is_postgres
 from pager.db.tables import WorkerHeartbeat
 
 HEARTBEAT_WAIT = timedelta(seconds=2)
@@ -38,7 +38,7 @@ def heartbeat_engine(engine: Engine) -> Engine:
 
 def bound_statements(session: Session, limit: timedelta = HEARTBEAT_WAIT) -> None:
     """On Postgres, let no statement of this transaction run longer than `limit` (SQLite: no-op)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         session.execute(text(f"SET LOCAL statement_timeout = {int(limit.total_seconds() * 1000)}"))
 
 

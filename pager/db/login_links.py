@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col
 
 from pager.db.columns import instant_field
+from pager.db.session import is_postgres
 
 
 class UsedLoginLink(SQLModel, table=True):
@@ -30,7 +31,7 @@ def claim_login_link(session: Session, link_hash: str, now: datetime) -> bool:
     The insert is the check (ON CONFLICT DO NOTHING, RETURNING only when a row went in): of two
     requests using one link at once, the second waits for the first and finds it taken.
     """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if is_postgres(session) else sqlite
     statement = (
         dialect.insert(UsedLoginLink)
         .values(link_hash=link_hash, used_at=now)

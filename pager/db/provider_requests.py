@@ -8,6 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from pager.db.session import is_postgres
 from pager.db.tables import HandledProviderRequest
 
 MAX_KEY_LENGTH = 200  # the column's width
@@ -22,7 +23,7 @@ def claim_request(session: Session, request_key: str, now: datetime) -> bool:
     """
     if len(request_key) > MAX_KEY_LENGTH:
         raise ValueError(f"request key longer than {MAX_KEY_LENGTH} characters")
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if is_postgres(session) else sqlite
     statement = (
         dialect.insert(HandledProviderRequest)
         .values(request_key=request_key, handled_at=now)

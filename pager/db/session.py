@@ -185,9 +185,10 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
         yield connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
 
 
-def is_postgres(session: Session) -> bool:
-    """True when the session's database is PostgreSQL (False: SQLite)."""
-    return session.get_bind().dialect.name == "postgresql"
+def is_postgres(bind: Session | Engine | Connection) -> bool:
+    """True when the database behind `bind` is PostgreSQL (False: SQLite)."""
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    return dialect.name == "postgresql"
 
 
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")

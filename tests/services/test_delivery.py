@@ -23,7 +23,7 @@ from pager.adapters.twilio_client import make_client
 from pager.adapters.twilio_sms import TwilioSmsNotifier
 from pager.adapters.twilio_voice import TwilioVoiceNotifier
 from pager.db.outbox import ClaimedPage, due_outbox
-from pager.db.session import session_scope
+from pager.db.session import is_postgres, session_scope
 from pager.db.tables import OutboxMessage, TimelineEntry
 from pager.services.alerting import alerts, catalog
 from pager.services.delivery import claiming
@@ -520,8 +520,9 @@ def test_a_pass_that_records_outcomes_claims_only_when_a_page_is_due_by_then(
         call_done.clear()
         return pump.run(T0)
 
-    # On Postgres the pump's probe has read that the SMS is due (the next test): no look first.
-    probed = runtime.engine.dialect.name == "postgresql"
+    # On Postgres the pump's probe has read that the SMS is due (tests/services/test_pending_probe.py):
+    # no look first.
+    probed = is_postgres(runtime.engine)
     try:
         assert pump.run(T0) == 1 and claims == [probed]  # the SMS, to a sender
         # 21211: failed for good; the fallback brings her voice step forward to now, in the

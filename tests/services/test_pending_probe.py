@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from pager.db.backlog import PendingPageProbe
+from pager.db.session import is_postgres
 from pager.services.delivery import claiming
 from pager.services.delivery.pump import DeliveryPump
 from pager.services.runtime import Runtime
@@ -24,10 +25,6 @@ pytestmark = pytest.mark.database
 
 clock, fake, runtime = delivery.clock, delivery.fake, delivery.runtime
 VOICE_STEP = T0 + timedelta(minutes=1)  # alice's voice step, a minute after her SMS
-
-
-def postgres(runtime: Runtime) -> bool:
-    return runtime.engine.dialect.name == "postgresql"
 
 
 @contextmanager
@@ -58,7 +55,8 @@ def test_a_pass_woken_for_a_page_the_other_worker_took_asks_once_in_no_transacti
         assert pump.run(T0) == 0 and pump.next_due_read() == (VOICE_STEP,)  # opens the probe
         with checkouts(runtime.engine) as checked_out, statements_sent(runtime.engine) as sent:
             assert pump.run(T0) == 0 and pump.next_due_read() == (VOICE_STEP,)
-        if postgres(runtime):  # psycopg's BEGIN is not a cursor statement: no checkout says none ran
+        # psycopg's BEGIN is not a cursor statement: no checkout says none ran
+        if is_postgres(runtime.engine):
             assert checked_out == [0] and len(sent) == 1 and sent[0].upper().startswith("SELECT"), sent
         else:
             assert checked_out == [1] and sent[0] == "BEGIN IMMEDIATE" and len(sent) == 2, sent
@@ -77,7 +75,7 @@ def test_the_probe_reads_in_autocommit_and_a_lost_connection_costs_one_read(runt
         assert probe.read() == T0  # committed elsewhere, seen at once: no snapshot kept
         connection = probe._connection
         assert connection is not None and not connection.in_transaction()
-        if postgres(runtime):
+        if is_postgres(runtime.engine):
             driver = connection.connection.driver_connection
             assert driver.autocommit is True  # type: ignore[union-attr]
             assert driver.info.transaction_status.name == "IDLE"  # type: ignore[union-attr]
@@ -116,7 +114,7 @@ def test_a_pass_whose_probe_fails_still_claims_the_due_page(
     assert [m["To"] for m in posts(fake, "Messages")] == [ALICE_SMS]
     assert outbox(runtime, "sms").status == "sent"
     failed = [r.getMessage() for r in caplog.records if "pending_probe_failed" in r.getMessage()]
-    assert len(failed) == (1 if postgres(runtime) else 0)
+    assert len(failed) == (1 if is_postgres(runtime.engine) else 0)
 
 
 def test_a_worker_stopping_while_its_loop_is_stuck_in_a_read_leaves_that_connection_alone(
@@ -141,7 +139,7 @@ def test_a_worker_stopping_while_its_loop_is_stuck_in_a_read_leaves_that_connect
     loop = threading.Thread(target=pump.run, args=(T0,))
     loop.start()
     try:
-        if postgres(runtime):
+        if is_postgres(runtime.engine):
             assert in_read.wait(10)
         pump.shutdown(T0, timeout=1)
     finally:
@@ -150,4 +148,4 @@ def test_a_worker_stopping_while_its_loop_is_stuck_in_a_read_leaves_that_connect
     assert not loop.is_alive()
     assert closed_during_read == []
     pump.shutdown(T0, timeout=1)  # once the read is over, shutdown closes it
-    assert closed_during_read == ([False] if postgres(runtime) else [])
+    assert closed_during_read == ([False] if is_postgres(runtime.engine) else [])

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event, text, update
 from sqlmodel import Session, col, select
 
 from pager.db.migrate import upgrade_schema
-from pager.db.session import create_db_engine, session_scope
+from pager.db.session import create_db_engine, is_postgres, session_scope
 from pager.db.tables import Alert, OutboxMessage, Service, TimelineEntry
 from pager.services.alerting import alerts, catalog, trigger_batch
 from pager.services.alerting.alerts import AlertOutcome, TriggerRequest, write_trigger, write_triggers
@@ -442,7 +442,7 @@ def test_a_full_notify_queue_never_costs_a_trigger(
         requests = [TriggerRequest.build(service_id="api", summary="disk", now=T0) for _ in range(2)]
         results = write_triggers(runtime, requests) if grouped else [write_trigger(runtime, requests[0])]
         assert all(isinstance(r, AlertOutcome) and r.created for r in results), results
-        if runtime.engine.dialect.name == "postgresql":
+        if is_postgres(runtime.engine):
             assert refused and sent_after == [("delivery", True)] * len(results)
             assert "wake_on_commit_refused" in caplog.text
         else:  # SQLite wakes other processes by datagram after the commit, as before

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import DBAPIError
 
-from pager.db.session import postgres_notify, session_scope
+from pager.db.session import is_postgres, postgres_notify, session_scope
 from pager.db.tables import Service
 from pager.services.operations import wakeup
 from pager.services.operations.wakeup import (
@@ -140,7 +140,7 @@ def test_a_wake_up_sent_or_failed_leaves_the_pool_connection_in_transactions(eng
 
     notify_worker(engine, "delivery")
     assert rolled_back_write_stays_undone()
-    if engine.dialect.name == "postgresql":
+    if is_postgres(engine):
         with pytest.raises(DBAPIError, match="payload string too long"):
             postgres_notify(engine, wakeup.CHANNEL, "x" * 9000)  # the server refuses past 8000 bytes
     assert rolled_back_write_stays_undone()

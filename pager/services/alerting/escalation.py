@@ -12,7 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.core.alert import Timer
 from pager.db.alerts import DueAlert, claim_due_alerts
-from pager.db.session import session_scope
+from pager.db.session import is_postgres, session_scope
 from pager.services.alerting.decision_facts import FactsCache
 from pager.services.alerting.paging import AlertTransaction
 from pager.services.runtime import Runtime
@@ -65,7 +65,7 @@ def run_due_escalations(
     pass_ = _Pass(runtime, now, batch, on_burst, on_decided, clock)
     if not pass_.step():
         return len(pass_.seen)
-    if runtime.engine.dialect.name != "postgresql":
+    if not is_postgres(runtime.engine):
         pass_.run()
         return len(pass_.seen)
     pass_.threads = PARALLEL_BATCHES

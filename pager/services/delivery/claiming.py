@@ -17,7 +17,7 @@ from sqlmodel import Session
 from pager.adapters.delivery import Method, Page
 from pager.core.alert import DeliveryFailed
 from pager.core.delivery_plan import plan_claim
-from pager.db.backlog import earliest_page_ready
+from pager.db.backlog import PENDING_PAGE_STATUSES, earliest_page_ready
 from pager.db.outbox import ClaimedPage, due_outbox, mark_sending, serialize_claims
 from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
@@ -151,7 +151,7 @@ def claim(runtime: Runtime, now: datetime, batch: int, *, due_known: bool = Fals
 def pending_ready(session: Session) -> datetime | None:
     """The earliest instant a pending page may be sent (None: none pending), in `session`'s
     transaction. Pending pages only: uncertain ones are the reconcile job's, never claimed."""
-    return earliest_page_ready(session, statuses=("pending",))
+    return earliest_page_ready(session, statuses=PENDING_PAGE_STATUSES)
 
 
 def due_by(ready: datetime | None, now: datetime) -> bool:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from pager.adapters.delivery import DeliveryOutcome, DeliveryResult
 from pager.db.backlog import PendingPageProbe
+from pager.db.session import is_postgres
 from pager.services.delivery.claiming import BATCH, Attempt, claim, claim_pages, due_by
 from pager.services.delivery.outcomes import record_outcomes, requeue_unstarted
 from pager.services.runtime import Runtime
@@ -129,8 +130,7 @@ class DeliveryPump:
         self._next_due: tuple[datetime | None] | None = None  # as this pass's claim read it
         # Postgres: whether a page is due, asked before a claim on a connection kept for it. On
         # SQLite the claim looks first in its own transaction, as before (no round trips to save).
-        postgres = runtime.engine.dialect.name == "postgresql"
-        self._probe = PendingPageProbe(runtime.engine) if postgres else None
+        self._probe = PendingPageProbe(runtime.engine) if is_postgres(runtime.engine) else None
         self._probing = threading.Lock()  # held by the loop's read: shutdown never closes under it
 
     def hold_claims(self, now: datetime) -> None:

@@ -32,4 +32,4 @@ def next_send_due(runtime: Runtime) -> datetime | None:
     """The earliest instant a queued page may be sent (None: none). Uncertain pages are the
     reconcile job's (pager.worker_jobs), not the delivery loop's."""
     with session_scope(runtime.engine, read_only=True) as session:
-        return backlog.earliest_page_ready(session, statuses=("pending",))
+        return backlog.earliest_page_ready(session, statuses=backlog.PENDING_PAGE_STATUSES)
