@@ -47,6 +47,8 @@ TICK_SECONDS = 1.0
 # A loop whose last pass ended longer ago than this is busy in a long one, or stuck: work woken now
 # would wait for it (an idle loop completes a pass every TICK_SECONDS).
 FRESH_PASS_SECONDS = 2 * TICK_SECONDS
+# A pass at least this long is logged (`loop_slow`): work woken meanwhile waits for it to end.
+SLOW_PASS_SECONDS = 0.5
 # Young-generation collections every GC_YOUNG_THRESHOLD net allocations instead of CPython's 700: a
 # burst of decisions allocates millions of short-lived objects, and each collection also scans
 # everything allocated since the last. Everything loaded at start is frozen out of the scans.
@@ -118,8 +120,11 @@ class _Loop:
         clock: Callable[[], datetime],
         stopping: threading.Event,
         ready: Callable[[], bool] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.name = name
+        self._monotonic = monotonic
         self.work = work
         self.due = due
         self.clock = clock
@@ -142,7 +147,7 @@ class _Loop:
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            started = time.perf_counter()
+            started = self._monotonic()
             try:
                 done = self.work(self.clock())
             except (OperationalError, InterfaceError) as exc:
@@ -156,9 +161,12 @@ class _Loop:
                     log.info("database_back loop=%s", self.name)
                 self.database_away = False
                 self.completed_at = self.clock()
-            self._seconds.observe(time.perf_counter() - started)
+            took = self._monotonic() - started
+            self._seconds.observe(took)
             if done:
                 log.info("loop_ran loop=%s items=%d", self.name, done)
+            if took >= SLOW_PASS_SECONDS:
+                log.info("loop_slow loop=%s seconds=%.3f items=%d", self.name, took, done)
             self.waker.wait(self._sleep_seconds(), self.flag)
 
     def _sleep_seconds(self) -> float:

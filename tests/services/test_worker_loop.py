@@ -1,4 +1,4 @@
-"""The worker's loops while the database is away: one line when it goes, one when it is back."""
+"""The worker's loops: the database away (one line when it goes, one when it is back), waking, slow passes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from pager.services.operations.wakeup import Waker
-from pager.worker import FRESH_PASS_SECONDS, _Loop
+from pager.worker import FRESH_PASS_SECONDS, SLOW_PASS_SECONDS, _Loop
 
 T0 = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 
@@ -75,3 +75,28 @@ def test_a_loop_takes_work_at_once_only_while_running_fresh_passes_and_ready() -
     plain = _Loop("escalation", Waker(), lambda _now: 0, lambda: None, lambda: T0, threading.Event())
     plain.completed_at = T0
     assert not plain.takes_work()  # a loop without `ready` never answers for its work
+
+
+def test_a_slow_pass_is_logged_with_its_duration(caplog: pytest.LogCaptureFixture) -> None:
+    # Woken work waits for the pass in progress: a long one says so, so a late page can be told
+    # from a lost wake-up in the worker's log alone.
+    stopping = threading.Event()
+    elapsed = {"s": 0.0}
+    passes = iter([(0.25, 1), (SLOW_PASS_SECONDS, 0), (1.25, 3)])  # binary fractions: exact sums
+
+    def work(_now: datetime) -> int:
+        took, done = next(passes)
+        elapsed["s"] += took
+        if took == 1.25:
+            stopping.set()
+        return done
+
+    loop = _Loop("delivery", Waker(), work, lambda: T0, lambda: T0, stopping, monotonic=lambda: elapsed["s"])
+    with caplog.at_level(logging.INFO, logger="pager.worker"):
+        loop.run()
+
+    slow = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loop_slow")]
+    assert slow == [
+        "loop_slow loop=delivery seconds=0.500 items=0",
+        "loop_slow loop=delivery seconds=1.250 items=3",
+    ]
