@@ -165,7 +165,9 @@ class _Loop:
             self._seconds.observe(took)
             if done:
                 log.info("loop_ran loop=%s items=%d", self.name, done)
-            if took >= SLOW_PASS_SECONDS:
+            # While the database is away a pass may wait out a connect timeout every tick: that
+            # outage is logged once (database_unavailable), not once a pass.
+            if took >= SLOW_PASS_SECONDS and not self.database_away:
                 log.info("loop_slow loop=%s seconds=%.3f items=%d", self.name, took, done)
             self.waker.wait(self._sleep_seconds(), self.flag)
 

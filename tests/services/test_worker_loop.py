@@ -79,17 +79,22 @@ def test_a_loop_takes_work_at_once_only_while_running_fresh_passes_and_ready() -
 
 def test_a_slow_pass_is_logged_with_its_duration(caplog: pytest.LogCaptureFixture) -> None:
     # Woken work waits for the pass in progress: a long one says so, so a late page can be told
-    # from a lost wake-up in the worker's log alone.
+    # from a lost wake-up in the worker's log alone. A pass failing on a database that is away (a
+    # connect timeout each tick) is not: the outage has its own single line.
     stopping = threading.Event()
     elapsed = {"s": 0.0}
-    passes = iter([(0.25, 1), (SLOW_PASS_SECONDS, 0), (1.25, 3)])  # binary fractions: exact sums
+    away = OperationalError("SELECT", {}, TimeoutError("connection timeout expired"))
+    # (seconds, items or the error); binary fractions, so the sums are exact
+    passes = iter([(0.25, 1), (SLOW_PASS_SECONDS, 0), (2.0, away), (1.25, 3)])
 
     def work(_now: datetime) -> int:
-        took, done = next(passes)
+        took, outcome = next(passes)
         elapsed["s"] += took
+        if isinstance(outcome, Exception):
+            raise outcome
         if took == 1.25:
             stopping.set()
-        return done
+        return outcome
 
     loop = _Loop("delivery", Waker(), work, lambda: T0, lambda: T0, stopping, monotonic=lambda: elapsed["s"])
     with caplog.at_level(logging.INFO, logger="pager.worker"):
