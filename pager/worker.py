@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pager.adapters.on_demand import warm_notifiers
 from pager.core.readiness import BEAT_STALE_AFTER
@@ -36,19 +35,14 @@ from pager.services.operations.backlog import next_decision_due, next_send_due
 from pager.services.operations.config_watch import ConfigWatcher, reload_and_sync
 from pager.services.operations.deadman import DEADMAN_EVERY_SECONDS, DeadmanSwitch
 from pager.services.operations.heartbeat import Heartbeat
-from pager.services.operations.metrics import WORKER_LOOP_SECONDS, LatenessMeter
-from pager.services.operations.wakeup import WakeListener, Waker
+from pager.services.operations.metrics import LatenessMeter
+from pager.services.operations.wakeup import WakeListener
 from pager.services.runtime import Runtime
 from pager.worker_jobs import DaemonThreadExecutor, build_scheduler, periodic_jobs
+from pager.worker_loop import TICK_SECONDS, WorkerLoop, oldest_pass
 
 log = logging.getLogger("pager.worker")
 
-TICK_SECONDS = 1.0
-# A loop whose last pass ended longer ago than this is busy in a long one, or stuck: work woken now
-# would wait for it (an idle loop completes a pass every TICK_SECONDS).
-FRESH_PASS_SECONDS = 2 * TICK_SECONDS
-# A pass at least this long is logged (`loop_slow`): work woken meanwhile waits for it to end.
-SLOW_PASS_SECONDS = 0.5
 # Young-generation collections every GC_YOUNG_THRESHOLD net allocations instead of CPython's 700: a
 # burst of decisions allocates millions of short-lived objects, and each collection also scans
 # everything allocated since the last. Everything loaded at start is frozen out of the scans.
@@ -108,97 +102,6 @@ def _next_page_due(runtime: Runtime, pump: DeliveryPump, now: datetime) -> datet
     return due if due is None or resume_at is None else max(due, resume_at)
 
 
-class _Loop:
-    """One kind of due work, run whenever woken and otherwise when the database says it is due."""
-
-    def __init__(
-        self,
-        name: str,
-        waker: Waker,
-        work: Callable[[datetime], int],
-        due: Callable[[], datetime | None],
-        clock: Callable[[], datetime],
-        stopping: threading.Event,
-        ready: Callable[[], bool] | None = None,
-        *,
-        monotonic: Callable[[], float] = time.perf_counter,
-    ) -> None:
-        self.name = name
-        self._monotonic = monotonic
-        self.work = work
-        self.due = due
-        self.clock = clock
-        self.stopping = stopping
-        self.waker = waker
-        self.database_away = False
-        # When the last pass that did not fail ended (read by the worker's heartbeat, its thread).
-        self.completed_at: datetime | None = None
-        self._seconds = WORKER_LOOP_SECONDS.labels(loop=name)
-        self._ready = ready
-        self.flag = waker.subscribe(name, takes_work=None if ready is None else self.takes_work)
-
-    def takes_work(self) -> bool:
-        """Woken now, this loop runs its work at once: it is running (a pass completed within
-        FRESH_PASS_SECONDS), not stopping, and its `ready` says it can take more."""
-        completed = self.completed_at
-        if self._ready is None or completed is None or self.stopping.is_set():
-            return False
-        return (self.clock() - completed).total_seconds() <= FRESH_PASS_SECONDS and self._ready()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            started = self._monotonic()
-            try:
-                done = self.work(self.clock())
-            except (OperationalError, InterfaceError) as exc:
-                self._report_database_away(exc)
-                done = 0
-            except Exception:
-                log.exception("loop_failed loop=%s", self.name)
-                done = 0
-            else:
-                if self.database_away:
-                    log.info("database_back loop=%s", self.name)
-                self.database_away = False
-                self.completed_at = self.clock()
-            took = self._monotonic() - started
-            self._seconds.observe(took)
-            if done:
-                log.info("loop_ran loop=%s items=%d", self.name, done)
-            # While the database is away a pass may wait out a connect timeout every tick: that
-            # outage is logged once (database_unavailable), not once a pass.
-            if took >= SLOW_PASS_SECONDS and not self.database_away:
-                log.info("loop_slow loop=%s seconds=%.3f items=%d", self.name, took, done)
-            self.waker.wait(self._sleep_seconds(), self.flag)
-
-    def _sleep_seconds(self) -> float:
-        try:
-            due = self.due()
-        except (OperationalError, InterfaceError) as exc:
-            self._report_database_away(exc)
-            return TICK_SECONDS
-        except Exception:
-            log.exception("next_due_failed loop=%s", self.name)
-            return TICK_SECONDS
-        if due is None:
-            return TICK_SECONDS
-        return max(0.0, min(TICK_SECONDS, (due - self.clock()).total_seconds()))
-
-    def _report_database_away(self, exc: OperationalError | InterfaceError) -> None:
-        # The database is away (restarting, unreachable, read-only): say so once, not with a
-        # traceback every second; the loop keeps trying every tick.
-        if not self.database_away:
-            error = " ".join(str(exc.orig).split())
-            log.warning("database_unavailable loop=%s error=%r; retrying every second", self.name, error)
-        self.database_away = True
-
-
-def oldest_pass(loops: Sequence[_Loop]) -> datetime | None:
-    """The older of the loops' last completed passes (None until every loop completed one)."""
-    done = [loop.completed_at for loop in loops]
-    return None if any(at is None for at in done) else min(at for at in done if at is not None)
-
-
 class Worker:
     """Runs escalations and deliveries in two loops; `stop()` (or SIGTERM/SIGINT) ends `run()`.
 
@@ -255,7 +158,7 @@ class Worker:
         def takes_pages() -> bool:  # new pages are claimed at once (see wake_workers)
             return not pump.waiting
 
-        delivery = _Loop("delivery", waker, pump.run, next_due, clock, stopping, ready=takes_pages)
+        delivery = WorkerLoop("delivery", waker, pump.run, next_due, clock, stopping, ready=takes_pages)
         # A finishing sender, and a decision that queued pages, wake only the delivery loop.
         pump.on_finished = delivery.flag.set
 
@@ -300,7 +203,7 @@ class Worker:
                 pump.release_claims()
             return due
 
-        escalation = _Loop("escalation", waker, escalate, alert_due, clock, stopping)
+        escalation = WorkerLoop("escalation", waker, escalate, alert_due, clock, stopping)
         loops = [escalation, delivery]
         threads = [
             threading.Thread(target=loop.run, name=f"pager-{loop.name}", daemon=True) for loop in loops
@@ -324,7 +227,7 @@ class Worker:
             self._shut_down(scheduler, job_runs, threads, pump, listener)
             tuned_gc.restore()
 
-    def _deadman(self, loops: Sequence[_Loop]) -> DeadmanSwitch | None:
+    def _deadman(self, loops: Sequence[WorkerLoop]) -> DeadmanSwitch | None:
         url = self.runtime.settings.deadman_url
         if not url:
             return None

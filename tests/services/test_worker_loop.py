@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from pager.services.operations.wakeup import Waker
-from pager.worker import FRESH_PASS_SECONDS, SLOW_PASS_SECONDS, _Loop
+from pager.worker_loop import FRESH_PASS_SECONDS, SLOW_PASS_SECONDS, WorkerLoop
 
 T0 = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 
@@ -33,7 +33,7 @@ def test_a_loop_reports_the_database_away_once_and_back_once(caplog: pytest.LogC
             stopping.set()
         return outcome
 
-    loop = _Loop("delivery", Waker(), work, lambda: T0, lambda: T0, stopping)
+    loop = WorkerLoop("delivery", Waker(), work, lambda: T0, lambda: T0, stopping)
     with caplog.at_level(logging.INFO, logger="pager.worker"):
         loop.run()
 
@@ -50,7 +50,7 @@ def test_a_loop_takes_work_at_once_only_while_running_fresh_passes_and_ready() -
     now = {"at": T0}
     ready = {"yes": True}
     stopping = threading.Event()
-    loop = _Loop(
+    loop = WorkerLoop(
         "delivery",
         Waker(),
         lambda _now: 0,
@@ -72,7 +72,7 @@ def test_a_loop_takes_work_at_once_only_while_running_fresh_passes_and_ready() -
     ready["yes"] = True
     stopping.set()
     assert not loop.takes_work()
-    plain = _Loop("escalation", Waker(), lambda _now: 0, lambda: None, lambda: T0, threading.Event())
+    plain = WorkerLoop("escalation", Waker(), lambda _now: 0, lambda: None, lambda: T0, threading.Event())
     plain.completed_at = T0
     assert not plain.takes_work()  # a loop without `ready` never answers for its work
 
@@ -96,7 +96,9 @@ def test_a_slow_pass_is_logged_with_its_duration(caplog: pytest.LogCaptureFixtur
             stopping.set()
         return outcome
 
-    loop = _Loop("delivery", Waker(), work, lambda: T0, lambda: T0, stopping, monotonic=lambda: elapsed["s"])
+    loop = WorkerLoop(
+        "delivery", Waker(), work, lambda: T0, lambda: T0, stopping, monotonic=lambda: elapsed["s"]
+    )
     with caplog.at_level(logging.INFO, logger="pager.worker"):
         loop.run()
 
