@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -185,9 +186,10 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
         yield connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
 
 
-def is_postgres(bind: Session | Engine | Connection) -> bool:
-    """True when the database behind `bind` is PostgreSQL (False: SQLite)."""
-    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+def is_postgres(bind: OrmSession | Engine | Connection) -> bool:
+    """True when the database behind `bind` (a session, SQLModel's or SQLAlchemy's, an engine or a
+    connection) is PostgreSQL (False: SQLite)."""
+    dialect = bind.get_bind().dialect if isinstance(bind, OrmSession) else bind.dialect
     return dialect.name == "postgresql"
 
 
