@@ -32,11 +32,14 @@ def make_client(
     from twilio.http.http_client import TwilioHttpClient
     from twilio.rest import Client
 
+    from pager.adapters.twilio_session import EnvironmentOnceSession
+
     http_client = TwilioHttpClient(timeout=timeout)
-    if http_client.session is not None:
-        for scheme in ("https://", "http://"):
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE)
-            http_client.session.mount(scheme, adapter)
+    # requests' session, reading the proxy and CA-bundle variables once per host, not per call.
+    http_client.session = EnvironmentOnceSession()
+    for scheme in ("https://", "http://"):
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE)
+        http_client.session.mount(scheme, adapter)
     client = Client(account_sid, auth_token, http_client=http_client)
     if api_base:
         # TWILIO_EDGE / TWILIO_REGION in the environment would rewrite the host of every URL.
