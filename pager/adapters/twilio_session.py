@@ -2,7 +2,7 @@
 
 requests honours HTTP(S)_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE by reading
 `os.environ` on every request, twice (once when the SDK merges the environment's settings, once when
-the request is sent): about a sixth of a page's CPU in the worker, where a storm's pages are sent.
+the request is sent): about a sixth of the CPU of each send through the SDK, in the worker.
 This session reads them the first time it talks to a host, exactly as requests would, and keeps the
 answer for the life of the process: a changed variable takes a restart, as every other setting does
 (docs/phone-and-email.md, "An outbound proxy").
