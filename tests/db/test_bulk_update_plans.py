@@ -1,0 +1,86 @@
+"""A bulk update (pager.db.row_updates.update_rows) fetches its rows by primary key, whatever the
+table's size and whether or not it has statistics.
+
+On Postgres a batch is one UPDATE … FROM jsonb_to_recordset(…), and the planner takes that function
+for 100 rows whatever it holds: joined on it alone, the update read the whole table (a hash join on a
+sequential scan) until the table passed ~15,000 rows, with statistics or without. bench/ingest.py's
+Postgres pass caught it: in a storm, every claim and every trigger group's update read thousands of
+rows of `outbox` and `alerts`. The plans here are the database's own, as the server would choose them
+(no planner setting changed): on Postgres both the plan for the values sent and the generic plan a
+prepared statement settles on.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from psycopg.sql import Literal
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from pager.db.row_updates import update_rows
+from pager.db.session import session_scope
+from pager.db.tables import OutboxMessage
+from tests.db.test_outbox_query_plans import statements
+from tests.db.test_repositories import page
+
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+ROWS = 3_000
+
+
+def plans(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    """The planner's plans for `statement`: for these values, and on Postgres the generic plan too."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            first = parameters[0] if isinstance(parameters, list) else parameters
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", first).all()
+            return ["\n".join(str(row[-1]) for row in rows)]
+        custom = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+        # PREPARE takes $n placeholders: each named parameter becomes one, in order of appearance.
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", statement)
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(f"PREPARE bulk_update AS {numbered}")
+        # EXECUTE's arguments are not bound parameters: the values go as literals, quoted by psycopg.
+        driver = connection.connection.driver_connection
+        arguments = ", ".join(Literal(parameters[name]).as_string(driver) for name in names)
+        generic = connection.exec_driver_sql(f"EXPLAIN EXECUTE bulk_update({arguments})").all()
+        connection.exec_driver_sql("DEALLOCATE bulk_update")  # a session's, whatever the transaction
+        connection.rollback()
+    return ["\n".join(str(row[0]) for row in found) for found in (custom, generic)]
+
+
+def analyze(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+
+
+@pytest.fixture(params=[True, False], ids=["analyzed", "no-statistics"])
+def full_outbox(engine: Engine, request: pytest.FixtureRequest) -> list[int]:
+    """ROWS pages, held back as in a storm to one number; their ids. Analyzed or not."""
+    with session_scope(engine) as session:
+        session.add_all(page(f"storm-{k}", due_at=NOW - timedelta(seconds=k)) for k in range(ROWS))
+    if request.param:
+        analyze(engine)
+    with session_scope(engine) as session:
+        return sorted(row.id for row in session.exec(select(OutboxMessage)) if row.id is not None)
+
+
+@pytest.mark.database
+def test_a_bulk_update_fetches_its_rows_by_primary_key(engine: Engine, full_outbox: list[int]) -> None:
+    chosen = full_outbox[100:103]
+    changes = [{"id": row_id, "last_error": f"held {row_id}", "updated_at": NOW} for row_id in chosen]
+    with statements(engine) as sent, session_scope(engine) as session:
+        update_rows(session, OutboxMessage, changes)
+    (update,) = [(sql, params) for sql, params in sent if sql.startswith("UPDATE outbox")]
+    for found in plans(engine, *update):
+        assert "Seq Scan on outbox" not in found and "SCAN outbox" not in found, found
+        assert "outbox_pkey" in found or "pk_outbox" in found or "PRIMARY KEY" in found, found
+    with session_scope(engine) as session:
+        written = {row.id: row.last_error for row in session.exec(select(OutboxMessage))}
+    assert {row_id for row_id, error in written.items() if error is not None} == set(chosen)
+    assert all(written[row_id] == f"held {row_id}" for row_id in chosen)
