@@ -2,8 +2,9 @@
 
 HTTP/1.1 with keep-alive, as the provider APIs it stands in for speak: a client's pooled connection
 carries request after request, so a test or benchmark does not pay a TCP connection per call that
-production does not pay. `stop()` closes the connections still open, idle or not, so a stopped server
-(an outage, `FakeTwilio.go_down`) answers nobody, whatever connections the clients kept.
+production does not pay. `stop()` closes every connection still open (one being answered once its
+answer is sent), so a stopped server (an outage, `FakeTwilio.go_down`) answers nobody, whatever
+connections the clients kept.
 """
 
 from __future__ import annotations
