@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func
+from sqlalchemy import Connection, Engine, Select, func, literal_column
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -88,10 +88,16 @@ class PendingPageProbe:
 @lru_cache(maxsize=8)
 def _earliest_ready(statuses: tuple[str, ...]) -> Select[Any]:
     ready_at = outbox_ready_at()
-    # One min() per status: with `status =` the index (status, ready_at) answers each with one probe.
+    # Per status, the first in the index (status, ready_at): one probe. Written as ORDER BY … LIMIT 1,
+    # not min(): without statistics (a new database's first storm) Postgres planned min() as an
+    # aggregate over every pending page, thousands held back by the throttle, on every wake-up.
     return sql_select(
         *(
-            sql_select(func.min(ready_at)).where(col(OutboxMessage.status) == status).scalar_subquery()
+            sql_select(ready_at)
+            .where(col(OutboxMessage.status) == status, ready_at.is_not(None))
+            .order_by(ready_at)
+            .limit(literal_column("1"))
+            .scalar_subquery()
             for status in statuses
         )
     )

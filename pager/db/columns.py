@@ -79,10 +79,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def in_list(column: str, values: tuple[str, ...]) -> str:
+    """SQL text: `column` is one of `values`, written inline (`status IN ('a', 'b')`)."""
+    allowed = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({allowed})"
+
+
 def one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
     """CHECK that `column` holds one of `values` (named `ck_<table>_<column>`)."""
-    allowed = ", ".join(f"'{value}'" for value in values)
-    return CheckConstraint(f"{column} IN ({allowed})", name=column)
+    return CheckConstraint(in_list(column, values), name=column)
 
 
 def instant_field(*, index: bool = False) -> Any:

@@ -21,6 +21,7 @@ from pager.db import (
 from pager.db.columns import (
     UTCDateTime,
     created_field,
+    in_list,
     instant_field,
     json_document,
     one_of,
@@ -37,6 +38,10 @@ CONTACT_KINDS: tuple[str, ...] = get_args(ContactKind)
 ALERT_STATUSES: tuple[str, ...] = get_args(AlertStatus)
 SEVERITIES: tuple[str, ...] = get_args(AlertSeverity)
 OUTBOX_STATUSES: tuple[str, ...] = get_args(OutboxStatus)
+# Pages that were tried (or are being tried): what the per-address throttle counts.
+ATTEMPTED_STATUSES: tuple[str, ...] = ("sending", "sent", "delivered", "unknown")
+# ... as the WHERE of the index that serves those counts; the queries write it in the same words.
+ATTEMPTED_PAGE = in_list("status", ATTEMPTED_STATUSES)
 TOKEN_ROLES: tuple[str, ...] = get_args(TokenRole)
 SCHEDULE_ROLES: tuple[str, ...] = get_args(Role)
 
@@ -203,10 +208,17 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_due_at", "status", "due_at"),
-        # The throttle's count of recent pages per address, and when a pending page may next be
-        # sent (the claim and the worker's next-due query): migration 0002 says why. The end of an
-        # address's queue of held-back pages: migration 0003.
-        Index("ix_outbox_address_status_last_attempt_at", "address", "status", "last_attempt_at"),
+        # The throttle's count of recent pages per address (migration 0015; it replaced 0002's
+        # (address, status, last_attempt_at)), and when a pending page may next be sent (the claim
+        # and the worker's next-due query: migration 0002). The end of an address's queue of
+        # held-back pages: migration 0003.
+        Index(
+            "ix_outbox_attempted_address_last_attempt_at",
+            "address",
+            "last_attempt_at",
+            sqlite_where=text(ATTEMPTED_PAGE),
+            postgresql_where=text(ATTEMPTED_PAGE),
+        ),
         Index("ix_outbox_status_ready_at", "status", text("coalesce(next_attempt_at, due_at)")),
         Index(
             "ix_outbox_pending_address_next_attempt_at",

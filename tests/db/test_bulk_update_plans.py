@@ -12,45 +12,20 @@ prepared statement settles on.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from psycopg.sql import Literal
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
-from tests.db.test_outbox_query_plans import statements
+from tests.db.query_plans import plans, statements
 from tests.db.test_repositories import page
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 ROWS = 3_000
-
-
-def plans(engine: Engine, statement: str, parameters: Any) -> list[str]:
-    """The planner's plans for `statement`: for these values, and on Postgres the generic plan too."""
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            first = parameters[0] if isinstance(parameters, list) else parameters
-            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", first).all()
-            return ["\n".join(str(row[-1]) for row in rows)]
-        custom = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
-        # PREPARE takes $n placeholders: each named parameter becomes one, in order of appearance.
-        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
-        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", statement)
-        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        connection.exec_driver_sql(f"PREPARE bulk_update AS {numbered}")
-        # EXECUTE's arguments are not bound parameters: the values go as literals, quoted by psycopg.
-        driver = connection.connection.driver_connection
-        arguments = ", ".join(Literal(parameters[name]).as_string(driver) for name in names)
-        generic = connection.exec_driver_sql(f"EXPLAIN EXECUTE bulk_update({arguments})").all()
-        connection.exec_driver_sql("DEALLOCATE bulk_update")  # a session's, whatever the transaction
-        connection.rollback()
-    return ["\n".join(str(row[0]) for row in found) for found in (custom, generic)]
 
 
 def analyze(engine: Engine) -> None:

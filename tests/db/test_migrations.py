@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0014_outbox_provider_index"
+HEAD = "0015_outbox_attempted_index"
 TABLES = {
     "users",
     "contact_methods",
@@ -144,8 +144,21 @@ def test_a_database_url_that_cannot_be_parsed_is_refused_without_showing_it(url:
     assert "hunter2" not in result.output + result.stderr
 
 
+def outbox_indexes(engine: Engine) -> set[str]:
+    """The outbox's index names, from the catalogue itself (reflection skips expression indexes)."""
+    catalogue = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox'"
+        if engine.dialect.name == "sqlite"
+        else "SELECT indexname FROM pg_indexes WHERE tablename = 'outbox'"
+    )
+    with engine.connect() as connection:
+        return set(connection.execute(text(catalogue)).scalars())
+
+
 @pytest.mark.database
-def test_0002_and_0003_add_the_outbox_indexes_and_keep_every_row(empty_database_url: str) -> None:
+def test_the_outbox_indexes_of_0002_0003_and_0015_come_and_go_and_keep_every_row(
+    empty_database_url: str,
+) -> None:
     upgrade_schema(empty_database_url, "0001")
     engine = create_db_engine(empty_database_url)
     try:
@@ -153,28 +166,30 @@ def test_0002_and_0003_add_the_outbox_indexes_and_keep_every_row(empty_database_
             connection.execute(
                 text(
                     "INSERT INTO outbox (idempotency_key, method, address, body, status, due_at, attempts,"
-                    " created_at, updated_at) VALUES ('k1', 'sms', '+15550000001', 'hi', 'pending',"
-                    " '2026-12-01 10:00:00', 0, '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
+                    " created_at, updated_at) VALUES ('k1', 'sms', '+15550000001', 'hi', 'sent',"
+                    " '2026-12-01 10:00:00', 1, '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
                 )
             )
+        upgrade_schema(empty_database_url, "0014_outbox_provider_index")
+        before_0015 = outbox_indexes(engine)
+        upgrade_schema(empty_database_url, "head")
+        at_head = outbox_indexes(engine)
+        downgrade_schema(empty_database_url, "0014_outbox_provider_index")
+        downgraded = outbox_indexes(engine)
         upgrade_schema(empty_database_url, "head")
         with engine.connect() as connection:
-            # Reflection skips expression indexes: ask the catalogue itself.
-            catalogue = (
-                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox'"
-                if engine.dialect.name == "sqlite"
-                else "SELECT indexname FROM pg_indexes WHERE tablename = 'outbox'"
-            )
-            indexes = set(connection.execute(text(catalogue)).scalars())
             keys = list(connection.execute(text("SELECT idempotency_key FROM outbox")).scalars())
     finally:
         engine.dispose()
-    added = {
+    queues = {"ix_outbox_status_ready_at", "ix_outbox_pending_address_next_attempt_at"}
+    by_status, attempted = (
         "ix_outbox_address_status_last_attempt_at",
-        "ix_outbox_status_ready_at",
-        "ix_outbox_pending_address_next_attempt_at",
-    }
-    assert added <= indexes
+        "ix_outbox_attempted_address_last_attempt_at",
+    )
+    assert queues | {by_status} <= before_0015 and attempted not in before_0015
+    # 0015's partial index replaces 0002's (address, status, last_attempt_at), and back.
+    assert queues | {attempted} <= at_head and by_status not in at_head
+    assert queues | {by_status} <= downgraded and attempted not in downgraded
     assert keys == ["k1"]
     assert current_revision(empty_database_url) == HEAD
 

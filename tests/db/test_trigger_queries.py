@@ -17,7 +17,7 @@ from pager.db.trigger_queries import (
     lock_open_alert,
     lock_open_alerts,
 )
-from tests.db.test_outbox_query_plans import plan, statements
+from tests.db.query_plans import plan, statements
 
 pytestmark = pytest.mark.database
 

@@ -1,7 +1,7 @@
 """Delivery's load step: what deciding a claim needs to know about its addresses (pager.core.delivery_plan).
 
 Each read runs in the claiming transaction, on every claim (the queries: pager.db.outbox_throttle).
-They go through the indexes of migrations 0002 and 0003 on an address's pages, so their cost
+They go through the indexes of migrations 0015 and 0003 on an address's pages, so their cost
 follows what they find, not how many pages were ever sent or are held back.
 """
 
@@ -27,7 +27,6 @@ from pager.db.outbox_throttle import (
     pending_queue_end,
 )
 
-_COUNTED = ("sending", "sent", "delivered", "unknown")  # attempts that count against the throttle
 _IN_FLIGHT = ("sending", "unknown")
 
 
@@ -50,12 +49,12 @@ def load_claim_facts(session: Session, now: datetime, pages: Sequence[ClaimedPag
 
 def recent_counts(session: Session, now: datetime, addresses: set[str]) -> dict[str, int]:
     """Pages to each of `addresses` attempted in the minute before `now`."""
-    return attempt_counts_since(session, now - THROTTLE_WINDOW, addresses, _COUNTED)
+    return attempt_counts_since(session, now - THROTTLE_WINDOW, addresses)
 
 
 def recent_attempts(session: Session, now: datetime, address: str) -> list[datetime]:
     """When the latest THROTTLE_PER_MINUTE pages to `address` inside the rolling minute were tried."""
-    return latest_attempts_since(session, now - THROTTLE_WINDOW, address, _COUNTED, THROTTLE_PER_MINUTE)
+    return latest_attempts_since(session, now - THROTTLE_WINDOW, address, THROTTLE_PER_MINUTE)
 
 
 def queue_end(session: Session, now: datetime, address: str) -> tuple[datetime | None, int]:

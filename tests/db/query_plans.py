@@ -1,0 +1,67 @@
+"""Asking a database's planner how it would run the statements pager sends (both backends).
+
+`statements` records what the engine sends; `plan` asks whether an index *can* serve a statement
+(Postgres told to avoid sequential scans, as on tiny test tables every plan costs the same); `plans`
+asks what the planner *will* do, as the server would choose (no setting changed; on Postgres the
+plan for the values sent and the generic plan a prepared statement settles on, which psycopg's
+prepared statements keep until the table's statistics change).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from psycopg.sql import Literal
+from sqlalchemy import Engine, event
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every (SQL, parameters) the engine sends meanwhile."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def plan(engine: Engine, statement: str, parameters: Any) -> str:
+    """The planner's plan for `statement` as text (Postgres told to prefer an index to a seq scan,
+    since these test tables are tiny: the question is whether the index can serve the query)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+            return "\n".join(str(row[-1]) for row in rows)
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+        return "\n".join(str(row[0]) for row in rows)
+
+
+def plans(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    """The planner's plans for `statement`: for these values, and on Postgres the generic plan too."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            first = parameters[0] if isinstance(parameters, list) else parameters
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", first).all()
+            return ["\n".join(str(row[-1]) for row in rows)]
+        custom = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+        # PREPARE takes $n placeholders: each named parameter becomes one, in order of appearance.
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+        numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", statement)
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(f"PREPARE planned AS {numbered}")
+        # EXECUTE's arguments are not bound parameters: the values go as literals, quoted by psycopg.
+        driver = connection.connection.driver_connection
+        arguments = ", ".join(Literal(parameters[name]).as_string(driver) for name in names)
+        generic = connection.exec_driver_sql(f"EXPLAIN EXECUTE planned({arguments})").all()
+        connection.exec_driver_sql("DEALLOCATE planned")  # a session's, whatever the transaction
+        connection.rollback()
+    return ["\n".join(str(row[0]) for row in found) for found in (custom, generic)]
