@@ -5,17 +5,16 @@ Revises: 0014_outbox_provider_index
 Create Date: 2026-12-07
 
 The per-address throttle counts, on every claim, the pages to an address attempted in the last
-minute, and reads the latest of their instants. Migration 0002's (address, status,
-last_attempt_at) was to serve both without walking the pages the throttle holds back (a deferral
-stamps their `last_attempt_at` too, and a storm to one person holds back thousands). On Postgres it
-did not: with the statuses as a list, a plain index scan can only filter them (the planner uses a
-list on a column after the first as an index condition only in a bitmap scan), and that is the plan
-it chose without statistics (a new database's first minutes, or its first minutes after a restore)
-and kept as the prepared statement's generic plan: every held-back page of the address read, twice
-per claim (~1,100-2,200 rows in bench/ingest.py's Postgres pass). This index holds attempted pages
-only, by (address, last_attempt_at), and the queries write its WHERE in the same words, so any plan
-on it reads only what it counts, on either database. It replaces 0002's index, which nothing else
-reads. Building it reads the outbox once; it changes no row.
+minute, and reads the latest of their instants. Migration 0002's (address, status, last_attempt_at)
+was to serve both without walking the pages the throttle holds back (a deferral stamps their
+`last_attempt_at` too, and a storm to one person holds back thousands). On Postgres it did not,
+without statistics (a new database's first minutes, or a restored one's): the planner left the
+statuses, a list, to a filter (an index descent per listed status looked dearer than one walk of the
+address's entries) and kept that as the prepared statement's generic plan: every held-back page of
+the address read, twice per claim (~1,100-2,200 rows in bench/ingest.py's Postgres pass). This index
+holds attempted pages only, by (address, last_attempt_at), and the queries write its WHERE in the
+same words, so any plan on it reads only what it counts, on either database. It replaces 0002's
+index, which nothing else reads. Building it reads the outbox once; it changes no row.
 """
 
 from collections.abc import Sequence
