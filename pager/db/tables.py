@@ -234,6 +234,8 @@ class OutboxMessage(SQLModel, table=True):
             sqlite_where=text("provider_id IS NOT NULL"),
             postgresql_where=text("provider_id IS NOT NULL"),
         ),
+        # A person's pages, newest first (the demo's phone panel; deleting a user): migration 0016.
+        Index("ix_outbox_user_id_created_at", "user_id", "created_at", "id"),
         one_of("method", CONTACT_KINDS),
         one_of("status", OUTBOX_STATUSES),
     )

@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0015_outbox_attempted_index"
+HEAD = "0016_outbox_user_index"
 TABLES = {
     "users",
     "contact_methods",
@@ -156,7 +156,7 @@ def outbox_indexes(engine: Engine) -> set[str]:
 
 
 @pytest.mark.database
-def test_the_outbox_indexes_of_0002_0003_and_0015_come_and_go_and_keep_every_row(
+def test_the_outbox_indexes_of_0002_0003_0015_and_0016_come_and_go_and_keep_every_row(
     empty_database_url: str,
 ) -> None:
     upgrade_schema(empty_database_url, "0001")
@@ -186,10 +186,12 @@ def test_the_outbox_indexes_of_0002_0003_and_0015_come_and_go_and_keep_every_row
         "ix_outbox_address_status_last_attempt_at",
         "ix_outbox_attempted_address_last_attempt_at",
     )
-    assert queues | {by_status} <= before_0015 and attempted not in before_0015
-    # 0015's partial index replaces 0002's (address, status, last_attempt_at), and back.
-    assert queues | {attempted} <= at_head and by_status not in at_head
-    assert queues | {by_status} <= downgraded and attempted not in downgraded
+    by_user = "ix_outbox_user_id_created_at"
+    assert queues | {by_status} <= before_0015 and not {attempted, by_user} & before_0015
+    # 0015's partial index replaces 0002's (address, status, last_attempt_at), and back; 0016 adds
+    # a person's pages newest first, and takes it away.
+    assert queues | {attempted, by_user} <= at_head and by_status not in at_head
+    assert queues | {by_status} <= downgraded and not {attempted, by_user} & downgraded
     assert keys == ["k1"]
     assert current_revision(empty_database_url) == HEAD
 
