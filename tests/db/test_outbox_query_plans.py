@@ -325,8 +325,11 @@ def test_a_persons_newest_sms_pages_are_one_walk_down_the_user_index(engine: Eng
     def read() -> None:
         with Session(engine) as session:
             found = sms_pages_to(session, ids["ann"], 20)
-            assert [row.id for row, _ in found] == [row[0] for row in expected]
-            assert all(summary == f"{row.idempotency_key} broke" for row, summary in found)
+            assert [(page_id, at) for page_id, at, *_ in found] == [row[:2] for row in expected]
+            # Each with its alert's summary and the text as sent (page() writes "ALERT <key>").
+            for _, _, alert_id, summary, body, status in found:
+                assert alert_id is not None and status == "sent"
+                assert summary == body.removeprefix("ALERT ") + " broke", (summary, body)
 
     for shown in plans_as_chosen(engine, read, reads=1):
         assert "ix_outbox_user_id_created_at" in shown, shown

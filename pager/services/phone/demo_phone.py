@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
-from pager.db.phone_inbox import sms_page_to, sms_pages_to
+from pager.db.phone_inbox import people_with_handles, sms_page_to, sms_pages_to
 from pager.db.users import find_user_by_handle
 from pager.services.demo import demo_handles
 from pager.services.errors import InvalidInput, NotFound
@@ -57,17 +57,10 @@ def phones(runtime: Runtime) -> list[Phone]:
     """Every demo person (the handles the loaded schedules and policies name) with their SMS pages."""
 
     def read(session: Session) -> list[Phone]:
-        found = []
-        for handle in demo_handles(runtime.config):
-            user = find_user_by_handle(session, handle)
-            if user is None or user.id is None:
-                continue
-            messages = [
-                PhoneMessage(row.id or 0, row.created_at, row.alert_id, summary, row.body, row.status)
-                for row, summary in sms_pages_to(session, user.id, SHOWN)
-            ]
-            found.append(Phone(user.handle, user.name, messages))
-        return found
+        return [
+            Phone(handle, name, [PhoneMessage(*row) for row in sms_pages_to(session, user_id, SHOWN)])
+            for user_id, handle, name in people_with_handles(session, demo_handles(runtime.config))
+        ]
 
     return read_only(runtime.engine, read)
 
