@@ -34,11 +34,17 @@ def add_override(
     return row
 
 
-def override_rows_oldest_first(session: Session, schedule_id: str | None = None) -> list[OverrideRow]:
-    """Stored override rows, of one schedule when `schedule_id` is given, in creation order."""
+def override_rows_oldest_first(
+    session: Session, schedule_id: str | None = None, ending_after: datetime | None = None
+) -> list[OverrideRow]:
+    """Stored override rows, in creation order: of one schedule when `schedule_id` is given, only
+    those ending after `ending_after` when it is (the past ones, which only accumulate, are left out
+    by the query, which ix_overrides_schedule_id_end can serve)."""
     query = select(OverrideRow).order_by(col(OverrideRow.id))
     if schedule_id is not None:
         query = query.where(OverrideRow.schedule_id == schedule_id)
+    if ending_after is not None:
+        query = query.where(col(OverrideRow.end) > ending_after)
     return list(session.exec(query))
 
 

@@ -23,7 +23,7 @@ from pager.db.alerts import (
 )
 from pager.db.migrate import upgrade_schema
 from pager.db.outbox import cancel_pending_outbox, requeue_unsent, upsert_outbox
-from pager.db.overrides import add_override, overrides_overlapping
+from pager.db.overrides import add_override, override_rows_oldest_first, overrides_overlapping
 from pager.db.row_updates import update_rows
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, CalendarToken, OutboxMessage, Service, User
@@ -342,6 +342,35 @@ def test_overrides_are_found_by_overlapping_window(engine: Engine) -> None:
         assert overrides_overlapping(session, "search", at(19), at(21)) == [elsewhere]
         found = overrides_overlapping(session, "checkout", at(9), at(10))[0]
         assert found.start.tzinfo is UTC and found.end.tzinfo is UTC
+
+
+@pytest.mark.database
+def test_the_overrides_in_force_or_to_come_are_read_without_the_past_ones(engine: Engine) -> None:
+    # The console's schedule page lists these; a schedule's past overrides only accumulate, so they
+    # are left out by the query (which ix_overrides_schedule_id_end can serve), not in Python.
+    past = [
+        Override(
+            schedule="checkout",
+            role="primary",
+            start=at(8) - timedelta(days=d),
+            end=at(9) - timedelta(days=d),
+            user="dana",
+        )
+        for d in range(1, 301)
+    ]
+    later = Override(schedule="checkout", role="primary", start=at(12), end=at(14), user="erin")
+    now_on = Override(schedule="checkout", role="secondary", start=at(8), end=at(10), user="dana")
+    ends_now = Override(schedule="checkout", role="primary", start=at(7), end=at(9), user="frank")
+    elsewhere = Override(schedule="search", role="primary", start=at(8), end=at(20), user="frank")
+    with session_scope(engine) as session:
+        for override in (later, *past, ends_now, now_on, elsewhere):
+            add_override(session, override, now=NOW, created_by="dana")
+    with session_scope(engine, read_only=True) as session:
+        rows = override_rows_oldest_first(session, "checkout", ending_after=at(9))
+        everything = override_rows_oldest_first(session, "checkout")
+    # Creation order; the one ending at 9 is over at 9 ([start, end)).
+    assert [(row.user_handle, row.start) for row in rows] == [("erin", at(12)), ("dana", at(8))]
+    assert len(everything) == 303
 
 
 @pytest.mark.database

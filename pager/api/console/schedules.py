@@ -60,14 +60,16 @@ def _schedule_page(
     end = start + timedelta(days=days)
     overrides = overrides_of(page.runtime.engine, [schedule_id], start, end)
     timeline = schedule_timeline(schedule, overrides, start, end)
-    stored = read_only(page.runtime.engine, lambda session: list_overrides(session, schedule_id))
+    stored = read_only(
+        page.runtime.engine, lambda session: list_overrides(session, schedule_id, ending_after=page.now)
+    )
     members = sorted({m for layer in schedule.layers for m in getattr(layer, "members", ())})
     return page.render(
         "schedule.html",
         status_code=status_code,
         schedule=schedule,
         timeline=timeline,
-        stored=[row for row in stored if row.end > page.now],
+        stored=stored,
         members=members,
         days=days,
         day_choices=TIMELINE_DAYS,

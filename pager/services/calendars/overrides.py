@@ -147,9 +147,12 @@ def swap_shifts(
     return rows
 
 
-def list_overrides(session: Session, schedule_id: str | None = None) -> list[OverrideRow]:
-    """Stored overrides, optionally of one schedule, in creation order."""
-    return stored_overrides.override_rows_oldest_first(session, schedule_id)
+def list_overrides(
+    session: Session, schedule_id: str | None = None, *, ending_after: datetime | None = None
+) -> list[OverrideRow]:
+    """Stored overrides, in creation order: optionally of one schedule, optionally only those in
+    force or to come at `ending_after` (ending after it)."""
+    return stored_overrides.override_rows_oldest_first(session, schedule_id, ending_after)
 
 
 def delete_override(session: Session, override_id: int) -> None:
