@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Dialect
+from sqlalchemy import JSON, CheckConstraint, ColumnElement, Dialect, String, and_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import DateTime, TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
@@ -72,6 +72,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 def json_document() -> TypeEngine[Any]:
     """JSON column type: JSONB on Postgres, JSON text elsewhere. Reassign, don't mutate in place."""
     return JSON().with_variant(JSONB(), "postgresql")
+
+
+def bytewise_key(length: int) -> TypeEngine[str]:
+    """A key column compared byte by byte on both backends: SQLite's default (BINARY), and on
+    Postgres COLLATE "C" instead of the database's default collation, which may be a linguistic
+    one (en_US, ICU) that orders `verify:7:…` after `verify;` (punctuation weighs less than
+    letters). Keys are identifiers, and `key_starts_with` relies on that order."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+def key_starts_with(column: Any, prefix: str) -> ColumnElement[bool]:
+    """`column` starts with `prefix`, as a range of its index: `prefix <= column < successor`, the
+    successor being `prefix` with its last character incremented (`verify:` .. `verify;`). Exact on a
+    `bytewise_key` column; a LIKE prefix cannot use an index on Postgres (unless under "C") and
+    ignores case on SQLite, so each one read the whole outbox."""
+    if not prefix or ord(prefix[-1]) >= 0x10FFFF:
+        raise ValueError(f"no key range for the prefix {prefix!r}")
+    successor = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < successor)
 
 
 def utc_now() -> datetime:

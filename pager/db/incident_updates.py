@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from pager.core.incident_model import OPEN_STATUSES
 from pager.db.backlog import aware
+from pager.db.columns import key_starts_with
 from pager.db.incident_tables import Incident, IncidentEvent, IncidentRoleAssignment, StatusUpdate
 from pager.db.tables import OutboxMessage, User
 
@@ -85,10 +86,8 @@ def current_role_holders(
 
 def outbox_keys_with_prefix(session: Session, prefix: str) -> list[str]:
     """The idempotency keys of every outbox row (any status) whose key starts with `prefix`."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = select(OutboxMessage.idempotency_key).where(
-        col(OutboxMessage.idempotency_key).like(f"{escaped}%", escape="\\")
-    )
+    key = col(OutboxMessage.idempotency_key)
+    query = select(OutboxMessage.idempotency_key).where(key_starts_with(key, prefix))
     return list(session.exec(query))
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from pager.db.bulk_rows import execute_records, execute_rows, recordset
+from pager.db.columns import key_starts_with
 from pager.db.session import is_postgres
 from pager.db.tables import OutboxMessage
 from pager.db.value_lists import among
@@ -246,11 +247,9 @@ def _cancel_pending(session: Session, which: ColumnElement[bool], now: datetime)
 
 def notices_of_kind_since(session: Session, kind: str, user_id: int, since: datetime) -> int:
     """How many notices of `kind` (their key's first part, e.g. `verify`) `user_id` was sent since
-    `since`. The key range walks the unique index on keys, so this reads only that kind's rows."""
-    key = col(OutboxMessage.idempotency_key)
+    `since`: the keys starting `kind:` (`key_starts_with`, exact on the bytewise key column)."""
     query = select(func.count()).where(
-        key >= f"{kind}:",
-        key < f"{kind};",  # ';' follows ':': the range is exactly the keys starting `kind:`
+        key_starts_with(col(OutboxMessage.idempotency_key), f"{kind}:"),
         OutboxMessage.user_id == user_id,
         OutboxMessage.created_at >= since,
     )
@@ -349,6 +348,4 @@ def insert_outbox_row(session: Session, row: dict[str, Any]) -> bool:
 def cancel_pending_by_key_prefix(session: Session, key_prefix: str, now: datetime) -> int:
     """Cancel the pending outbox rows whose idempotency key starts with `key_prefix` (notices
     decided for one cause, e.g. one overdue status update); returns how many."""
-    escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    which = col(OutboxMessage.idempotency_key).like(f"{escaped}%", escape="\\")
-    return len(_cancel_pending(session, which, now))
+    return len(_cancel_pending(session, key_starts_with(col(OutboxMessage.idempotency_key), key_prefix), now))

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, or_, select
 
+from pager.db.columns import key_starts_with
 from pager.db.incident_tables import Incident, Postmortem
 from pager.db.row_updates import add_unless_taken
 from pager.db.tables import OutboxMessage
@@ -45,7 +46,7 @@ def unpublished_postmortems_due(session: Session, now: datetime) -> list[tuple[P
 def pages_for(session: Session, alert_ids: Sequence[int], key_prefixes: Sequence[str]) -> list[OutboxMessage]:
     """Outbox rows of these alerts, and notices whose key starts with one of `key_prefixes` (the
     incident's role pages, overdue-update pages, postmortem reminders), in the order they were due."""
-    conditions = [col(OutboxMessage.idempotency_key).startswith(p, autoescape=True) for p in key_prefixes]
+    conditions = [key_starts_with(col(OutboxMessage.idempotency_key), p) for p in key_prefixes]
     if alert_ids:
         conditions.append(col(OutboxMessage.alert_id).in_(list(alert_ids)))
     if not conditions:

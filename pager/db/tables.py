@@ -20,6 +20,7 @@ from pager.db import (
 )
 from pager.db.columns import (
     UTCDateTime,
+    bytewise_key,
     created_field,
     in_list,
     instant_field,
@@ -241,7 +242,7 @@ class OutboxMessage(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    idempotency_key: str = Field(max_length=255, unique=True)
+    idempotency_key: str = Field(sa_type=bytewise_key(255), unique=True)  # migration 0017: "C"
     alert_id: int | None = Field(default=None, foreign_key="alerts.id", index=True)
     user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     method: ContactKind = Field(sa_type=String(16))

@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0016_outbox_user_index"
+HEAD = "0017_outbox_key_collation"
 TABLES = {
     "users",
     "contact_methods",
