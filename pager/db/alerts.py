@@ -15,13 +15,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, union_all
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from pager.db.bulk_rows import execute_records, execute_rows, recordset
 from pager.db.session import is_postgres
-from pager.db.tables import Alert, OutboxMessage, TimelineEntry
+from pager.db.tables import ALERT_STATUSES, Alert, OutboxMessage, TimelineEntry
 
 
 def find_open_alert(session: Session, service_id: str, dedup_key: str, *, lock: bool = False) -> Alert | None:
@@ -48,7 +48,25 @@ def lock_alert(session: Session, alert_id: int) -> Alert | None:
 def newest_alerts(
     session: Session, *, status: str | None, service_id: str | None, limit: int, offset: int
 ) -> list[Alert]:
-    """Up to `limit` alerts after the first `offset`, newest first, of this status and service if given."""
+    """Up to `limit` alerts after the first `offset`, newest first, of this status and service if given.
+
+    Each filter is a walk down an index in the answer's order (docs/database.md, alerts). A service's
+    alerts of every status are the newest `limit + offset` of each status, each a walk down
+    ix_alerts_service_id_status_id (which orders a service's alerts within a status), merged.
+    """
+    if service_id is not None and status is None:
+        table = Alert.__table__  # type: ignore[attr-defined]
+        newest_of_each = [
+            sql_select(table)
+            .where(table.c.service_id == service_id, table.c.status == each)
+            .order_by(table.c.id.desc())
+            .limit(limit + offset)
+            .subquery()
+            for each in ALERT_STATUSES
+        ]
+        merged = union_all(*(sql_select(newest) for newest in newest_of_each)).subquery()
+        page = sql_select(merged).order_by(merged.c.id.desc()).limit(limit).offset(offset)
+        return list(session.scalars(sql_select(Alert).from_statement(page)))
     query = select(Alert).order_by(col(Alert.id).desc()).limit(limit).offset(offset)
     if status is not None:
         query = query.where(Alert.status == status)

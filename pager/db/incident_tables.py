@@ -44,6 +44,8 @@ class Incident(SQLModel, table=True):
         one_of("severity", INCIDENT_SEVERITIES),
         one_of("status", INCIDENT_STATUSES),
         Index("ix_incidents_status", "status"),
+        # Past incidents newest first, and windows of them (status page, analytics, export; 0018).
+        Index("ix_incidents_declared_at_id", "declared_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -125,13 +125,16 @@ class Alert(SQLModel, table=True):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
+        # The alert list by service and status, newest first; it replaces a service_id index (0018).
+        Index("ix_alerts_service_id_status_id", "service_id", "status", "id"),
         one_of("status", ALERT_STATUSES),
         one_of("severity", SEVERITIES),
         CheckConstraint("level >= 1 AND loop >= 1 AND event_count >= 1", name="counters"),
         {"sqlite_autoincrement": True},
     )
 
-    service_id: str = Field(foreign_key="services.id", max_length=100, index=True)
+    # Indexed by ix_alerts_service_id_status_id, whose first column it is.
+    service_id: str = Field(foreign_key="services.id", max_length=100)
     dedup_key: str = Field(max_length=255)
     summary: str = Field(max_length=1024)
     severity: AlertSeverity = Field(default="critical", sa_type=String(16))

@@ -9,6 +9,7 @@ prepared statements keep until the table's statistics change).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,14 +46,15 @@ def plan(engine: Engine, statement: str, parameters: Any) -> str:
         return "\n".join(str(row[0]) for row in rows)
 
 
-def plans(engine: Engine, statement: str, parameters: Any) -> list[str]:
-    """The planner's plans for `statement`: for these values, and on Postgres the generic plan too."""
+def plans(engine: Engine, statement: str, parameters: Any, explain: str = "EXPLAIN") -> list[str]:
+    """The planner's plans for `statement`: for these values, and on Postgres the generic plan too
+    (`explain` is the Postgres command: EXPLAIN (ANALYZE, FORMAT JSON) runs it, see `rows_read`)."""
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             first = parameters[0] if isinstance(parameters, list) else parameters
             rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", first).all()
             return ["\n".join(str(row[-1]) for row in rows)]
-        custom = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+        custom = connection.exec_driver_sql(f"{explain} {statement}", parameters).all()
         # PREPARE takes $n placeholders: each named parameter becomes one, in order of appearance.
         names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
         numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", statement)
@@ -61,7 +63,27 @@ def plans(engine: Engine, statement: str, parameters: Any) -> list[str]:
         # EXECUTE's arguments are not bound parameters: the values go as literals, quoted by psycopg.
         driver = connection.connection.driver_connection
         arguments = ", ".join(Literal(parameters[name]).as_string(driver) for name in names)
-        generic = connection.exec_driver_sql(f"EXPLAIN EXECUTE planned({arguments})").all()
+        generic = connection.exec_driver_sql(f"{explain} EXECUTE planned({arguments})").all()
         connection.exec_driver_sql("DEALLOCATE planned")  # a session's, whatever the transaction
         connection.rollback()
-    return ["\n".join(str(row[0]) for row in found) for found in (custom, generic)]
+    # A JSON plan comes parsed (psycopg decodes json): given back as JSON text.
+    return [
+        "\n".join(row[0] if isinstance(row[0], str) else json.dumps(row[0]) for row in found)
+        for found in (custom, generic)
+    ]
+
+
+def rows_read(engine: Engine, statement: str, parameters: Any, table: str) -> list[int]:
+    """Postgres only: how many rows of `table` the statement's plans (custom and generic) read when
+    run, the rows they return and those their filters threw away."""
+    assert engine.dialect.name == "postgresql"
+
+    def read(node: dict[str, Any]) -> int:
+        own = 0
+        if node.get("Relation Name") == table:
+            kept = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            own = (kept + node.get("Rows Removed by Index Recheck", 0)) * node["Actual Loops"]
+        return own + sum(read(child) for child in node.get("Plans", []))
+
+    analyzed = plans(engine, statement, parameters, "EXPLAIN (ANALYZE, FORMAT JSON)")
+    return [read(json.loads(text)[0]["Plan"]) for text in analyzed]

@@ -21,7 +21,7 @@ from pager.db.migrate import alembic_config, current_revision, downgrade_schema,
 from pager.db.session import create_db_engine, session_scope
 from pager.db.tables import Alert, MaintenanceWindowRow, Service
 
-HEAD = "0017_outbox_key_collation"
+HEAD = "0018_history_read_indexes"
 TABLES = {
     "users",
     "contact_methods",
@@ -144,15 +144,15 @@ def test_a_database_url_that_cannot_be_parsed_is_refused_without_showing_it(url:
     assert "hunter2" not in result.output + result.stderr
 
 
-def outbox_indexes(engine: Engine) -> set[str]:
-    """The outbox's index names, from the catalogue itself (reflection skips expression indexes)."""
+def outbox_indexes(engine: Engine, table: str = "outbox") -> set[str]:
+    """A table's index names, from the catalogue itself (reflection skips expression indexes)."""
     catalogue = (
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox'"
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :table"
         if engine.dialect.name == "sqlite"
-        else "SELECT indexname FROM pg_indexes WHERE tablename = 'outbox'"
+        else "SELECT indexname FROM pg_indexes WHERE tablename = :table"
     )
     with engine.connect() as connection:
-        return set(connection.execute(text(catalogue)).scalars())
+        return set(connection.execute(text(catalogue), {"table": table}).scalars())
 
 
 @pytest.mark.database
@@ -193,6 +193,30 @@ def test_the_outbox_indexes_of_0002_0003_0015_and_0016_come_and_go_and_keep_ever
     assert queues | {attempted, by_user} <= at_head and by_status not in at_head
     assert queues | {by_status} <= downgraded and not {attempted, by_user} & downgraded
     assert keys == ["k1"]
+    assert current_revision(empty_database_url) == HEAD
+
+
+@pytest.mark.database
+def test_0018_indexes_alerts_by_service_and_status_and_incidents_by_declaration(
+    empty_database_url: str,
+) -> None:
+    engine = create_db_engine(empty_database_url)
+    added = {("alerts", "ix_alerts_service_id_status_id"), ("incidents", "ix_incidents_declared_at_id")}
+
+    def present() -> set[tuple[str, str]]:
+        return {(table, name) for table, name in added if name in outbox_indexes(engine, table)}
+
+    try:
+        upgrade_schema(empty_database_url, "0017_outbox_key_collation")
+        before = present()
+        upgrade_schema(empty_database_url, "head")
+        at_head = present()
+        downgrade_schema(empty_database_url, "0017_outbox_key_collation")
+        downgraded = present()
+        upgrade_schema(empty_database_url, "head")
+    finally:
+        engine.dispose()
+    assert (before, at_head, downgraded) == (set(), added, set())
     assert current_revision(empty_database_url) == HEAD
 
 

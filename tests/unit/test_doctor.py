@@ -240,7 +240,7 @@ def test_schema_behind_the_head_says_to_upgrade(config_dir: Path, empty_database
     upgrade_schema(empty_database_url, "0005")
     code, document = verdicts(config_dir, GOOD | {"PAGER_DATABASE_URL": empty_database_url})
     assert code == 1
-    assert "at revision 0005, the latest is 0017_outbox_key_collation" in document["schema"]["message"]
+    assert "at revision 0005, the latest is 0018_history_read_indexes" in document["schema"]["message"]
     assert document["schema"]["fix"] == "run `pager db upgrade`"
 
 
