@@ -192,11 +192,14 @@ def list_command(
     schedule_id: Annotated[
         str | None, typer.Argument(metavar="[SCHEDULE]", help="Only this schedule's overrides.")
     ] = None,
+    current: Annotated[
+        bool, typer.Option("--current", help="Only those in force or to come (ending after now).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Stored overrides, oldest first (a later one wins where two overlap)."""
     with database_session(ctx, read_only=True) as session:
-        rows = list_overrides(session, schedule_id)
+        rows = list_overrides(session, schedule_id, ending_after=now_utc() if current else None)
     if as_json:
         print_json([override_document(row) for row in rows])
         return

@@ -35,12 +35,18 @@ def add_override(
 
 
 def override_rows_oldest_first(
-    session: Session, schedule_id: str | None = None, ending_after: datetime | None = None
+    session: Session,
+    schedule_id: str | None = None,
+    ending_after: datetime | None = None,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[OverrideRow]:
     """Stored override rows, in creation order: of one schedule when `schedule_id` is given, only
     those ending after `ending_after` when it is (the past ones, which only accumulate, are left out
-    by the query, which ix_overrides_schedule_id_end can serve)."""
-    query = select(OverrideRow).order_by(col(OverrideRow.id))
+    by the query, which ix_overrides_schedule_id_end can serve); `limit` rows from `offset` on when
+    a limit is given."""
+    query = select(OverrideRow).order_by(col(OverrideRow.id)).offset(offset).limit(limit)
     if schedule_id is not None:
         query = query.where(OverrideRow.schedule_id == schedule_id)
     if ending_after is not None:

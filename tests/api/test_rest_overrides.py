@@ -120,3 +120,39 @@ def test_bad_override_kinds_are_422_naming_the_problem_and_store_nothing(
         assert words in error["error"]["message"], error
     assert stored(runtime) == []
     assert primary_at(client, tokens, "2026-03-05T12:00:00Z") == "alice"
+
+
+def test_the_override_list_pages_in_the_database_and_can_leave_the_past_out(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    # Five one-day removals of alice, 03-02 .. 03-06, created in that order.
+    for day in range(2, 7):
+        body = {
+            **REMOVE,
+            "start": f"2026-03-0{day}T00:00:00+00:00",
+            "end": f"2026-03-0{day + 1}T00:00:00+00:00",
+        }
+        assert (
+            client.post("/api/v1/overrides", json=body, headers=auth(tokens, "responder")).status_code == 201
+        )
+
+    def starts(query: str) -> tuple[list[str], str | None]:
+        answer = client.get(f"/api/v1/overrides{query}", headers=auth(tokens, "viewer"))
+        assert answer.status_code == 200, answer.text
+        return [o["start"][5:10] for o in answer.json()["items"]], answer.json()["next"]
+
+    assert starts("?limit=2") == (["03-02", "03-03"], "/api/v1/overrides?limit=2&offset=2")
+    assert starts("?limit=2&offset=4") == (["03-06"], None)
+    # In force or to come at 03-05 00:00 (the one ending exactly then is over), oldest first, paged.
+    after = "ending_after=2026-03-05T00:00:00%2B00:00"
+    assert starts(f"?{after}") == (["03-05", "03-06"], None)
+    assert starts(f"?{after}&schedule=team&limit=1") == (
+        ["03-05"],
+        "/api/v1/overrides?ending_after=2026-03-05T00%3A00%3A00%2B00%3A00&schedule=team&limit=1&offset=1",
+    )
+    assert starts("?ending_after=2026-03-04T23:59:59Z") == (["03-04", "03-05", "03-06"], None)
+    assert starts("?ending_after=2026-03-07T00:00:00Z") == ([], None)
+    for bad in ("2026-03-04T12:00:00", "yesterday"):
+        answer = client.get(f"/api/v1/overrides?ending_after={bad}", headers=auth(tokens, "viewer"))
+        assert answer.status_code == 422, answer.text
+        assert "error" in answer.json(), answer.json()

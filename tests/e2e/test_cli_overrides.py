@@ -179,3 +179,15 @@ def test_check_require_coverage_sees_a_removal_that_leaves_a_gap(pager: Pager, c
     pager.ok("override", "remove", "solo", "--user", "ann", *WINDOW)
     code, _, after = pager("check", "--require-coverage", "--from", start)
     assert code == 1 and gap in after
+
+
+@pytest.mark.database
+def test_override_list_current_leaves_out_the_overrides_already_over(pager: Pager) -> None:
+    add_team(pager)
+    pager.ok("override", "remove", "team", "--user", "ann", *WINDOW)  # March 2026: over
+    later = ("--from", "2099-03-08T10:00:00Z", "--to", "2099-03-08T14:00:00Z")
+    pager.ok("override", "remove", "team", "--user", "ben", *later)
+    assert [o["user"] for o in pager.json("override", "list")] == ["ann", "ben"]
+    assert [o["user"] for o in pager.json("override", "list", "--current")] == ["ben"]
+    assert [o["user"] for o in pager.json("override", "list", "team", "--current")] == ["ben"]
+    assert "ann" not in pager.ok("override", "list", "--current")

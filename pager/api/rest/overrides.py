@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from pager.api.deps import NowDep, ResponderDep, RuntimeDep, ViewerDep
-from pager.api.rest.pages import PageDep, slice_page
+from pager.api.rest.pages import PageDep, page_of
+from pager.api.rest.schedules import query_instant
 from pager.api.rest.schemas import (
     NAME_PATTERN,
     IdPath,
@@ -35,10 +36,22 @@ def list_all(
     schedule: Annotated[
         str | None, Query(pattern=NAME_PATTERN, max_length=100, description="Only this schedule's overrides.")
     ] = None,
+    ending_after: Annotated[
+        str | None,
+        Query(
+            description="Only overrides ending after this instant (in force or to come then), ISO 8601 "
+            "with a UTC offset.",
+            examples=["2026-03-08T08:30:00+00:00"],
+        ),
+    ] = None,
 ) -> Paginated[OverrideOut]:
     """Stored overrides, oldest first (where two overlap, the later one wins). Needs a viewer token."""
-    rows = [override_out(row) for row in read_only(runtime.engine, lambda s: list_overrides(s, schedule))]
-    return slice_page(request, response, page, rows)
+    after = query_instant(ending_after) if ending_after is not None else None
+    rows = read_only(
+        runtime.engine,
+        lambda s: list_overrides(s, schedule, ending_after=after, limit=page.limit + 1, offset=page.offset),
+    )
+    return page_of(request, response, page, [override_out(row) for row in rows])
 
 
 @router.post(

@@ -148,11 +148,18 @@ def swap_shifts(
 
 
 def list_overrides(
-    session: Session, schedule_id: str | None = None, *, ending_after: datetime | None = None
+    session: Session,
+    schedule_id: str | None = None,
+    *,
+    ending_after: datetime | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[OverrideRow]:
     """Stored overrides, in creation order: optionally of one schedule, optionally only those in
-    force or to come at `ending_after` (ending after it)."""
-    return stored_overrides.override_rows_oldest_first(session, schedule_id, ending_after)
+    force or to come at `ending_after` (ending after it), optionally `limit` of them from `offset`."""
+    return stored_overrides.override_rows_oldest_first(
+        session, schedule_id, ending_after, limit=limit, offset=offset
+    )
 
 
 def delete_override(session: Session, override_id: int) -> None:
