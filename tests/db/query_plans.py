@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,15 @@ def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def sent_by(engine: Engine, read: Callable[[], object], marker: str) -> list[tuple[str, Any]]:
+    """The statements (SQL, parameters) that `read` sends containing `marker` (at least one)."""
+    with statements(engine) as sent:
+        read()
+    matching = [(sql, params) for sql, params in sent if marker in sql]
+    assert matching, sent
+    return matching
 
 
 def plan(engine: Engine, statement: str, parameters: Any) -> str:

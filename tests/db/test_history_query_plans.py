@@ -22,7 +22,7 @@ from pager.db.incident_tables import Incident
 from pager.db.session import session_scope
 from pager.db.status_queries import shown_past_incidents
 from pager.db.tables import Alert
-from tests.db.query_plans import plans, rows_read, statements
+from tests.db.query_plans import plans, rows_read, sent_by
 from tests.db.test_repositories import add_service
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -32,11 +32,8 @@ INCIDENT_INDEX = "ix_incidents_declared_at_id"
 
 def only_read(engine: Engine, read: Callable[[], object], table: str) -> tuple[str, Any]:
     """The one statement (SQL, parameters) that `read` sends reading `table`."""
-    with statements(engine) as sent:
-        read()
-    reads = [(sql, params) for sql, params in sent if f"FROM {table}" in sql]
-    assert len(reads) == 1, sent
-    return reads[0]
+    (only,) = sent_by(engine, read, f"FROM {table}")
+    return only
 
 
 def analyzed_or_not(engine: Engine, analyze: bool) -> None:

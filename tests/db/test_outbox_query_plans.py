@@ -31,7 +31,7 @@ from pager.services.delivery.reports import reported_page
 from pager.services.operations.backlog import next_page_due
 from pager.services.runtime import Runtime
 from pager.settings import Settings
-from tests.db.query_plans import plan, plans, statements
+from tests.db.query_plans import plan, plans, sent_by
 from tests.db.test_repositories import add_alert, add_service, page
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -84,19 +84,13 @@ def stormy(engine: Engine, request: pytest.FixtureRequest) -> Engine:
 
 def plans_of(engine: Engine, read: Callable[[], object], marker: str) -> list[str]:
     """The plans of the statements `read` sends that contain `marker`."""
-    with statements(engine) as sent:
-        read()
-    matching = [(sql, params) for sql, params in sent if marker in sql]
-    assert matching, sent
-    return [plan(engine, *statement) for statement in matching]
+    return [plan(engine, *statement) for statement in sent_by(engine, read, marker)]
 
 
 def plans_as_chosen(engine: Engine, read: Callable[[], object], *, reads: int) -> list[str]:
     """The plans the planner chooses (`plans`) for the `reads` outbox reads that `read` sends."""
-    with statements(engine) as sent:
-        read()
-    outbox_reads = [(sql, params) for sql, params in sent if "FROM outbox" in sql]
-    assert len(outbox_reads) == reads, sent
+    outbox_reads = sent_by(engine, read, "FROM outbox")
+    assert len(outbox_reads) == reads, outbox_reads
     return [shown for statement in outbox_reads for shown in plans(engine, *statement)]
 
 
