@@ -34,6 +34,13 @@ def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+def gather_statistics(engine: Engine) -> None:
+    """Gather the planner's statistics of every table (SQLite gathers none by itself)."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+
+
 def sent_by(engine: Engine, read: Callable[[], object], marker: str) -> list[tuple[str, Any]]:
     """The statements (SQL, parameters) that `read` sends containing `marker` (at least one)."""
     with statements(engine) as sent:

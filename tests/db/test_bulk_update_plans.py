@@ -21,17 +21,11 @@ from sqlmodel import select
 from pager.db.row_updates import update_rows
 from pager.db.session import session_scope
 from pager.db.tables import OutboxMessage
-from tests.db.query_plans import plans, statements
+from tests.db.query_plans import gather_statistics, plans, statements
 from tests.db.test_repositories import page
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 ROWS = 3_000
-
-
-def analyze(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.exec_driver_sql("ANALYZE")
-        connection.commit()
 
 
 @pytest.fixture(params=[True, False], ids=["analyzed", "no-statistics"])
@@ -40,7 +34,7 @@ def full_outbox(engine: Engine, request: pytest.FixtureRequest) -> list[int]:
     with session_scope(engine) as session:
         session.add_all(page(f"storm-{k}", due_at=NOW - timedelta(seconds=k)) for k in range(ROWS))
     if request.param:
-        analyze(engine)
+        gather_statistics(engine)
     with session_scope(engine) as session:
         return sorted(row.id for row in session.exec(select(OutboxMessage)) if row.id is not None)
 

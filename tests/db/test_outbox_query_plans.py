@@ -31,7 +31,7 @@ from pager.services.delivery.reports import reported_page
 from pager.services.operations.backlog import next_page_due
 from pager.services.runtime import Runtime
 from pager.settings import Settings
-from tests.db.query_plans import plan, plans, sent_by
+from tests.db.query_plans import gather_statistics, plan, plans, sent_by
 from tests.db.test_repositories import add_alert, add_service, page
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -67,11 +67,8 @@ def storm(engine: Engine, *, analyze: bool = True) -> None:
                 row.attempts, row.last_attempt_at = 0, NOW - timedelta(seconds=k % 60)
                 row.next_attempt_at = NOW + timedelta(seconds=3 * k)
             session.add(row)
-    if not analyze:
-        return
-    with engine.connect() as connection:
-        connection.exec_driver_sql("ANALYZE")
-        connection.commit()
+    if analyze:
+        gather_statistics(engine)
 
 
 @pytest.fixture(params=[True, False], ids=["analyzed", "no-statistics"])
@@ -244,9 +241,7 @@ def paged_history(engine: Engine) -> dict[str, int]:
             row.alert_id, row.user_id, row.status = alert.id, ids["bob" if k == 402 else "ann"], "sent"
             row.last_attempt_at = None if k == 401 else NOW - timedelta(minutes=k)
             session.add(row)
-    with engine.connect() as connection:
-        connection.exec_driver_sql("ANALYZE")
-        connection.commit()
+    gather_statistics(engine)
     return ids
 
 
